@@ -1,0 +1,3 @@
+module github.com/edgetriage/edgetriage
+
+go 1.26.8
