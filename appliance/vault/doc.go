@@ -1,0 +1,32 @@
+// Package vault keeps evidence: content-addressed files that are written
+// once and never changed, a bbolt index of item records, and the append-only
+// custody chain with signed checkpoints of its head.
+//
+// On disk, under the data directory:
+//
+//	objects/ab/abcdef…      the bytes of item abcdef…, read-only, never overwritten
+//	tmp/                    files being written; anything left here after a crash is removed
+//	keys/appliance.key      Ed25519 private key (0600), made on first open
+//	keys/appliance.pub      its public key, hex, for whoever verifies exports
+//	index.db                the bbolt index
+//
+// The bbolt bucket tree (the only place it is described):
+//
+//	meta/
+//	    schema_version  -> uint64 big-endian: which migrations have run
+//	    appliance_id    -> key id of the signing key the chain was started with
+//	items/
+//	    <digest 32 bytes> -> JSON evidence.Item
+//	custody/
+//	    <seq uint64 big-endian> -> JSON evidence.CustodyEvent
+//	checkpoints/
+//	    <seq uint64 big-endian> -> JSON evidence.Checkpoint
+//	item_events/            (schema 2) per-item index of the chain
+//	    <digest 32 bytes><seq 8 bytes> -> empty
+//	state/                  (schema 3) small durable state of other parts of the
+//	    <component>/<key> -> bytes        daemon (queues, cursors), one sub-bucket each
+//
+// Every write of an item record goes with a custody event carrying the hash
+// of the new record (detail "record"), in the same transaction, so verify can
+// tell a record changed through the vault from one edited behind its back.
+package vault
