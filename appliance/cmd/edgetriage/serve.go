@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/edgetriage/edgetriage/appliance"
+	"github.com/edgetriage/edgetriage/appliance/config"
+)
+
+func serveCommand() command {
+	c := command{name: "serve", summary: "run the appliance daemon", usage: `Usage: edgetriage serve [--config FILE]
+
+Without --config the embedded defaults apply: data in ./data, HTTP on
+127.0.0.1:8080. Any key can be overridden from the environment:
+http.addr -> EDGETRIAGE_HTTP_ADDR.
+
+Examples:
+  edgetriage serve
+  edgetriage serve --config /etc/edgetriage/station.yaml
+  EDGETRIAGE_DATA_DIR=/srv/evidence edgetriage serve`}
+	c.run = func(ctx context.Context, env *cliEnv, args []string) int {
+		fs := newFlags(env, c)
+		path := fs.String("config", "", "YAML configuration `file` (unknown keys are refused)")
+		if stop, code := parseFlags(fs, args); stop {
+			return code
+		}
+		cfg, err := config.Load(*path, env.environ)
+		if err != nil {
+			fmt.Fprintf(env.stderr, "edgetriage serve: %v\n", err)
+			return 2
+		}
+		var level slog.Level
+		level.UnmarshalText([]byte(cfg.Log.Level))
+		log := newLogger(env.stderr, level, cfg.Log.Format == "json")
+		if err := appliance.New(cfg, log).Run(ctx); err != nil {
+			log.Error("edgetriage stopped with an error", "err", err)
+			return 1
+		}
+		return 0
+	}
+	return c
+}

@@ -1,0 +1,240 @@
+// Package config reads the appliance's configuration: embedded defaults,
+// then a strictly parsed YAML file, then EDGETRIAGE_* environment overrides,
+// then Validate. Every error names the key at fault.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole appliance configuration. Field tags are the YAML keys;
+// the environment override of a key is EDGETRIAGE_ followed by its path in
+// upper case with dots as underscores (http.addr -> EDGETRIAGE_HTTP_ADDR).
+type Config struct {
+	// DataDir holds the vault: objects, index, signing key.
+	DataDir string `yaml:"data_dir"`
+	HTTP    HTTP   `yaml:"http"`
+	Log     Log    `yaml:"log"`
+	// CheckpointInterval is how often the chain head is signed while running.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// ShutdownTimeout bounds an orderly stop; past it the daemon exits anyway.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// HTTP is the API and dashboard listener.
+type HTTP struct {
+	Addr string `yaml:"addr"`
+}
+
+// Log sets the daemon's log output.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Default is the configuration the appliance runs on with no file at all.
+func Default() Config {
+	return Config{
+		DataDir:            "./data",
+		HTTP:               HTTP{Addr: "127.0.0.1:8080"},
+		Log:                Log{Level: "info", Format: "text"},
+		CheckpointInterval: time.Minute,
+		ShutdownTimeout:    15 * time.Second,
+	}
+}
+
+// Load builds the configuration from defaults, the file at path (none when
+// path is empty) and the environment, and validates it.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		if err := Parse(raw, &cfg); err != nil {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes YAML over cfg, refusing keys it does not know. Each error
+// names the line and the dotted key at fault.
+func Parse(raw []byte, cfg *Config) error {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	err := dec.Decode(cfg)
+	var typeErr *yaml.TypeError
+	if !errors.As(err, &typeErr) {
+		return err
+	}
+	msgs := make([]string, 0, len(typeErr.Errors))
+	for _, m := range typeErr.Errors {
+		msgs = append(msgs, nameKey(&root, m))
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// nameKey adds the dotted key path to a yaml.v3 message of the form
+// "line N: ...", which gives the line but not the key.
+func nameKey(root *yaml.Node, msg string) string {
+	var line int
+	if _, err := fmt.Sscanf(msg, "line %d:", &line); err != nil {
+		return msg
+	}
+	if path := keyAtLine(root, line, ""); path != "" {
+		return fmt.Sprintf("key '%s' (%s)", path, msg)
+	}
+	return msg
+}
+
+func keyAtLine(n *yaml.Node, line int, prefix string) string {
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for _, c := range n.Content {
+			if p := keyAtLine(c, line, prefix); p != "" {
+				return p
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			path := prefix + k.Value
+			if k.Line == line {
+				return path
+			}
+			if p := keyAtLine(v, line, path+"."); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
+// Validate checks values a YAML decoder cannot.
+func (c Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(c.DataDir) == "" {
+		errs = append(errs, errors.New("'data_dir' must not be empty"))
+	}
+	if _, port, err := net.SplitHostPort(c.HTTP.Addr); err != nil || port == "" {
+		errs = append(errs, fmt.Errorf("'http.addr' must be host:port, got %q", c.HTTP.Addr))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("'log.level' must be debug, info, warn or error, got %q", c.Log.Level))
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		errs = append(errs, fmt.Errorf("'log.format' must be text or json, got %q", c.Log.Format))
+	}
+	if c.CheckpointInterval <= 0 {
+		errs = append(errs, errors.New("'checkpoint_interval' must be greater than zero"))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("'shutdown_timeout' must be greater than zero"))
+	}
+	return errors.Join(errs...)
+}
+
+// applyEnv sets scalar fields from EDGETRIAGE_* variables. An unknown
+// EDGETRIAGE_ variable is an error, like an unknown key in the file, so a
+// typo never silently leaves a default in place.
+func applyEnv(cfg *Config, environ []string) error {
+	fields := map[string]reflect.Value{}
+	collectFields(reflect.ValueOf(cfg).Elem(), "", fields)
+	var errs []error
+	for _, kv := range environ {
+		name, val, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "EDGETRIAGE_") {
+			continue
+		}
+		key := strings.ToLower(strings.TrimPrefix(name, "EDGETRIAGE_"))
+		f, ok := fields[key]
+		if !ok {
+			errs = append(errs, fmt.Errorf("environment variable %s names no configuration key", name))
+			continue
+		}
+		if err := setScalar(f, val); err != nil {
+			errs = append(errs, fmt.Errorf("environment variable %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func collectFields(v reflect.Value, prefix string, out map[string]reflect.Value) {
+	t := v.Type()
+	for i := range t.NumField() {
+		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		key := prefix + tag
+		f := v.Field(i)
+		if f.Kind() == reflect.Struct {
+			collectFields(f, key+"_", out)
+			continue
+		}
+		out[key] = f
+	}
+}
+
+func setScalar(f reflect.Value, val string) error {
+	if f.Type() == reflect.TypeOf(time.Duration(0)) {
+		d, err := time.ParseDuration(val)
+		if err != nil {
+			return err
+		}
+		f.SetInt(int64(d))
+		return nil
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(val)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(val)
+		if err != nil {
+			return err
+		}
+		f.SetBool(b)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		n, err := strconv.ParseInt(val, 10, 64)
+		if err != nil {
+			return err
+		}
+		f.SetInt(n)
+	case reflect.Float64:
+		n, err := strconv.ParseFloat(val, 64)
+		if err != nil {
+			return err
+		}
+		f.SetFloat(n)
+	default:
+		return fmt.Errorf("cannot be set from the environment (%s); use the config file", f.Kind())
+	}
+	return nil
+}

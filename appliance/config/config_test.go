@@ -1,0 +1,65 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func write(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "station.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultsNeedNoFile(t *testing.T) {
+	cfg, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "./data" || cfg.HTTP.Addr != "127.0.0.1:8080" {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+}
+
+func TestFileThenEnvironment(t *testing.T) {
+	p := write(t, "data_dir: /srv/evidence\nhttp:\n  addr: 127.0.0.1:9000\ncheckpoint_interval: 30s\n")
+	cfg, err := Load(p, []string{"EDGETRIAGE_HTTP_ADDR=127.0.0.1:9100", "PATH=/bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/srv/evidence" || cfg.HTTP.Addr != "127.0.0.1:9100" || cfg.CheckpointInterval != 30*time.Second {
+		t.Fatalf("loaded %+v", cfg)
+	}
+}
+
+func TestUnknownKeyIsNamedWithItsLine(t *testing.T) {
+	p := write(t, "data_dir: ./d\nhttp:\n  adress: 127.0.0.1:9000\n")
+	_, err := Load(p, nil)
+	if err == nil || !strings.Contains(err.Error(), "adress") || !strings.Contains(err.Error(), "3") {
+		t.Fatalf("unknown key: %v", err)
+	}
+}
+
+func TestBadValuesAreNamed(t *testing.T) {
+	for text, key := range map[string]string{
+		"http:\n  addr: nowhere\n":    "http.addr",
+		"log:\n  level: loud\n":       "log.level",
+		"checkpoint_interval: 0s\n":   "checkpoint_interval",
+		"checkpoint_interval: soon\n": "checkpoint_interval",
+	} {
+		_, err := Load(write(t, text), nil)
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%q: error %v does not name %s", text, err, key)
+		}
+	}
+	_, err := Load("", []string{"EDGETRIAGE_HTTP_ADRESS=x"})
+	if err == nil || !strings.Contains(err.Error(), "EDGETRIAGE_HTTP_ADRESS") {
+		t.Errorf("unknown environment override: %v", err)
+	}
+}

@@ -1,0 +1,176 @@
+// Package appliance is the edgetriage daemon: it opens the vault, wires the
+// capture, triage and sync parts to it, serves the HTTP API, and runs every
+// long-running part under one supervisor with an ordered, bounded shutdown.
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/edgetriage/edgetriage/appliance/config"
+	"github.com/edgetriage/edgetriage/appliance/media"
+	"github.com/edgetriage/edgetriage/appliance/vault"
+)
+
+// Component is a long-running part of the daemon. Run returns when ctx ends
+// (nil) or when the part fails (the supervisor restarts it with backoff).
+type Component interface {
+	Name() string
+	Run(ctx context.Context) error
+}
+
+// OpenVault opens the vault in dir the way the daemon and the CLI use it:
+// with media probing of every media file.
+func OpenVault(ctx context.Context, dir string, log *slog.Logger) (*vault.Vault, error) {
+	return vault.Open(ctx, dir, vault.Options{Logger: log, Prober: media.Probe})
+}
+
+// Daemon is one running appliance.
+type Daemon struct {
+	cfg   config.Config
+	log   *slog.Logger
+	vault *vault.Vault
+	ready atomic.Bool
+	// Listening, when set, is told the HTTP address once it accepts
+	// connections (tests use it to find a port chosen by the kernel).
+	Listening func(addr string)
+}
+
+// New prepares a daemon; nothing is opened until Run.
+func New(cfg config.Config, log *slog.Logger) *Daemon {
+	return &Daemon{cfg: cfg, log: log}
+}
+
+// Run starts the daemon and blocks until ctx ends or a part fails for good.
+// Shutdown goes in order: intake stops first, in-flight writes drain, the
+// chain head is signed, and the index is closed last; the whole stop is
+// bounded by shutdown_timeout.
+func (d *Daemon) Run(ctx context.Context) error {
+	v, err := OpenVault(ctx, d.cfg.DataDir, d.log)
+	if err != nil {
+		return err
+	}
+	d.vault = v
+	ln, err := net.Listen("tcp", d.cfg.HTTP.Addr)
+	if err != nil {
+		v.Close()
+		return fmt.Errorf("listen on %s (http.addr): %w", d.cfg.HTTP.Addr, err)
+	}
+	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
+
+	intakeCtx, stopIntake := context.WithCancel(ctx)
+	defer stopIntake()
+	intake, intakeCtx := errgroup.WithContext(intakeCtx)
+	for _, c := range d.components() {
+		intake.Go(func() error { return d.supervise(intakeCtx, c) })
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	d.ready.Store(true)
+	d.log.Info("edgetriage serving", "http", "http://"+ln.Addr().String(), "data", d.cfg.DataDir)
+	if d.Listening != nil {
+		d.Listening(ln.Addr().String())
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case <-intakeCtx.Done():
+		runErr = intake.Wait()
+	case err := <-serveErr:
+		runErr = fmt.Errorf("http server: %w", err)
+	}
+	return errors.Join(runErr, d.shutdown(srv, stopIntake, intake))
+}
+
+func (d *Daemon) shutdown(srv *http.Server, stopIntake context.CancelFunc, intake *errgroup.Group) error {
+	d.ready.Store(false)
+	d.log.Info("shutting down", "timeout", d.cfg.ShutdownTimeout)
+	deadline, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownTimeout)
+	defer cancel()
+	stopIntake()
+	drained := make(chan error, 1)
+	go func() { drained <- intake.Wait() }()
+	var errs []error
+	select {
+	case err := <-drained:
+		errs = append(errs, err)
+	case <-deadline.Done():
+		errs = append(errs, errors.New("shutdown: intake did not stop in time"))
+	}
+	if err := srv.Shutdown(deadline); err != nil {
+		errs = append(errs, fmt.Errorf("shutdown http: %w", err))
+	}
+	if err := d.vault.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close vault: %w", err))
+	}
+	d.log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+// components lists every long-running part, in start order.
+func (d *Daemon) components() []Component {
+	return []Component{
+		&checkpointer{vault: d.vault, every: d.cfg.CheckpointInterval, log: d.log},
+	}
+}
+
+// supervise keeps a component running: a failure is logged and the part is
+// restarted after a capped, jittered backoff that resets once it has run
+// for a while.
+func (d *Daemon) supervise(ctx context.Context, c Component) error {
+	const minBackoff, maxBackoff = time.Second, time.Minute
+	backoff := minBackoff
+	for {
+		started := time.Now()
+		err := c.Run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(started) > 5*maxBackoff {
+			backoff = minBackoff
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		d.log.Error("component failed; restarting", "component", c.Name(), "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// checkpointer signs the chain head on a timer so that a crash loses at
+// most one interval of signed history (the events themselves are durable).
+type checkpointer struct {
+	vault *vault.Vault
+	every time.Duration
+	log   *slog.Logger
+}
+
+func (c *checkpointer) Name() string { return "checkpointer" }
+
+func (c *checkpointer) Run(ctx context.Context) error {
+	t := time.NewTicker(c.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if _, err := c.vault.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+				return err
+			}
+		}
+	}
+}

@@ -1,0 +1,35 @@
+package appliance
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+func (d *Daemon) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", d.healthz)
+	mux.HandleFunc("GET /readyz", d.readyz)
+	return mux
+}
+
+// healthz answers without authentication: it says only that the process is
+// alive, so monitoring can reach it and it reveals nothing.
+func (d *Daemon) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz says whether the daemon is serving: the vault is open and intake
+// running. It is 503 while starting and while shutting down.
+func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !d.ready.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
