@@ -349,4 +349,3 @@ func TestTenThousandSmallFiles(t *testing.T) {
 		t.Fatalf("verify: %d items, %v", r.Items, r.Findings)
 	}
 }
-

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/vault"
+)
+
+const footage = "../../../testdata/footage"
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "edgetriage-bin-")
+	if err != nil {
+		panic(err)
+	}
+	os.Chmod(dir, 0o755) // the unreadable-file test runs it as an unprivileged user
+	binary = filepath.Join(dir, "edgetriage")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		panic("build edgetriage: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func run(t *testing.T, args ...string) result {
+	t.Helper()
+	return runCmd(t, exec.Command(binary, args...))
+}
+
+func runCmd(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run %v: %v", cmd.Args, err)
+	}
+	return result{code, out.String(), errb.String()}
+}
+
+var ingestLine = regexp.MustCompile(`^([0-9a-f]{64})  (.+)$`)
+
+func TestIngestThenVerifyRealFootage(t *testing.T) {
+	data := t.TempDir()
+	r := run(t, "ingest", "--data", data, "--source", "bwv-0042", footage)
+	if r.code != 0 {
+		t.Fatalf("ingest exit %d: %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) < 8 {
+		t.Fatalf("ingest printed %d lines:\n%s", len(lines), r.stdout)
+	}
+	var parking string
+	for _, l := range lines {
+		m := ingestLine.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("ingest line %q is not '<sha256>  <path>'", l)
+		}
+		if strings.HasSuffix(m[2], "parking-cars.mp4") {
+			parking = m[1]
+		}
+	}
+	if parking != "d31e0ebf194cc16e50eea784e7c3b0b1bb7976a4fb9b3fec26cb92a6704cca34" {
+		t.Fatalf("parking-cars digest %q", parking)
+	}
+	v := run(t, "verify", "--data", data)
+	if v.code != 0 || !strings.HasPrefix(v.stdout, "intact: ") || strings.Count(v.stdout, "\n") != 1 {
+		t.Fatalf("verify exit %d:\n%s%s", v.code, v.stdout, v.stderr)
+	}
+
+	obj := filepath.Join(data, "objects", parking[:2], parking)
+	os.Chmod(obj, 0o644)
+	b, _ := os.ReadFile(obj)
+	b[1000] ^= 0x80
+	os.WriteFile(obj, b, 0o444)
+	v = run(t, "verify", "--data", data)
+	if v.code != 1 || !strings.Contains(v.stdout, parking) {
+		t.Fatalf("verify after a flipped byte: exit %d:\n%s%s", v.code, v.stdout, v.stderr)
+	}
+}
+
+func TestHelpHasExamples(t *testing.T) {
+	for _, c := range []string{"ingest", "verify", "serve", "version"} {
+		r := run(t, c, "--help")
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage: edgetriage "+c) {
+			t.Errorf("%s --help: exit %d\n%s", c, r.code, r.stdout)
+		}
+		if c != "version" && !strings.Contains(r.stdout, "Examples:") {
+			t.Errorf("%s --help has no examples", c)
+		}
+	}
+	if r := run(t, "frobnicate"); r.code != 2 || !strings.Contains(r.stderr, "unknown command") {
+		t.Errorf("unknown command: %+v", r)
+	}
+}
+
+// An unreadable file is reported by name and stores nothing; the readable
+// files beside it are stored. Root reads everything, so the ingest runs as
+// an unprivileged user when the test runs as root.
+func TestUnreadableFileIsReported(t *testing.T) {
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "ok.txt"), []byte("readable"), 0o644)
+	os.WriteFile(filepath.Join(src, "locked.txt"), []byte("locked"), 0o000)
+	data := t.TempDir()
+	cmd := exec.Command(binary, "ingest", "--data", data, src)
+	if os.Getuid() == 0 {
+		for _, d := range []string{src, data, filepath.Dir(data), filepath.Dir(src)} {
+			os.Chmod(d, 0o777)
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	r := runCmd(t, cmd)
+	if r.code != 1 || !strings.Contains(r.stderr, "locked.txt") || !strings.Contains(r.stderr, "permission denied") {
+		t.Fatalf("unreadable file: exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "ok.txt") || strings.Contains(r.stdout, "locked.txt") {
+		t.Fatalf("stdout: %s", r.stdout)
+	}
+	if v := run(t, "verify", "--data", data); v.code != 0 {
+		t.Fatalf("verify: %s%s", v.stdout, v.stderr)
+	}
+}
+
+// SIGKILL in the middle of ingesting a large file, many times at random
+// points: afterwards the vault holds the whole item or nothing of it, and
+// verify passes.
+func TestKilledIngestLeavesWholeItemOrNothing(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "large.bin")
+	f, _ := os.Create(src)
+	io.CopyN(f, rand.Reader, 192<<20)
+	f.Close()
+	want, _, _ := digestFile(src)
+	data := t.TempDir()
+	complete := 0
+	for i := range 10 {
+		cmd := exec.Command(binary, "ingest", "--data", data, src)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		n, _ := rand.Int(rand.Reader, big.NewInt(900))
+		time.Sleep(time.Duration(n.Int64()+20) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+
+		v, err := vault.Open(context.Background(), data, vault.Options{})
+		if err != nil {
+			t.Fatalf("round %d: reopen: %v", i, err)
+		}
+		it, err := v.Item(want)
+		if err == nil {
+			complete++
+			if it.Size != 192<<20 {
+				t.Fatalf("round %d: partial item recorded: %+v", i, it)
+			}
+		}
+		v.Close()
+		if r := run(t, "verify", "--data", data); r.code != 0 {
+			t.Fatalf("round %d: verify after SIGKILL: %s%s", i, r.stdout, r.stderr)
+		}
+		leftovers, _ := filepath.Glob(filepath.Join(data, "tmp", "*"))
+		if len(leftovers) != 0 {
+			t.Fatalf("round %d: reopening left %v", i, leftovers)
+		}
+		objects, _ := filepath.Glob(filepath.Join(data, "objects", "*", "*"))
+		if (err == nil) != (len(objects) == 1) {
+			t.Fatalf("round %d: item recorded=%v but %d objects stored", i, err == nil, len(objects))
+		}
+	}
+	t.Logf("%d of 10 killed ingests had completed", complete)
+}
+
+func digestFile(p string) (evidence.Digest, int64, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return evidence.Digest{}, 0, err
+	}
+	defer f.Close()
+	return evidence.DigestOf(f)
+}
+
+func TestServeAnswersHealthAndStopsCleanly(t *testing.T) {
+	data := t.TempDir()
+	cmd := exec.Command(binary, "serve")
+	cmd.Env = append(os.Environ(), "EDGETRIAGE_DATA_DIR="+data, "EDGETRIAGE_HTTP_ADDR=127.0.0.1:0")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	addr := waitForLog(t, stderr, regexp.MustCompile(`http=http://(\S+)`))
+	for _, path := range []string{"/healthz", "/readyz"} {
+		body := httpGet(t, "http://"+addr+path)
+		if !strings.Contains(body, `"status"`) {
+			t.Fatalf("%s: %s", path, body)
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop within its shutdown timeout")
+	}
+	v, err := vault.Open(context.Background(), data, vault.Options{VerifyOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if _, err := v.LatestCheckpoint(); err != nil {
+		t.Fatalf("no checkpoint signed at shutdown: %v", err)
+	}
+}
+
+func TestServeRefusesBadConfigNamingTheKey(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "station.yaml")
+	os.WriteFile(p, []byte("data_dir: ./d\nhttp:\n  adress: 127.0.0.1:1\n"), 0o644)
+	r := run(t, "serve", "--config", p)
+	if r.code != 2 || !strings.Contains(r.stderr, "adress") || !strings.Contains(r.stderr, "line 3") {
+		t.Fatalf("bad config: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+func waitForLog(t *testing.T, r io.Reader, re *regexp.Regexp) string {
+	t.Helper()
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case s := <-found:
+		return s
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no log line matching %s", re)
+		return ""
+	}
+}
