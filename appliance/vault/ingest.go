@@ -43,32 +43,18 @@ func (v *Vault) stage(ctx context.Context, r io.Reader) (staged, error) {
 		return staged{}, fmt.Errorf("stage: %w", err)
 	}
 	st := staged{tmp: f.Name()}
-	h := evidence.NewHasher()
-	_, copyErr := io.Copy(io.MultiWriter(f, h), contextReader{ctx, r})
+	digest, size, copyErr := copyHashing(ctx, f, r)
 	syncErr := f.Sync()
 	closeErr := f.Close()
 	if err := errors.Join(copyErr, syncErr, closeErr); err != nil {
 		v.discard(st)
 		return staged{}, err
 	}
-	st.digest, st.size = h.Sum(), h.Size()
+	st.digest, st.size = digest, size
 	if st.size == 0 {
 		st.problems = append(st.problems, evidence.Problem{Code: evidence.ProblemEmpty, Detail: "the source had no bytes"})
 	}
 	return st, nil
-}
-
-// contextReader stops a long copy when its context ends.
-type contextReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c contextReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // IngestReader stores everything r yields as one item. It reports whether
