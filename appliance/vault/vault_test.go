@@ -349,3 +349,38 @@ func TestTenThousandSmallFiles(t *testing.T) {
 		t.Fatalf("verify: %d items, %v", r.Items, r.Findings)
 	}
 }
+
+// Many writers at once: group commit must keep one gap-free chain and give
+// every caller its own events back.
+func TestConcurrentAppendsKeepOneChain(t *testing.T) {
+	dir := t.TempDir()
+	v := openVault(t, dir)
+	var wg sync.WaitGroup
+	seen := make(chan uint64, 64*50)
+	for w := range 64 {
+		wg.Go(func() {
+			for i := range 50 {
+				evs, err := v.Append(context.Background(), evidence.CustodyEvent{Actor: evidence.Actor(fmt.Sprintf("w%d", w)), Action: evidence.ActionVerified,
+					Details: map[string]string{"i": fmt.Sprint(i)}})
+				if err != nil || len(evs) != 1 || evs[0].Actor != evidence.Actor(fmt.Sprintf("w%d", w)) {
+					t.Errorf("append: %v %+v", err, evs)
+					return
+				}
+				seen <- evs[0].Seq
+			}
+		})
+	}
+	wg.Wait()
+	close(seen)
+	unique := map[uint64]bool{}
+	for s := range seen {
+		unique[s] = true
+	}
+	if len(unique) != 64*50 {
+		t.Fatalf("%d distinct sequence numbers for %d appends", len(unique), 64*50)
+	}
+	v.Close()
+	if r := verifyOnly(t, dir); !r.OK() || r.Events != 64*50+1 {
+		t.Fatalf("verify: %d events, %v", r.Events, r.Findings)
+	}
+}
