@@ -15,6 +15,7 @@
 //	meta/
 //	    schema_version  -> uint64 big-endian: which migrations have run
 //	    appliance_id    -> key id of the signing key the chain was started with
+//	    key_recorded    -> set with the key-created event, so that event is written exactly once
 //	items/
 //	    <digest 32 bytes> -> JSON evidence.Item
 //	custody/

@@ -17,6 +17,7 @@ var (
 
 	keySchemaVersion = []byte("schema_version")
 	keyApplianceID   = []byte("appliance_id")
+	keyKeyRecorded   = []byte("key_recorded")
 )
 
 // migration moves the index from schema version N-1 to N, where N is its

@@ -99,33 +99,65 @@ func Open(ctx context.Context, dir string, opts Options) (*Vault, error) {
 }
 
 func (v *Vault) start(ctx context.Context) error {
+	headBefore, err := v.headIfAny()
+	if err != nil {
+		return err
+	}
 	applied, err := migrate(v.db, SchemaVersion())
 	if err != nil {
 		return err
 	}
-	created, err := v.loadKey()
-	if err != nil {
+	if _, err := v.loadKey(); err != nil {
 		return err
 	}
 	if err := v.bindKey(); err != nil {
 		return err
 	}
-	if created {
-		if _, err := v.Append(ctx, evidence.CustodyEvent{Actor: ActorAppliance, Action: evidence.ActionKeyCreated,
-			Details: map[string]string{"key_id": evidence.KeyID(v.pub), "public_key": hex.EncodeToString(v.pub)}}); err != nil {
-			return err
-		}
+	if err := v.recordKey(ctx); err != nil {
+		return err
 	}
 	for _, name := range applied {
 		v.log.Info("index schema migrated", "migration", name)
 	}
-	if len(applied) > 0 && !created {
+	if len(applied) > 0 && headBefore > 0 {
 		if _, err := v.Append(ctx, evidence.CustodyEvent{Actor: ActorAppliance, Action: evidence.ActionAppliedMigrate,
 			Details: map[string]string{"migrations": strings.Join(applied, "; "), "schema_version": fmt.Sprint(SchemaVersion())}}); err != nil {
 			return err
 		}
 	}
 	return v.recover()
+}
+
+// headIfAny is the chain head's seq, or 0 for an index not yet created.
+func (v *Vault) headIfAny() (uint64, error) {
+	var seq uint64
+	err := v.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketCustody) == nil {
+			return nil
+		}
+		head, err := headTx(tx)
+		seq = head.Seq
+		return err
+	})
+	return seq, err
+}
+
+// recordKey puts the public key into the chain once, in the same
+// transaction as the mark that says it is there, so a crash between making
+// the key file and recording it is mended on the next open.
+func (v *Vault) recordKey(ctx context.Context) error {
+	return v.update(ctx, func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta.Get(keyKeyRecorded) != nil {
+			return nil
+		}
+		ev := evidence.CustodyEvent{Actor: ActorAppliance, Action: evidence.ActionKeyCreated,
+			Details: map[string]string{"key_id": evidence.KeyID(v.pub), "public_key": hex.EncodeToString(v.pub)}}
+		if _, err := v.appendTx(tx, []evidence.CustodyEvent{ev}); err != nil {
+			return err
+		}
+		return meta.Put(keyKeyRecorded, []byte(evidence.KeyID(v.pub)))
+	})
 }
 
 func (v *Vault) startVerifyOnly(context.Context) error {
