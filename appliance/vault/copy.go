@@ -76,3 +76,16 @@ func copyHashing(ctx context.Context, dst io.Writer, src io.Reader) (evidence.Di
 	}
 	return h.Sum(), h.Size(), nil
 }
+
+// contextReader stops a long read when its context ends.
+type contextReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c contextReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -384,3 +384,37 @@ func TestConcurrentAppendsKeepOneChain(t *testing.T) {
 		t.Fatalf("verify: %d events, %v", r.Events, r.Findings)
 	}
 }
+
+func TestStateSurvivesReopenAndVerifyItemCatchesDamage(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	v := openVault(t, dir)
+	kv := v.State("dock")
+	if err := kv.Put(ctx, "bay-1/clip.mp4", []byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	it, _, err := v.IngestReader(ctx, strings.NewReader("footage"), evidence.Intake{Source: "bay-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.VerifyItem(ctx, it.Digest); err != nil {
+		t.Fatalf("intact copy: %v", err)
+	}
+	v.Close()
+	p := filepath.Join(dir, "objects", it.Digest.String()[:2], it.Digest.String())
+	os.Chmod(p, 0o644)
+	os.WriteFile(p, []byte("footagf"), 0o444)
+	v = openVault(t, dir)
+	defer v.Close()
+	if got, _ := v.State("dock").Get("bay-1/clip.mp4"); string(got) != "abc" {
+		t.Fatalf("state after reopen: %q", got)
+	}
+	if err := v.VerifyItem(ctx, it.Digest); err == nil {
+		t.Fatal("damaged copy verified")
+	}
+	var keys []string
+	v.State("dock").Scan("bay-1/", func(k string, _ []byte) bool { keys = append(keys, k); return true })
+	if len(keys) != 1 {
+		t.Fatalf("scan: %v", keys)
+	}
+}
