@@ -81,11 +81,11 @@ type CustodyEvent struct {
 	Hash    Digest            `json:"hash"`
 }
 
-// ComputeHash returns the hash the event must carry. The encoding is fixed
-// here rather than left to a serialiser so that it never changes under us:
-// a domain tag, then each field length-prefixed, details sorted by key.
-func (e CustodyEvent) ComputeHash() Digest {
-	h := sha256.New()
+// ContentHash covers everything an event says (all but Prev and Hash).
+// The encoding is fixed here rather than left to a serialiser so that it
+// never changes under us: a domain tag, then each field length-prefixed,
+// details sorted by key.
+func (e CustodyEvent) ContentHash() Digest {
 	var buf []byte
 	buf = appendField(buf, []byte("edgetriage-custody-v1"))
 	buf = binary.BigEndian.AppendUint64(buf, e.Seq)
@@ -103,12 +103,42 @@ func (e CustodyEvent) ComputeHash() Digest {
 		buf = appendField(buf, []byte(k))
 		buf = appendField(buf, []byte(e.Details[k]))
 	}
-	buf = append(buf, e.Prev[:]...)
-	h.Write(buf)
-	var d Digest
-	copy(d[:], h.Sum(nil))
-	return d
+	return sha256.Sum256(buf)
 }
+
+// ComputeHash returns the hash the event must carry: a link over its seq,
+// its content hash and the previous event's hash. Because content enters
+// only through its hash, a stretch of chain can be proven to someone (an
+// export, central storage) as links alone, without showing what the events
+// in between say about other people's evidence.
+func (e CustodyEvent) ComputeHash() Digest {
+	return linkHash(e.Seq, e.ContentHash(), e.Prev)
+}
+
+func linkHash(seq uint64, content, prev Digest) Digest {
+	var buf []byte
+	buf = appendField(buf, []byte("edgetriage-link-v1"))
+	buf = binary.BigEndian.AppendUint64(buf, seq)
+	buf = append(buf, content[:]...)
+	buf = append(buf, prev[:]...)
+	return sha256.Sum256(buf)
+}
+
+// ChainLink is an event reduced to what proves its place in the chain.
+type ChainLink struct {
+	Seq     uint64 `json:"seq"`
+	Content Digest `json:"content"`
+	Prev    Digest `json:"prev"`
+	Hash    Digest `json:"hash"`
+}
+
+// Link reduces e to its chain link.
+func (e CustodyEvent) Link() ChainLink {
+	return ChainLink{Seq: e.Seq, Content: e.ContentHash(), Prev: e.Prev, Hash: e.Hash}
+}
+
+// Valid reports whether the link's hash is right for its seq, content and prev.
+func (l ChainLink) Valid() bool { return linkHash(l.Seq, l.Content, l.Prev) == l.Hash }
 
 func appendField(buf, field []byte) []byte {
 	buf = binary.BigEndian.AppendUint32(buf, uint32(len(field)))

@@ -149,7 +149,9 @@ func (v *Vault) Checkpoint(ctx context.Context) (evidence.Checkpoint, error) {
 		}
 		b := tx.Bucket(bucketCheckpoints)
 		if _, last := b.Cursor().Last(); last != nil {
-			if err := json.Unmarshal(last, &cp); err == nil && cp.Seq == head.Seq {
+			var prev evidence.Checkpoint
+			if err := json.Unmarshal(last, &prev); err == nil && prev.Seq == head.Seq {
+				cp = prev
 				return nil
 			}
 		}
