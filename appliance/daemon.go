@@ -121,6 +121,7 @@ func (d *Daemon) shutdown(srv *http.Server, stopIntake context.CancelFunc, intak
 func (d *Daemon) components() []Component {
 	return []Component{
 		&checkpointer{vault: d.vault, every: d.cfg.CheckpointInterval, log: d.log},
+		&Retention{Vault: d.vault, Cfg: d.cfg.Retention, Usage: StatfsUsage, Log: d.log},
 	}
 }
 

@@ -29,6 +29,25 @@ type Config struct {
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 	// ShutdownTimeout bounds an orderly stop; past it the daemon exits anyway.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	Retention       Retention     `yaml:"retention"`
+}
+
+// Retention decides when local copies may go. Only items central storage
+// holds and has acknowledged (or that policy keeps local-only and that have
+// expired) are ever removed; flagged, unsynced and held items never are.
+type Retention struct {
+	// Above HighWatermarkPercent of the data volume used, removable local
+	// copies go oldest first until usage is below LowWatermarkPercent.
+	HighWatermarkPercent float64 `yaml:"high_watermark_percent"`
+	LowWatermarkPercent  float64 `yaml:"low_watermark_percent"`
+	// Below ReserveMB free, new intake stops (with an alarm) until space
+	// returns; stored evidence is never touched to make room.
+	ReserveMB int64 `yaml:"reserve_mb"`
+	// Interval between checks of the disk.
+	Interval time.Duration `yaml:"interval"`
+	// Categories maps a category (item label) to how long an acknowledged
+	// item of it is kept locally even when the disk has room.
+	Categories map[string]time.Duration `yaml:"categories"`
 }
 
 // HTTP is the API and dashboard listener.
@@ -50,6 +69,8 @@ func Default() Config {
 		Log:                Log{Level: "info", Format: "text"},
 		CheckpointInterval: time.Minute,
 		ShutdownTimeout:    15 * time.Second,
+		Retention: Retention{HighWatermarkPercent: 85, LowWatermarkPercent: 75, ReserveMB: 1024,
+			Interval: 30 * time.Second},
 	}
 }
 
@@ -158,7 +179,30 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("'shutdown_timeout' must be greater than zero"))
 	}
+	errs = append(errs, c.Retention.validate()...)
 	return errors.Join(errs...)
+}
+
+func (r Retention) validate() []error {
+	var errs []error
+	if r.HighWatermarkPercent <= 0 || r.HighWatermarkPercent > 100 {
+		errs = append(errs, fmt.Errorf("'retention.high_watermark_percent' must be in (0, 100], got %v", r.HighWatermarkPercent))
+	}
+	if r.LowWatermarkPercent <= 0 || r.LowWatermarkPercent >= r.HighWatermarkPercent {
+		errs = append(errs, fmt.Errorf("'retention.low_watermark_percent' must be above zero and below the high watermark, got %v", r.LowWatermarkPercent))
+	}
+	if r.ReserveMB < 0 {
+		errs = append(errs, errors.New("'retention.reserve_mb' must not be negative"))
+	}
+	if r.Interval <= 0 {
+		errs = append(errs, errors.New("'retention.interval' must be greater than zero"))
+	}
+	for cat, keep := range r.Categories {
+		if keep <= 0 {
+			errs = append(errs, fmt.Errorf("'retention.categories.%s' must be greater than zero", cat))
+		}
+	}
+	return errs
 }
 
 // applyEnv sets scalar fields from EDGETRIAGE_* variables. An unknown

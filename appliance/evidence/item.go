@@ -39,6 +39,16 @@ const (
 	ProblemUnreadable    = "source-unreadable" // reading the source failed part way
 )
 
+// Labels the appliance's parts agree on. Each change of one is a record
+// change, so it is in the custody chain.
+const (
+	LabelCategory   = "category"    // set by staff: decides local retention
+	LabelFlagged    = "flagged"     // why triage or staff flagged the item
+	LabelSynced     = "synced"      // central target and time the upload was verified
+	LabelCentralAck = "central_ack" // central client and time it acknowledged the item
+	LabelNeverSync  = "never_sync"  // policy: stays local only; expires by category
+)
+
 // Problem is one thing wrong with an item, kept with it.
 type Problem struct {
 	Code   string `json:"code"`

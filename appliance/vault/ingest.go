@@ -38,6 +38,9 @@ func (v *Vault) stage(ctx context.Context, r io.Reader) (staged, error) {
 	if v.verifyOnly {
 		return staged{}, ErrReadOnly
 	}
+	if reason := v.IntakeStopped(); reason != "" {
+		return staged{}, fmt.Errorf("%w: %s", ErrIntakeStopped, reason)
+	}
 	f, err := os.CreateTemp(filepath.Join(v.dir, "tmp"), "incoming-*")
 	if err != nil {
 		return staged{}, fmt.Errorf("stage: %w", err)

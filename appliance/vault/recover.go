@@ -28,6 +28,10 @@ func (v *Vault) recover() error {
 		v.log.Info("removed unfinished ingest", "path", p)
 	}
 	return v.eachObject(func(d evidence.Digest, path string) error {
+		if it, err := v.Item(d); err == nil && it.State == evidence.StateRemoved {
+			v.log.Info("finishing an interrupted removal", "digest", d.String())
+			return os.Remove(path)
+		}
 		named, err := v.named(d)
 		if err != nil || named {
 			return err

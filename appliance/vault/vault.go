@@ -47,6 +47,7 @@ type Vault struct {
 	probe  func(ctx context.Context, path string) (evidence.Media, error)
 	now    func() time.Time
 	commit groupCommit
+	gate   intakeGate
 
 	verifyOnly bool
 	keyErr     error // why the key file cannot be trusted, in verify-only mode
