@@ -30,6 +30,14 @@ type Config struct {
 	// ShutdownTimeout bounds an orderly stop; past it the daemon exits anyway.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	Retention       Retention     `yaml:"retention"`
+	Metrics         Metrics       `yaml:"metrics"`
+}
+
+// Metrics is the Prometheus endpoint at /metrics.
+type Metrics struct {
+	Enabled bool `yaml:"enabled"`
+	// BearerToken, when set, must be presented by the scraper.
+	BearerToken string `yaml:"bearer_token"`
 }
 
 // Retention decides when local copies may go. Only items central storage
@@ -71,6 +79,7 @@ func Default() Config {
 		ShutdownTimeout:    15 * time.Second,
 		Retention: Retention{HighWatermarkPercent: 85, LowWatermarkPercent: 75, ReserveMB: 1024,
 			Interval: 30 * time.Second},
+		Metrics: Metrics{Enabled: true},
 	}
 }
 

@@ -1,0 +1,107 @@
+package appliance
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgetriage/edgetriage/appliance/config"
+	"github.com/edgetriage/edgetriage/appliance/evidence"
+)
+
+// startDaemon runs a daemon on a kernel-chosen port until the test ends.
+func startDaemon(t *testing.T, mutate func(*config.Config)) (*Daemon, string) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	d := New(cfg, slog.New(slog.DiscardHandler))
+	addr := make(chan string, 1)
+	d.Listening = func(a string) { addr <- a }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon stopped with %v", err)
+		}
+	})
+	select {
+	case a := <-addr:
+		return d, "http://" + a
+	case err := <-done:
+		t.Fatalf("daemon did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon did not start in time")
+	}
+	return nil, ""
+}
+
+func get(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func metricValue(t *testing.T, body, series string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("series %s not scraped", series)
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	return v
+}
+
+func TestMetricsScrapedWithToken(t *testing.T) {
+	d, base := startDaemon(t, func(c *config.Config) { c.Metrics.BearerToken = "scrape-secret" })
+	_, _, err := d.vault.IngestReader(context.Background(), strings.NewReader("clip bytes"), evidence.Intake{Source: "cam"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := get(t, base+"/metrics", ""); code != http.StatusUnauthorized {
+		t.Fatalf("metrics without token: %d", code)
+	}
+	code, body := get(t, base+"/metrics", "scrape-secret")
+	if code != http.StatusOK {
+		t.Fatalf("metrics: %d %s", code, body)
+	}
+	if n := metricValue(t, body, `edgetriage_vault_items{state="stored"}`); n != 1 {
+		t.Errorf("stored items %v", n)
+	}
+	if n := metricValue(t, body, "edgetriage_vault_stored_bytes"); n != float64(len("clip bytes")) {
+		t.Errorf("stored bytes %v", n)
+	}
+	if n := metricValue(t, body, "edgetriage_custody_events"); n < 2 {
+		t.Errorf("custody events %v", n)
+	}
+	used, total := metricValue(t, body, "edgetriage_disk_used_bytes"), metricValue(t, body, "edgetriage_disk_total_bytes")
+	if used <= 0 || total < used {
+		t.Errorf("disk used %v of %v", used, total)
+	}
+	if metricValue(t, body, "edgetriage_intake_stopped") != 0 {
+		t.Error("intake reported stopped")
+	}
+	if code, _ := get(t, base+"/healthz", ""); code != http.StatusOK {
+		t.Errorf("healthz needs no token: %d", code)
+	}
+}
