@@ -51,6 +51,7 @@ const (
 	ActionUploaded            Action = "uploaded"
 	ActionUploadVerified      Action = "upload-verified"
 	ActionCentralAcknowledged Action = "central-acknowledged"
+	ActionCentralPulled       Action = "central-pulled" // a central client downloaded the bytes
 	ActionExported            Action = "exported"
 
 	// people and the appliance

@@ -3,7 +3,9 @@ package vault
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 )
@@ -50,3 +52,34 @@ func (v *Vault) Manifest(ctx context.Context, d evidence.Digest) ([]byte, error)
 	}
 	return evidence.SignManifest(v.key, m)
 }
+
+// Acknowledge records that a central client holds item d with the digest
+// it computed itself, and returns the appliance's signed receipt. A digest
+// that does not match is refused and nothing is recorded.
+func (v *Vault) Acknowledge(ctx context.Context, d, theirs evidence.Digest, central string) (evidence.SignedReceipt, error) {
+	if theirs != d {
+		return evidence.SignedReceipt{}, fmt.Errorf("acknowledge %s: central computed %s: %w", d.Short(), theirs.Short(), ErrDigestMismatch)
+	}
+	at := v.now().UTC()
+	if _, err := v.UpdateItem(ctx, d, Change{Actor: evidence.Actor("central:" + central), Action: evidence.ActionCentralAcknowledged,
+		Details: map[string]string{"central": central, "their_sha256": theirs.String()},
+		Apply: func(it *evidence.Item) error {
+			if it.Labels == nil {
+				it.Labels = map[string]string{}
+			}
+			it.Labels[evidence.LabelCentralAck] = central + " " + at.Format(time.RFC3339)
+			return nil
+		}}); err != nil {
+		return evidence.SignedReceipt{}, fmt.Errorf("acknowledge: %w", err)
+	}
+	evs, err := v.ItemEvents(d)
+	if err != nil || len(evs) == 0 {
+		return evidence.SignedReceipt{}, fmt.Errorf("acknowledge %s: reading back the event: %w", d.Short(), err)
+	}
+	return evidence.SignReceipt(v.key, evidence.Receipt{Digest: d, Time: at, Appliance: evidence.KeyID(v.pub),
+		Central: central, Seq: evs[len(evs)-1].Seq})
+}
+
+// ErrDigestMismatch is returned when someone else's digest of an item
+// differs from the vault's.
+var ErrDigestMismatch = errors.New("digest does not match")

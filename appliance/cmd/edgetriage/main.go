@@ -34,7 +34,7 @@ type cliEnv struct {
 }
 
 func commands() []command {
-	return []command{serveCommand(), ingestCommand(), verifyCommand(), exportCommand(), versionCommand()}
+	return []command{serveCommand(), ingestCommand(), verifyCommand(), exportCommand(), centralCommand(), versionCommand()}
 }
 
 func main() {

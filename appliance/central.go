@@ -1,0 +1,228 @@
+package appliance
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/vault"
+)
+
+// CentralAuth names the central client a request comes from, or refuses
+// it. Only central clients may use the pull API; staff and investigator
+// sessions may not.
+type CentralAuth func(r *http.Request) (client string, ok bool)
+
+// centralAPI is the pull API central systems use: a changes feed with a
+// cursor, records, manifests, content with Range, custody events, and ack.
+type centralAPI struct {
+	vault *vault.Vault
+	auth  CentralAuth
+	log   *slog.Logger
+}
+
+const maxChangesPage = 1000
+
+func (c *centralAPI) register(mux *http.ServeMux) {
+	mux.Handle("GET /api/v1/central/changes", c.guard(c.changes))
+	mux.Handle("GET /api/v1/central/items/{digest}", c.guard(c.item))
+	mux.Handle("GET /api/v1/central/items/{digest}/manifest", c.guard(c.manifest))
+	mux.Handle("GET /api/v1/central/items/{digest}/content", c.guard(c.content))
+	mux.Handle("GET /api/v1/central/items/{digest}/events", c.guard(c.events))
+	mux.Handle("POST /api/v1/central/items/{digest}/ack", c.guard(c.ack))
+}
+
+type centralHandler func(w http.ResponseWriter, r *http.Request, client string)
+
+func (c *centralAPI) guard(h centralHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		client, ok := c.auth(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="edgetriage central"`)
+			writeError(w, http.StatusUnauthorized, "a central client token is required")
+			return
+		}
+		h(w, r, client)
+	})
+}
+
+// Change is one entry of the changes feed: an item whose record changed at
+// custody event Seq. Pass the last Seq as `after` to continue.
+type Change struct {
+	Seq    uint64          `json:"seq"`
+	Action evidence.Action `json:"action"`
+	Item   evidence.Item   `json:"item"`
+}
+
+func (c *centralAPI) changes(w http.ResponseWriter, r *http.Request, _ string) {
+	after, err := queryUint(r, "after", 0)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	limit, err := queryUint(r, "limit", 100)
+	if err != nil || limit == 0 || limit > maxChangesPage {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("'limit' must be 1 to %d", maxChangesPage))
+		return
+	}
+	var out []Change
+	next := after
+	var walkErr error
+	err = c.vault.Events(after+1, func(e evidence.CustodyEvent) bool {
+		if uint64(len(out)) >= limit {
+			return false
+		}
+		next = e.Seq
+		if e.Item.IsZero() || e.Details["record"] == "" {
+			return true
+		}
+		it, err := c.vault.Item(e.Item)
+		if err != nil {
+			walkErr = err
+			return false
+		}
+		out = append(out, Change{Seq: e.Seq, Action: e.Action, Item: it})
+		return true
+	})
+	if err = errors.Join(err, walkErr); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"changes": out, "next": next})
+}
+
+func queryUint(r *http.Request, name string, def uint64) (uint64, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("'%s' must be a whole number, got %q", name, s)
+	}
+	return n, nil
+}
+
+// itemFor resolves the {digest} of a request, answering the error itself.
+func (c *centralAPI) itemFor(w http.ResponseWriter, r *http.Request) (evidence.Item, bool) {
+	d, err := evidence.ParseDigest(r.PathValue("digest"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return evidence.Item{}, false
+	}
+	it, err := c.vault.Item(d)
+	if errors.Is(err, vault.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no item "+d.String())
+		return it, false
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return it, false
+	}
+	return it, true
+}
+
+func (c *centralAPI) item(w http.ResponseWriter, r *http.Request, _ string) {
+	if it, ok := c.itemFor(w, r); ok {
+		writeJSON(w, http.StatusOK, it)
+	}
+}
+
+func (c *centralAPI) events(w http.ResponseWriter, r *http.Request, _ string) {
+	it, ok := c.itemFor(w, r)
+	if !ok {
+		return
+	}
+	evs, err := c.vault.ItemEvents(it.Digest)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
+}
+
+func (c *centralAPI) manifest(w http.ResponseWriter, r *http.Request, _ string) {
+	it, ok := c.itemFor(w, r)
+	if !ok {
+		return
+	}
+	m, err := c.vault.Manifest(r.Context(), it.Digest)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(m)
+}
+
+// content serves the bytes with Range support, so an interrupted download
+// resumes; every download is recorded as a custody event.
+func (c *centralAPI) content(w http.ResponseWriter, r *http.Request, client string) {
+	it, ok := c.itemFor(w, r)
+	if !ok {
+		return
+	}
+	if it.State != evidence.StateStored {
+		writeError(w, http.StatusGone, "the local copy was removed ("+string(it.State)+")")
+		return
+	}
+	f, err := c.vault.OpenObject(it.Digest)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	defer f.Close()
+	details := map[string]string{"central": client}
+	if rng := r.Header.Get("Range"); rng != "" {
+		details["range"] = rng
+	}
+	if _, err := c.vault.Append(r.Context(), evidence.CustodyEvent{Actor: evidence.Actor("central:" + client),
+		Action: evidence.ActionCentralPulled, Item: it.Digest, Details: details}); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("X-Content-SHA256", it.Digest.String())
+	w.Header().Set("ETag", `"`+it.Digest.String()+`"`)
+	http.ServeContent(w, r, "", it.IngestedAt, f)
+}
+
+type ackRequest struct {
+	SHA256 string `json:"sha256"`
+}
+
+func (c *centralAPI) ack(w http.ResponseWriter, r *http.Request, client string) {
+	it, ok := c.itemFor(w, r)
+	if !ok {
+		return
+	}
+	var req ackRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "body must be {\"sha256\": \"<hex>\"}: "+err.Error())
+		return
+	}
+	theirs, err := evidence.ParseDigest(req.SHA256)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "'sha256': "+err.Error())
+		return
+	}
+	receipt, err := c.vault.Acknowledge(r.Context(), it.Digest, theirs, client)
+	if errors.Is(err, vault.ErrDigestMismatch) {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	c.log.Info("central acknowledged", "digest", it.Digest.String(), "central", client)
+	writeJSON(w, http.StatusOK, receipt)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
