@@ -43,6 +43,9 @@ type Daemon struct {
 	// Listening, when set, is told the HTTP address once it accepts
 	// connections (tests use it to find a port chosen by the kernel).
 	Listening func(addr string)
+	// RestartBackoff is the first wait before a failed component is
+	// restarted; it doubles up to 60 times that. Zero means one second.
+	RestartBackoff time.Duration
 }
 
 // New prepares a daemon; nothing is opened until Run.
@@ -129,7 +132,11 @@ func (d *Daemon) components() []Component {
 // restarted after a capped, jittered backoff that resets once it has run
 // for a while.
 func (d *Daemon) supervise(ctx context.Context, c Component) error {
-	const minBackoff, maxBackoff = time.Second, time.Minute
+	minBackoff := d.RestartBackoff
+	if minBackoff == 0 {
+		minBackoff = time.Second
+	}
+	maxBackoff := 60 * minBackoff
 	backoff := minBackoff
 	for {
 		started := time.Now()
