@@ -160,3 +160,7 @@ func (t *Target) wrap(err error, format string, args ...any) error {
 func b64(sum []byte) string { return base64.StdEncoding.EncodeToString(sum) }
 
 func digestB64(d evidence.Digest) string { return b64(d[:]) }
+
+// ChecksumOf is the x-amz-checksum-sha256 value of an item stored in one
+// PUT: its digest in base64.
+func ChecksumOf(d evidence.Digest) string { return digestB64(d) }

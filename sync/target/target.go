@@ -25,7 +25,7 @@ type Object struct {
 	// Hold asks for a legal hold on the copy, on top of its retention.
 	Hold bool
 	// Progress, when set, is called with the number of bytes just sent.
-	Progress func(n int64)
+	Progress func(n int64) `json:"-"`
 }
 
 // Receipt says what a target holds after Put or Verify.
