@@ -133,24 +133,3 @@ func TestMissingRootIsClassified(t *testing.T) {
 		t.Errorf("put to a missing root: %v; want bucket-missing", err)
 	}
 }
-
-func TestReadOnlyRootIsClassified(t *testing.T) {
-	if os.Geteuid() == 0 {
-		// root ignores directory permissions; use a read-only bind of the
-		// kernel's own making instead: /proc is not writable by anyone.
-		tg := newTarget(t, "/proc/self")
-		_, err := tg.Put(context.Background(), item(t, 10), nil)
-		t.Logf("put into /proc: %v", err)
-		if c := target.ClassOf(err); c == "" || c == target.ClassIntegrity {
-			t.Errorf("put into /proc: %v; want a classified write failure", err)
-		}
-		return
-	}
-	root := t.TempDir()
-	os.Chmod(root, 0o555)
-	t.Cleanup(func() { os.Chmod(root, 0o755) })
-	_, err := newTarget(t, root).Put(context.Background(), item(t, 10), nil)
-	if target.ClassOf(err) != target.ClassAuth {
-		t.Errorf("put to a read-only root: %v; want auth", err)
-	}
-}
