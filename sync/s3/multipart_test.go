@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -199,5 +198,4 @@ func TestMultipartResumeAfterKill(t *testing.T) {
 	if want := fmt.Sprintf("-%d", parts); len(rc.Checksum) < 3 || rc.Checksum[len(rc.Checksum)-len(want):] != want {
 		t.Errorf("checksum %q: want a composite of %d parts", rc.Checksum, parts)
 	}
-	_ = strconv.Itoa
 }

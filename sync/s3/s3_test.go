@@ -3,7 +3,6 @@ package s3_test
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -261,5 +260,4 @@ func TestClassifiedErrors(t *testing.T) {
 	if n := versions(t, s3test.Client(t, conn), locked, ""); len(n) != 0 {
 		t.Errorf("objects stored despite errors: %v", n)
 	}
-	_ = json.Marshal
 }

@@ -1,0 +1,121 @@
+package outbox_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"golang.org/x/time/rate"
+
+	"github.com/edgetriage/edgetriage/sync/internal/s3test"
+	"github.com/edgetriage/edgetriage/sync/outbox"
+	"github.com/edgetriage/edgetriage/sync/s3"
+)
+
+// BenchmarkSyncVersusPutObject syncs 16 clips of 32 MiB (512 MiB) through
+// the outbox and the S3 target (retention, checksums, manifest, HEAD
+// verification, custody events) and, in the same run, uploads the same
+// files with plain minio-go PutObject to the same server. sync/raw is the
+// ratio of their throughputs.
+func BenchmarkSyncVersusPutObject(b *testing.B) {
+	const clips, size = 16, 32 << 20
+	conn := s3test.Shared(b)
+	src, store := &memSource{}, newMemStore()
+	ds := addItems(b, src, store, clips, size)
+	client := s3test.Client(b, conn)
+	ctx := context.Background()
+	var rawTotal, syncTotal time.Duration
+	for i := 0; i < b.N; i++ {
+		rawBucket := s3test.NewBucket(b, conn, true)
+		start := time.Now()
+		for _, d := range ds {
+			o, _ := src.Object(ctx, d)
+			f, err := os.Open(o.Path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, err = client.PutObject(ctx, rawBucket, "raw/"+d.String(), f, o.Size, minio.PutObjectOptions{})
+			f.Close()
+			if err != nil {
+				b.Fatalf("raw put: %v", err)
+			}
+		}
+		rawTotal += time.Since(start)
+
+		bucket := s3test.NewBucket(b, conn, true)
+		st := newMemStore()
+		for j, d := range ds {
+			st.enqueue(d, false, time.Now().Add(time.Duration(j)))
+		}
+		tg, err := s3.New(s3.Config{Endpoint: conn.Endpoint, AccessKey: conn.AccessKey, SecretKey: conn.SecretKey,
+			Region: conn.Region, Bucket: bucket, Retention: time.Hour})
+		if err != nil {
+			b.Fatal(err)
+		}
+		w, err := outbox.New(outbox.Config{Store: st, Source: src, Custody: &memCustody{}, Target: tg, Poll: 10 * time.Millisecond})
+		if err != nil {
+			b.Fatal(err)
+		}
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		start = time.Now()
+		go func() { done <- w.Run(runCtx) }()
+		for !allIn(st, ds, outbox.StateVerified) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		syncTotal += time.Since(start)
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	mb := float64(clips*size) / 1e6 * float64(b.N)
+	rawRate, syncRate := mb/rawTotal.Seconds(), mb/syncTotal.Seconds()
+	b.ReportMetric(rawRate, "raw-MB/s")
+	b.ReportMetric(syncRate, "sync-MB/s")
+	b.ReportMetric(syncRate/rawRate, "sync/raw")
+	if syncRate/rawRate < 0.9 {
+		b.Errorf("sync throughput %.1f MB/s is below 0.9 of plain PutObject's %.1f MB/s", syncRate, rawRate)
+	}
+}
+
+// BenchmarkRateCap uploads 60 MB through the S3 target capped at 10 MB/s
+// and reports the rate achieved; it must be within 5% of the cap.
+func BenchmarkRateCap(b *testing.B) {
+	const capBps = 10e6
+	conn := s3test.Shared(b)
+	src, store := &memSource{}, newMemStore()
+	ds := addItems(b, src, store, 3, 20e6)
+	ctx := context.Background()
+	var sent int64
+	var took time.Duration
+	for i := 0; i < b.N; i++ {
+		bucket := s3test.NewBucket(b, conn, true)
+		tg, err := s3.New(s3.Config{Endpoint: conn.Endpoint, AccessKey: conn.AccessKey, SecretKey: conn.SecretKey,
+			Region: conn.Region, Bucket: bucket, Retention: time.Hour,
+			Limiter: rate.NewLimiter(capBps, 256<<10)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		for _, d := range ds {
+			o, _ := src.Object(ctx, d)
+			rc, err := tg.Put(ctx, o, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sent += rc.BytesSent
+		}
+		took += time.Since(start)
+	}
+	got := float64(sent) / took.Seconds()
+	b.ReportMetric(got/1e6, "MB/s")
+	b.ReportMetric(capBps/1e6, "cap-MB/s")
+	dev := (got - capBps) / capBps
+	b.ReportMetric(100*dev, "deviation-%")
+	if dev > 0.05 || dev < -0.05 {
+		b.Errorf("rate %.2f MB/s is not within 5%% of the %.0f MB/s cap", got/1e6, capBps/1e6)
+	}
+}
