@@ -100,12 +100,18 @@ func TestWorkerVerifiesEveryItemIntoDirectory(t *testing.T) {
 			t.Errorf("%s: %v", d.Short(), err)
 		}
 	}
+	// The meter counts whole seconds: once the second of the transfer has
+	// passed, the rate covers it.
+	time.Sleep(1100 * time.Millisecond)
 	st, err := r.w.Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Counts[outbox.StateVerified] != 5 || !st.Running || st.Target != tg.Name() || st.LastError != "" {
+	if st.Counts[outbox.StateVerified] != 5 || !st.Running || st.Target != tg.Name() || st.LastError != "" || st.Current != nil {
 		t.Errorf("status %+v", st)
+	}
+	if st.BytesPerSecond <= 0 {
+		t.Errorf("status shows %v bytes/s just after 1.25 MiB were sent", st.BytesPerSecond)
 	}
 }
 

@@ -25,7 +25,7 @@ func Classify(err error) target.Class {
 	if errors.As(err, &te) {
 		return te.Class
 	}
-	resp := minio.ToErrorResponse(err)
+	resp := errorResponse(err)
 	switch resp.Code {
 	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
 		"InvalidToken", "AuthorizationHeaderMalformed", "AccountProblem", "InvalidSecurity",
@@ -68,4 +68,18 @@ func isNetwork(err error) bool {
 		return true
 	}
 	return false
+}
+
+// errorResponse finds the server's answer anywhere in err's chain;
+// minio.ToErrorResponse only looks at err itself.
+func errorResponse(err error) minio.ErrorResponse {
+	var v minio.ErrorResponse
+	if errors.As(err, &v) {
+		return v
+	}
+	var p *minio.ErrorResponse
+	if errors.As(err, &p) && p != nil {
+		return *p
+	}
+	return minio.ErrorResponse{}
 }

@@ -105,7 +105,7 @@ func (t *Target) resume(ctx context.Context, obj target.Object, key string, cps 
 				t.log.Info("resuming multipart upload", "key", key, "upload", cp.UploadID, "parts_stored", len(stored))
 				return cp, stored, nil
 			}
-			if minio.ToErrorResponse(err).Code != "NoSuchUpload" {
+			if errorResponse(err).Code != "NoSuchUpload" {
 				return cp, nil, t.wrap(err, "list parts of %s", key)
 			}
 			t.log.Warn("recorded multipart upload is gone; starting again", "key", key, "upload", cp.UploadID)

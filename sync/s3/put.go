@@ -134,7 +134,7 @@ func (t *Target) putManifest(ctx context.Context, obj target.Object) error {
 // asked, legal hold, by reading both back from the server.
 func (t *Target) lockDown(ctx context.Context, obj target.Object, rc *target.Receipt) error {
 	mode, until, err := t.client.GetObjectRetention(ctx, t.cfg.Bucket, rc.Key, "")
-	if err != nil && Classify(err) != target.ClassLockDisabled && minio.ToErrorResponse(err).Code != "NoSuchObjectLockConfiguration" {
+	if err != nil && Classify(err) != target.ClassLockDisabled && errorResponse(err).Code != "NoSuchObjectLockConfiguration" {
 		return t.wrap(err, "read retention of %s", rc.Key)
 	}
 	if mode == nil || *mode != minio.Compliance || until == nil || until.IsZero() {
@@ -183,7 +183,7 @@ func (t *Target) LegalHold(ctx context.Context, d evidence.Digest) (bool, error)
 	key := target.Key(d)
 	status, err := t.client.GetObjectLegalHold(ctx, t.cfg.Bucket, key, minio.GetObjectLegalHoldOptions{})
 	if err != nil {
-		if minio.ToErrorResponse(err).Code == "NoSuchObjectLockConfiguration" {
+		if errorResponse(err).Code == "NoSuchObjectLockConfiguration" {
 			return false, nil
 		}
 		return false, t.wrap(err, "read legal hold of %s", key)
@@ -213,7 +213,7 @@ func (t *Target) stat(ctx context.Context, key string) (minio.ObjectInfo, bool, 
 	opts.Checksum = true
 	info, err := t.client.StatObject(ctx, t.cfg.Bucket, key, opts)
 	if err != nil {
-		if code := minio.ToErrorResponse(err).Code; code == "NoSuchKey" || code == "NotFound" {
+		if code := errorResponse(err).Code; code == "NoSuchKey" || code == "NotFound" {
 			return info, false, nil
 		}
 		return info, false, t.wrap(err, "head %s", key)
