@@ -9,7 +9,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"golang.org/x/time/rate"
 
-	"github.com/edgetriage/edgetriage/sync/internal/s3test"
+	"github.com/edgetriage/edgetriage/sync/s3/s3test"
 	"github.com/edgetriage/edgetriage/sync/outbox"
 	"github.com/edgetriage/edgetriage/sync/s3"
 )

@@ -14,7 +14,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
-	"github.com/edgetriage/edgetriage/sync/internal/s3test"
+	"github.com/edgetriage/edgetriage/sync/s3/s3test"
 	"github.com/edgetriage/edgetriage/sync/s3"
 	"github.com/edgetriage/edgetriage/sync/target"
 )
