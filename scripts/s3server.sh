@@ -88,6 +88,11 @@ start_locked() {
     if answers; then return 0; fi
     log "weed (pid $(cat "$pidfile")) is running but not answering yet; waiting"
   else
+    if (exec 3<>"/dev/tcp/127.0.0.1/${s3_port}") 2>/dev/null; then
+      log "port ${s3_port} is already in use by another program (another checkout's server?);"
+      log "set EDGETRIAGE_S3_PORT_BASE to use another block of 13 ports"
+      return 1
+    fi
     build
     mkdir -p "$state/data"
     write_config
@@ -113,13 +118,13 @@ start_locked() {
   fi
   local i
   for i in $(seq 1 120); do
-    if answers; then return 0; fi
     if ! running; then
       log "weed exited; last log lines:"
       tail -n 20 "$logfile" >&2 || true
       rm -f "$pidfile"
       return 1
     fi
+    if answers; then return 0; fi
     sleep 0.5
   done
   log "weed did not answer an authenticated ListBuckets within 60 s; log: $logfile"
