@@ -9,9 +9,9 @@ import (
 	"github.com/minio/minio-go/v7"
 	"golang.org/x/time/rate"
 
-	"github.com/edgetriage/edgetriage/sync/s3/s3test"
 	"github.com/edgetriage/edgetriage/sync/outbox"
 	"github.com/edgetriage/edgetriage/sync/s3"
+	"github.com/edgetriage/edgetriage/sync/s3/s3test"
 )
 
 // BenchmarkSyncVersusPutObject syncs 16 clips of 32 MiB (512 MiB) through

@@ -113,11 +113,12 @@ func (t *Target) resume(ctx context.Context, obj target.Object, key string, cps 
 	}
 	opts := t.putOptions(obj, "application/octet-stream")
 	opts.UserMetadata["x-amz-checksum-algorithm"] = "SHA256"
+	opts.UserMetadata["x-amz-checksum-type"] = "COMPOSITE"
 	id, err := t.core.NewMultipartUpload(ctx, t.cfg.Bucket, key, opts)
 	if err != nil {
 		return target.Checkpoint{}, nil, t.wrap(err, "start multipart upload of %s", key)
 	}
-	cp := target.Checkpoint{Key: key, UploadID: id, PartSize: t.cfg.PartSize}
+	cp := target.Checkpoint{Key: key, UploadID: id, PartSize: partSizeFor(obj.Size, t.cfg.PartSize)}
 	if cps != nil {
 		if err := cps.SaveCheckpoint(ctx, obj.Digest, cp); err != nil {
 			return cp, nil, fmt.Errorf("save multipart checkpoint of %s: %w", obj.Digest.Short(), err)
@@ -185,4 +186,14 @@ func setPart(parts []target.Part, p target.Part) []target.Part {
 		}
 	}
 	return append(parts, p)
+}
+
+// partSizeFor grows the configured part size, in whole MiB, until the file
+// fits in S3's 10000 parts.
+func partSizeFor(size, configured int64) int64 {
+	need := (size + maxParts - 1) / maxParts
+	if need <= configured {
+		return configured
+	}
+	return (need + 1<<20 - 1) &^ (1<<20 - 1)
 }

@@ -36,8 +36,9 @@ const MetaSHA256 = "edgetriage-sha256"
 
 // Sizes S3 imposes on multipart uploads.
 const (
-	minPartSize = 5 << 20
-	maxParts    = 10000
+	minPartSize  = 5 << 20
+	maxParts     = 10000
+	maxSinglePut = 5 << 30
 )
 
 // Config says where and how to store evidence.
@@ -123,6 +124,7 @@ func (c *Config) fill() error {
 	if c.MultipartThreshold < c.PartSize {
 		c.MultipartThreshold = c.PartSize
 	}
+	c.MultipartThreshold = min(c.MultipartThreshold, maxSinglePut)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

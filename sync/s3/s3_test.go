@@ -14,8 +14,8 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
-	"github.com/edgetriage/edgetriage/sync/s3/s3test"
 	"github.com/edgetriage/edgetriage/sync/s3"
+	"github.com/edgetriage/edgetriage/sync/s3/s3test"
 	"github.com/edgetriage/edgetriage/sync/target"
 )
 
