@@ -215,6 +215,7 @@ func TestPutRefusesCorruptVaultFile(t *testing.T) {
 		f.WriteAt([]byte("tampered"), size/2)
 		f.Close()
 		_, err = tg.Put(ctx, obj, &memCheckpoints{})
+		t.Logf("size %d: %v", size, err)
 		if s3.Classify(err) != target.ClassIntegrity {
 			t.Errorf("size %d: put of a file that does not match its digest: %v; want an integrity error", size, err)
 		}
