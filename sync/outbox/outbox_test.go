@@ -19,6 +19,7 @@ type rig struct {
 	w       *outbox.Worker
 	cancel  context.CancelFunc
 	done    chan error
+	stopped bool
 }
 
 func startWorker(t *testing.T, tg target.Target, mod func(*outbox.Config), items func(*rig)) *rig {
@@ -47,14 +48,19 @@ func startWorker(t *testing.T, tg target.Target, mod func(*outbox.Config), items
 	return r
 }
 
+// stop cancels the worker and waits for Run to return; it may be called
+// more than once.
 func (r *rig) stop(t *testing.T) {
 	r.cancel()
+	if r.stopped {
+		return
+	}
 	select {
-	case err, ok := <-r.done:
-		if ok && err != nil {
+	case err := <-r.done:
+		r.stopped = true
+		if err != nil {
 			t.Errorf("Run: %v", err)
 		}
-		close(r.done)
 	case <-time.After(30 * time.Second):
 		t.Errorf("Run did not return 30 s after cancel")
 	}

@@ -170,3 +170,46 @@ func TestBadConfigurationShowsClassAndSyncsNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestRestartResumesMultipart stops the worker mid-upload, as a daemon
+// shutdown would, and starts a new one over the same store: the upload
+// resumes from the stored checkpoint.
+func TestRestartResumesMultipart(t *testing.T) {
+	conn := s3test.Shared(t)
+	bucket := s3test.NewBucket(t, conn, true)
+	slow := s3Target(t, conn, bucket, func(c *s3.Config) { c.Limiter = rate.NewLimiter(8<<20, 128<<10) })
+	var ds []evidence.Digest
+	r := startWorker(t, slow, nil, func(r *rig) { ds = addItems(t, r.src, r.store, 1, 30<<20) }) // 6 parts
+	waitFor(t, 60*time.Second, "2 parts checkpointed", func() bool {
+		cp, ok, _ := r.store.LoadCheckpoint(context.Background(), ds[0])
+		return ok && len(cp.Parts) >= 2
+	})
+	r.stop(t)
+	e := r.store.entry(ds[0])
+	cp, ok, _ := r.store.LoadCheckpoint(context.Background(), ds[0])
+	if e.State != outbox.StateUploading || e.Attempts != 0 || !ok {
+		t.Fatalf("after shutdown: entry %+v, checkpoint %v; want uploading, no failure recorded, checkpoint kept", e, ok)
+	}
+	done := len(cp.Parts)
+
+	fast := s3Target(t, conn, bucket, nil)
+	w, err := outbox.New(outbox.Config{Store: r.store, Source: r.src, Custody: r.custody, Target: fast, Poll: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- w.Run(ctx) }()
+	waitFor(t, 60*time.Second, "verified after restart", func() bool { return r.store.entry(ds[0]).State == outbox.StateVerified })
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	rc := r.store.entry(ds[0]).Receipt
+	if rc.PartsSent > 6-done || rc.PartsSent == 0 {
+		t.Errorf("the new worker sent %d parts; %d of 6 were already stored", rc.PartsSent, done)
+	}
+	if n := objectVersions(t, conn, bucket)[target.Key(ds[0])]; n != 1 {
+		t.Errorf("%d versions of the object, want 1", n)
+	}
+}
