@@ -262,6 +262,12 @@ func (w *Worker) upload(ctx context.Context, e Entry, obj target.Object) (Entry,
 func (w *Worker) verify(ctx context.Context, e Entry, obj target.Object) error {
 	rc, err := w.cfg.Target.Verify(ctx, obj, e.Receipt)
 	if err != nil {
+		if target.ClassOf(err) == target.ClassIntegrity {
+			// The copy is missing or wrong: upload again. Put sends a missing
+			// object and refuses to overwrite a wrong one, which keeps the
+			// entry failing, visibly, until someone looks.
+			e.State = StateQueued
+		}
 		return w.fail(ctx, e, err)
 	}
 	if err := w.record(ctx, evidence.ActionUploadVerified, e.Digest, receiptDetails(rc)); err != nil {

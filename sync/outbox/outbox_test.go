@@ -209,3 +209,23 @@ func TestUnrecordedUploadIsRedoneWithoutSecondCopy(t *testing.T) {
 		t.Errorf("uploaded events: %d, want 1", custody.count(ds[0], evidence.ActionUploaded))
 	}
 }
+
+func TestLostCopyIsUploadedAgain(t *testing.T) {
+	root := t.TempDir()
+	tg, _ := fsdir.New(fsdir.Config{Root: root})
+	var ds []evidence.Digest
+	r := startWorker(t, tg, nil, func(r *rig) {
+		ds = addItems(t, r.src, r.store, 1, 4096)
+		// The outbox believes the item was uploaded, but the share was wiped.
+		e := r.store.entry(ds[0])
+		e.State = outbox.StateUploaded
+		r.store.Update(context.Background(), e)
+	})
+	waitFor(t, 30*time.Second, "verified", func() bool { return allIn(r.store, ds, outbox.StateVerified) })
+	if e := r.store.entry(ds[0]); e.Attempts != 1 || e.Receipt.BytesSent != 4096 {
+		t.Errorf("entry %+v: want one failed verification, then a fresh upload", e)
+	}
+	if _, err := tg.Verify(context.Background(), target.Object{Digest: ds[0], Size: 4096}, target.Receipt{}); err != nil {
+		t.Error(err)
+	}
+}
