@@ -51,7 +51,7 @@ func (t *Target) Put(ctx context.Context, obj target.Object, cps target.Checkpoi
 			return rc, fmt.Errorf("drop multipart checkpoint of %s: %w", obj.Digest.Short(), err)
 		}
 	}
-	if err := t.putManifest(ctx, obj); err != nil {
+	if err := t.putManifest(ctx, obj, !rc.Existing); err != nil {
 		return rc, err
 	}
 	if err := t.lockDown(ctx, obj, &rc); err != nil {
@@ -107,23 +107,27 @@ func (t *Target) body(ctx context.Context, r io.Reader, progress func(int64)) io
 
 // putManifest writes the manifest beside the object unless the same bytes
 // are already there. A changed manifest (more custody events since) becomes
-// a new version; the earlier one stays, locked like the object.
-func (t *Target) putManifest(ctx context.Context, obj target.Object) error {
+// a new version; the earlier one stays, locked like the object. After a
+// fresh object upload there can be no manifest yet (it is always written
+// second), so the check is skipped.
+func (t *Target) putManifest(ctx context.Context, obj target.Object, fresh bool) error {
 	key := target.ManifestKey(obj.Digest)
 	sum := sha256.Sum256(obj.Manifest)
-	info, found, err := t.stat(ctx, key)
-	if err != nil {
-		return err
-	}
-	if found && info.ChecksumSHA256 == b64(sum[:]) {
-		return nil
+	if !fresh {
+		info, found, err := t.stat(ctx, key)
+		if err != nil {
+			return err
+		}
+		if found && info.ChecksumSHA256 == b64(sum[:]) {
+			return nil
+		}
 	}
 	opts := t.putOptions(obj, "application/json")
 	opts.UserMetadata["x-amz-checksum-sha256"] = b64(sum[:])
 	opts.UserMetadata["edgetriage-item"] = obj.Digest.String()
 	delete(opts.UserMetadata, MetaSHA256)
 	opts.LegalHold = ""
-	_, err = t.core.PutObject(ctx, t.cfg.Bucket, key, bytes.NewReader(obj.Manifest), int64(len(obj.Manifest)), "", hex.EncodeToString(sum[:]), opts)
+	_, err := t.core.PutObject(ctx, t.cfg.Bucket, key, bytes.NewReader(obj.Manifest), int64(len(obj.Manifest)), "", hex.EncodeToString(sum[:]), opts)
 	if err != nil {
 		return t.wrap(err, "put manifest %s", key)
 	}

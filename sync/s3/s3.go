@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -72,7 +73,15 @@ type Target struct {
 	client *minio.Client
 	core   minio.Core
 	log    *slog.Logger
+
+	mu        sync.Mutex
+	checkedAt time.Time // last successful CheckBucket
 }
+
+// recheckAfter is how long a successful bucket check is trusted. Object
+// Lock cannot be turned off once on, and a deleted bucket or revoked key
+// makes the next request fail with the same classified error anyway.
+const recheckAfter = time.Minute
 
 var _ target.Target = (*Target)(nil)
 
@@ -144,6 +153,12 @@ func (t *Target) Bucket() string { return t.cfg.Bucket }
 // credentials work and Object Lock is enabled on it. Put calls it first, so
 // nothing is uploaded where it could later be deleted.
 func (t *Target) CheckBucket(ctx context.Context) error {
+	t.mu.Lock()
+	fresh := !t.checkedAt.IsZero() && time.Since(t.checkedAt) < recheckAfter
+	t.mu.Unlock()
+	if fresh {
+		return nil
+	}
 	status, _, _, _, err := t.client.GetObjectLockConfig(ctx, t.cfg.Bucket)
 	if err != nil {
 		return t.wrap(err, "object lock configuration of bucket %s", t.cfg.Bucket)
@@ -151,6 +166,9 @@ func (t *Target) CheckBucket(ctx context.Context) error {
 	if status != "Enabled" {
 		return target.Errorf(target.ClassLockDisabled, "bucket %s: object lock is %q, not enabled", t.cfg.Bucket, status)
 	}
+	t.mu.Lock()
+	t.checkedAt = time.Now()
+	t.mu.Unlock()
 	return nil
 }
 
