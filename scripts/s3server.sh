@@ -43,12 +43,14 @@ logfile="$state/weed.log"
 
 log() { echo "s3server: $*" >&2; }
 
+gobin="$(command -v go || echo /usr/local/go/bin/go)"
+
 build() {
   [ -x "$weed" ] && return 0
   mkdir -p "$root/.cache/bin"
   log "building weed $version (first time takes several minutes)"
   # -p 1: other builds and tests share this machine's two cores.
-  (cd "$root/tools/seaweedfs" && go build -p 1 -o "$weed.tmp" github.com/seaweedfs/seaweedfs/weed)
+  (cd "$root/tools/seaweedfs" && "$gobin" build -p 1 -o "$weed.tmp" github.com/seaweedfs/seaweedfs/weed)
   mv "$weed.tmp" "$weed"
 }
 
