@@ -1,13 +1,8 @@
 # edgetriage: `make run` starts the appliance on its embedded defaults,
 # `make test` runs the whole suite. Both install what they need first.
-GO        ?= go
+GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
 BIN       := bin/edgetriage
 PKG       := ./appliance/cmd/edgetriage
-# gocv's image work is slow under the race detector and its cgo calls are not
-# instrumented anyway, so the OpenCV packages run without -race.
-CV_PKGS    = $(shell $(GO) list ./... | grep -E '/triage/')
-RACE_PKGS  = $(shell $(GO) list ./... | grep -vE '/triage/')
-TESTFLAGS ?= -count=1 -timeout 40m
 
 .PHONY: all deps build run test bench vet clean
 
@@ -22,13 +17,13 @@ build: deps
 run: build
 	./$(BIN) serve
 
+# The whole suite against real components; see scripts/test.sh.
 test: deps
-	$(GO) vet ./...
-	$(GO) test -race $(TESTFLAGS) $(RACE_PKGS)
-	$(if $(strip $(CV_PKGS)),$(GO) test $(TESTFLAGS) $(CV_PKGS))
+	GO=$(GO) bash scripts/test.sh
 
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+	bash scripts/s3server.sh start
+	eval "$$(bash scripts/s3server.sh env)" && $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
 
 clean:
 	rm -rf bin

@@ -11,7 +11,8 @@ packages=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   python3-gi gstreamer1.0-tools
   chromium                                           # browser tests (chromedp)
-  util-linux e2fsprogs procps                        # loop-mounted small disks for retention tests
+  util-linux e2fsprogs procps                        # small disks for retention tests; flock, setsid
+  curl                                               # the S3 test server's signed readiness check
 )
 
 missing=()

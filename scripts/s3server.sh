@@ -23,7 +23,9 @@
 # Every port is set explicitly so weed never wanders to another one, everything
 # binds to 127.0.0.1, telemetry is off, and WebDAV, the admin UI and the
 # Iceberg/Lance catalogs are off. The binary is built once per SeaweedFS
-# version from the tools/seaweedfs module and cached in <repo>/.cache/bin.
+# version from the tools/seaweedfs module and cached outside the checkout
+# (EDGETRIAGE_CACHE, default ~/.cache/edgetriage/bin), so fresh clones on the
+# same machine (CI) reuse it instead of spending minutes rebuilding.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,7 +39,8 @@ endpoint="127.0.0.1:${s3_port}"
 
 version="$(awk '{ for (i = 1; i < NF; i++) if ($i == "github.com/seaweedfs/seaweedfs") print $(i + 1) }' "$root/tools/seaweedfs/go.mod" | head -n1)"
 [ -n "$version" ] || { echo "s3server: no seaweedfs version in tools/seaweedfs/go.mod" >&2; exit 1; }
-weed="$root/.cache/bin/weed-$version"
+cache="${EDGETRIAGE_CACHE:-${HOME:-/root}/.cache/edgetriage}"
+weed="$cache/bin/weed-$version"
 pidfile="$state/weed.pid"
 logfile="$state/weed.log"
 
@@ -47,7 +50,7 @@ gobin="$(command -v go || echo /usr/local/go/bin/go)"
 
 build() {
   [ -x "$weed" ] && return 0
-  mkdir -p "$root/.cache/bin"
+  mkdir -p "$cache/bin"
   log "building weed $version (first time takes several minutes)"
   # -p 1: other builds and tests share this machine's two cores.
   (cd "$root/tools/seaweedfs" && "$gobin" build -p 1 -o "$weed.tmp" github.com/seaweedfs/seaweedfs/weed)
