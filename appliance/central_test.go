@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 )
 
@@ -136,5 +139,65 @@ func TestCentralClientPullsVerifiesAndAcks(t *testing.T) {
 	}
 	if it, _ := d.vault.Item(target); it.Labels[evidence.LabelCentralAck] == "" {
 		t.Fatal("item not marked acknowledged")
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestDockFootageIsSyncedToTheFilesystemTarget(t *testing.T) {
+	central := t.TempDir()
+	d, _ := startDaemon(t, func(c *config.Config) { c.Sync.Filesystem.Root = central })
+	ctx := context.Background()
+	bwv, _, err := d.vault.IngestFile(ctx, filepath.Join(testFootage, "faces-walking.mp4"),
+		evidence.Intake{Source: "bwv-7", Labels: map[string]string{"origin": "dock"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, _, err := d.vault.IngestFile(ctx, filepath.Join(testFootage, "static-room.mp4"), evidence.Intake{Source: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the body-worn clip to be synced", 30*time.Second, func() bool {
+		it, _ := d.vault.Item(bwv.Digest)
+		return it.Labels[evidence.LabelSynced] != ""
+	})
+	stored := filepath.Join(central, "evidence", bwv.Digest.String()[:2], bwv.Digest.String())
+	got, err := os.ReadFile(stored)
+	if err != nil || evidence.DigestBytes(got) != bwv.Digest {
+		t.Fatalf("central copy: %v", err)
+	}
+	manifest, err := os.ReadFile(stored + ".manifest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := evidence.VerifyManifest(manifest, d.vault.PublicKey()); err != nil {
+		t.Fatalf("manifest beside the central copy: %v", err)
+	}
+	if err := d.SendNow(ctx, cli.Digest, "user:sgt"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the sent-now clip to be synced", 30*time.Second, func() bool {
+		it, _ := d.vault.Item(cli.Digest)
+		return it.Labels[evidence.LabelSynced] != ""
+	})
+	var actions []evidence.Action
+	evs, _ := d.vault.ItemEvents(bwv.Digest)
+	for _, e := range evs {
+		actions = append(actions, e.Action)
+	}
+	want := []evidence.Action{evidence.ActionIngested, evidence.ActionQueuedForSync, evidence.ActionUploaded,
+		evidence.ActionUploadVerified, evidence.ActionRecordChanged}
+	if fmt.Sprint(actions[:len(want)]) != fmt.Sprint(want) {
+		t.Fatalf("custody of a synced clip: %v", actions)
 	}
 }

@@ -17,8 +17,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/edgetriage/edgetriage/appliance/config"
+	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/media"
 	"github.com/edgetriage/edgetriage/appliance/vault"
+	"github.com/edgetriage/edgetriage/sync/outbox"
 )
 
 // Component is a long-running part of the daemon. Run returns when ctx ends
@@ -46,6 +48,9 @@ type Daemon struct {
 	// RestartBackoff is the first wait before a failed component is
 	// restarted; it doubles up to 60 times that. Zero means one second.
 	RestartBackoff time.Duration
+
+	outbox     *outbox.Worker
+	outboxData *outboxStore
 }
 
 // New prepares a daemon; nothing is opened until Run.
@@ -63,6 +68,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.vault = v
+	if err := d.wire(); err != nil {
+		v.Close()
+		return err
+	}
 	ln, err := net.Listen("tcp", d.cfg.HTTP.Addr)
 	if err != nil {
 		v.Close()
@@ -120,12 +129,50 @@ func (d *Daemon) shutdown(srv *http.Server, stopIntake context.CancelFunc, intak
 	return errors.Join(errs...)
 }
 
+// wire builds the parts that need the open vault.
+func (d *Daemon) wire() error {
+	tgt, err := newSyncTarget(d.cfg.Sync, d.log)
+	if err != nil {
+		return fmt.Errorf("sync target: %w", err)
+	}
+	windows, err := outbox.ParseWindows(d.cfg.Sync.Windows)
+	if err != nil {
+		return fmt.Errorf("sync.windows: %w", err)
+	}
+	d.outboxData = newOutboxStore(d.vault)
+	d.outbox, err = outbox.New(outbox.Config{Store: d.outboxData, Source: vaultSource{d.vault}, Custody: d.vault,
+		Target: tgt, Actor: "appliance:sync", Windows: windows, Logger: d.log})
+	return err
+}
+
 // components lists every long-running part, in start order.
 func (d *Daemon) components() []Component {
+	policy := &syncPolicy{vault: d.vault, store: d.outboxData, sendAll: d.cfg.Sync.SendAllFrom, kick: d.outbox.Kick, log: d.log}
 	return []Component{
 		&checkpointer{vault: d.vault, every: d.cfg.CheckpointInterval, log: d.log},
 		&Retention{Vault: d.vault, Cfg: d.cfg.Retention, Usage: StatfsUsage, Log: d.log},
+		named{"sync", d.outbox},
+		policy.follower(d.log),
 	}
+}
+
+// named gives a Run-only part the name the supervisor logs it under.
+type named struct {
+	name string
+	part interface{ Run(ctx context.Context) error }
+}
+
+func (n named) Name() string                  { return n.name }
+func (n named) Run(ctx context.Context) error { return n.part.Run(ctx) }
+
+// SendNow queues an item for central storage ahead of upload windows.
+func (d *Daemon) SendNow(ctx context.Context, dg evidence.Digest, actor evidence.Actor) error {
+	it, err := d.vault.Item(dg)
+	if err != nil {
+		return err
+	}
+	p := &syncPolicy{vault: d.vault, store: d.outboxData, kick: d.outbox.Kick, log: d.log}
+	return p.send(ctx, it, true, "send now by "+string(actor))
 }
 
 // supervise keeps a component running: a failure is logged and the part is

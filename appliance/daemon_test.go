@@ -21,6 +21,7 @@ func startDaemon(t *testing.T, mutate func(*config.Config)) (*Daemon, string) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Sync.Filesystem.Root = t.TempDir()
 	if mutate != nil {
 		mutate(&cfg)
 	}

@@ -10,27 +10,27 @@
 #   scripts/s3server.sh build   only build (or find) the cached weed binary
 #
 # Variables tests read (printed by `env`):
-#   EDGETRIAGE_S3_ENDPOINT    host:port, plain HTTP, e.g. 127.0.0.1:28336
-#   EDGETRIAGE_S3_ACCESS_KEY  fixed test credentials from the S3 config below
-#   EDGETRIAGE_S3_SECRET_KEY
-#   EDGETRIAGE_S3_REGION      us-east-1
+#   EDGETRIAGE_TEST_S3_ENDPOINT    host:port, plain HTTP, e.g. 127.0.0.1:28336
+#   EDGETRIAGE_TEST_S3_ACCESS_KEY  fixed test credentials from the S3 config below
+#   EDGETRIAGE_TEST_S3_SECRET_KEY
+#   EDGETRIAGE_TEST_S3_REGION      us-east-1
 #
 # Knobs (environment):
-#   EDGETRIAGE_S3_PORT_BASE   first of the 13 consecutive ports it uses (default 28330);
+#   EDGETRIAGE_TEST_S3_PORT_BASE   first of the 13 consecutive ports it uses (default 28330);
 #                             set differently per checkout to run two servers at once
-#   EDGETRIAGE_S3_STATE       state directory (default <repo>/.cache/s3server)
+#   EDGETRIAGE_TEST_S3_STATE       state directory (default <repo>/.cache/s3server)
 #
 # Every port is set explicitly so weed never wanders to another one, everything
 # binds to 127.0.0.1, telemetry is off, and WebDAV, the admin UI and the
 # Iceberg/Lance catalogs are off. The binary is built once per SeaweedFS
 # version from the tools/seaweedfs module and cached outside the checkout
-# (EDGETRIAGE_CACHE, default ~/.cache/edgetriage/bin), so fresh clones on the
+# (EDGETRIAGE_TEST_CACHE, default ~/.cache/edgetriage/bin), so fresh clones on the
 # same machine (CI) reuse it instead of spending minutes rebuilding.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-state="${EDGETRIAGE_S3_STATE:-$root/.cache/s3server}"
-base="${EDGETRIAGE_S3_PORT_BASE:-28330}"
+state="${EDGETRIAGE_TEST_S3_STATE:-$root/.cache/s3server}"
+base="${EDGETRIAGE_TEST_S3_PORT_BASE:-28330}"
 access_key="edgetriage-test"
 secret_key="edgetriage-test-secret-not-for-production"
 region="us-east-1"
@@ -39,7 +39,7 @@ endpoint="127.0.0.1:${s3_port}"
 
 version="$(awk '{ for (i = 1; i < NF; i++) if ($i == "github.com/seaweedfs/seaweedfs") print $(i + 1) }' "$root/tools/seaweedfs/go.mod" | head -n1)"
 [ -n "$version" ] || { echo "s3server: no seaweedfs version in tools/seaweedfs/go.mod" >&2; exit 1; }
-cache="${EDGETRIAGE_CACHE:-${HOME:-/root}/.cache/edgetriage}"
+cache="${EDGETRIAGE_TEST_CACHE:-${HOME:-/root}/.cache/edgetriage}"
 weed="$cache/bin/weed-$version"
 pidfile="$state/weed.pid"
 logfile="$state/weed.log"
@@ -95,7 +95,7 @@ start_locked() {
   else
     if (exec 3<>"/dev/tcp/127.0.0.1/${s3_port}") 2>/dev/null; then
       log "port ${s3_port} is already in use by another program (another checkout's server?);"
-      log "set EDGETRIAGE_S3_PORT_BASE to use another block of 13 ports"
+      log "set EDGETRIAGE_TEST_S3_PORT_BASE to use another block of 13 ports"
       return 1
     fi
     build
@@ -170,10 +170,10 @@ case "${1:-}" in
   build) build && echo "$weed" ;;
   status) running && answers ;;
   env)
-    echo "export EDGETRIAGE_S3_ENDPOINT=${endpoint}"
-    echo "export EDGETRIAGE_S3_ACCESS_KEY=${access_key}"
-    echo "export EDGETRIAGE_S3_SECRET_KEY=${secret_key}"
-    echo "export EDGETRIAGE_S3_REGION=${region}"
+    echo "export EDGETRIAGE_TEST_S3_ENDPOINT=${endpoint}"
+    echo "export EDGETRIAGE_TEST_S3_ACCESS_KEY=${access_key}"
+    echo "export EDGETRIAGE_TEST_S3_SECRET_KEY=${secret_key}"
+    echo "export EDGETRIAGE_TEST_S3_REGION=${region}"
     ;;
   *)
     echo "usage: $0 start|stop|env|status|clean|build" >&2

@@ -31,6 +31,34 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	Retention       Retention     `yaml:"retention"`
 	Metrics         Metrics       `yaml:"metrics"`
+	Sync            Sync          `yaml:"sync"`
+}
+
+// Sync sends evidence to central storage.
+type Sync struct {
+	// Target is "filesystem" (a directory such as an NFS mount; the
+	// default, ./central) or "s3" (S3 with Object Lock).
+	Target     string `yaml:"target"`
+	Filesystem struct {
+		Root string `yaml:"root"`
+	} `yaml:"filesystem"`
+	S3 struct {
+		Endpoint  string `yaml:"endpoint"` // host:port
+		Secure    bool   `yaml:"secure"`   // https
+		Region    string `yaml:"region"`
+		Bucket    string `yaml:"bucket"`
+		AccessKey string `yaml:"access_key"`
+		SecretKey string `yaml:"secret_key"`
+		// Retention is the COMPLIANCE retention period of every object.
+		Retention time.Duration `yaml:"retention"`
+	} `yaml:"s3"`
+	// BandwidthMBps caps upload bandwidth (megabytes per second); 0: none.
+	BandwidthMBps float64 `yaml:"bandwidth_mbps"`
+	// Windows limit non-urgent uploads to times of day ("22:00-06:00").
+	Windows []string `yaml:"windows"`
+	// Sources whose items are all sent (e.g. body-worn cameras: "dock").
+	// Flagged items and "send now" requests are always sent.
+	SendAllFrom []string `yaml:"send_all_from"`
 }
 
 // Metrics is the Prometheus endpoint at /metrics.
@@ -80,7 +108,16 @@ func Default() Config {
 		Retention: Retention{HighWatermarkPercent: 85, LowWatermarkPercent: 75, ReserveMB: 1024,
 			Interval: 30 * time.Second},
 		Metrics: Metrics{Enabled: true},
+		Sync:    defaultSync(),
 	}
+}
+
+func defaultSync() Sync {
+	s := Sync{Target: "filesystem", SendAllFrom: []string{"dock"}}
+	s.Filesystem.Root = "./central"
+	s.S3.Region = "us-east-1"
+	s.S3.Retention = 7 * 365 * 24 * time.Hour
+	return s
 }
 
 // Load builds the configuration from defaults, the file at path (none when
@@ -189,6 +226,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("'shutdown_timeout' must be greater than zero"))
 	}
 	errs = append(errs, c.Retention.validate()...)
+	errs = append(errs, c.Sync.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -214,16 +252,44 @@ func (r Retention) validate() []error {
 	return errs
 }
 
+func (s Sync) validate() []error {
+	var errs []error
+	switch s.Target {
+	case "filesystem":
+		if s.Filesystem.Root == "" {
+			errs = append(errs, errors.New("'sync.filesystem.root' must be set for the filesystem target"))
+		}
+	case "s3":
+		for key, val := range map[string]string{"endpoint": s.S3.Endpoint, "bucket": s.S3.Bucket,
+			"access_key": s.S3.AccessKey, "secret_key": s.S3.SecretKey} {
+			if val == "" {
+				errs = append(errs, fmt.Errorf("'sync.s3.%s' must be set for the s3 target", key))
+			}
+		}
+		if s.S3.Retention <= 0 {
+			errs = append(errs, errors.New("'sync.s3.retention' must be greater than zero"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("'sync.target' must be filesystem or s3, got %q", s.Target))
+	}
+	if s.BandwidthMBps < 0 {
+		errs = append(errs, errors.New("'sync.bandwidth_mbps' must not be negative"))
+	}
+	return errs
+}
+
 // applyEnv sets scalar fields from EDGETRIAGE_* variables. An unknown
 // EDGETRIAGE_ variable is an error, like an unknown key in the file, so a
-// typo never silently leaves a default in place.
+// typo never silently leaves a default in place; only EDGETRIAGE_TEST_*,
+// the test tooling's own, are left alone.
 func applyEnv(cfg *Config, environ []string) error {
 	fields := map[string]reflect.Value{}
 	collectFields(reflect.ValueOf(cfg).Elem(), "", fields)
 	var errs []error
 	for _, kv := range environ {
 		name, val, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, "EDGETRIAGE_") {
+		// EDGETRIAGE_TEST_* belong to the test tooling (the S3 test server).
+		if !strings.HasPrefix(name, "EDGETRIAGE_") || strings.HasPrefix(name, "EDGETRIAGE_TEST_") {
 			continue
 		}
 		key := strings.ToLower(strings.TrimPrefix(name, "EDGETRIAGE_"))

@@ -29,7 +29,7 @@ func TestDefaultsNeedNoFile(t *testing.T) {
 
 func TestFileThenEnvironment(t *testing.T) {
 	p := write(t, "data_dir: /srv/evidence\nhttp:\n  addr: 127.0.0.1:9000\ncheckpoint_interval: 30s\n")
-	cfg, err := Load(p, []string{"EDGETRIAGE_HTTP_ADDR=127.0.0.1:9100", "PATH=/bin"})
+	cfg, err := Load(p, []string{"EDGETRIAGE_HTTP_ADDR=127.0.0.1:9100", "PATH=/bin", "EDGETRIAGE_TEST_S3_ENDPOINT=127.0.0.1:1"})
 	if err != nil {
 		t.Fatal(err)
 	}

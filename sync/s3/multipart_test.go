@@ -86,7 +86,7 @@ func (p *partCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 	return p.next.RoundTrip(r)
 }
 
-const childEnv = "EDGETRIAGE_S3_MULTIPART_CHILD"
+const childEnv = "EDGETRIAGE_TEST_S3_MULTIPART_CHILD"
 
 // TestMultipartChild is the uploader that TestMultipartResumeAfterKill
 // kills; it does nothing when run normally.

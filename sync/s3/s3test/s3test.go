@@ -1,5 +1,5 @@
 // Package s3test connects tests to the real S3 server (SeaweedFS) that
-// scripts/s3server.sh runs on 127.0.0.1. When EDGETRIAGE_S3_ENDPOINT is
+// scripts/s3server.sh runs on 127.0.0.1. When EDGETRIAGE_TEST_S3_ENDPOINT is
 // unset the script is run to start the shared server, so `go test` works
 // without any setup; `make test` may start it once and export the variables.
 package s3test
@@ -33,10 +33,10 @@ type Conn struct {
 
 // Env variable names, as `scripts/s3server.sh env` prints them.
 const (
-	EnvEndpoint  = "EDGETRIAGE_S3_ENDPOINT"
-	EnvAccessKey = "EDGETRIAGE_S3_ACCESS_KEY"
-	EnvSecretKey = "EDGETRIAGE_S3_SECRET_KEY"
-	EnvRegion    = "EDGETRIAGE_S3_REGION"
+	EnvEndpoint  = "EDGETRIAGE_TEST_S3_ENDPOINT"
+	EnvAccessKey = "EDGETRIAGE_TEST_S3_ACCESS_KEY"
+	EnvSecretKey = "EDGETRIAGE_TEST_S3_SECRET_KEY"
+	EnvRegion    = "EDGETRIAGE_TEST_S3_REGION"
 )
 
 // Shared returns the shared test server, starting it if the environment
@@ -64,8 +64,8 @@ func StartPrivate(t testing.TB) *Private {
 		t.Fatalf("find free ports for a private S3 server: %v", err)
 	}
 	p := &Private{env: []string{
-		fmt.Sprintf("EDGETRIAGE_S3_PORT_BASE=%d", base),
-		"EDGETRIAGE_S3_STATE=" + t.TempDir(),
+		fmt.Sprintf("EDGETRIAGE_TEST_S3_PORT_BASE=%d", base),
+		"EDGETRIAGE_TEST_S3_STATE=" + t.TempDir(),
 	}}
 	p.Conn = script(t, p.env, "start")
 	t.Cleanup(func() { p.Stop(t) })
