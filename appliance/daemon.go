@@ -159,7 +159,9 @@ func (d *Daemon) components() []Component {
 // named gives a Run-only part the name the supervisor logs it under.
 type named struct {
 	name string
-	part interface{ Run(ctx context.Context) error }
+	part interface {
+		Run(ctx context.Context) error
+	}
 }
 
 func (n named) Name() string                  { return n.name }
