@@ -216,6 +216,8 @@ func (m *Manager) takeRollout(ctx context.Context, serial string) error {
 
 // finish stores the outcome of an attempt and records it in the chain.
 func (m *Manager) finish(ctx context.Context, st Status, err error) (Status, error) {
+	// An undock cancels ctx; the interruption must be recorded all the same.
+	ctx = context.WithoutCancel(ctx)
 	st.Updated = m.now().UTC()
 	switch {
 	case err == nil:

@@ -232,6 +232,9 @@ func walkTar(r io.Reader, fn func(string, io.Reader) (bool, error)) error {
 			}
 			return nil
 		}
+		if err != nil && seen == 0 {
+			return refuse(ReasonMalformed, "not a tar, tar.gz or zip archive (%v)", err)
+		}
 		if err != nil {
 			return refuse(ReasonMalformed, "tar: %v", err)
 		}
