@@ -216,6 +216,9 @@ func (m *Manager) takeRollout(ctx context.Context, serial string) error {
 
 // finish stores the outcome of an attempt and records it in the chain.
 func (m *Manager) finish(ctx context.Context, st Status, err error) (Status, error) {
+	if err != nil && ReasonOf(err) == "" && !errors.Is(err, errInterrupted) && ctx.Err() != nil {
+		err = fmt.Errorf("%w: %v", errInterrupted, err)
+	}
 	// An undock cancels ctx; the interruption must be recorded all the same.
 	ctx = context.WithoutCancel(ctx)
 	st.Updated = m.now().UTC()

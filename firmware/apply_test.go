@@ -346,3 +346,37 @@ func TestRolloutLimitPerDay(t *testing.T) {
 		t.Fatalf("third camera next day: %+v %v", st, err)
 	}
 }
+
+// Apply checks the stored package again: the trust store may have lost the
+// vendor's key since the import, and stored bytes may have rotted.
+func TestApplyRechecksThePackage(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	pkg := e.stage("2.10.0", 64<<10)
+
+	distrusting, err := firmware.New(firmware.DefaultConfig(), e.v, e.v.State("firmware"), firmware.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cam := newCamera(t, "BWC-0300", model, "2.0.0", 90)
+	st, err := distrusting.Apply(ctx, cam.identity(), cam.root)
+	if !errors.Is(err, firmware.ErrUnknownKey) || st.State != firmware.StateRefused {
+		t.Fatalf("key withdrawn: %+v %v", st, err)
+	}
+
+	obj := e.v.ObjectPath(pkg.Package)
+	b, _ := os.ReadFile(obj)
+	i := bytes.LastIndex(b, []byte("firmware 2.10.0"))
+	b[i] ^= 0x20
+	os.Chmod(obj, 0o644)
+	if err := os.WriteFile(obj, b, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	st, err = e.m.Apply(ctx, cam.identity(), cam.root)
+	if !errors.Is(err, firmware.ErrDigestMismatch) || st.State != firmware.StateRefused || st.Reason != firmware.ReasonDigestMismatch {
+		t.Fatalf("rotted image: %+v %v", st, err)
+	}
+	if _, err := os.Stat(filepath.Join(cam.root, "UPDATE")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal("a refused image reached the camera")
+	}
+}

@@ -173,7 +173,7 @@ func (s *Sampler) Sample(ctx context.Context) (Snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
-	snap := Snapshot{Time: now.UTC()}
+	snap := Snapshot{Time: now.UTC(), Temperatures: []Temperature{}, Network: []NetIO{}}
 	fail := func(part string, err error) { snap.Errors = append(snap.Errors, part+": "+err.Error()) }
 
 	if err := s.readCPU(ctx, &snap); err != nil {
