@@ -19,11 +19,11 @@ import (
 // identity file the dock reads, footage, and the update folder its boot
 // loader looks in.
 type camera struct {
-	t    *testing.T
+	t    testing.TB
 	root string
 }
 
-func newCamera(t *testing.T, serial, model, version string, battery int) *camera {
+func newCamera(t testing.TB, serial, model, version string, battery int) *camera {
 	t.Helper()
 	c := &camera{t: t, root: filepath.Join(t.TempDir(), "bay-1")}
 	if err := os.MkdirAll(filepath.Join(c.root, "DCIM", "100BWC"), 0o755); err != nil {

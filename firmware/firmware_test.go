@@ -22,7 +22,7 @@ import (
 const model = "BWC-200"
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	v     *vault.Vault
 	m     *firmware.Manager
 	key   ed25519.PrivateKey
@@ -32,7 +32,7 @@ type env struct {
 
 // newEnv opens a real vault and a manager trusting one key of vendor
 // "Acme"; adjust changes the configuration before the manager is made.
-func newEnv(t *testing.T, adjust func(*firmware.Config, *firmware.Options)) *env {
+func newEnv(t testing.TB, adjust func(*firmware.Config, *firmware.Options)) *env {
 	t.Helper()
 	ctx := context.Background()
 	v, err := vault.Open(ctx, t.TempDir(), vault.Options{})
@@ -207,7 +207,7 @@ func TestImportRefusesBadPackages(t *testing.T) {
 	e.verifyVault()
 }
 
-func writeFile(t *testing.T, dir, name string, b []byte) string {
+func writeFile(t testing.TB, dir, name string, b []byte) string {
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
