@@ -97,7 +97,7 @@ func (m *Manager) Apply(ctx context.Context, cam Camera, bayDir string) (Status,
 	}
 	st := Status{Serial: cam.Serial, Model: cam.Model, Installed: cam.Firmware, State: StateCurrent, Updated: m.now().UTC()}
 	if pkg == nil {
-		if prev.State == StateDone && prev.To == cam.Firmware {
+		if c, _ := CompareVersions(prev.To, cam.Firmware); prev.State == StateDone && c == 0 {
 			st = prev
 			st.Installed, st.Updated = cam.Firmware, m.now().UTC()
 		}
@@ -239,6 +239,7 @@ func (m *Manager) finish(ctx context.Context, st Status, err error) (Status, err
 	if st.State == StateRefused || st.State == StateDeferred {
 		details["step"] = "check"
 	}
+	m.log.Info("firmware update", "serial", st.Serial, "from", st.From, "to", st.To, "state", st.State, "reason", st.Reason, "detail", st.Detail)
 	if rerr := m.record(ctx, ActorAppliance, st.Package, details); rerr != nil {
 		return st, errors.Join(err, rerr)
 	}
