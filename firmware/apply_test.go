@@ -7,8 +7,10 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -378,5 +380,35 @@ func TestApplyRechecksThePackage(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cam.root, "UPDATE")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal("a refused image reached the camera")
+	}
+}
+
+// A camera whose storage is too small for the image: the write fails with
+// the camera still docked, and the partial file is removed, not left to
+// fill the camera.
+func TestCameraStorageFullFailsCleanly(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs as the camera storage needs root")
+	}
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	e.stage("2.10.0", 3<<20)
+	cam := newCamera(t, "BWC-0400", model, "2.0.0", 90)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", cam.root).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", cam.root).Run() })
+	cam.setIdentity(firmware.Camera{Serial: "BWC-0400", Model: model, Firmware: "2.0.0", Battery: 90})
+
+	st, err := e.m.Apply(ctx, cam.identity(), cam.root)
+	if !errors.Is(err, syscall.ENOSPC) || st.State != firmware.StateFailed || !strings.Contains(st.Detail, "no space") {
+		t.Fatalf("status %+v, err %v", st, err)
+	}
+	assertNoImage(t, cam)
+	if left := cam.leftovers(); len(left) != 0 {
+		t.Fatalf("partial image left filling the camera: %v", left)
+	}
+	if ev := e.lastEvent(); ev.Details["result"] != "failed" || !strings.Contains(ev.Details["detail"], "no space") {
+		t.Fatalf("event %v", ev.Details)
 	}
 }
