@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/edgetriage/edgetriage/hardware"
 )
 
@@ -288,5 +290,19 @@ func TestDiskSpace(t *testing.T) {
 	}
 	if _, err := hardware.DiskSpace(ctx, filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Fatalf("missing path: %v", err)
+	}
+}
+
+func TestConfigFromYAML(t *testing.T) {
+	cfg := hardware.DefaultConfig()
+	raw := "interval: 10s\ndisk_used_percent: {raise: 80, clear: 70}\ntemperature_c: {raise: 0, clear: 0}\n"
+	if err := yaml.Unmarshal([]byte(raw), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Interval != 10*time.Second || cfg.DiskUsedPercent != (hardware.Threshold{Raise: 80, Clear: 70}) || cfg.TemperatureC.Raise != 0 || cfg.CPUPercent.Raise != 95 {
+		t.Fatalf("decoded %+v", cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }
