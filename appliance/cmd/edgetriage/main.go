@@ -34,7 +34,10 @@ type cliEnv struct {
 }
 
 func commands() []command {
-	return []command{serveCommand(), ingestCommand(), verifyCommand(), exportCommand(), centralCommand(), versionCommand()}
+	return []command{
+		serveCommand(), ingestCommand(), verifyCommand(), exportCommand(),
+		centralCommand(), firmwareCommand(), versionCommand(),
+	}
 }
 
 func main() {
