@@ -20,6 +20,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/media"
 	"github.com/edgetriage/edgetriage/appliance/vault"
+	"github.com/edgetriage/edgetriage/hardware"
 	"github.com/edgetriage/edgetriage/sync/outbox"
 )
 
@@ -51,6 +52,7 @@ type Daemon struct {
 
 	outbox     *outbox.Worker
 	outboxData *outboxStore
+	health     *hardware.Sampler
 }
 
 // New prepares a daemon; nothing is opened until Run.
@@ -139,6 +141,11 @@ func (d *Daemon) wire() error {
 	if err != nil {
 		return fmt.Errorf("sync.windows: %w", err)
 	}
+	d.health, err = hardware.NewSampler(d.cfg.Health, d.cfg.DataDir, alarmRecorder{vault: d.vault, log: d.log},
+		hardware.Options{Logger: d.log})
+	if err != nil {
+		return fmt.Errorf("health: %w", err)
+	}
 	d.outboxData = newOutboxStore(d.vault)
 	d.outbox, err = outbox.New(outbox.Config{Store: d.outboxData, Source: vaultSource{d.vault}, Custody: d.vault,
 		Target: tgt, Actor: "appliance:sync", Windows: windows, Logger: d.log})
@@ -152,6 +159,7 @@ func (d *Daemon) components() []Component {
 		&checkpointer{vault: d.vault, every: d.cfg.CheckpointInterval, log: d.log},
 		&Retention{Vault: d.vault, Cfg: d.cfg.Retention, Usage: StatfsUsage, Log: d.log},
 		named{"sync", d.outbox},
+		named{"health", d.health},
 		policy.follower(d.log),
 	}
 }

@@ -79,6 +79,7 @@ func TestMetricsScrapedWithToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, "the first health sample", 20*time.Second, func() bool { return !d.health.Last().Time.IsZero() })
 	if code, _ := get(t, base+"/metrics", ""); code != http.StatusUnauthorized {
 		t.Fatalf("metrics without token: %d", code)
 	}
@@ -101,6 +102,12 @@ func TestMetricsScrapedWithToken(t *testing.T) {
 	}
 	if metricValue(t, body, "edgetriage_intake_stopped") != 0 {
 		t.Error("intake reported stopped")
+	}
+	if mem := metricValue(t, body, "edgetriage_memory_used_percent"); mem <= 0 || mem > 100 {
+		t.Errorf("memory used %v%%", mem)
+	}
+	if up := metricValue(t, body, "edgetriage_host_uptime_seconds"); up <= 0 {
+		t.Errorf("uptime %v", up)
 	}
 	if code, _ := get(t, base+"/healthz", ""); code != http.StatusOK {
 		t.Errorf("healthz needs no token: %d", code)

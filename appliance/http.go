@@ -11,7 +11,7 @@ func (d *Daemon) routes() *http.ServeMux {
 	mux.HandleFunc("GET /readyz", d.readyz)
 	(&centralAPI{vault: d.vault, auth: CentralTokenAuth(d.vault), log: d.log}).register(mux)
 	if d.cfg.Metrics.Enabled {
-		mux.Handle("GET /metrics", metricsHandler(newMetricsRegistry(d.vault, StatfsUsage), d.cfg.Metrics.BearerToken))
+		mux.Handle("GET /metrics", metricsHandler(newMetricsRegistry(d.vault, StatfsUsage, healthCollector{d.health}), d.cfg.Metrics.BearerToken))
 	}
 	return mux
 }

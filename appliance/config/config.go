@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/edgetriage/edgetriage/firmware"
+	"github.com/edgetriage/edgetriage/hardware"
 )
 
 // Config is the whole appliance configuration. Field tags are the YAML keys;
@@ -32,6 +35,10 @@ type Config struct {
 	Retention       Retention     `yaml:"retention"`
 	Metrics         Metrics       `yaml:"metrics"`
 	Sync            Sync          `yaml:"sync"`
+	// Health thresholds raise alarms (dashboard, custody chain, metrics).
+	Health hardware.Config `yaml:"health"`
+	// Firmware: vendor keys, battery floor, rollout limit, where cameras take updates.
+	Firmware firmware.Config `yaml:"firmware"`
 }
 
 // Sync sends evidence to central storage.
@@ -108,7 +115,9 @@ func Default() Config {
 		Retention: Retention{HighWatermarkPercent: 85, LowWatermarkPercent: 75, ReserveMB: 1024,
 			Interval: 30 * time.Second},
 		Metrics: Metrics{Enabled: true},
-		Sync:    defaultSync(),
+		Sync:     defaultSync(),
+		Health:   hardware.DefaultConfig(),
+		Firmware: firmware.DefaultConfig(),
 	}
 }
 
@@ -227,6 +236,12 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.Retention.validate()...)
 	errs = append(errs, c.Sync.validate()...)
+	if err := c.Health.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Firmware.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
