@@ -114,7 +114,7 @@ func Default() Config {
 		ShutdownTimeout:    15 * time.Second,
 		Retention: Retention{HighWatermarkPercent: 85, LowWatermarkPercent: 75, ReserveMB: 1024,
 			Interval: 30 * time.Second},
-		Metrics: Metrics{Enabled: true},
+		Metrics:  Metrics{Enabled: true},
 		Sync:     defaultSync(),
 		Health:   hardware.DefaultConfig(),
 		Firmware: firmware.DefaultConfig(),
