@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -166,10 +167,14 @@ func newSyncTarget(cfg config.Sync, log *slog.Logger) (target.Target, error) {
 			AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey, Bucket: cfg.S3.Bucket,
 			Retention: cfg.S3.Retention, Limiter: limiter, Logger: log})
 	default:
-		if err := os.MkdirAll(cfg.Filesystem.Root, 0o750); err != nil {
+		root, err := filepath.Abs(cfg.Filesystem.Root)
+		if err != nil {
 			return nil, fmt.Errorf("sync.filesystem.root: %w", err)
 		}
-		return fsdir.New(fsdir.Config{Root: cfg.Filesystem.Root, Limiter: limiter, Logger: log})
+		if err := os.MkdirAll(root, 0o750); err != nil {
+			return nil, fmt.Errorf("sync.filesystem.root: %w", err)
+		}
+		return fsdir.New(fsdir.Config{Root: root, Limiter: limiter, Logger: log})
 	}
 }
 
