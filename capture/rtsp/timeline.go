@@ -1,0 +1,54 @@
+package rtsp
+
+import "time"
+
+// timeline turns a session's decoded RTP decode times into a strictly
+// increasing output timeline. RTP wrap-around is already unrolled by
+// gortsplib; what is left are camera clock jumps (a camera that resets its
+// RTP clock or steps it after an NTP sync). A step backwards, or forwards by
+// more than the appliance's own clock moved plus jumpTolerance, is taken as a
+// jump and absorbed: the frame is placed one frame duration after the
+// previous one. Frames that arrive late in a burst after a network stall
+// step forwards by less than the elapsed time and are left alone.
+type timeline struct {
+	clock       int64 // ticks per second
+	offset      int64
+	last        int64
+	lastDur     int64
+	lastArrival time.Time
+	started     bool
+	jumps       int
+}
+
+const jumpTolerance = time.Second
+
+// place maps a raw decode time that arrived at the given moment onto the
+// output timeline and reports whether a jump was absorbed.
+func (t *timeline) place(raw int64, arrival time.Time) (int64, bool) {
+	out := raw + t.offset
+	if !t.started {
+		t.started, t.last, t.lastArrival = true, out, arrival
+		return out, false
+	}
+	step := out - t.last
+	elapsed := arrival.Sub(t.lastArrival)
+	t.lastArrival = arrival
+	stepDur := time.Duration(float64(step) / float64(t.clock) * float64(time.Second))
+	if step > 0 && stepDur <= elapsed+jumpTolerance {
+		t.lastDur = step
+		t.last = out
+		return out, false
+	}
+	dur := t.lastDur
+	if dur <= 0 {
+		dur = max(t.clock/25, 1)
+	}
+	placed := t.last + dur
+	t.offset += placed - out
+	t.last = placed
+	t.jumps++
+	return placed, true
+}
+
+// shift is the current raw-to-output offset.
+func (t *timeline) shift() int64 { return t.offset }

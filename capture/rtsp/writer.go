@@ -1,0 +1,414 @@
+package rtsp
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+)
+
+// videoParams are the parameter sets a segment header needs.
+type videoParams struct {
+	codec         string // "h264" or "h265"
+	vps, sps, pps []byte
+}
+
+func (p videoParams) complete() bool {
+	if p.codec == "h265" && len(p.vps) == 0 {
+		return false
+	}
+	return len(p.sps) > 0 && len(p.pps) > 0
+}
+
+func (p videoParams) mp4Codec() fmp4.Codec {
+	if p.codec == "h265" {
+		return &fmp4.CodecH265{VPS: p.vps, SPS: p.sps, PPS: p.pps}
+	}
+	return &fmp4.CodecH264{SPS: p.sps, PPS: p.pps}
+}
+
+// update takes in-band parameter sets from an access unit and reports
+// whether they differ from the ones in use.
+func (p *videoParams) update(au [][]byte) bool {
+	changed := false
+	set := func(dst *[]byte, n []byte) {
+		if !bytes.Equal(*dst, n) {
+			changed = changed || len(*dst) > 0
+			*dst = bytes.Clone(n)
+		}
+	}
+	for _, n := range au {
+		if len(n) == 0 {
+			continue
+		}
+		if p.codec == "h265" {
+			switch h265.NALUType((n[0] >> 1) & 0b111111) {
+			case h265.NALUType_VPS_NUT:
+				set(&p.vps, n)
+			case h265.NALUType_SPS_NUT:
+				set(&p.sps, n)
+			case h265.NALUType_PPS_NUT:
+				set(&p.pps, n)
+			}
+			continue
+		}
+		switch h264.NALUType(n[0] & 0x1f) {
+		case h264.NALUTypeSPS:
+			set(&p.sps, n)
+		case h264.NALUTypePPS:
+			set(&p.pps, n)
+		}
+	}
+	return changed
+}
+
+// audioTrack describes the audio that is recorded, if any.
+type audioTrack struct {
+	name  string
+	codec fmp4.Codec
+	clock int64
+}
+
+// frameInfo is what arrives with every access unit.
+type frameInfo struct {
+	pts     int64 // decoded, in the media's clock rate
+	rtpTS   uint32
+	arrival time.Time
+	ntp     time.Time // zero until the camera sent an RTCP sender report
+}
+
+type pendingVideo struct {
+	dts, pts int64 // output timeline
+	au       [][]byte
+	key      bool
+	info     frameInfo
+}
+
+type pendingAudio struct {
+	pts     int64 // raw, audio clock
+	payload []byte
+	nominal int64
+}
+
+// openSegment is the segment currently being written.
+type openSegment struct {
+	file      *segmentFile
+	base      string // spool path without extension
+	meta      segMeta
+	startDTS  int64 // output timeline, video clock
+	audioZero int64 // raw audio time that is t=0 in the file
+	audioNext uint64
+}
+
+// sessionWriter turns one RTSP session's access units into segments. Its
+// methods are called from gortsplib's reader goroutines, one per media on
+// UDP, so every entry point locks.
+type sessionWriter struct {
+	mu       sync.Mutex
+	dir      string
+	camera   string
+	url      string
+	segLen   time.Duration
+	session  int64
+	log      *slog.Logger
+	vclock   int64
+	params   videoParams
+	audio    *audioTrack
+	onFrame  func(at time.Time, bytes int, first bool)
+	onClosed func(closedSegment)
+	onFail   func(error)
+
+	dtsx interface {
+		Extract([][]byte, int64) (int64, error)
+	}
+	tl         timeline
+	waitKey    bool
+	needCut    bool
+	pv         *pendingVideo
+	pa         *pendingAudio
+	seg        *openSegment
+	segIndex   int
+	anchorWall time.Time
+	anchorDTS  int64
+	recorded   bool
+	err        error
+}
+
+func newSessionWriter(w *sessionWriter) *sessionWriter {
+	w.tl.clock = w.vclock
+	w.waitKey = true
+	w.resetDTS()
+	return w
+}
+
+func (w *sessionWriter) resetDTS() {
+	if w.params.codec == "h265" {
+		d := &h265.DTSExtractor{}
+		d.Initialize()
+		w.dtsx = d
+		return
+	}
+	d := &h264.DTSExtractor{}
+	d.Initialize()
+	w.dtsx = d
+}
+
+func (w *sessionWriter) isKey(au [][]byte) bool {
+	if w.params.codec == "h265" {
+		return h265.IsRandomAccess(au)
+	}
+	return h264.IsRandomAccess(au)
+}
+
+// video handles one access unit of the video track.
+func (w *sessionWriter) video(au [][]byte, fi frameInfo) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return
+	}
+	if w.params.update(au) && w.seg != nil {
+		w.log.Info("camera changed its video parameters; cutting the segment at the next keyframe")
+		w.needCut = true
+	}
+	key := w.isKey(au)
+	if w.waitKey && (!key || !w.params.complete()) {
+		return
+	}
+	dts, err := w.dtsx.Extract(au, fi.pts)
+	if err != nil {
+		w.log.Warn("cannot order frames; waiting for the next keyframe", "err", err)
+		w.resetDTS()
+		w.waitKey = true
+		return
+	}
+	w.waitKey = false
+	out, jumped := w.tl.place(dts, fi.arrival)
+	if jumped {
+		w.log.Warn("camera clock jumped; timeline kept continuous", "raw_dts", dts, "placed", out)
+	}
+	cur := &pendingVideo{dts: out, pts: fi.pts + (out - dts), au: au, key: key, info: fi}
+	if err := w.step(cur); err != nil {
+		w.fail(err)
+		return
+	}
+	size := 0
+	for _, n := range au {
+		size += len(n)
+	}
+	w.onFrame(fi.arrival, size, !w.recorded)
+	w.recorded = true
+}
+
+// step writes the previous frame, now that its duration is known, and
+// starts a new segment when cur is a keyframe and the segment is long enough.
+func (w *sessionWriter) step(cur *pendingVideo) error {
+	if w.pv != nil {
+		if err := w.writeVideo(w.pv, cur.dts-w.pv.dts); err != nil {
+			return err
+		}
+	}
+	long := w.seg != nil && cur.dts-w.seg.startDTS >= int64(w.segLen.Seconds()*float64(w.vclock))
+	if cur.key && (w.seg == nil || long || w.needCut) {
+		if err := w.closeSegment(cur.dts, cur.info); err != nil {
+			return err
+		}
+		if err := w.openSegment(cur); err != nil {
+			return err
+		}
+		w.needCut = false
+	}
+	w.pv = cur
+	return nil
+}
+
+func (w *sessionWriter) writeVideo(p *pendingVideo, dur int64) error {
+	if w.seg == nil {
+		return nil
+	}
+	var s fmp4.Sample
+	var err error
+	if w.params.codec == "h265" {
+		err = s.FillH265(int32(p.pts-p.dts), p.au)
+	} else {
+		err = s.FillH264(int32(p.pts-p.dts), p.au)
+	}
+	if err != nil {
+		return fmt.Errorf("pack video sample: %w", err)
+	}
+	s.Duration = uint32(dur)
+	f := w.seg.file
+	f.video.add(&s, uint64(p.dts-w.seg.startDTS))
+	m := &w.seg.meta
+	m.Frames++
+	m.PTSEnd = p.dts + dur
+	m.WallEnd = w.wallAt(p.dts + dur)
+	if !p.info.ntp.IsZero() {
+		m.NTPEnd = p.info.ntp.Add(w.ticks(dur))
+	}
+	if f.video.next-f.video.base >= uint64(w.vclock) {
+		return f.flush()
+	}
+	return nil
+}
+
+func (w *sessionWriter) ticks(d int64) time.Duration {
+	return time.Duration(float64(d) / float64(w.vclock) * float64(time.Second))
+}
+
+// wallAt converts an output decode time to the appliance clock. The anchor
+// is the arrival of the session's first recorded frame; it is moved when the
+// camera's clock and ours drift apart by more than a second, so segment
+// times stay contiguous yet never far from the truth.
+func (w *sessionWriter) wallAt(dts int64) time.Time {
+	return w.anchorWall.Add(w.ticks(dts - w.anchorDTS))
+}
+
+func (w *sessionWriter) openSegment(cur *pendingVideo) error {
+	if w.anchorWall.IsZero() || cur.info.arrival.Sub(w.wallAt(cur.dts)).Abs() > time.Second {
+		w.anchorWall, w.anchorDTS = cur.info.arrival, cur.dts
+	}
+	start := w.wallAt(cur.dts)
+	w.segIndex++
+	base := filepath.Join(w.dir, fmt.Sprintf("%s-s%d-%04d", start.UTC().Format("20060102T150405.000000000Z"), w.session, w.segIndex))
+	meta := segMeta{
+		Camera: w.camera, URL: w.url, Session: w.session, Index: w.segIndex,
+		VideoCodec: w.params.codec, ClockRate: w.vclock,
+		WallStart: start, WallEnd: start, PTSStart: cur.dts, PTSEnd: cur.dts,
+		RTPStart: cur.info.rtpTS, NTPStart: cur.info.ntp, ClockJumps: w.tl.jumps,
+	}
+	init := fmp4.Init{Tracks: []*fmp4.InitTrack{{ID: videoTrackID, TimeScale: uint32(w.vclock), Codec: w.params.mp4Codec()}}}
+	if w.audio != nil {
+		meta.AudioCodec = w.audio.name
+		init.Tracks = append(init.Tracks, &fmp4.InitTrack{ID: audioTrackID, TimeScale: uint32(w.audio.clock), Codec: w.audio.codec})
+	}
+	// The metadata goes first: a spool file without it could not be told
+	// apart from debris.
+	if err := writeMeta(base, meta); err != nil {
+		return err
+	}
+	f, err := createSegmentFile(base+partExt, &init)
+	if err != nil {
+		os.Remove(base + metaExt)
+		return err
+	}
+	rawDTS := cur.dts - w.tl.shift()
+	w.seg = &openSegment{file: f, base: base, meta: meta, startDTS: cur.dts}
+	if w.audio != nil {
+		w.seg.audioZero = rawDTS * w.audio.clock / w.vclock
+	}
+	return nil
+}
+
+// closeSegment finishes the open segment at output time end.
+func (w *sessionWriter) closeSegment(end int64, fi frameInfo) error {
+	seg := w.seg
+	if seg == nil {
+		return nil
+	}
+	w.seg = nil
+	if w.pa != nil {
+		w.appendAudio(seg, w.pa, w.pa.nominal)
+		w.pa = nil
+	}
+	if err := seg.file.close(); err != nil {
+		os.Remove(seg.file.path)
+		os.Remove(seg.base + metaExt)
+		return err
+	}
+	seg.meta.PTSEnd = end
+	seg.meta.WallEnd = w.wallAt(end)
+	seg.meta.ClockJumps = w.tl.jumps - seg.meta.ClockJumps
+	if seg.meta.NTPEnd.IsZero() && !fi.ntp.IsZero() {
+		seg.meta.NTPEnd = fi.ntp
+	}
+	seg.meta.Closed = true
+	if err := os.Rename(seg.file.path, seg.base+segExt); err != nil {
+		return fmt.Errorf("finish segment: %w", err)
+	}
+	if err := writeMeta(seg.base, seg.meta); err != nil {
+		return err
+	}
+	w.onClosed(closedSegment{base: seg.base, meta: seg.meta})
+	return nil
+}
+
+// audioAU handles one audio access unit.
+func (w *sessionWriter) audioAU(payload []byte, pts int64, nominal int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil || w.seg == nil || w.audio == nil {
+		return
+	}
+	if w.pa != nil {
+		dur := pts - w.pa.pts
+		if dur <= 0 || dur > w.audio.clock {
+			dur = w.pa.nominal
+		}
+		w.appendAudio(w.seg, w.pa, dur)
+	}
+	w.pa = &pendingAudio{pts: pts, payload: payload, nominal: nominal}
+}
+
+func (w *sessionWriter) appendAudio(seg *openSegment, p *pendingAudio, dur int64) {
+	at := max(p.pts-seg.audioZero, 0)
+	dts := max(uint64(at), seg.audioNext)
+	if n := len(seg.file.audio.samples); n > 0 {
+		dts = seg.file.audio.next
+	}
+	seg.file.audio.add(&fmp4.Sample{Duration: uint32(dur), Payload: p.payload}, dts)
+	seg.audioNext = dts + uint64(dur)
+}
+
+// finish closes the open segment when the session ends; the last frame gets
+// the duration of the one before it.
+func (w *sessionWriter) finish() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	if w.pv != nil && w.seg != nil {
+		dur := w.tl.lastDur
+		if dur <= 0 {
+			dur = w.vclock / 25
+		}
+		if err := w.writeVideo(w.pv, dur); err != nil {
+			w.fail(err)
+			return err
+		}
+		if err := w.closeSegment(w.pv.dts+dur, w.pv.info); err != nil {
+			w.fail(err)
+			return err
+		}
+	}
+	w.pv = nil
+	return nil
+}
+
+// fail stops writing after a disk error; the partial segment stays in the
+// spool for recovery, which marks it interrupted.
+func (w *sessionWriter) fail(err error) {
+	w.err = err
+	if w.seg != nil {
+		w.seg.file.abort()
+		w.onClosed(closedSegment{base: w.seg.base, meta: w.seg.meta, partial: true})
+		w.seg = nil
+	}
+	w.log.Error("segment writing failed", "err", err)
+	w.onFail(err)
+}
+
+// failed returns the writer's error, if any.
+func (w *sessionWriter) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
