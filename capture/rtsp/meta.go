@@ -30,9 +30,12 @@ type segMeta struct {
 	ClockRate  int64     `json:"clock_rate"`
 	WallStart  time.Time `json:"wall_start"`
 	WallEnd    time.Time `json:"wall_end"`
-	PTSStart   int64     `json:"pts_start"` // session timeline, ClockRate units
+	PTSStart   int64     `json:"pts_start"` // presentation time of the first keyframe, session timeline, ClockRate units
+	// PTSEnd is where the next segment of the session starts, or the end of
+	// the last frame.
 	PTSEnd     int64     `json:"pts_end"`
 	RTPStart   uint32    `json:"rtp_start"` // the camera's raw RTP timestamp of the first frame
+	RTPLast    uint32    `json:"rtp_last"`  // and of the last one, in decode order
 	NTPStart   time.Time `json:"ntp_start,omitzero"`
 	NTPEnd     time.Time `json:"ntp_end,omitzero"`
 	Frames     int       `json:"frames"`
@@ -93,6 +96,7 @@ func (m segMeta) intake(name string) evidence.Intake {
 		"video_codec":  m.VideoCodec,
 		"rtp_clock":    strconv.FormatInt(m.ClockRate, 10),
 		"rtp_start":    strconv.FormatUint(uint64(m.RTPStart), 10),
+		"rtp_last":     strconv.FormatUint(uint64(m.RTPLast), 10),
 		"pts_start":    strconv.FormatInt(m.PTSStart, 10),
 		"pts_end":      strconv.FormatInt(m.PTSEnd, 10),
 		"session":      strconv.FormatInt(m.Session, 10),

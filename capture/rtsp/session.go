@@ -87,11 +87,11 @@ func (r *Recorder) setupSession(ctx context.Context, c *gortsplib.Client, u *bas
 		onClosed: func(cs closedSegment) { r.enqueue(job{seg: &cs}) },
 		onFail:   func(error) { go c.Close() },
 	}
-	vmedia, err := r.setupVideo(c, desc, w)
+	vmedia, wireVideo, err := r.setupVideo(c, desc, w)
 	if err != nil {
 		return nil, err
 	}
-	amedia, audioName, skipped := r.setupAudio(c, desc, w)
+	amedia, wireAudio, audioName, skipped := r.setupAudio(c, desc, w)
 	r.noteCodecs(w.params.codec, audioName, skipped)
 	if r.previousCodec != "" && r.previousCodec != w.params.codec {
 		r.log.Warn("camera's video codec changed", "was", r.previousCodec, "now", w.params.codec)
@@ -101,56 +101,63 @@ func (r *Recorder) setupSession(ctx context.Context, c *gortsplib.Client, u *bas
 	if _, err := c.Setup(desc.BaseURL, vmedia, 0, 0); err != nil {
 		return nil, fmt.Errorf("setup video: %w", err)
 	}
+	wireVideo()
 	if amedia != nil {
 		if _, err := c.Setup(desc.BaseURL, amedia, 0, 0); err != nil {
 			r.log.Warn("audio setup failed; recording video only", "err", err)
 			w.audio = nil
+		} else {
+			wireAudio()
 		}
 	}
 	return w, ctx.Err()
 }
 
-func (r *Recorder) setupVideo(c *gortsplib.Client, desc *description.Session, w *sessionWriter) (*description.Media, error) {
+// setupVideo picks the video track; the returned function registers its
+// packet callback, which gortsplib accepts only after SETUP.
+func (r *Recorder) setupVideo(c *gortsplib.Client, desc *description.Session, w *sessionWriter) (*description.Media, func(), error) {
 	var h264f *format.H264
 	if m := desc.FindFormat(&h264f); m != nil {
 		dec, err := h264f.CreateDecoder()
 		if err != nil {
-			return nil, fmt.Errorf("h264 decoder: %w", err)
+			return nil, nil, fmt.Errorf("h264 decoder: %w", err)
 		}
 		sps, pps := h264f.SafeParams()
 		w.params = videoParams{codec: "h264", sps: sps, pps: pps}
 		w.vclock = int64(h264f.ClockRate())
-		c.OnPacketRTP(m, h264f, videoCallback(c, m, w, func(p *rtp.Packet) ([][]byte, error) {
-			au, err := dec.Decode(p)
-			if errors.Is(err, rtph264.ErrMorePacketsNeeded) || errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) {
-				return nil, nil
-			}
-			return au, err
-		}))
-		return m, nil
+		return m, func() {
+			c.OnPacketRTP(m, h264f, videoCallback(c, m, w, func(p *rtp.Packet) ([][]byte, error) {
+				au, err := dec.Decode(p)
+				if errors.Is(err, rtph264.ErrMorePacketsNeeded) || errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) {
+					return nil, nil
+				}
+				return au, err
+			}))
+		}, nil
 	}
 	var h265f *format.H265
 	if m := desc.FindFormat(&h265f); m != nil {
 		dec, err := h265f.CreateDecoder()
 		if err != nil {
-			return nil, fmt.Errorf("h265 decoder: %w", err)
+			return nil, nil, fmt.Errorf("h265 decoder: %w", err)
 		}
 		vps, sps, pps := h265f.SafeParams()
 		w.params = videoParams{codec: "h265", vps: vps, sps: sps, pps: pps}
 		w.vclock = int64(h265f.ClockRate())
-		c.OnPacketRTP(m, h265f, videoCallback(c, m, w, func(p *rtp.Packet) ([][]byte, error) {
-			au, err := dec.Decode(p)
-			if errors.Is(err, rtph265.ErrMorePacketsNeeded) || errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
-				return nil, nil
-			}
-			return au, err
-		}))
-		return m, nil
+		return m, func() {
+			c.OnPacketRTP(m, h265f, videoCallback(c, m, w, func(p *rtp.Packet) ([][]byte, error) {
+				au, err := dec.Decode(p)
+				if errors.Is(err, rtph265.ErrMorePacketsNeeded) || errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
+					return nil, nil
+				}
+				return au, err
+			}))
+		}, nil
 	}
 	if r.previousCodec != "" {
-		return nil, fmt.Errorf("%w: was %s, the stream now offers %s", errCodecChange, r.previousCodec, describeFormats(desc))
+		return nil, nil, fmt.Errorf("%w: was %s, the stream now offers %s", errCodecChange, r.previousCodec, describeFormats(desc))
 	}
-	return nil, fmt.Errorf("%w (it offers %s)", errUnsupported, describeFormats(desc))
+	return nil, nil, fmt.Errorf("%w (it offers %s)", errUnsupported, describeFormats(desc))
 }
 
 func describeFormats(desc *description.Session) string {
@@ -172,16 +179,16 @@ func describeFormats(desc *description.Session) string {
 func videoCallback(c *gortsplib.Client, m *description.Media, w *sessionWriter, decode func(*rtp.Packet) ([][]byte, error)) func(*rtp.Packet) {
 	return func(p *rtp.Packet) {
 		arrival := time.Now()
+		// Every packet goes through the time decoder, in order: it unrolls
+		// RTP wrap-around and starts only on a packet whose PTS equals its
+		// DTS, which may be the first packet of an access unit, not the last.
+		pts, ok := c.PacketPTS2(m, p)
 		au, err := decode(p)
 		if err != nil {
 			w.log.Debug("video packet dropped", "err", err)
 			return
 		}
-		if au == nil {
-			return
-		}
-		pts, ok := c.PacketPTS2(m, p)
-		if !ok {
+		if au == nil || !ok {
 			return
 		}
 		ntp, _ := c.PacketNTP(m, p)
@@ -191,27 +198,25 @@ func videoCallback(c *gortsplib.Client, m *description.Media, w *sessionWriter, 
 
 // setupAudio picks an audio track fMP4 can carry as it is. G.711 and others
 // would need transcoding, which a recorder of evidence does not do.
-func (r *Recorder) setupAudio(c *gortsplib.Client, desc *description.Session, w *sessionWriter) (*description.Media, string, string) {
+func (r *Recorder) setupAudio(c *gortsplib.Client, desc *description.Session, w *sessionWriter) (*description.Media, func(), string, string) {
 	var aacf *format.MPEG4Audio
 	if m := desc.FindFormat(&aacf); m != nil && aacf.Config != nil {
 		dec, err := aacf.CreateDecoder()
 		if err == nil {
 			clock := int64(aacf.ClockRate())
 			w.audio = &audioTrack{name: "aac", codec: &fmp4.CodecMPEG4Audio{Config: *aacf.Config}, clock: clock}
-			c.OnPacketRTP(m, aacf, func(p *rtp.Packet) {
-				aus, err := dec.Decode(p)
-				if err != nil {
-					return
-				}
-				pts, ok := c.PacketPTS2(m, p)
-				if !ok {
-					return
-				}
-				for i, au := range aus {
-					w.audioAU(au, pts+int64(i)*mpeg4audio.SamplesPerAccessUnit, mpeg4audio.SamplesPerAccessUnit)
-				}
-			})
-			return m, "aac", ""
+			return m, func() {
+				c.OnPacketRTP(m, aacf, func(p *rtp.Packet) {
+					pts, ok := c.PacketPTS2(m, p)
+					aus, err := dec.Decode(p)
+					if err != nil || !ok {
+						return
+					}
+					for i, au := range aus {
+						w.audioAU(au, pts+int64(i)*mpeg4audio.SamplesPerAccessUnit, mpeg4audio.SamplesPerAccessUnit)
+					}
+				})
+			}, "aac", ""
 		}
 	}
 	var opusf *format.Opus
@@ -219,18 +224,16 @@ func (r *Recorder) setupAudio(c *gortsplib.Client, desc *description.Session, w 
 		dec, err := opusf.CreateDecoder()
 		if err == nil {
 			w.audio = &audioTrack{name: "opus", codec: &fmp4.CodecOpus{ChannelCount: opusf.ChannelCount}, clock: int64(opusf.ClockRate())}
-			c.OnPacketRTP(m, opusf, func(p *rtp.Packet) {
-				pkt, err := dec.Decode(p)
-				if err != nil {
-					return
-				}
-				pts, ok := c.PacketPTS2(m, p)
-				if !ok {
-					return
-				}
-				w.audioAU(pkt, pts, opus.PacketDuration2(pkt))
-			})
-			return m, "opus", ""
+			return m, func() {
+				c.OnPacketRTP(m, opusf, func(p *rtp.Packet) {
+					pts, ok := c.PacketPTS2(m, p)
+					pkt, err := dec.Decode(p)
+					if err != nil || !ok {
+						return
+					}
+					w.audioAU(pkt, pts, opus.PacketDuration2(pkt))
+				})
+			}, "opus", ""
 		}
 	}
 	skipped := ""
@@ -242,5 +245,5 @@ func (r *Recorder) setupAudio(c *gortsplib.Client, desc *description.Session, w 
 	if skipped != "" {
 		r.log.Warn(skipped)
 	}
-	return nil, "", skipped
+	return nil, nil, "", skipped
 }

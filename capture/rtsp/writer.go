@@ -136,7 +136,7 @@ type sessionWriter struct {
 	seg        *openSegment
 	segIndex   int
 	anchorWall time.Time
-	anchorDTS  int64
+	anchorPTS  int64
 	recorded   bool
 	err        error
 }
@@ -158,6 +158,22 @@ func (w *sessionWriter) resetDTS() {
 	d := &h264.DTSExtractor{}
 	d.Initialize()
 	w.dtsx = d
+}
+
+// withParams prefixes a keyframe with the parameter sets when the camera
+// sent them only in the SDP: the DTS extractor reads them from the stream.
+// Only the extractor sees this copy; samples are stored as received.
+func (w *sessionWriter) withParams(au [][]byte, key bool) [][]byte {
+	if !key {
+		return au
+	}
+	var ps [][]byte
+	if w.params.codec == "h265" {
+		ps = [][]byte{w.params.vps, w.params.sps, w.params.pps}
+	} else {
+		ps = [][]byte{w.params.sps, w.params.pps}
+	}
+	return append(ps, au...)
 }
 
 func (w *sessionWriter) isKey(au [][]byte) bool {
@@ -182,7 +198,7 @@ func (w *sessionWriter) video(au [][]byte, fi frameInfo) {
 	if w.waitKey && (!key || !w.params.complete()) {
 		return
 	}
-	dts, err := w.dtsx.Extract(au, fi.pts)
+	dts, err := w.dtsx.Extract(w.withParams(au, key), fi.pts)
 	if err != nil {
 		w.log.Warn("cannot order frames; waiting for the next keyframe", "err", err)
 		w.resetDTS()
@@ -217,7 +233,7 @@ func (w *sessionWriter) step(cur *pendingVideo) error {
 	}
 	long := w.seg != nil && cur.dts-w.seg.startDTS >= int64(w.segLen.Seconds()*float64(w.vclock))
 	if cur.key && (w.seg == nil || long || w.needCut) {
-		if err := w.closeSegment(cur.dts, cur.info); err != nil {
+		if err := w.closeSegment(cur.pts, cur.info); err != nil {
 			return err
 		}
 		if err := w.openSegment(cur); err != nil {
@@ -248,8 +264,9 @@ func (w *sessionWriter) writeVideo(p *pendingVideo, dur int64) error {
 	f.video.add(&s, uint64(p.dts-w.seg.startDTS))
 	m := &w.seg.meta
 	m.Frames++
-	m.PTSEnd = p.dts + dur
-	m.WallEnd = w.wallAt(p.dts + dur)
+	m.RTPLast = p.info.rtpTS
+	m.PTSEnd = max(m.PTSEnd, p.pts+dur)
+	m.WallEnd = w.wallAt(m.PTSEnd)
 	if !p.info.ntp.IsZero() {
 		m.NTPEnd = p.info.ntp.Add(w.ticks(dur))
 	}
@@ -263,25 +280,25 @@ func (w *sessionWriter) ticks(d int64) time.Duration {
 	return time.Duration(float64(d) / float64(w.vclock) * float64(time.Second))
 }
 
-// wallAt converts an output decode time to the appliance clock. The anchor
+// wallAt converts an output presentation time to the appliance clock. The anchor
 // is the arrival of the session's first recorded frame; it is moved when the
 // camera's clock and ours drift apart by more than a second, so segment
 // times stay contiguous yet never far from the truth.
-func (w *sessionWriter) wallAt(dts int64) time.Time {
-	return w.anchorWall.Add(w.ticks(dts - w.anchorDTS))
+func (w *sessionWriter) wallAt(pts int64) time.Time {
+	return w.anchorWall.Add(w.ticks(pts - w.anchorPTS))
 }
 
 func (w *sessionWriter) openSegment(cur *pendingVideo) error {
-	if w.anchorWall.IsZero() || cur.info.arrival.Sub(w.wallAt(cur.dts)).Abs() > time.Second {
-		w.anchorWall, w.anchorDTS = cur.info.arrival, cur.dts
+	if w.anchorWall.IsZero() || cur.info.arrival.Sub(w.wallAt(cur.pts)).Abs() > time.Second {
+		w.anchorWall, w.anchorPTS = cur.info.arrival, cur.pts
 	}
-	start := w.wallAt(cur.dts)
+	start := w.wallAt(cur.pts)
 	w.segIndex++
 	base := filepath.Join(w.dir, fmt.Sprintf("%s-s%d-%04d", start.UTC().Format("20060102T150405.000000000Z"), w.session, w.segIndex))
 	meta := segMeta{
 		Camera: w.camera, URL: w.url, Session: w.session, Index: w.segIndex,
 		VideoCodec: w.params.codec, ClockRate: w.vclock,
-		WallStart: start, WallEnd: start, PTSStart: cur.dts, PTSEnd: cur.dts,
+		WallStart: start, WallEnd: start, PTSStart: cur.pts, PTSEnd: cur.pts,
 		RTPStart: cur.info.rtpTS, NTPStart: cur.info.ntp, ClockJumps: w.tl.jumps,
 	}
 	init := fmp4.Init{Tracks: []*fmp4.InitTrack{{ID: videoTrackID, TimeScale: uint32(w.vclock), Codec: w.params.mp4Codec()}}}
@@ -307,7 +324,8 @@ func (w *sessionWriter) openSegment(cur *pendingVideo) error {
 	return nil
 }
 
-// closeSegment finishes the open segment at output time end.
+// closeSegment finishes the open segment; end is the presentation time
+// where the next segment starts.
 func (w *sessionWriter) closeSegment(end int64, fi frameInfo) error {
 	seg := w.seg
 	if seg == nil {
@@ -384,7 +402,7 @@ func (w *sessionWriter) finish() error {
 			w.fail(err)
 			return err
 		}
-		if err := w.closeSegment(w.pv.dts+dur, w.pv.info); err != nil {
+		if err := w.closeSegment(w.seg.meta.PTSEnd, w.pv.info); err != nil {
 			w.fail(err)
 			return err
 		}
