@@ -159,7 +159,13 @@ func (r *Recorder) openGap(reason string, cause error) {
 		r.mu.Unlock()
 		return
 	}
+	// The gap starts where the recording stops: the end of the last
+	// segment, which with B-frames lies a little after the arrival of the
+	// last frame.
 	start := r.st.lastFrame
+	if r.st.recordedUntil.After(start) {
+		start = r.st.recordedUntil
+	}
 	if start.IsZero() || start.Before(r.st.runStart) {
 		start = time.Now()
 	}

@@ -28,7 +28,7 @@ type salvage struct {
 // fragments with single writes, so a SIGKILL can cut only the last one.
 func salvagePartial(data []byte) salvage {
 	s := salvage{total: int64(len(data))}
-	var off, headerEnd, pairEnd int64
+	var off, headerEnd, pairEnd, firstFrag int64
 	var sawMoov, inPair bool
 	for off+8 <= int64(len(data)) {
 		size := int64(binary.BigEndian.Uint32(data[off:]))
@@ -44,6 +44,9 @@ func salvagePartial(data []byte) salvage {
 			sawMoov, headerEnd, pairEnd = true, off+size, off+size
 		case "moof":
 			inPair = true
+			if firstFrag == 0 {
+				firstFrag = off
+			}
 		case "mdat":
 			if inPair {
 				pairEnd, inPair = off+size, false
@@ -67,7 +70,7 @@ func salvagePartial(data []byte) salvage {
 		return s
 	}
 	var parts fmp4.Parts
-	if err := parts.Unmarshal(data[headerEnd:pairEnd]); err != nil {
+	if err := parts.Unmarshal(data[firstFrag:pairEnd]); err != nil {
 		s.err = fmt.Errorf("fragments unreadable: %w", err)
 		return s
 	}

@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 
@@ -42,7 +43,13 @@ func (t *fragTrack) add(s *fmp4.Sample, dts uint64) {
 	t.next = dts + uint64(s.Duration)
 }
 
-func createSegmentFile(path string, init *fmp4.Init) (*segmentFile, error) {
+// labelBoxUUID marks the top-level uuid box that carries a segment's
+// identity (camera, session, start) as JSON. Players skip it; it also keeps
+// two recordings of identical pictures from having identical bytes, which
+// would make the vault take the second for a copy of the first.
+var labelBoxUUID = [16]byte{0x38, 0x87, 0x0c, 0x62, 0xaf, 0x24, 0x42, 0xbd, 0x87, 0x00, 0x64, 0x83, 0x89, 0x4b, 0x45, 0xdc}
+
+func createSegmentFile(path string, init *fmp4.Init, label []byte) (*segmentFile, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create segment: %w", err)
@@ -55,6 +62,10 @@ func createSegmentFile(path string, init *fmp4.Init) (*segmentFile, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("encode segment header: %w", err)
 	}
+	s.buf.Write(binary.BigEndian.AppendUint32(nil, uint32(8+16+len(label))))
+	s.buf.Write([]byte("uuid"))
+	s.buf.Write(labelBoxUUID[:])
+	s.buf.Write(label)
 	if err := s.writeBuf(); err != nil {
 		f.Close()
 		os.Remove(path)

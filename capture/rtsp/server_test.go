@@ -35,16 +35,18 @@ type relayServer struct {
 
 	mu      sync.Mutex
 	streams map[string]*relayStream
+	sent    map[string][]sentAU // per path, across publishers
 	changed chan struct{}
 }
 
 type relayStream struct {
-	stream    *gortsplib.ServerStream
-	publisher *gortsplib.ServerSession
-	offsets   map[*description.Media]uint32
-	video     *description.Media
-	videoRate int
-	sent      []sentAU
+	stream     *gortsplib.ServerStream
+	publisher  *gortsplib.ServerSession
+	offsets    map[*description.Media]uint32
+	video      *description.Media
+	videoRate  int
+	path       string
+	publishing bool
 }
 
 // sentAU is one video access unit as it left the server.
@@ -55,7 +57,7 @@ type sentAU struct {
 
 func startRelay(t testing.TB, configure func(*relayServer)) *relayServer {
 	t.Helper()
-	s := &relayServer{streams: map[string]*relayStream{}, changed: make(chan struct{})}
+	s := &relayServer{streams: map[string]*relayStream{}, sent: map[string][]sentAU{}, changed: make(chan struct{})}
 	if configure != nil {
 		configure(s)
 	}
@@ -92,7 +94,7 @@ func (s *relayServer) waitPublished(t testing.TB, path string, timeout time.Dura
 	for {
 		s.mu.Lock()
 		st := s.streams[path]
-		ok := st != nil && len(st.sent) > 0
+		ok := st != nil && st.publishing
 		ch := s.changed
 		s.mu.Unlock()
 		if ok {
@@ -114,7 +116,7 @@ func (s *relayServer) sentFromTo(path string, first, last uint32) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	start := -1
-	for i, a := range s.streams[path].sent {
+	for i, a := range s.sent[path] {
 		if a.ts == first && start < 0 {
 			start = i
 		}
@@ -165,6 +167,7 @@ func (s *relayServer) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*ba
 		stream:    &gortsplib.ServerStream{Server: s.srv, Desc: ctx.Description},
 		publisher: ctx.Session,
 		offsets:   map[*description.Media]uint32{},
+		path:      strings.TrimPrefix(ctx.Path, "/"),
 	}
 	if err := st.stream.Initialize(); err != nil {
 		return &base.Response{StatusCode: base.StatusBadRequest}, err
@@ -221,11 +224,13 @@ func (s *relayServer) relay(st *relayStream, m *description.Media, f format.Form
 	}
 	pkt.Timestamp += off
 	if m == st.video {
-		if n := len(st.sent); n == 0 || st.sent[n-1].ts != pkt.Timestamp {
-			st.sent = append(st.sent, sentAU{ts: pkt.Timestamp, at: time.Now()})
-			if n == 0 {
-				s.notify()
-			}
+		sent := s.sent[st.path]
+		if n := len(sent); n == 0 || sent[n-1].ts != pkt.Timestamp {
+			s.sent[st.path] = append(sent, sentAU{ts: pkt.Timestamp, at: time.Now()})
+		}
+		if !st.publishing {
+			st.publishing = true
+			s.notify()
 		}
 	}
 	s.mu.Unlock()

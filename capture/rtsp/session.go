@@ -86,6 +86,7 @@ func (r *Recorder) setupSession(ctx context.Context, c *gortsplib.Client, u *bas
 		onFrame:  r.noteFrame,
 		onClosed: func(cs closedSegment) { r.enqueue(job{seg: &cs}) },
 		onFail:   func(error) { go c.Close() },
+		onEnd:    r.noteRecordedUntil,
 	}
 	vmedia, wireVideo, err := r.setupVideo(c, desc, w)
 	if err != nil {

@@ -118,21 +118,22 @@ type Status struct {
 
 // status is the mutable state behind Status, guarded by Recorder.mu.
 type status struct {
-	state        string
-	runStart     time.Time
-	videoCodec   string
-	audioCodec   string
-	audioSkipped string
-	lastFrame    time.Time
-	lastErr      error
-	lastReason   string
-	lastErrAt    time.Time
-	sessions     int
-	sealed       int
-	dropped      int
-	lastSegment  evidence.Digest
-	gap          *Gap
-	gaps         []Gap
+	state         string
+	runStart      time.Time
+	videoCodec    string
+	audioCodec    string
+	audioSkipped  string
+	lastFrame     time.Time
+	recordedUntil time.Time
+	lastErr       error
+	lastReason    string
+	lastErrAt     time.Time
+	sessions      int
+	sealed        int
+	dropped       int
+	lastSegment   evidence.Digest
+	gap           *Gap
+	gaps          []Gap
 
 	rateStart    time.Time
 	rateBytes    int
@@ -198,6 +199,12 @@ func (r *Recorder) noteSealed(it evidence.Item) {
 	r.mu.Lock()
 	r.st.sealed++
 	r.st.lastSegment = it.Digest
+	r.mu.Unlock()
+}
+
+func (r *Recorder) noteRecordedUntil(t time.Time) {
+	r.mu.Lock()
+	r.st.recordedUntil = t
 	r.mu.Unlock()
 }
 

@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -123,6 +124,7 @@ type sessionWriter struct {
 	audio    *audioTrack
 	onFrame  func(at time.Time, bytes int, first bool)
 	onClosed func(closedSegment)
+	onEnd    func(wallEnd time.Time)
 	onFail   func(error)
 
 	dtsx interface {
@@ -311,7 +313,11 @@ func (w *sessionWriter) openSegment(cur *pendingVideo) error {
 	if err := writeMeta(base, meta); err != nil {
 		return err
 	}
-	f, err := createSegmentFile(base+partExt, &init)
+	label, err := json.Marshal(meta)
+	if err != nil {
+		return fmt.Errorf("encode segment label: %w", err)
+	}
+	f, err := createSegmentFile(base+partExt, &init, label)
 	if err != nil {
 		os.Remove(base + metaExt)
 		return err
@@ -348,6 +354,7 @@ func (w *sessionWriter) closeSegment(end int64, fi frameInfo) error {
 		seg.meta.NTPEnd = fi.ntp
 	}
 	seg.meta.Closed = true
+	w.onEnd(seg.meta.WallEnd)
 	if err := os.Rename(seg.file.path, seg.base+segExt); err != nil {
 		return fmt.Errorf("finish segment: %w", err)
 	}
