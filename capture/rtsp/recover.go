@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"time"
 
@@ -78,6 +79,8 @@ func salvagePartial(data []byte) salvage {
 	return s
 }
 
+// videoExtent counts the video frames and measures their presentation span,
+// which is what the segment's wall-clock start and end describe.
 func videoExtent(init fmp4.Init, parts fmp4.Parts) (int, time.Duration) {
 	var scale uint32 = 90000
 	for _, t := range init.Tracks {
@@ -85,21 +88,27 @@ func videoExtent(init fmp4.Init, parts fmp4.Parts) (int, time.Duration) {
 			scale = t.TimeScale
 		}
 	}
-	frames, end := 0, uint64(0)
+	frames := 0
+	first, end := int64(math.MaxInt64), int64(0)
 	for _, p := range parts {
 		for _, t := range p.Tracks {
 			if t.ID != videoTrackID {
 				continue
 			}
-			at := t.BaseTime
+			dts := int64(t.BaseTime)
 			for _, smp := range t.Samples {
-				at += uint64(smp.Duration)
+				pts := dts + int64(smp.PTSOffset)
+				first = min(first, pts)
+				end = max(end, pts+int64(smp.Duration))
+				dts += int64(smp.Duration)
 				frames++
 			}
-			end = max(end, at)
 		}
 	}
-	return frames, time.Duration(float64(end) / float64(scale) * float64(time.Second))
+	if frames == 0 {
+		return 0, 0
+	}
+	return frames, time.Duration(float64(end-first) / float64(scale) * float64(time.Second))
 }
 
 // salvageSpool turns an interrupted spool entry into something to seal: the

@@ -1,0 +1,159 @@
+package rtsp
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/edgetriage/edgetriage/appliance/evidence"
+)
+
+// helperEnv makes the test binary act as a daemon that records one camera
+// until it is killed; the recovery test SIGKILLs it mid-segment.
+const helperEnv = "EDGETRIAGE_RTSP_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "record" {
+		os.Exit(helperRecord())
+	}
+	os.Exit(m.Run())
+}
+
+func helperRecord() int {
+	cfg := Config{ID: "cam1", URL: os.Getenv("HELPER_URL"), SpoolDir: os.Getenv("HELPER_SPOOL"),
+		Transport: TransportTCP, SegmentLength: time.Hour}
+	r, err := New(cfg, &testVault{dir: os.Getenv("HELPER_VAULT")}, Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if err := r.Run(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func TestRecoverSegmentOfKilledDaemon(t *testing.T) {
+	t.Parallel()
+	srv := startRelay(t, nil)
+	startPublisher(t, footage("static-room.mp4"), srv.url("cam"))
+	srv.waitPublished(t, "cam", 15*time.Second)
+
+	spool := t.TempDir()
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), helperEnv+"=record", "HELPER_URL="+srv.url("cam"),
+		"HELPER_SPOOL="+spool, "HELPER_VAULT="+t.TempDir())
+	child.Stderr = &testLogWriter{t: t, prefix: "daemon: "}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer child.Process.Kill()
+	dir := filepath.Join(spool, "cam1")
+	var firstSeen time.Time
+	waitFor(t, "the daemon to write 3s of a segment", 30*time.Second, func() bool {
+		parts, _ := filepath.Glob(filepath.Join(dir, "*"+partExt))
+		if len(parts) == 1 && firstSeen.IsZero() {
+			firstSeen = time.Now()
+		}
+		return !firstSeen.IsZero() && time.Since(firstSeen) > 3500*time.Millisecond
+	})
+	child.Process.Signal(syscall.SIGKILL)
+	child.Wait()
+	parts, _ := filepath.Glob(filepath.Join(dir, "*"+partExt))
+	if len(parts) != 1 {
+		t.Fatalf("after SIGKILL the spool holds %v, want one unfinished segment", parts)
+	}
+
+	// A second copy whose last fragment was torn half-way, as a power cut
+	// during a write would leave it, under another camera.
+	tornDir := filepath.Join(spool, "cam2")
+	os.MkdirAll(tornDir, 0o700)
+	base := strings.TrimSuffix(parts[0], partExt)
+	tornBase := filepath.Join(tornDir, filepath.Base(base))
+	data, _ := os.ReadFile(parts[0])
+	torn := binary.BigEndian.AppendUint32(nil, 4000)
+	torn = append(torn, "moof"...)
+	torn = append(torn, make([]byte, 100)...)
+	os.WriteFile(tornBase+partExt, append(data, torn...), 0o600)
+	meta, err := readMeta(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta.Camera = "cam2"
+	writeMeta(tornBase, meta)
+
+	for _, cam := range []string{"cam1", "cam2"} {
+		t.Run(cam, func(t *testing.T) {
+			v := newTestVault(t)
+			cfg := Config{ID: cam, URL: srv.url("cam"), SpoolDir: spool}
+			r, err := New(cfg, v, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Recover(context.Background()); err != nil {
+				t.Fatalf("Recover: %v", err)
+			}
+			items, _ := v.snapshot()
+			if len(items) != 1 {
+				t.Fatalf("%d items recovered, want 1", len(items))
+			}
+			it := items[0]
+			if !it.HasProblem(evidence.ProblemInterrupted) || it.Source != cam {
+				t.Errorf("recovered item %+v is not marked interrupted for %s", it, cam)
+			}
+			p := probe(t, v.path(it.Digest))
+			if msg := decodeErrors(t, v.path(it.Digest)); p.Codec != "h264" || msg != "" {
+				t.Errorf("recovered segment does not play: codec %q, %s", p.Codec, msg)
+			}
+			if got := label(t, it, "frames"); got != int64(p.Frames) || p.Frames < 25 {
+				t.Errorf("recovered segment: label says %d frames, decoder counts %d, want >= 25 (3.5s at 10 fps)", got, p.Frames)
+			}
+			if d := it.CapturedEnd.Sub(it.CapturedStart).Seconds(); d < float64(p.Frames-2)/10 || d > float64(p.Frames+2)/10 {
+				t.Errorf("recovered segment claims %.2fs for %d frames at 10 fps", d, p.Frames)
+			}
+			detail := it.Problems[0].Detail
+			if cam == "cam2" && !strings.Contains(detail, fmt.Sprintf("removed %d bytes", len(torn))) {
+				t.Errorf("torn fragment not reported: %q", detail)
+			}
+			if left, _ := os.ReadDir(filepath.Join(spool, cam)); len(left) != 0 {
+				t.Errorf("spool still holds %d files after recovery", len(left))
+			}
+			sealed := v.eventsOf(evidence.ActionSegmentSealed)
+			if len(sealed) != 1 || sealed[0].Details["problem"] != evidence.ProblemInterrupted {
+				t.Errorf("seal events %+v, want one marked interrupted", sealed)
+			}
+			v.verify(t)
+		})
+	}
+}
+
+func TestRecoverKeepsUnreadableLeftovers(t *testing.T) {
+	spool := t.TempDir()
+	dir := filepath.Join(spool, "cam3")
+	os.MkdirAll(dir, 0o700)
+	// A header cut short, with no metadata: nothing playable, still evidence.
+	os.WriteFile(filepath.Join(dir, "20260101T000000.000000000Z-s1-0001"+partExt), []byte("\x00\x00\x00\x20ftypiso5\x00\x00"), 0o600)
+	v := newTestVault(t)
+	r, err := New(Config{ID: "cam3", URL: "rtsp://127.0.0.1:1/x", SpoolDir: spool}, v, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Recover(context.Background()); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	items, _ := v.snapshot()
+	if len(items) != 1 || !items[0].HasProblem(evidence.ProblemInterrupted) || items[0].Size != 14 {
+		t.Fatalf("items %+v, want the 14 bytes sealed as found and marked interrupted", items)
+	}
+	if !strings.Contains(items[0].Problems[0].Detail, "header") || items[0].Source != "cam3" {
+		t.Errorf("item %+v does not say what is wrong or where it came from", items[0])
+	}
+}
