@@ -134,7 +134,8 @@ type sessionWriter struct {
 	waitKey    bool
 	needCut    bool
 	pv         *pendingVideo
-	pa         *pendingAudio
+	aq         []pendingAudio // audio waiting for video to pass its time
+	maxPTS     int64          // latest presentation time of recorded video
 	seg        *openSegment
 	segIndex   int
 	anchorWall time.Time
@@ -235,6 +236,7 @@ func (w *sessionWriter) step(cur *pendingVideo) error {
 	}
 	long := w.seg != nil && cur.dts-w.seg.startDTS >= int64(w.segLen.Seconds()*float64(w.vclock))
 	if cur.key && (w.seg == nil || long || w.needCut) {
+		w.drainAudio(cur.pts)
 		if err := w.closeSegment(cur.pts, cur.info); err != nil {
 			return err
 		}
@@ -244,6 +246,10 @@ func (w *sessionWriter) step(cur *pendingVideo) error {
 		w.needCut = false
 	}
 	w.pv = cur
+	// In a closed GOP no later frame is presented before the latest one
+	// seen, so audio up to it belongs to this segment.
+	w.maxPTS = max(w.maxPTS, cur.pts)
+	w.drainAudio(w.maxPTS)
 	return nil
 }
 
@@ -338,10 +344,6 @@ func (w *sessionWriter) closeSegment(end int64, fi frameInfo) error {
 		return nil
 	}
 	w.seg = nil
-	if w.pa != nil {
-		w.appendAudio(seg, w.pa, w.pa.nominal)
-		w.pa = nil
-	}
 	if err := seg.file.close(); err != nil {
 		os.Remove(seg.file.path)
 		os.Remove(seg.base + metaExt)
@@ -365,24 +367,51 @@ func (w *sessionWriter) closeSegment(end int64, fi frameInfo) error {
 	return nil
 }
 
-// audioAU handles one audio access unit.
+// audioAU queues one audio access unit. Cameras send audio ahead of
+// B-frame video, so audio is held until the video has passed its time and
+// then goes to the segment whose video covers it.
 func (w *sessionWriter) audioAU(payload []byte, pts int64, nominal int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.err != nil || w.seg == nil || w.audio == nil {
+	if w.err != nil || w.audio == nil {
 		return
 	}
-	if w.pa != nil {
-		dur := pts - w.pa.pts
-		if dur <= 0 || dur > w.audio.clock {
-			dur = w.pa.nominal
-		}
-		w.appendAudio(w.seg, w.pa, dur)
+	const maxQueued = 1000 // about 20s of AAC; more means video stopped
+	if len(w.aq) >= maxQueued {
+		w.aq = w.aq[1:]
 	}
-	w.pa = &pendingAudio{pts: pts, payload: payload, nominal: nominal}
+	w.aq = append(w.aq, pendingAudio{pts: pts, payload: payload, nominal: nominal})
 }
 
-func (w *sessionWriter) appendAudio(seg *openSegment, p *pendingAudio, dur int64) {
+// audioAt maps a raw audio time to the video output timeline.
+func (w *sessionWriter) audioAt(pts int64) int64 {
+	return pts*w.vclock/w.audio.clock + w.tl.shift()
+}
+
+// drainAudio moves queued audio presented before limit into the open
+// segment; audio from before the segment started is dropped.
+func (w *sessionWriter) drainAudio(limit int64) {
+	if w.audio == nil {
+		return
+	}
+	n := 0
+	for n < len(w.aq) && w.audioAt(w.aq[n].pts) < limit {
+		e := w.aq[n]
+		if w.seg != nil && w.audioAt(e.pts) >= w.seg.meta.PTSStart {
+			dur := e.nominal
+			if n+1 < len(w.aq) {
+				if d := w.aq[n+1].pts - e.pts; d > 0 && d < w.audio.clock {
+					dur = d
+				}
+			}
+			w.appendAudio(w.seg, e, dur)
+		}
+		n++
+	}
+	w.aq = w.aq[n:]
+}
+
+func (w *sessionWriter) appendAudio(seg *openSegment, p pendingAudio, dur int64) {
 	at := max(p.pts-seg.audioZero, 0)
 	dts := max(uint64(at), seg.audioNext)
 	if n := len(seg.file.audio.samples); n > 0 {
@@ -409,6 +438,7 @@ func (w *sessionWriter) finish() error {
 			w.fail(err)
 			return err
 		}
+		w.drainAudio(w.seg.meta.PTSEnd)
 		if err := w.closeSegment(w.seg.meta.PTSEnd, w.pv.info); err != nil {
 			w.fail(err)
 			return err
