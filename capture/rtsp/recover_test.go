@@ -20,8 +20,11 @@ import (
 const helperEnv = "EDGETRIAGE_RTSP_TEST_HELPER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "record" {
+	switch os.Getenv(helperEnv) {
+	case "record":
 		os.Exit(helperRecord())
+	case "relay":
+		os.Exit(helperRelay())
 	}
 	os.Exit(m.Run())
 }
