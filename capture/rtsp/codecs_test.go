@@ -119,11 +119,16 @@ func TestInteropGStreamerRTSPServer(t *testing.T) {
 			v := newTestVault(t)
 			cfg := testConfig(t, "rtsp://127.0.0.1:"+itoa(port)+"/cam")
 			cfg.Transport = tr
-			rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
-			defer rcancel()
-			if err := RecordOnce(rctx, cfg, v, nil); err != nil {
-				t.Fatalf("RecordOnce: %v", err)
+			r, err := New(cfg, v, Options{})
+			if err != nil {
+				t.Fatal(err)
 			}
+			stop := runRecorder(t, r)
+			time.Sleep(5 * time.Second)
+			if got, want := r.Status().Transport, map[Transport]string{TransportAuto: "udp", TransportTCP: "tcp"}[tr]; got != want {
+				t.Errorf("transport %q agreed, want %q", got, want)
+			}
+			stop()
 			items := checkSegments(t, v, nil, "", "h264")
 			if len(items) < 2 {
 				t.Fatalf("%d segments from 5s of 2s segments", len(items))

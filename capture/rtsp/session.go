@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -60,6 +61,18 @@ func (r *Recorder) runSession(ctx context.Context, session int64) (bool, error) 
 	return w.recorded, err
 }
 
+// noteTransport records what the camera agreed to in SETUP, which with
+// "auto" may be either.
+func (r *Recorder) noteTransport(h []string) {
+	used := "udp"
+	if len(h) > 0 && strings.Contains(strings.ToUpper(h[0]), "TCP") {
+		used = "tcp"
+	}
+	r.mu.Lock()
+	r.st.transport = used
+	r.mu.Unlock()
+}
+
 func clientTransport(t Transport) *gortsplib.Transport {
 	var v gortsplib.Transport
 	switch t {
@@ -99,9 +112,11 @@ func (r *Recorder) setupSession(ctx context.Context, c *gortsplib.Client, u *bas
 	}
 	r.previousCodec = w.params.codec
 	newSessionWriter(w)
-	if _, err := c.Setup(desc.BaseURL, vmedia, 0, 0); err != nil {
+	res, err := c.Setup(desc.BaseURL, vmedia, 0, 0)
+	if err != nil {
 		return nil, fmt.Errorf("setup video: %w", err)
 	}
+	r.noteTransport(res.Header["Transport"])
 	wireVideo()
 	if amedia != nil {
 		if _, err := c.Setup(desc.BaseURL, amedia, 0, 0); err != nil {

@@ -99,6 +99,7 @@ type Status struct {
 	URL             string    `json:"url"` // without password
 	State           string    `json:"state"`
 	Mode            Mode      `json:"mode"`
+	Transport       string    `json:"transport,omitempty"` // tcp or udp, as agreed with the camera
 	VideoCodec      string    `json:"video_codec,omitempty"`
 	AudioCodec      string    `json:"audio_codec,omitempty"`
 	AudioSkipped    string    `json:"audio_skipped,omitempty"` // why audio present in the stream is not recorded
@@ -121,6 +122,7 @@ type status struct {
 	state         string
 	runStart      time.Time
 	videoCodec    string
+	transport     string
 	audioCodec    string
 	audioSkipped  string
 	lastFrame     time.Time
@@ -150,7 +152,7 @@ func (r *Recorder) Status() Status {
 	st := &r.st
 	s := Status{
 		Camera: r.cfg.ID, URL: redactURL(r.cfg.URL), State: st.state, Mode: r.cfg.Mode,
-		VideoCodec: st.videoCodec, AudioCodec: st.audioCodec, AudioSkipped: st.audioSkipped,
+		Transport: st.transport, VideoCodec: st.videoCodec, AudioCodec: st.audioCodec, AudioSkipped: st.audioSkipped,
 		LastFrame: st.lastFrame, LastErrorReason: st.lastReason, LastErrorAt: st.lastErrAt,
 		Sessions: st.sessions, SegmentsSealed: st.sealed, SegmentsDropped: st.dropped,
 	}
