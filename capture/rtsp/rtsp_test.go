@@ -386,3 +386,40 @@ func TestTimelineAbsorbsClockJumps(t *testing.T) {
 		t.Errorf("burst frame placed at %d (jump %v)", out, j)
 	}
 }
+
+func TestCameraClockJumpsKeepSegmentsContinuous(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		by   time.Duration
+	}{{"forward", time.Hour}, {"back", -time.Hour}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := startRelay(t, func(s *relayServer) { s.jumpAfter, s.jumpBy = 3*time.Second, tc.by })
+			startPublisher(t, footage("static-room.mp4"), srv.url("cam"))
+			srv.waitPublished(t, "cam", 15*time.Second)
+			v := newTestVault(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 7*time.Second)
+			defer cancel()
+			if err := RecordOnce(ctx, testConfig(t, srv.url("cam")), v, nil); err != nil {
+				t.Fatalf("RecordOnce: %v", err)
+			}
+			items := checkSegments(t, v, srv, "cam", "h264")
+			jumps := 0
+			for _, it := range items {
+				if it.Labels["clock_jumps"] != "" {
+					jumps += int(label(t, it, "clock_jumps"))
+				}
+				if d := it.CapturedEnd.Sub(it.CapturedStart); d > 4*time.Second || d <= 0 {
+					t.Errorf("segment claims %v; the jump leaked into its times", d)
+				}
+			}
+			if jumps != 1 {
+				t.Errorf("%d clock jumps noted in the segments, want 1", jumps)
+			}
+			if n := len(v.eventsOf(evidence.ActionGapStart)); n != 0 {
+				t.Errorf("%d gaps: a clock jump is not an outage", n)
+			}
+		})
+	}
+}

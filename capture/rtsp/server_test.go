@@ -32,6 +32,9 @@ type relayServer struct {
 	// clock wraps this long after the stream started, as a camera that has
 	// been up for a while does every 13 hours.
 	wrapAfter time.Duration
+	// jumpAfter and jumpBy step the camera's RTP clock once, this long
+	// after the stream started, as a camera does after an NTP correction.
+	jumpAfter, jumpBy time.Duration
 
 	mu      sync.Mutex
 	streams map[string]*relayStream
@@ -47,6 +50,9 @@ type relayStream struct {
 	videoRate  int
 	path       string
 	publishing bool
+	started    time.Time
+	lastRaw    map[*description.Media]uint32
+	jumped     map[*description.Media]bool
 }
 
 // sentAU is one video access unit as it left the server.
@@ -167,6 +173,8 @@ func (s *relayServer) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*ba
 		stream:    &gortsplib.ServerStream{Server: s.srv, Desc: ctx.Description},
 		publisher: ctx.Session,
 		offsets:   map[*description.Media]uint32{},
+		lastRaw:   map[*description.Media]uint32{},
+		jumped:    map[*description.Media]bool{},
 		path:      strings.TrimPrefix(ctx.Path, "/"),
 	}
 	if err := st.stream.Initialize(); err != nil {
@@ -222,6 +230,16 @@ func (s *relayServer) relay(st *relayStream, m *description.Media, f format.Form
 		}
 		st.offsets[m] = off
 	}
+	if st.started.IsZero() {
+		st.started = time.Now()
+	}
+	// Step the clock only between access units, never inside one.
+	if s.jumpAfter > 0 && !st.jumped[m] && time.Since(st.started) > s.jumpAfter && pkt.Timestamp != st.lastRaw[m] {
+		st.jumped[m] = true
+		off += uint32(int64(s.jumpBy.Seconds() * float64(f.ClockRate())))
+		st.offsets[m] = off
+	}
+	st.lastRaw[m] = pkt.Timestamp
 	pkt.Timestamp += off
 	if m == st.video {
 		sent := s.sent[st.path]

@@ -86,7 +86,7 @@ type frameInfo struct {
 }
 
 type pendingVideo struct {
-	dts, pts int64 // output timeline
+	dts, pts int64 // output timeline; dts from the extractor
 	au       [][]byte
 	key      bool
 	info     frameInfo
@@ -201,7 +201,11 @@ func (w *sessionWriter) video(au [][]byte, fi frameInfo) {
 	if w.waitKey && (!key || !w.params.complete()) {
 		return
 	}
-	dts, err := w.dtsx.Extract(w.withParams(au, key), fi.pts)
+	pts, jumped := w.tl.place(fi.pts, fi.arrival)
+	if jumped {
+		w.log.Warn("camera clock jumped; timeline kept continuous", "raw_pts", fi.pts, "placed", pts)
+	}
+	dts, err := w.dtsx.Extract(w.withParams(au, key), pts)
 	if err != nil {
 		w.log.Warn("cannot order frames; waiting for the next keyframe", "err", err)
 		w.resetDTS()
@@ -209,11 +213,7 @@ func (w *sessionWriter) video(au [][]byte, fi frameInfo) {
 		return
 	}
 	w.waitKey = false
-	out, jumped := w.tl.place(dts, fi.arrival)
-	if jumped {
-		w.log.Warn("camera clock jumped; timeline kept continuous", "raw_dts", dts, "placed", out)
-	}
-	cur := &pendingVideo{dts: out, pts: fi.pts + (out - dts), au: au, key: key, info: fi}
+	cur := &pendingVideo{dts: dts, pts: pts, au: au, key: key, info: fi}
 	if err := w.step(cur); err != nil {
 		w.fail(err)
 		return
@@ -430,7 +430,7 @@ func (w *sessionWriter) finish() error {
 		return w.err
 	}
 	if w.pv != nil && w.seg != nil {
-		dur := w.tl.lastDur
+		dur := w.tl.frameDur
 		if dur <= 0 {
 			dur = w.vclock / 25
 		}
