@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -151,3 +152,48 @@ func TestInteropGStreamerRTSPServer(t *testing.T) {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func netDial(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, time.Second) }
+
+func TestAudioCodecs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, encoder, ext string
+		recorded           string // codec in the segments; empty: skipped
+	}{
+		{"opus", "libopus", "mkv", "opus"},
+		{"g711", "pcm_mulaw", "mkv", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			clip := filepath.Join(t.TempDir(), "clip."+tc.ext)
+			ffmpegMake(t, "-t", "6", "-i", footage("parking-cars.mp4"), "-c:v", "copy", "-c:a", tc.encoder, "-ar", map[string]string{"opus": "48000", "g711": "8000"}[tc.name], "-ac", "1", clip)
+			srv := startRelay(t, nil)
+			startPublisher(t, clip, srv.url("cam"))
+			srv.waitPublished(t, "cam", 15*time.Second)
+			v := newTestVault(t)
+			r, err := New(testConfig(t, srv.url("cam")), v, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := runRecorder(t, r)
+			waitFor(t, "a sealed segment", 20*time.Second, func() bool { return r.Status().SegmentsSealed >= 1 })
+			st := r.Status()
+			stop()
+			if tc.recorded == "" && (st.AudioCodec != "" || !strings.Contains(st.AudioSkipped, "without transcoding")) {
+				t.Errorf("status %+v: G.711 must be reported as skipped", st)
+			}
+			if tc.recorded != "" && st.AudioCodec != tc.recorded {
+				t.Errorf("status audio %q, want %q", st.AudioCodec, tc.recorded)
+			}
+			items, _ := v.snapshot()
+			for i, it := range items {
+				p := probe(t, v.path(it.Digest))
+				if p.Codec != "h264" || p.AudioCodec != tc.recorded {
+					t.Errorf("segment %d: video %q audio %q, want h264 and %q", i, p.Codec, p.AudioCodec, tc.recorded)
+				}
+				if msg := decodeErrors(t, v.path(it.Digest)); msg != "" {
+					t.Errorf("segment %d does not decode cleanly: %s", i, msg)
+				}
+			}
+		})
+	}
+}

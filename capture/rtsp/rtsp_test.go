@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"context"
+	"encoding/json"
 
 	"math"
 	"net"
@@ -257,6 +258,10 @@ func TestWrongPasswordIsReportedAndRetried(t *testing.T) {
 	}
 	if st.OpenGap == nil || st.OpenGap.Reason != ReasonUnauthorized {
 		t.Errorf("open gap %+v, want one for unauthorized", st.OpenGap)
+	}
+	js, err := json.Marshal(st)
+	if err != nil || !strings.Contains(string(js), `"last_error_reason":"unauthorized"`) || !strings.Contains(string(js), `"gaps_24h":[{`) {
+		t.Errorf("status JSON for the API: %s (%v)", js, err)
 	}
 	stop()
 	if n := len(v.eventsOf(evidence.ActionGapStart)); n != 1 {
