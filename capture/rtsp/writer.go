@@ -207,9 +207,12 @@ func (w *sessionWriter) video(au [][]byte, fi frameInfo) {
 	}
 	dts, err := w.dtsx.Extract(w.withParams(au, key), pts)
 	if err != nil {
-		w.log.Warn("cannot order frames; waiting for the next keyframe", "err", err)
+		// The segment ends here rather than carry a hole of unknown length;
+		// the next one starts at the next keyframe.
+		w.log.Warn("cannot order frames; ending the segment and waiting for the next keyframe", "err", err)
 		w.resetDTS()
 		w.waitKey = true
+		w.endSegment()
 		return
 	}
 	w.waitKey = false
@@ -230,7 +233,7 @@ func (w *sessionWriter) video(au [][]byte, fi frameInfo) {
 // starts a new segment when cur is a keyframe and the segment is long enough.
 func (w *sessionWriter) step(cur *pendingVideo) error {
 	if w.pv != nil {
-		if err := w.writeVideo(w.pv, cur.dts-w.pv.dts); err != nil {
+		if err := w.writeVideo(w.pv, max(cur.dts-w.pv.dts, 1)); err != nil {
 			return err
 		}
 	}
@@ -421,30 +424,36 @@ func (w *sessionWriter) appendAudio(seg *openSegment, p pendingAudio, dur int64)
 	seg.audioNext = dts + uint64(dur)
 }
 
-// finish closes the open segment when the session ends; the last frame gets
-// the duration of the one before it.
+// finish closes the open segment when the session ends.
 func (w *sessionWriter) finish() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
 		return w.err
 	}
-	if w.pv != nil && w.seg != nil {
-		dur := w.tl.frameDur
-		if dur <= 0 {
-			dur = w.vclock / 25
-		}
-		if err := w.writeVideo(w.pv, dur); err != nil {
-			w.fail(err)
-			return err
-		}
-		w.drainAudio(w.seg.meta.PTSEnd)
-		if err := w.closeSegment(w.seg.meta.PTSEnd, w.pv.info); err != nil {
-			w.fail(err)
-			return err
-		}
+	return w.endSegment()
+}
+
+// endSegment closes the open segment after its last frame, which gets one
+// frame duration since no next frame tells its length.
+func (w *sessionWriter) endSegment() error {
+	defer func() { w.pv = nil }()
+	if w.pv == nil || w.seg == nil {
+		return nil
 	}
-	w.pv = nil
+	dur := w.tl.frameDur
+	if dur <= 0 {
+		dur = w.vclock / 25
+	}
+	if err := w.writeVideo(w.pv, dur); err != nil {
+		w.fail(err)
+		return err
+	}
+	w.drainAudio(w.seg.meta.PTSEnd)
+	if err := w.closeSegment(w.seg.meta.PTSEnd, w.pv.info); err != nil {
+		w.fail(err)
+		return err
+	}
 	return nil
 }
 
