@@ -33,4 +33,8 @@ type Options struct {
 	Motion MotionSignal
 	// OnSealed, if set, is called after every segment reached the vault.
 	OnSealed func(evidence.Item)
+	// DrainTimeout bounds how long Run, once its context ended, keeps
+	// trying to hand finished segments to the vault; what is left stays in
+	// the spool for Recover. Default 15s.
+	DrainTimeout time.Duration
 }

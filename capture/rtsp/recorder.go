@@ -46,6 +46,9 @@ func New(cfg Config, vault Vault, opt Options) (*Recorder, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
+	if opt.DrainTimeout <= 0 {
+		opt.DrainTimeout = defaultDrainTimeout
+	}
 	r := &Recorder{
 		cfg: cfg, vault: vault, opt: opt,
 		log:   opt.Logger.With("camera", cfg.ID),
@@ -85,7 +88,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	close(r.jobs)
 	stopDrain := context.AfterFunc(ctx, func() {
 		// Give the vault a bounded time to take what is left.
-		time.AfterFunc(drainTimeout, cancelDrain)
+		time.AfterFunc(r.opt.DrainTimeout, cancelDrain)
 	})
 	defer stopDrain()
 	<-done
@@ -93,7 +96,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	return nil
 }
 
-const drainTimeout = 15 * time.Second
+const defaultDrainTimeout = 15 * time.Second
 
 // supervise runs sessions until ctx ends.
 func (r *Recorder) supervise(ctx context.Context) {

@@ -3,11 +3,13 @@ package rtsp
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -158,5 +160,86 @@ func TestRecoverKeepsUnreadableLeftovers(t *testing.T) {
 	}
 	if !strings.Contains(items[0].Problems[0].Detail, "header") || items[0].Source != "cam3" {
 		t.Errorf("item %+v does not say what is wrong or where it came from", items[0])
+	}
+}
+
+// downVault refuses every ingest while down is set: the vault's disk is
+// full or its database is busy, a fault a real vault cannot be made to
+// produce on demand from this package.
+type downVault struct {
+	*testVault
+	down atomic.Bool
+}
+
+func (v *downVault) IngestFile(ctx context.Context, path string, in evidence.Intake) (evidence.Item, bool, error) {
+	if v.down.Load() {
+		return evidence.Item{}, false, errors.New("vault unavailable")
+	}
+	return v.testVault.IngestFile(ctx, path, in)
+}
+
+func TestVaultOutageLosesNoSegment(t *testing.T) {
+	t.Parallel()
+	srv := startRelay(t, nil)
+	startPublisher(t, footage("static-room.mp4"), srv.url("cam"))
+	srv.waitPublished(t, "cam", 15*time.Second)
+	cfg := testConfig(t, srv.url("cam"))
+	dir := filepath.Join(cfg.SpoolDir, "cam1")
+	closedInSpool := func() int {
+		m, _ := filepath.Glob(filepath.Join(dir, "*"+segExt))
+		return len(m)
+	}
+
+	// The vault is down for a while, then back: segments wait and go in.
+	v := &downVault{testVault: newTestVault(t)}
+	v.down.Store(true)
+	r, err := New(cfg, v, Options{DrainTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runRecorder(t, r)
+	waitFor(t, "two segments waiting in the spool", 20*time.Second, func() bool { return closedInSpool() >= 2 })
+	if st := r.Status(); st.LastErrorReason != "vault" || !strings.Contains(st.LastError, "vault unavailable") {
+		t.Errorf("status does not show the vault error: %+v", st)
+	}
+	v.down.Store(false)
+	waitFor(t, "the waiting segments to be sealed", 20*time.Second, func() bool { return r.Status().SegmentsSealed >= 2 })
+
+	// Down again at shutdown: what could not be sealed stays in the spool
+	// and the next start seals it, whole, not marked interrupted.
+	v.down.Store(true)
+	waitFor(t, "another segment waiting", 20*time.Second, func() bool { return closedInSpool() >= 1 })
+	stop()
+	left := closedInSpool()
+	if left == 0 {
+		t.Fatal("nothing left in the spool to recover")
+	}
+	sealedBefore, _ := v.snapshot()
+	v2 := newTestVault(t)
+	r2, err := New(cfg, v2, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.Recover(context.Background()); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	items, _ := v2.snapshot()
+	if len(items) != left {
+		t.Fatalf("%d segments recovered from %d in the spool", len(items), left)
+	}
+	for _, it := range items {
+		if len(it.Problems) != 0 || it.Labels["frames"] == "" || it.CapturedStart.IsZero() {
+			t.Errorf("finished segment recovered as %+v, want it whole with its labels", it)
+		}
+	}
+	all := append(sealedBefore, items...)
+	byStart(all)
+	for i := 1; i < len(all); i++ {
+		if all[i].CapturedStart.Before(all[i-1].CapturedEnd) {
+			t.Errorf("segments %d and %d overlap", i-1, i)
+		}
+	}
+	if n, _ := os.ReadDir(dir); len(n) != 0 {
+		t.Errorf("spool holds %d files after recovery", len(n))
 	}
 }
