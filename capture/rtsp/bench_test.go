@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -104,6 +105,8 @@ func BenchmarkSixteenStreams(b *testing.B) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait() // the recorders seal their last segments before the temp dirs go
 	defer cancel()
 	var recs []*Recorder
 	spool := b.TempDir()
@@ -114,7 +117,7 @@ func BenchmarkSixteenStreams(b *testing.B) {
 			b.Fatal(err)
 		}
 		recs = append(recs, r)
-		go r.Run(ctx)
+		wg.Go(func() { r.Run(ctx) })
 	}
 	waitFor(b, "all streams recording", 30*time.Second, func() bool {
 		for _, r := range recs {
