@@ -32,6 +32,9 @@ func (r *Recorder) runSession(ctx context.Context, session int64) (bool, error) 
 		ReadTimeout:  r.cfg.Timeout,
 		WriteTimeout: r.cfg.Timeout,
 		Transport:    clientTransport(r.cfg.Transport),
+		// With "auto", a camera whose UDP packets never arrive is retried
+		// over TCP within the same session.
+		OnTransportSwitch: func(error) { r.setTransport("tcp") },
 	}
 	if err := c.Start2(); err != nil {
 		return false, fmt.Errorf("start rtsp client: %w", err)
@@ -53,10 +56,7 @@ func (r *Recorder) runSession(ctx context.Context, session int64) (bool, error) 
 	err = c.Wait()
 	c.Close()
 	if ferr := w.finish(); ferr != nil {
-		err = errors.Join(errWrite, ferr)
-	}
-	if werr := w.failed(); werr != nil {
-		err = errors.Join(errWrite, werr)
+		err = fmt.Errorf("%w: %w", errWrite, ferr)
 	}
 	return w.recorded, err
 }
@@ -64,12 +64,16 @@ func (r *Recorder) runSession(ctx context.Context, session int64) (bool, error) 
 // noteTransport records what the camera agreed to in SETUP, which with
 // "auto" may be either.
 func (r *Recorder) noteTransport(h []string) {
-	used := "udp"
 	if len(h) > 0 && strings.Contains(strings.ToUpper(h[0]), "TCP") {
-		used = "tcp"
+		r.setTransport("tcp")
+		return
 	}
+	r.setTransport("udp")
+}
+
+func (r *Recorder) setTransport(t string) {
 	r.mu.Lock()
-	r.st.transport = used
+	r.st.transport = t
 	r.mu.Unlock()
 }
 

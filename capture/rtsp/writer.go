@@ -347,10 +347,14 @@ func (w *sessionWriter) closeSegment(end int64, fi frameInfo) error {
 		return nil
 	}
 	w.seg = nil
-	if err := seg.file.close(); err != nil {
-		os.Remove(seg.file.path)
-		os.Remove(seg.base + metaExt)
+	// On a disk error the segment is handed on as interrupted: what reached
+	// the disk is still evidence and is salvaged, never deleted.
+	interrupted := func(err error) error {
+		w.onClosed(closedSegment{base: seg.base, meta: seg.meta, partial: true})
 		return err
+	}
+	if err := seg.file.close(); err != nil {
+		return interrupted(err)
 	}
 	seg.meta.PTSEnd = end
 	seg.meta.WallEnd = w.wallAt(end)
@@ -361,10 +365,10 @@ func (w *sessionWriter) closeSegment(end int64, fi frameInfo) error {
 	seg.meta.Closed = true
 	w.onEnd(seg.meta.WallEnd)
 	if err := os.Rename(seg.file.path, seg.base+segExt); err != nil {
-		return fmt.Errorf("finish segment: %w", err)
+		return interrupted(fmt.Errorf("finish segment: %w", err))
 	}
 	if err := writeMeta(seg.base, seg.meta); err != nil {
-		return err
+		return interrupted(err)
 	}
 	w.onClosed(closedSegment{base: seg.base, meta: seg.meta})
 	return nil
@@ -468,11 +472,4 @@ func (w *sessionWriter) fail(err error) {
 	}
 	w.log.Error("segment writing failed", "err", err)
 	w.onFail(err)
-}
-
-// failed returns the writer's error, if any.
-func (w *sessionWriter) failed() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err
 }
