@@ -197,3 +197,35 @@ func TestAudioCodecs(t *testing.T) {
 		})
 	}
 }
+
+func TestCodecChangeIsReported(t *testing.T) {
+	t.Parallel()
+	mjpeg := filepath.Join(t.TempDir(), "mjpeg.mkv")
+	ffmpegMake(t, "-i", footage("static-room.mp4"), "-c:v", "mjpeg", "-q:v", "8", mjpeg)
+	srv := startRelay(t, nil)
+	pub := startPublisher(t, footage("static-room.mp4"), srv.url("cam"))
+	srv.waitPublished(t, "cam", 15*time.Second)
+	v := newTestVault(t)
+	r, err := New(testConfig(t, srv.url("cam")), v, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runRecorder(t, r)
+	waitFor(t, "recording", 15*time.Second, func() bool { return r.Status().State == StateRecording })
+
+	// Someone reconfigures the camera to MJPEG, which is not recorded.
+	pub.kill()
+	startPublisher(t, mjpeg, srv.url("cam"))
+	waitFor(t, "the codec change to be noticed", 15*time.Second, func() bool {
+		return r.Status().LastErrorReason == ReasonCodecChange
+	})
+	st := r.Status()
+	if st.OpenGap == nil || st.OpenGap.LastReason != ReasonCodecChange || !strings.Contains(st.LastError, "h264") {
+		t.Errorf("status %+v: want an open gap whose last reason is the codec change from h264", st)
+	}
+	stop()
+	ends := v.eventsOf(evidence.ActionGapEnd)
+	if len(ends) != 1 || ends[0].Details["last_reason"] != ReasonCodecChange {
+		t.Errorf("gap-end events %+v, want one naming the codec change", ends)
+	}
+}
