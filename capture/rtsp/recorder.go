@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,7 +116,7 @@ func (r *Recorder) supervise(ctx context.Context) {
 			err = errors.New("stream ended")
 		}
 		reason := classify(err)
-		r.log.Warn("camera session ended", "reason", reason, "err", err, "after", time.Since(started).Round(time.Millisecond))
+		r.log.Warn("camera session ended", "reason", reason, "err", r.scrub(err), "after", time.Since(started).Round(time.Millisecond))
 		r.noteError(reason, err)
 		r.openGap(reason, err)
 		if recorded {
@@ -172,13 +174,27 @@ func (r *Recorder) openGap(reason string, cause error) {
 	if start.IsZero() || start.Before(r.st.runStart) {
 		start = time.Now()
 	}
-	g := &Gap{Start: start, Reason: reason, Error: cause.Error(), Attempts: 1, LastReason: reason}
+	msg := r.scrub(cause)
+	g := &Gap{Start: start, Reason: reason, Error: msg, Attempts: 1, LastReason: reason}
 	r.st.gap = g
 	r.mu.Unlock()
 	r.log.Warn("gap in recording started", "reason", reason, "start", start)
 	r.enqueue(job{event: &evidence.CustodyEvent{Actor: r.actor, Action: evidence.ActionGapStart, Details: map[string]string{
-		"camera": r.cfg.ID, "reason": reason, "error": cause.Error(), "start": start.UTC().Format(time.RFC3339Nano),
+		"camera": r.cfg.ID, "reason": reason, "error": msg, "start": start.UTC().Format(time.RFC3339Nano),
 	}}})
+}
+
+// scrub renders an error without the camera's password, in case a library
+// put the URL into its message: errors end up in logs, the API and the
+// custody chain.
+func (r *Recorder) scrub(err error) string {
+	msg := err.Error()
+	if u, perr := url.Parse(r.cfg.URL); perr == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "***")
+		}
+	}
+	return msg
 }
 
 // closeGap ends the open gap, if any, at the given moment.

@@ -83,8 +83,8 @@ func checkSegments(t *testing.T, v *testVault, srv *relayServer, path, codec str
 	items = byStart(items)
 	for i, it := range items {
 		p := probe(t, v.path(it.Digest))
-		t.Logf("segment %d: %s..%s rtp_start=%s pts %s..%s frames=%s decoded=%d dur=%.3f", i, it.CapturedStart.Format("15:04:05.000"), it.CapturedEnd.Format("15:04:05.000"),
-			it.Labels["rtp_start"], it.Labels["pts_start"], it.Labels["pts_end"], it.Labels["frames"], p.Frames, p.Duration)
+		t.Logf("segment %d: %s..%s rtp_start=%s pts %s..%s frames=%s decoded=%d dur=%.3f ntp=%s", i, it.CapturedStart.Format("15:04:05.000"), it.CapturedEnd.Format("15:04:05.000"),
+			it.Labels["rtp_start"], it.Labels["pts_start"], it.Labels["pts_end"], it.Labels["frames"], p.Frames, p.Duration, it.Labels["camera_ntp_start"])
 		if p.Codec != codec {
 			t.Errorf("segment %d: codec %q, want %q", i, p.Codec, codec)
 		}

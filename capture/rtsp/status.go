@@ -127,7 +127,7 @@ type status struct {
 	audioSkipped  string
 	lastFrame     time.Time
 	recordedUntil time.Time
-	lastErr       error
+	lastErr       string
 	lastReason    string
 	lastErrAt     time.Time
 	sessions      int
@@ -156,9 +156,7 @@ func (r *Recorder) Status() Status {
 		LastFrame: st.lastFrame, LastErrorReason: st.lastReason, LastErrorAt: st.lastErrAt,
 		Sessions: st.sessions, SegmentsSealed: st.sealed, SegmentsDropped: st.dropped,
 	}
-	if st.lastErr != nil {
-		s.LastError = st.lastErr.Error()
-	}
+	s.LastError = st.lastErr
 	if !st.lastSegment.IsZero() {
 		s.LastSegment = st.lastSegment.String()
 	}
@@ -193,7 +191,7 @@ func (r *Recorder) setState(s string) {
 
 func (r *Recorder) noteError(reason string, err error) {
 	r.mu.Lock()
-	r.st.lastErr, r.st.lastReason, r.st.lastErrAt = err, reason, time.Now()
+	r.st.lastErr, r.st.lastReason, r.st.lastErrAt = r.scrub(err), reason, time.Now()
 	r.mu.Unlock()
 }
 
