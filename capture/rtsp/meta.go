@@ -40,7 +40,10 @@ type segMeta struct {
 	NTPEnd     time.Time `json:"ntp_end,omitzero"`
 	Frames     int       `json:"frames"`
 	ClockJumps int       `json:"clock_jumps"`
-	Closed     bool      `json:"closed"`
+	// PacketsLost counts RTP packets lost while the segment was written;
+	// frames they carried are missing from it.
+	PacketsLost uint64 `json:"packets_lost"`
+	Closed      bool   `json:"closed"`
 }
 
 // closedSegment is a spool entry handed to the sealer.
@@ -115,6 +118,9 @@ func (m segMeta) intake(name string) evidence.Intake {
 	}
 	if !m.NTPEnd.IsZero() {
 		labels["camera_ntp_end"] = m.NTPEnd.UTC().Format(time.RFC3339Nano)
+	}
+	if m.PacketsLost > 0 {
+		labels["rtp_packets_lost"] = strconv.FormatUint(m.PacketsLost, 10)
 	}
 	if m.ClockJumps > 0 {
 		labels["clock_jumps"] = strconv.Itoa(m.ClockJumps)

@@ -428,3 +428,32 @@ func TestCameraClockJumpsKeepSegmentsContinuous(t *testing.T) {
 		})
 	}
 }
+
+func TestPacketLossIsNotedNotSilent(t *testing.T) {
+	t.Parallel()
+	srv := startRelay(t, func(s *relayServer) { s.dropAfter, s.dropCount = 3*time.Second, 12 })
+	startPublisher(t, footage("static-room.mp4"), srv.url("cam"))
+	srv.waitPublished(t, "cam", 15*time.Second)
+	v := newTestVault(t)
+	r, err := New(testConfig(t, srv.url("cam")), v, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runRecorder(t, r)
+	waitFor(t, "three sealed segments", 20*time.Second, func() bool { return r.Status().SegmentsSealed >= 3 })
+	st := r.Status()
+	stop()
+	if st.PacketsLost != 12 {
+		t.Errorf("status counts %d lost packets, want 12", st.PacketsLost)
+	}
+	items, _ := v.snapshot()
+	var lost int64
+	for _, it := range items {
+		if it.Labels["rtp_packets_lost"] != "" {
+			lost += label(t, it, "rtp_packets_lost")
+		}
+	}
+	if lost != 12 {
+		t.Errorf("segment labels account for %d lost packets, want 12", lost)
+	}
+}

@@ -35,6 +35,10 @@ type relayServer struct {
 	// jumpAfter and jumpBy step the camera's RTP clock once, this long
 	// after the stream started, as a camera does after an NTP correction.
 	jumpAfter, jumpBy time.Duration
+	// dropAfter and dropCount lose video packets once, as a congested
+	// network does.
+	dropAfter time.Duration
+	dropCount int
 
 	mu      sync.Mutex
 	streams map[string]*relayStream
@@ -53,6 +57,7 @@ type relayStream struct {
 	started    time.Time
 	lastRaw    map[*description.Media]uint32
 	jumped     map[*description.Media]bool
+	dropped    int
 }
 
 // sentAU is one video access unit as it left the server.
@@ -240,6 +245,11 @@ func (s *relayServer) relay(st *relayStream, m *description.Media, f format.Form
 		st.offsets[m] = off
 	}
 	st.lastRaw[m] = pkt.Timestamp
+	if m == st.video && s.dropAfter > 0 && time.Since(st.started) > s.dropAfter && st.dropped < s.dropCount {
+		st.dropped++
+		s.mu.Unlock()
+		return
+	}
 	pkt.Timestamp += off
 	if m == st.video {
 		sent := s.sent[st.path]

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -36,13 +37,20 @@ func (r *Recorder) runSession(ctx context.Context, session int64) (bool, error) 
 		// over TCP within the same session.
 		OnTransportSwitch: func(error) { r.setTransport("tcp") },
 	}
+	// Lost packets make frames go missing inside a segment; they are
+	// counted into the segment's labels and the status, never silent.
+	var lost atomic.Uint64
+	c.OnPacketsLost = func(n uint64) {
+		lost.Add(n)
+		r.notePacketsLost(n)
+	}
 	if err := c.Start2(); err != nil {
 		return false, fmt.Errorf("start rtsp client: %w", err)
 	}
 	stop := context.AfterFunc(ctx, c.Close)
 	defer stop()
 
-	w, err := r.setupSession(ctx, c, u, session)
+	w, err := r.setupSession(ctx, c, u, session, &lost)
 	if err != nil {
 		c.Close()
 		return false, err
@@ -92,7 +100,7 @@ func clientTransport(t Transport) *gortsplib.Transport {
 
 // setupSession describes the stream, picks what to record and wires the
 // packet callbacks to a sessionWriter.
-func (r *Recorder) setupSession(ctx context.Context, c *gortsplib.Client, u *base.URL, session int64) (*sessionWriter, error) {
+func (r *Recorder) setupSession(ctx context.Context, c *gortsplib.Client, u *base.URL, session int64, lost *atomic.Uint64) (*sessionWriter, error) {
 	desc, _, err := c.Describe(u)
 	if err != nil {
 		return nil, fmt.Errorf("describe: %w", err)
@@ -104,6 +112,8 @@ func (r *Recorder) setupSession(ctx context.Context, c *gortsplib.Client, u *bas
 		onClosed: func(cs closedSegment) { r.enqueue(job{seg: &cs}) },
 		onFail:   func(error) { go c.Close() },
 		onEnd:    r.noteRecordedUntil,
+		onHole:   func(err error) { r.openGap(ReasonStreamError, err) },
+		lost:     lost,
 	}
 	vmedia, wireVideo, err := r.setupVideo(c, desc, w)
 	if err != nil {

@@ -35,6 +35,7 @@ const (
 	ReasonNoStream     = "no-stream"   // the server has nothing at this path (404 and kin)
 	ReasonUnsupported  = "unsupported" // no H.264/H.265 video in the stream
 	ReasonWriteFailed  = "write-failed"
+	ReasonStreamError  = "stream-error" // frames that could not be put in order; skipped to the next keyframe
 	ReasonError        = "error"
 )
 
@@ -110,6 +111,7 @@ type Status struct {
 	LastErrorReason string    `json:"last_error_reason,omitempty"`
 	LastErrorAt     time.Time `json:"last_error_at,omitzero"`
 	Sessions        int       `json:"sessions"`
+	PacketsLost     uint64    `json:"packets_lost"` // RTP packets lost since Run started
 	SegmentsSealed  int       `json:"segments_sealed"`
 	SegmentsDropped int       `json:"segments_dropped"` // motion mode: outside motion
 	LastSegment     string    `json:"last_segment,omitempty"`
@@ -131,6 +133,7 @@ type status struct {
 	lastReason    string
 	lastErrAt     time.Time
 	sessions      int
+	packetsLost   uint64
 	sealed        int
 	dropped       int
 	lastSegment   evidence.Digest
@@ -154,7 +157,7 @@ func (r *Recorder) Status() Status {
 		Camera: r.cfg.ID, URL: redactURL(r.cfg.URL), State: st.state, Mode: r.cfg.Mode,
 		Transport: st.transport, VideoCodec: st.videoCodec, AudioCodec: st.audioCodec, AudioSkipped: st.audioSkipped,
 		LastFrame: st.lastFrame, LastErrorReason: st.lastReason, LastErrorAt: st.lastErrAt,
-		Sessions: st.sessions, SegmentsSealed: st.sealed, SegmentsDropped: st.dropped,
+		Sessions: st.sessions, PacketsLost: st.packetsLost, SegmentsSealed: st.sealed, SegmentsDropped: st.dropped,
 	}
 	s.LastError = st.lastErr
 	if !st.lastSegment.IsZero() {
@@ -205,6 +208,12 @@ func (r *Recorder) noteSealed(it evidence.Item) {
 func (r *Recorder) noteRecordedUntil(t time.Time) {
 	r.mu.Lock()
 	r.st.recordedUntil = t
+	r.mu.Unlock()
+}
+
+func (r *Recorder) notePacketsLost(n uint64) {
+	r.mu.Lock()
+	r.st.packetsLost += n
 	r.mu.Unlock()
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
@@ -126,6 +127,8 @@ type sessionWriter struct {
 	onClosed func(closedSegment)
 	onEnd    func(wallEnd time.Time)
 	onFail   func(error)
+	onHole   func(error) // frames had to be skipped inside the session
+	lost     *atomic.Uint64
 
 	dtsx interface {
 		Extract([][]byte, int64) (int64, error)
@@ -212,7 +215,13 @@ func (w *sessionWriter) video(au [][]byte, fi frameInfo) {
 		w.log.Warn("cannot order frames; ending the segment and waiting for the next keyframe", "err", err)
 		w.resetDTS()
 		w.waitKey = true
-		w.endSegment()
+		if w.seg != nil {
+			w.endSegment()
+			// The frames until the next keyframe are lost: that is a gap,
+			// closed by the next recorded frame.
+			w.onHole(fmt.Errorf("camera stream unreadable until the next keyframe: %w", err))
+			w.recorded = false
+		}
 		return
 	}
 	w.waitKey = false
@@ -310,7 +319,7 @@ func (w *sessionWriter) openSegment(cur *pendingVideo) error {
 		Camera: w.camera, URL: w.url, Session: w.session, Index: w.segIndex,
 		VideoCodec: w.params.codec, ClockRate: w.vclock,
 		WallStart: start, WallEnd: start, PTSStart: cur.pts, PTSEnd: cur.pts,
-		RTPStart: cur.info.rtpTS, NTPStart: cur.info.ntp, ClockJumps: w.tl.jumps,
+		RTPStart: cur.info.rtpTS, NTPStart: cur.info.ntp, ClockJumps: w.tl.jumps, PacketsLost: w.lost.Load(),
 	}
 	init := fmp4.Init{Tracks: []*fmp4.InitTrack{{ID: videoTrackID, TimeScale: uint32(w.vclock), Codec: w.params.mp4Codec()}}}
 	if w.audio != nil {
@@ -359,6 +368,7 @@ func (w *sessionWriter) closeSegment(end int64, fi frameInfo) error {
 	seg.meta.PTSEnd = end
 	seg.meta.WallEnd = w.wallAt(end)
 	seg.meta.ClockJumps = w.tl.jumps - seg.meta.ClockJumps
+	seg.meta.PacketsLost = w.lost.Load() - seg.meta.PacketsLost
 	if seg.meta.NTPEnd.IsZero() && !fi.ntp.IsZero() {
 		seg.meta.NTPEnd = fi.ntp
 	}
