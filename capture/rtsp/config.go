@@ -9,6 +9,19 @@
 // (gap-end). Segments are written to a spool directory first; a segment left
 // behind by a killed daemon is recovered and sealed, marked interrupted, the
 // next time the camera's recorder starts.
+//
+// The spool, per camera:
+//
+//	<spool_dir>/<camera id>/
+//	    <start>-s<session>-<n>.json      what is known of the segment; written first
+//	    <start>-s<session>-<n>.mp4.part  being written: ftyp, moov, a uuid label
+//	                                     box, then one moof+mdat per second
+//	    <start>-s<session>-<n>.mp4       closed and fsynced, waiting for the vault
+//
+// Custody events, all with actor "camera:<id>", appended in the order things
+// happened by one worker per recorder: the vault's own ingest event for each
+// segment, then segment-sealed (item digest, start, end); gap-start (reason,
+// error, start) and gap-end (start, end, duration, attempts, last reason).
 package rtsp
 
 import (
