@@ -74,8 +74,9 @@ func (r *Recorder) Run(ctx context.Context) error {
 	// Work already recorded must reach the vault even while shutting down.
 	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelDrain()
-	if err := r.Recover(ctx); err != nil {
-		r.log.Error("recovering the spool failed; the files stay for the next start", "err", err)
+	leftovers, err := r.leftovers()
+	if err != nil {
+		return fmt.Errorf("camera %s: %w", r.cfg.ID, err)
 	}
 	r.jobs = make(chan job, 256)
 	done := make(chan struct{})
@@ -83,6 +84,10 @@ func (r *Recorder) Run(ctx context.Context) error {
 		defer close(done)
 		r.custodyWorker(drainCtx, r.jobs)
 	}()
+	// What an earlier run left goes first, so the chain keeps time order.
+	for _, base := range leftovers {
+		r.enqueue(job{leftover: base})
+	}
 
 	r.supervise(ctx)
 

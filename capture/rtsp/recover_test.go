@@ -146,14 +146,15 @@ func TestRecoverKeepsUnreadableLeftovers(t *testing.T) {
 	os.MkdirAll(dir, 0o700)
 	// A header cut short, with no metadata: nothing playable, still evidence.
 	os.WriteFile(filepath.Join(dir, "20260101T000000.000000000Z-s1-0001"+partExt), []byte("\x00\x00\x00\x20ftypiso5\x00\x00"), 0o600)
+	// Run recovers on its own, whether or not the camera answers.
 	v := newTestVault(t)
-	r, err := New(Config{ID: "cam3", URL: "rtsp://127.0.0.1:1/x", SpoolDir: spool}, v, Options{})
+	r, err := New(Config{ID: "cam3", URL: "rtsp://127.0.0.1:1/x", SpoolDir: spool, BackoffMin: 100 * time.Millisecond}, v, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Recover(context.Background()); err != nil {
-		t.Fatalf("Recover: %v", err)
-	}
+	stop := runRecorder(t, r)
+	waitFor(t, "the leftover to be sealed", 10*time.Second, func() bool { return r.Status().SegmentsSealed == 1 })
+	stop()
 	items, _ := v.snapshot()
 	if len(items) != 1 || !items[0].HasProblem(evidence.ProblemInterrupted) || items[0].Size != 14 {
 		t.Fatalf("items %+v, want the 14 bytes sealed as found and marked interrupted", items)

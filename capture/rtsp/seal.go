@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,8 +17,9 @@ import (
 // gap event to append. One worker per recorder keeps them in the order they
 // happened, so the chain reads segment, gap-start, gap-end, segment.
 type job struct {
-	seg   *closedSegment
-	event *evidence.CustodyEvent
+	seg      *closedSegment
+	event    *evidence.CustodyEvent
+	leftover string // spool base left by an earlier run
 }
 
 func segName(base string) string { return filepath.Base(base) + segExt }
@@ -38,6 +40,10 @@ func (r *Recorder) custodyWorker(ctx context.Context, jobs <-chan job) {
 			})
 		case j.seg != nil:
 			r.handleSegment(ctx, *j.seg)
+		case j.leftover != "":
+			r.retry(ctx, "recover "+filepath.Base(j.leftover), func(ctx context.Context) error {
+				return r.recoverOne(ctx, j.leftover)
+			})
 		}
 	}
 }
@@ -161,32 +167,47 @@ func (r *Recorder) retry(ctx context.Context, what string, f func(context.Contex
 
 // Recover seals whatever an earlier run of this camera's recorder left in
 // the spool: closed segments normally, unfinished ones marked interrupted.
-// Run calls it first; it must not run while Run is recording.
+// Run does the same on start, retrying until the vault takes them; Recover
+// is for callers that want it done before going on. It must not run while
+// Run is recording.
 func (r *Recorder) Recover(ctx context.Context) error {
-	entries, err := os.ReadDir(r.dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
+	bases, err := r.leftovers()
 	if err != nil {
-		return fmt.Errorf("recover %s: %w", r.dir, err)
-	}
-	bases := map[string]bool{}
-	for _, e := range entries {
-		name := e.Name()
-		for _, ext := range []string{metaExt + ".tmp", partExt, metaExt, segExt} {
-			if strings.HasSuffix(name, ext) {
-				bases[filepath.Join(r.dir, strings.TrimSuffix(name, ext))] = true
-				break
-			}
-		}
+		return err
 	}
 	var errs []error
-	for base := range bases {
+	for _, base := range bases {
 		if err := r.recoverOne(ctx, base); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// leftovers lists the spool entries of this camera, oldest first.
+func (r *Recorder) leftovers() ([]string, error) {
+	entries, err := os.ReadDir(r.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("recover %s: %w", r.dir, err)
+	}
+	var bases []string
+	for _, e := range entries {
+		name := e.Name()
+		for _, ext := range []string{metaExt + ".tmp", partExt, metaExt, segExt} {
+			if strings.HasSuffix(name, ext) {
+				base := filepath.Join(r.dir, strings.TrimSuffix(name, ext))
+				if !slices.Contains(bases, base) {
+					bases = append(bases, base)
+				}
+				break
+			}
+		}
+	}
+	slices.Sort(bases) // names start with the UTC start time
+	return bases, nil
 }
 
 func (r *Recorder) recoverOne(ctx context.Context, base string) error {
