@@ -51,7 +51,7 @@ func (r *Recorder) custodyWorker(ctx context.Context, jobs <-chan job) {
 func (r *Recorder) handleSegment(ctx context.Context, cs closedSegment) {
 	if cs.partial {
 		r.retry(ctx, "seal interrupted segment", func(ctx context.Context) error {
-			return r.sealInterrupted(ctx, cs.base, true)
+			return r.sealInterrupted(ctx, cs.base)
 		})
 		return
 	}
@@ -118,7 +118,7 @@ func (r *Recorder) seal(ctx context.Context, file, base string, in evidence.Inta
 }
 
 // sealInterrupted seals a spool entry whose recording never finished.
-func (r *Recorder) sealInterrupted(ctx context.Context, base string, haveFile bool) error {
+func (r *Recorder) sealInterrupted(ctx context.Context, base string) error {
 	file := base + partExt
 	if _, err := os.Stat(file); err != nil {
 		file = base + segExt
@@ -136,13 +136,12 @@ func (r *Recorder) sealInterrupted(ctx context.Context, base string, haveFile bo
 	return r.seal(ctx, file, base, in)
 }
 
+// removeSpool clears a spool entry. A file it fails to remove is safe to
+// leave: recovery seals it again under the same digest, which the vault
+// recognises as bytes it already holds.
 func removeSpool(base string) {
 	for _, ext := range []string{partExt, segExt, metaExt + ".tmp", metaExt} {
-		if err := os.Remove(base + ext); err != nil && !errors.Is(err, os.ErrNotExist) {
-			// Leaving a file behind is safe: recovery seals it again
-			// under the same digest, which the vault recognises.
-			continue
-		}
+		os.Remove(base + ext)
 	}
 }
 
@@ -220,7 +219,7 @@ func (r *Recorder) recoverOne(ctx context.Context, base string) error {
 		removeSpool(base)
 		return nil
 	case errPart == nil || errMeta != nil || !meta.Closed:
-		return r.sealInterrupted(ctx, base, true)
+		return r.sealInterrupted(ctx, base)
 	default:
 		r.log.Info("sealing segment left in the spool", "segment", segName(base))
 		return r.seal(ctx, base+segExt, base, meta.intake(segName(base)))
