@@ -213,6 +213,7 @@ func (r *Recorder) closeGap(end time.Time, how string) {
 	r.st.gap = nil
 	g.End = end
 	r.st.gaps = append(r.st.gaps, *g)
+	r.st.pruneGaps()
 	r.mu.Unlock()
 	r.log.Info("gap in recording ended", "reason", g.Reason, "start", g.Start, "end", end, "duration", end.Sub(g.Start).Round(time.Millisecond), "how", how)
 	r.enqueue(job{event: &evidence.CustodyEvent{Actor: r.actor, Action: evidence.ActionGapEnd, Details: map[string]string{

@@ -148,6 +148,13 @@ type status struct {
 
 const rateWindow = 2 * time.Second
 
+// pruneGaps forgets closed gaps that ended more than a day ago; the custody
+// chain keeps them for good.
+func (st *status) pruneGaps() {
+	cutoff := time.Now().Add(-24 * time.Hour)
+	st.gaps = slices.DeleteFunc(st.gaps, func(g Gap) bool { return g.End.Before(cutoff) })
+}
+
 // Status returns a snapshot; it is safe to call from any goroutine.
 func (r *Recorder) Status() Status {
 	r.mu.Lock()
@@ -166,8 +173,7 @@ func (r *Recorder) Status() Status {
 	if st.state == StateRecording && time.Since(st.lastFrame) < rateWindow*2 {
 		s.BitrateBPS, s.FPS = st.bitrate, st.fps
 	}
-	cutoff := time.Now().Add(-24 * time.Hour)
-	st.gaps = slices.DeleteFunc(st.gaps, func(g Gap) bool { return g.End.Before(cutoff) })
+	st.pruneGaps()
 	s.Gaps24h = slices.Clone(st.gaps)
 	if st.gap != nil {
 		g := *st.gap
