@@ -138,6 +138,19 @@ func (s *relayServer) sentFromTo(path string, first, last uint32) int {
 	return -1
 }
 
+// firstSentAfter is when the first video access unit after t left for
+// readers on path.
+func (s *relayServer) firstSentAfter(path string, t time.Time) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.sent[path] {
+		if a.at.After(t) {
+			return a.at
+		}
+	}
+	return time.Time{}
+}
+
 func (s *relayServer) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
