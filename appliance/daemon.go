@@ -20,6 +20,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/media"
 	"github.com/edgetriage/edgetriage/appliance/vault"
+	"github.com/edgetriage/edgetriage/capture/rtsp"
 	"github.com/edgetriage/edgetriage/hardware"
 	"github.com/edgetriage/edgetriage/sync/outbox"
 )
@@ -53,6 +54,7 @@ type Daemon struct {
 	outbox     *outbox.Worker
 	outboxData *outboxStore
 	health     *hardware.Sampler
+	cameras    []*rtsp.Recorder
 }
 
 // New prepares a daemon; nothing is opened until Run.
@@ -146,6 +148,13 @@ func (d *Daemon) wire() error {
 	if err != nil {
 		return fmt.Errorf("health: %w", err)
 	}
+	for _, cam := range d.cfg.Cameras {
+		rec, err := rtsp.New(cam, d.vault, rtsp.Options{Logger: d.log.With("camera", cam.ID)})
+		if err != nil {
+			return fmt.Errorf("camera %s: %w", cam.ID, err)
+		}
+		d.cameras = append(d.cameras, rec)
+	}
 	d.outboxData = newOutboxStore(d.vault)
 	d.outbox, err = outbox.New(outbox.Config{Store: d.outboxData, Source: vaultSource{d.vault}, Custody: d.vault,
 		Target: tgt, Actor: "appliance:sync", Windows: windows, Logger: d.log})
@@ -155,13 +164,26 @@ func (d *Daemon) wire() error {
 // components lists every long-running part, in start order.
 func (d *Daemon) components() []Component {
 	policy := &syncPolicy{vault: d.vault, store: d.outboxData, sendAll: d.cfg.Sync.SendAllFrom, kick: d.outbox.Kick, log: d.log}
-	return []Component{
+	parts := []Component{
 		&checkpointer{vault: d.vault, every: d.cfg.CheckpointInterval, log: d.log},
 		&Retention{Vault: d.vault, Cfg: d.cfg.Retention, Usage: StatfsUsage, Log: d.log},
 		named{"sync", d.outbox},
 		named{"health", d.health},
 		policy.follower(d.log),
 	}
+	for _, rec := range d.cameras {
+		parts = append(parts, named{"camera:" + rec.Config().ID, rec})
+	}
+	return parts
+}
+
+// CameraStatus is every recorder's state, for the API and dashboard.
+func (d *Daemon) CameraStatus() []rtsp.Status {
+	out := make([]rtsp.Status, 0, len(d.cameras))
+	for _, rec := range d.cameras {
+		out = append(out, rec.Status())
+	}
+	return out
 }
 
 // named gives a Run-only part the name the supervisor logs it under.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/edgetriage/edgetriage/capture/rtsp"
 	"github.com/edgetriage/edgetriage/firmware"
 	"github.com/edgetriage/edgetriage/hardware"
 )
@@ -35,6 +37,8 @@ type Config struct {
 	Retention       Retention     `yaml:"retention"`
 	Metrics         Metrics       `yaml:"metrics"`
 	Sync            Sync          `yaml:"sync"`
+	// Cameras are the CCTV cameras recorded over RTSP; none by default.
+	Cameras []rtsp.Config `yaml:"cameras"`
 	// Health thresholds raise alarms (dashboard, custody chain, metrics).
 	Health hardware.Config `yaml:"health"`
 	// Firmware: vendor keys, battery floor, rollout limit, where cameras take updates.
@@ -145,6 +149,7 @@ func Load(path string, environ []string) (Config, error) {
 	if err := applyEnv(&cfg, environ); err != nil {
 		return cfg, fmt.Errorf("config: %w", err)
 	}
+	cfg.deriveDefaults()
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("config: %w", err)
 	}
@@ -211,6 +216,16 @@ func keyAtLine(n *yaml.Node, line int, prefix string) string {
 	return ""
 }
 
+// deriveDefaults fills in defaults that depend on other keys.
+func (c *Config) deriveDefaults() {
+	for i := range c.Cameras {
+		if c.Cameras[i].SpoolDir == "" {
+			c.Cameras[i].SpoolDir = filepath.Join(c.DataDir, "spool")
+		}
+		c.Cameras[i] = c.Cameras[i].WithDefaults()
+	}
+}
+
 // Validate checks values a YAML decoder cannot.
 func (c Config) Validate() error {
 	var errs []error
@@ -236,6 +251,16 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.Retention.validate()...)
 	errs = append(errs, c.Sync.validate()...)
+	seen := map[string]bool{}
+	for i, cam := range c.Cameras {
+		if err := cam.WithDefaults().Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("'cameras[%d]' (%s): %w", i, cam.ID, err))
+		}
+		if seen[cam.ID] {
+			errs = append(errs, fmt.Errorf("'cameras[%d].id' %q is used twice", i, cam.ID))
+		}
+		seen[cam.ID] = true
+	}
 	if err := c.Health.Validate(); err != nil {
 		errs = append(errs, err)
 	}

@@ -63,3 +63,19 @@ func TestBadValuesAreNamed(t *testing.T) {
 		t.Errorf("unknown environment override: %v", err)
 	}
 }
+
+func TestCamerasGetSpoolAndAreValidatedByKey(t *testing.T) {
+	p := write(t, "data_dir: /srv/ev\ncameras:\n  - id: yard\n    url: rtsp://u:p@127.0.0.1:8554/yard\n    transport: tcp\n")
+	cfg, err := Load(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Cameras) != 1 || cfg.Cameras[0].SpoolDir != "/srv/ev/spool" || cfg.Cameras[0].SegmentLength != 10*time.Second {
+		t.Fatalf("camera: %+v", cfg.Cameras)
+	}
+	p = write(t, "cameras:\n  - id: yard\n    url: http://x/y\n  - id: yard\n    url: rtsp://h/s\n")
+	_, err = Load(p, nil)
+	if err == nil || !strings.Contains(err.Error(), "cameras[0]") || !strings.Contains(err.Error(), "used twice") {
+		t.Fatalf("bad cameras: %v", err)
+	}
+}

@@ -36,7 +36,7 @@ type cliEnv struct {
 func commands() []command {
 	return []command{
 		serveCommand(), ingestCommand(), verifyCommand(), exportCommand(),
-		centralCommand(), firmwareCommand(), versionCommand(),
+		recordCommand(), centralCommand(), firmwareCommand(), versionCommand(),
 	}
 }
 
