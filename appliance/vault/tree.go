@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 )
@@ -20,22 +21,41 @@ type TreeResult struct {
 	Bytes int64
 }
 
+// Files are ingested a few at a time so that one file's fsyncs overlap the
+// next one's copy and their index writes share a transaction; results are
+// still reported in walk order.
+const (
+	treeWorkers = 4
+	treeChunk   = 64
+)
+
 // IngestPaths ingests files and, recursively, directories. Symbolic links
 // are reported and never followed, so nothing outside the given trees is
-// read. Each path's outcome goes to report as soon as it is known; a failed
-// file does not stop the others. It returns the number of paths that failed.
+// read. Each path's outcome goes to report in walk order; a failed file
+// does not stop the others. It returns the number of paths that failed.
 func (v *Vault) IngestPaths(ctx context.Context, paths []string, in evidence.Intake, report func(TreeResult)) (failed int, err error) {
+	var pending []TreeResult
+	flush := func() {
+		v.ingestChunk(ctx, pending, in)
+		for _, r := range pending {
+			if r.Err != nil {
+				failed++
+			}
+			report(r)
+		}
+		pending = pending[:0]
+	}
 	for _, root := range paths {
 		walkErr := filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return ctxErr
 			}
-			res := v.ingestEntry(ctx, p, de, err, in)
-			if res.Err != nil {
-				failed++
-			}
+			res := classifyEntry(p, de, err)
 			if res.Path != "" {
-				report(res)
+				pending = append(pending, res)
+			}
+			if len(pending) >= treeChunk {
+				flush()
 			}
 			if err != nil && de != nil && de.IsDir() {
 				return fs.SkipDir
@@ -43,13 +63,17 @@ func (v *Vault) IngestPaths(ctx context.Context, paths []string, in evidence.Int
 			return nil
 		})
 		if walkErr != nil {
+			flush()
 			return failed, fmt.Errorf("ingest %s: %w", root, walkErr)
 		}
 	}
+	flush()
 	return failed, nil
 }
 
-func (v *Vault) ingestEntry(ctx context.Context, p string, de fs.DirEntry, walkErr error, in evidence.Intake) TreeResult {
+// classifyEntry decides what to do with one walked path: a result with
+// Err or Skip set is final, one with neither is a file to ingest.
+func classifyEntry(p string, de fs.DirEntry, walkErr error) TreeResult {
 	switch {
 	case walkErr != nil:
 		return TreeResult{Path: p, Err: walkErr}
@@ -61,8 +85,26 @@ func (v *Vault) ingestEntry(ctx context.Context, p string, de fs.DirEntry, walkE
 	case !de.Type().IsRegular():
 		return TreeResult{Path: p, Skip: fmt.Sprintf("not a regular file (%s)", de.Type())}
 	}
-	fileIn := in
-	fileIn.OriginalName = p
-	item, isNew, err := v.IngestFile(ctx, p, fileIn)
-	return TreeResult{Path: p, Item: item, New: isNew, Err: err, Bytes: item.Size}
+	return TreeResult{Path: p}
+}
+
+// ingestChunk ingests the files among results concurrently, in place.
+func (v *Vault) ingestChunk(ctx context.Context, results []TreeResult, in evidence.Intake) {
+	sem := make(chan struct{}, treeWorkers)
+	var wg sync.WaitGroup
+	for i := range results {
+		r := &results[i]
+		if r.Err != nil || r.Skip != "" {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fileIn := in
+			fileIn.OriginalName = r.Path
+			r.Item, r.New, r.Err = v.IngestFile(ctx, r.Path, fileIn)
+			r.Bytes = r.Item.Size
+		})
+	}
+	wg.Wait()
 }
