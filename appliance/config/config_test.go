@@ -79,3 +79,14 @@ func TestCamerasGetSpoolAndAreValidatedByKey(t *testing.T) {
 		t.Fatalf("bad cameras: %v", err)
 	}
 }
+
+// The documented sample must stay loadable as the program changes.
+func TestStationExampleLoads(t *testing.T) {
+	cfg, err := Load("../../configs/station.example.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Cameras) != 1 || cfg.Sync.Target != "filesystem" || cfg.Retention.Categories["traffic"] != 720*time.Hour {
+		t.Fatalf("example loaded as %+v", cfg)
+	}
+}
