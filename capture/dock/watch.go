@@ -1,0 +1,254 @@
+package dock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/edgetriage/edgetriage/appliance/evidence"
+)
+
+// errUndocked is the cause given to a bay's offload when its camera leaves.
+var errUndocked = errors.New("camera undocked")
+
+// errStopping is the cause given when the dock itself stops.
+var errStopping = errors.New("dock stopping")
+
+// bayWatch is what Run knows of one bay directory.
+type bayWatch struct {
+	name     string
+	root     *os.Root
+	lastFP   string // fingerprint seen by the previous scan
+	sess     *session
+	reported string // the last unusable-bay error logged, to log it once
+
+	running  bool
+	cancel   context.CancelCauseFunc
+	passFP   string // fingerprint the last pass worked from
+	passAt   time.Time
+	complete bool
+	gone     bool // undocked while a pass was running
+}
+
+type passDone struct {
+	bw       *bayWatch
+	fp       string
+	complete bool
+	err      error
+}
+
+// Run watches the dock root until ctx ends: a bay directory that appears,
+// settles and identifies as a camera is offloaded; one that disappears is
+// undocked, interrupting its offload. File system notifications make it
+// quick; the periodic rescan makes it sure (notifications can be lost, and
+// a mount can fill a directory without one).
+func (d *Dock) Run(ctx context.Context) error {
+	if err := os.MkdirAll(d.cfg.Root, 0o750); err != nil {
+		return fmt.Errorf("dock root: %w", err)
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("dock: watch %s: %w", d.cfg.Root, err)
+	}
+	defer w.Close()
+	if err := w.Add(d.cfg.Root); err != nil {
+		return fmt.Errorf("dock: watch %s: %w", d.cfg.Root, err)
+	}
+	tick := time.NewTicker(d.cfg.RescanInterval)
+	defer tick.Stop()
+	bays := map[string]*bayWatch{}
+	done := make(chan passDone)
+	running := 0
+	start := func(bw *bayWatch, l listing) {
+		bctx, cancel := context.WithCancelCause(ctx)
+		bw.running, bw.cancel, bw.passFP = true, cancel, l.fingerprint
+		running++
+		go func() {
+			rep, err := d.pass(bctx, bw.sess, l)
+			cancel(nil)
+			done <- passDone{bw: bw, fp: l.fingerprint, complete: err == nil && rep.Complete() && bctx.Err() == nil, err: err}
+		}()
+	}
+	d.rescan(ctx, bays, start)
+	for {
+		select {
+		case <-ctx.Done():
+			for _, bw := range bays {
+				if bw.cancel != nil {
+					bw.cancel(errStopping)
+				}
+			}
+			for ; running > 0; running-- {
+				r := <-done
+				d.passEnded(ctx, r)
+			}
+			for _, bw := range bays {
+				bw.root.Close()
+			}
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return errors.New("dock: file system watcher stopped")
+			}
+			d.log.Debug("dock root changed", "event", ev.String())
+			d.rescan(ctx, bays, start)
+		case err, ok := <-w.Errors:
+			if !ok {
+				return errors.New("dock: file system watcher stopped")
+			}
+			// Lost notifications are covered by the rescan.
+			d.log.Warn("dock watcher", "err", err)
+		case <-tick.C:
+			d.rescan(ctx, bays, start)
+		case r := <-done:
+			running--
+			d.passEnded(ctx, r)
+		}
+	}
+}
+
+func (d *Dock) passEnded(ctx context.Context, r passDone) {
+	bw := r.bw
+	bw.running, bw.cancel = false, nil
+	bw.passAt, bw.complete = d.now(), r.complete
+	if r.err != nil {
+		d.log.Error("offload pass failed", "bay", bw.name, "err", r.err)
+	}
+	if bw.gone {
+		d.undocked(context.WithoutCancel(ctx), bw)
+	}
+}
+
+// rescan compares the bays on disk with those known and starts or stops
+// offloads to match.
+func (d *Dock) rescan(ctx context.Context, bays map[string]*bayWatch, start func(*bayWatch, listing)) {
+	if ctx.Err() != nil {
+		return
+	}
+	entries, err := os.ReadDir(d.cfg.Root)
+	if err != nil {
+		d.log.Error("list dock root", "root", d.cfg.Root, "err", err)
+		return
+	}
+	present := map[string]bool{}
+	for _, e := range entries {
+		// A bay is a mount point, never a link: a link could lead anywhere.
+		if e.IsDir() && e.Type()&fs.ModeSymlink == 0 {
+			present[e.Name()] = true
+		}
+	}
+	for name, bw := range bays {
+		if !present[name] {
+			delete(bays, name)
+			d.leave(ctx, bw)
+		}
+	}
+	for name := range present {
+		bw := bays[name]
+		if bw == nil {
+			root, err := os.OpenRoot(filepath.Join(d.cfg.Root, name))
+			if err != nil {
+				d.log.Warn("open bay", "bay", name, "err", err)
+				continue
+			}
+			bw = &bayWatch{name: name, root: root}
+			bays[name] = bw
+			d.setBay(name, func(b *bayProgress) { b.State = BaySettling })
+		}
+		if !bw.running {
+			d.checkBay(ctx, bw, start)
+		}
+	}
+}
+
+// leave handles a bay directory that disappeared.
+func (d *Dock) leave(ctx context.Context, bw *bayWatch) {
+	if bw.running {
+		bw.gone = true
+		bw.cancel(errUndocked)
+		return
+	}
+	d.undocked(ctx, bw)
+}
+
+func (d *Dock) undocked(ctx context.Context, bw *bayWatch) {
+	defer bw.root.Close()
+	d.dropBay(bw.name)
+	if bw.sess == nil {
+		return
+	}
+	det := bw.sess.bayDetails(d.now())
+	det["complete"] = fmt.Sprint(bw.complete)
+	if _, err := d.vault.Append(ctx, evidence.CustodyEvent{Actor: bw.sess.actor, Action: evidence.ActionUndocked, Details: det}); err != nil {
+		d.log.Error("record undocking", "bay", bw.name, "err", err)
+	}
+	d.log.Info("camera undocked", "bay", bw.name, "serial", bw.sess.dev.Serial, "complete", bw.complete)
+}
+
+// retryAfter is how long a pass that left work undone waits before the bay
+// is tried again without anything in it having changed (an unreadable
+// file, a release waiting for central acknowledgement).
+const retryAfter = time.Minute
+
+// checkBay decides what an idle bay needs: wait for it to settle, report it
+// as not a camera, or start an offload pass.
+func (d *Dock) checkBay(ctx context.Context, bw *bayWatch, start func(*bayWatch, listing)) {
+	s, l, err := d.inspect(bw.root, bw.name)
+	if err != nil {
+		fp, _ := scanBay(bw.root, Profile{})
+		stable := fp.fingerprint == bw.lastFP
+		bw.lastFP = fp.fingerprint
+		d.unusable(bw, err, stable)
+		return
+	}
+	stable := l.fingerprint == bw.lastFP
+	bw.lastFP = l.fingerprint
+	if !stable {
+		if bw.sess == nil {
+			d.setBay(bw.name, func(b *bayProgress) { b.State, b.Message = BaySettling, "waiting for the bay's listing to settle" })
+		}
+		return
+	}
+	if bw.sess != nil && bw.sess.dev.Serial != s.dev.Serial {
+		// Another camera in the same bay without the directory going away.
+		d.undocked(ctx, bw)
+		root, err := os.OpenRoot(filepath.Join(d.cfg.Root, bw.name))
+		if err != nil {
+			return
+		}
+		*bw = bayWatch{name: bw.name, root: root, lastFP: l.fingerprint}
+		s.root = root
+	}
+	if bw.sess == nil {
+		bw.sess = s
+		if err := d.docked(ctx, s); err != nil {
+			d.log.Error("dock", "bay", bw.name, "err", err)
+			bw.sess = nil
+			return
+		}
+	}
+	if l.fingerprint == bw.passFP && (bw.complete || d.now().Sub(bw.passAt) < retryAfter) {
+		return
+	}
+	start(bw, l)
+}
+
+// unusable shows why a bay is not being offloaded. A bay whose listing is
+// stable and still matches no profile is reported once as not a camera.
+func (d *Dock) unusable(bw *bayWatch, err error, stable bool) {
+	if !stable || errors.Is(err, ErrNotReady) {
+		d.setBay(bw.name, func(b *bayProgress) { b.State, b.Message = BaySettling, err.Error() })
+		return
+	}
+	d.reportUnusable(bw.name, err)
+	if bw.reported != err.Error() {
+		bw.reported = err.Error()
+		d.log.Warn("bay not offloaded", "bay", bw.name, "err", err)
+	}
+}
