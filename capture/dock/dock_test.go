@@ -1,0 +1,230 @@
+package dock_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/capture/dock"
+)
+
+// A camera is put into a bay the way a mount fills it: the identity first,
+// the recordings a moment later. The dock must wait for the whole bay, then
+// store every recording with its sidecars linked to it, record the custody
+// of each file in order, and wipe exactly the offloaded files.
+func TestDockedCameraIsOffloadedVerifiedAndReleased(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "dock")
+	v := openVault(t, t.TempDir())
+	d := newDock(t, v, dock.Config{Root: root, RescanInterval: 100 * time.Millisecond,
+		Profiles: []dock.Profile{profile(dock.ReleaseAfterVerify)}}, nil)
+	runDock(t, d)
+
+	bay := filepath.Join(root, "bay1")
+	id := identity{Serial: "BWC-0042", Model: "BWC3", Firmware: "2.4.1", Battery: 87, Officer: "PC-1234"}
+	writeIdentity(t, bay, id)
+	// Half-mounted: an identity but no DCIM yet. It must not be read as an
+	// empty camera (no docking recorded, nothing offloaded).
+	time.Sleep(600 * time.Millisecond)
+	if b, _ := bayState(d, "bay1"); b.State != dock.BaySettling {
+		t.Fatalf("half-mounted bay shows state %q", b.State)
+	}
+	if n := len(eventsFor(allEvents(t, v), evidence.ActionDocked, "")); n != 0 {
+		t.Fatalf("half-mounted bay recorded as docked")
+	}
+	files := standardCamera()
+	staging := t.TempDir()
+	buildCamera(t, staging, id, files)
+	want := fileDigests(t, staging, files)
+	for _, f := range files {
+		writeCamFile(t, bay, f)
+	}
+
+	waitFor(t, "bay1 done", 90*time.Second, func() bool { b, _ := bayState(d, "bay1"); return b.State == dock.BayDone })
+	b, _ := bayState(d, "bay1")
+	if b.Device.Serial != "BWC-0042" || b.Device.Officer != "PC-1234" || b.Device.Battery != "87" || b.Profile != "generic-mass-storage" {
+		t.Fatalf("bay progress: %+v", b)
+	}
+	if b.Bytes != b.Total || b.Total == 0 {
+		t.Fatalf("bay progress bytes %d of %d", b.Bytes, b.Total)
+	}
+
+	videos := map[string]string{ // video -> its sidecars
+		"DCIM/100BWC/CLIP0001.MP4": "DCIM/100BWC/CLIP0001.GPX DCIM/100BWC/CLIP0001.BMK",
+		"DCIM/100BWC/CLIP0002.MP4": "DCIM/100BWC/clip0002.json",
+		"DCIM/101BWC/CLIP0003.AVI": "",
+	}
+	for video, sidecars := range videos {
+		it, err := v.Item(want[video])
+		if err != nil {
+			t.Fatalf("%s not in the vault: %v", video, err)
+		}
+		mt := files[indexOf(files, video)].mtime
+		if it.Kind != evidence.KindVideo || it.Source != "BWC-0042" || it.Officer != "PC-1234" ||
+			it.OriginalName != video || !it.CapturedStart.Equal(mt) ||
+			it.Labels["bay"] != "bay1" || it.Labels["model"] != "BWC3" || it.Labels["firmware"] != "2.4.1" {
+			t.Errorf("%s record: %+v", video, it)
+		}
+		if it.Media.VideoCodec == "" || len(it.Problems) != 0 {
+			t.Errorf("%s: media %+v problems %v", video, it.Media, it.Problems)
+		}
+		got := itemActions(t, v, it.Digest)
+		if !isSub(got, []evidence.Action{evidence.ActionIngested, evidence.ActionFileOffloaded, evidence.ActionVerified, evidence.ActionReleased}) {
+			t.Errorf("%s custody: %v", video, got)
+		}
+		for _, sc := range strings.Fields(sidecars) {
+			sit, err := v.Item(want[sc])
+			if err != nil {
+				t.Fatalf("sidecar %s not in the vault: %v", sc, err)
+			}
+			if sit.Kind != evidence.KindSidecar || sit.Parent != it.Digest || sit.Relation != "sidecar" || sit.Source != "BWC-0042" {
+				t.Errorf("sidecar %s: %+v", sc, sit)
+			}
+			if got := itemActions(t, v, sit.Digest); !isSub(got, []evidence.Action{evidence.ActionIngested, evidence.ActionFileOffloaded, evidence.ActionVerified, evidence.ActionReleased}) {
+				t.Errorf("sidecar %s custody: %v", sc, got)
+			}
+		}
+	}
+	for _, f := range files {
+		onCamera := exists(filepath.Join(bay, filepath.FromSlash(f.rel)))
+		if taken := f.rel != "MISC/LOG.TXT"; taken == onCamera {
+			t.Errorf("%s: still on the camera = %v", f.rel, onCamera)
+		}
+	}
+	if !exists(filepath.Join(bay, "device.json")) {
+		t.Error("the identity file was removed")
+	}
+	if _, err := v.Item(digestOf(t, filepath.Join(bay, "MISC", "LOG.TXT"))); err == nil {
+		t.Error("a file outside the profile's globs was stored")
+	}
+
+	// Bay-level events frame the file events.
+	evs := allEvents(t, v)
+	seq := actions(evs)
+	if !isSub(seq, []evidence.Action{evidence.ActionDocked, evidence.ActionOffloadStarted, evidence.ActionFileOffloaded, evidence.ActionReleased}) {
+		t.Fatalf("chain: %v", seq)
+	}
+	off := eventsFor(evs, evidence.ActionFileOffloaded, "DCIM/100BWC/CLIP0001.MP4")[0]
+	for k, want := range map[string]string{"bay": "bay1", "serial": "BWC-0042", "officer": "PC-1234",
+		"camera_time": camClock.Format(time.RFC3339Nano)} {
+		if off.Details[k] != want {
+			t.Errorf("file-offloaded detail %s = %q, want %q", k, off.Details[k], want)
+		}
+	}
+	if _, err := time.Parse(time.RFC3339Nano, off.Details["appliance_time"]); err != nil {
+		t.Errorf("appliance_time: %v", err)
+	}
+
+	must(t, os.RemoveAll(bay))
+	waitFor(t, "undocked event", 30*time.Second, func() bool {
+		return len(eventsFor(allEvents(t, v), evidence.ActionUndocked, "")) == 1
+	})
+	verifyVault(t, v)
+}
+
+func indexOf(files []camFile, rel string) int {
+	for i, f := range files {
+		if f.rel == rel {
+			return i
+		}
+	}
+	panic("no file " + rel)
+}
+
+// Under the never policy nothing leaves the camera, and docking it again
+// copies nothing again.
+func TestNeverPolicyKeepsFilesAndRedockCopiesNothing(t *testing.T) {
+	v := openVault(t, t.TempDir())
+	d := newDock(t, v, dock.Config{Profiles: []dock.Profile{profile(dock.ReleaseNever)}}, nil)
+	bay := filepath.Join(t.TempDir(), "bay2")
+	files := standardCamera()
+	buildCamera(t, bay, identity{Serial: "BWC-7", Officer: "PC-7"}, files)
+	rep, err := d.Offload(context.Background(), bay)
+	if err != nil || !rep.Complete() || len(rep.Files) != 6 {
+		t.Fatalf("offload: %v %+v", err, rep)
+	}
+	for _, f := range files {
+		if !exists(filepath.Join(bay, filepath.FromSlash(f.rel))) {
+			t.Errorf("%s removed under the never policy", f.rel)
+		}
+	}
+	before := len(allEvents(t, v))
+	rep, err = d.Offload(context.Background(), bay)
+	if err != nil || !rep.Complete() {
+		t.Fatalf("second offload: %v %+v", err, rep)
+	}
+	evs := allEvents(t, v)[before:]
+	if got := actions(evs); len(got) != 1 || got[0] != evidence.ActionDocked {
+		t.Fatalf("re-dock of an offloaded camera recorded %v", got)
+	}
+	verifyVault(t, v)
+}
+
+type acks map[evidence.Digest]bool
+
+func (a acks) Acknowledged(d evidence.Digest) bool { return a[d] }
+
+// After-ack keeps files on the camera until central storage has them; the
+// next dock after the acknowledgement re-verifies and releases.
+func TestAfterAckReleasesOnlyAcknowledged(t *testing.T) {
+	v := openVault(t, t.TempDir())
+	ack := acks{}
+	d := newDock(t, v, dock.Config{Profiles: []dock.Profile{profile(dock.ReleaseAfterAck)}}, ack)
+	bay := filepath.Join(t.TempDir(), "bay3")
+	files := standardCamera()[:3]
+	buildCamera(t, bay, identity{Serial: "BWC-8"}, files)
+	want := fileDigests(t, bay, files)
+	rep, err := d.Offload(context.Background(), bay)
+	if err != nil || !rep.Complete() {
+		t.Fatalf("offload: %v %+v", err, rep)
+	}
+	for _, f := range files {
+		if !exists(filepath.Join(bay, filepath.FromSlash(f.rel))) {
+			t.Fatalf("%s released before any acknowledgement", f.rel)
+		}
+	}
+	ack[want["DCIM/100BWC/CLIP0001.MP4"]] = true
+	ack[want["DCIM/100BWC/CLIP0001.GPX"]] = true
+	if _, err := d.Offload(context.Background(), bay); err != nil {
+		t.Fatal(err)
+	}
+	if exists(filepath.Join(bay, "DCIM/100BWC/CLIP0001.MP4")) || exists(filepath.Join(bay, "DCIM/100BWC/CLIP0001.GPX")) {
+		t.Fatal("acknowledged files not released")
+	}
+	if !exists(filepath.Join(bay, "DCIM/100BWC/CLIP0001.BMK")) {
+		t.Fatal("an unacknowledged sidecar was released")
+	}
+	got := itemActions(t, v, want["DCIM/100BWC/CLIP0001.MP4"])
+	if !isSub(got, []evidence.Action{evidence.ActionFileOffloaded, evidence.ActionVerified, evidence.ActionVerified, evidence.ActionReleased}) {
+		t.Fatalf("custody: %v", got)
+	}
+	verifyVault(t, v)
+}
+
+// A USB stick with holiday photos is not a camera: reported, untouched.
+func TestBayThatIsNotACamera(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "dock")
+	v := openVault(t, t.TempDir())
+	d := newDock(t, v, dock.Config{Root: root, RescanInterval: 50 * time.Millisecond,
+		Profiles: []dock.Profile{profile(dock.ReleaseAfterVerify)}}, nil)
+	bay := filepath.Join(root, "stick")
+	writeCamFile(t, bay, camFile{rel: "DCIM/holiday.MP4", clip: "static-room.mp4", mtime: camClock})
+	writeCamFile(t, bay, camFile{rel: "notes.txt", content: "hello", mtime: camClock})
+	runDock(t, d)
+	waitFor(t, "not-a-camera", 30*time.Second, func() bool { b, _ := bayState(d, "stick"); return b.State == dock.BayNotCamera })
+	if !exists(filepath.Join(bay, "DCIM/holiday.MP4")) || !exists(filepath.Join(bay, "notes.txt")) {
+		t.Fatal("files of a non-camera bay were touched")
+	}
+	for _, e := range allEvents(t, v) {
+		if e.Action != evidence.ActionKeyCreated {
+			t.Fatalf("non-camera bay recorded %v", e)
+		}
+	}
+	if _, err := d.Offload(context.Background(), bay); !errors.Is(err, dock.ErrNotCamera) {
+		t.Fatalf("one-shot offload of a non-camera: %v", err)
+	}
+}
