@@ -31,6 +31,19 @@ func openVault(t testing.TB, dir string) *vault.Vault {
 	return v
 }
 
+// openPlainVault opens a real vault without media probing, for tests whose
+// large camera files are random bytes rather than video (a prober would
+// rightly mark them undecodable, and the dock would keep them).
+func openPlainVault(t testing.TB, dir string) *vault.Vault {
+	t.Helper()
+	v, err := vault.Open(context.Background(), dir, vault.Options{})
+	if err != nil {
+		t.Fatalf("open vault: %v", err)
+	}
+	t.Cleanup(func() { v.Close() })
+	return v
+}
+
 func newDock(t testing.TB, v *vault.Vault, cfg dock.Config, ack dock.AckSource) *dock.Dock {
 	t.Helper()
 	d, err := dock.New(dock.Options{Config: cfg, Vault: v, State: v.State("dock"), Ack: ack})

@@ -169,18 +169,13 @@ func (d *Dock) pass(ctx context.Context, s *session, l listing) (BayReport, erro
 	jobs := d.showPass(s, l)
 	todo := 0
 	for _, j := range jobs {
-		if d.needsWork(s, j.u.video) {
+		if d.needsWork(s, j.u) {
 			todo++
-		}
-		for _, sc := range j.u.sidecars {
-			if d.needsWork(s, sc) {
-				todo++
-			}
 		}
 	}
 	if todo > 0 {
 		det := s.bayDetails(d.now())
-		det["files"] = fmt.Sprint(todo)
+		det["recordings"] = fmt.Sprint(todo)
 		det["bytes"] = fmt.Sprint(l.total())
 		if _, err := d.vault.Append(ctx, evidence.CustodyEvent{Actor: s.actor, Action: evidence.ActionOffloadStarted, Details: det}); err != nil {
 			return rep, fmt.Errorf("bay %s: record offload start: %w", s.bay, err)
@@ -255,21 +250,118 @@ func (d *Dock) showPass(s *session, l listing) []job {
 	return jobs
 }
 
-// offloadUnit offloads a video, then its sidecars linked to it. Sidecars
-// wait for their video: without its digest they could not be linked, and
-// they are released only together with it.
+// offloadUnit offloads a video and then its sidecars, linked to it, and
+// only when all of them are verified releases them, sidecars first: the
+// video's presence on the camera is what lets a later dock link sidecars
+// left behind by an interruption.
 func (d *Dock) offloadUnit(ctx context.Context, s *session, j job) []FileReport {
-	v := d.offloadFile(ctx, s, j.u.video, j.video, nil)
-	out := []FileReport{v}
+	v := d.fetch(ctx, s, j.u.video, j.video, nil)
+	all := []*fetched{v}
 	for i, sc := range j.u.sidecars {
-		if v.Item.Digest.IsZero() {
+		if v.rep.Item.Digest.IsZero() {
 			d.setFile(j.sidecars[i], FilePending, "waits for its video")
-			out = append(out, FileReport{Path: sc.Rel, State: FilePending, Sidecar: true, Err: errors.New("its video was not offloaded")})
+			all = append(all, &fetched{rep: FileReport{Path: sc.Rel, State: FilePending, Sidecar: true, Err: errors.New("its video was not offloaded")}})
 			continue
 		}
-		out = append(out, d.offloadFile(ctx, s, sc, j.sidecars[i], &v))
+		all = append(all, d.fetch(ctx, s, sc, j.sidecars[i], &v.rep))
+	}
+	why := ""
+	for _, f := range all {
+		if f.rep.State != "" {
+			why = "not every file of this recording was offloaded"
+		} else if why == "" {
+			why = f.keep
+		}
+	}
+	out := make([]FileReport, 0, len(all))
+	// Sidecars go first, the video last.
+	for i := len(all) - 1; i >= 0; i-- {
+		f := all[i]
+		if f.rep.State == "" && why != "" {
+			f.rep.State = keptState(s)
+			d.setFile(f.fp, f.rep.State, keptNote(s, why))
+		}
+		if f.rep.State == "" {
+			f.rep = d.releaseFetched(ctx, s, f)
+		}
+	}
+	for _, f := range all {
+		out = append(out, f.rep)
 	}
 	return out
+}
+
+// fetched is a camera file whose bytes are in the vault and verified (its
+// report's State still empty), or that failed (State set).
+type fetched struct {
+	rep   FileReport
+	f     camFile
+	fp    *fileProgress
+	fresh bool   // verified in this pass
+	keep  string // why policy keeps it on the camera; "" to release
+}
+
+// fetch copies and verifies one camera file, or finds it already offloaded.
+func (d *Dock) fetch(ctx context.Context, s *session, f camFile, fp *fileProgress, parent *FileReport) *fetched {
+	out := &fetched{rep: FileReport{Path: f.Rel, Sidecar: parent != nil}, f: f, fp: fp}
+	if ctx.Err() != nil {
+		d.setFile(fp, FileInterrupted, "")
+		out.rep.State, out.rep.Err = FileInterrupted, context.Cause(ctx)
+		return out
+	}
+	if it, ok := d.resumed(s, f); ok {
+		fp.bytes.Store(f.Size)
+		d.setDigest(fp, it.Digest)
+		out.rep.Item, out.keep = it, d.releasable(s, it)
+		return out
+	}
+	copied, changed, err := d.copyFile(ctx, s, f, fp, parent)
+	out.rep.Item, out.rep.New, out.fresh = copied.item, copied.isNew, true
+	if err != nil {
+		out.rep.State, out.rep.Err = d.copyFailed(ctx, s, f, fp, copied, err)
+		return out
+	}
+	out.f.Size, out.f.Mtime = copied.size, copied.mtime
+	if changed != "" {
+		out.keep = "changed while it was read: " + changed
+		return out
+	}
+	if d.state != nil {
+		rp, _ := json.Marshal(resumePoint{Size: copied.size, Mtime: copied.mtime, Digest: copied.item.Digest})
+		if err := d.state.Put(context.WithoutCancel(ctx), resumeKey(s.dev.Serial, f.Rel), rp); err != nil {
+			d.log.Warn("save resume point", "bay", s.bay, "path", f.Rel, "err", err)
+		}
+	}
+	out.keep = d.releasable(s, copied.item)
+	return out
+}
+
+// releaseFetched releases a file policy lets go; one verified in an
+// earlier pass is verified again first.
+func (d *Dock) releaseFetched(ctx context.Context, s *session, f *fetched) FileReport {
+	if !f.fresh {
+		if err := d.verifyForRelease(ctx, s, f.f, f.rep.Item); err != nil {
+			d.setFile(f.fp, FileFailed, err.Error())
+			f.rep.State, f.rep.Err = FileFailed, err
+			return f.rep
+		}
+	}
+	return d.release(ctx, s, f.f, f.fp, f.rep)
+}
+
+// keptState is the state of a verified file that stays on the camera.
+func keptState(s *session) string {
+	if s.profile.Release == ReleaseNever || s.profile.Release == "" {
+		return FileOffloaded
+	}
+	return FileKept
+}
+
+func keptNote(s *session, why string) string {
+	if keptState(s) == FileOffloaded {
+		return ""
+	}
+	return why
 }
 
 // resumePoint is what the dock remembers of a file it has offloaded, so a
@@ -305,10 +397,17 @@ func (d *Dock) resumed(s *session, f camFile) (evidence.Item, bool) {
 	return it, true
 }
 
-// needsWork says whether a file will be copied or released in this pass.
-func (d *Dock) needsWork(s *session, f camFile) bool {
-	it, ok := d.resumed(s, f)
-	return !ok || d.releasable(s, it) == ""
+// needsWork says whether a unit will be copied or released in this pass.
+func (d *Dock) needsWork(s *session, u unit) bool {
+	release := true
+	for _, f := range append([]camFile{u.video}, u.sidecars...) {
+		it, ok := d.resumed(s, f)
+		if !ok {
+			return true
+		}
+		release = release && d.releasable(s, it) == ""
+	}
+	return release
 }
 
 // releasable returns "" when policy lets the camera copy of it go, or why
@@ -323,68 +422,6 @@ func (d *Dock) releasable(s *session, it evidence.Item) string {
 		return "waiting for central acknowledgement"
 	}
 	return ""
-}
-
-// offloadFile copies one camera file into the vault, verifies the copy and
-// releases the camera's file when policy allows. parent is the video a
-// sidecar belongs to.
-func (d *Dock) offloadFile(ctx context.Context, s *session, f camFile, fp *fileProgress, parent *FileReport) FileReport {
-	rep := FileReport{Path: f.Rel, Sidecar: parent != nil}
-	if ctx.Err() != nil {
-		d.setFile(fp, FileInterrupted, "")
-		rep.State, rep.Err = FileInterrupted, context.Cause(ctx)
-		return rep
-	}
-	it, ok := d.resumed(s, f)
-	if ok {
-		fp.bytes.Store(f.Size)
-		rep.Item = it
-		if why := d.releasable(s, it); why != "" || (parent != nil && parent.State != FileReleased) {
-			d.setFile(fp, finalKept(s, it), "")
-			rep.State = finalKept(s, it)
-			d.setDigest(fp, it.Digest)
-			return rep
-		}
-		if err := d.verifyForRelease(ctx, s, f, it); err != nil {
-			d.setFile(fp, FileFailed, err.Error())
-			rep.State, rep.Err = FileFailed, err
-			return rep
-		}
-		return d.release(ctx, s, f, fp, rep)
-	}
-	copied, changed, err := d.copyFile(ctx, s, f, fp, parent)
-	rep.Item, rep.New = copied.item, copied.isNew
-	if err != nil {
-		rep.State, rep.Err = d.copyFailed(ctx, s, f, fp, copied, err)
-		return rep
-	}
-	if changed != "" {
-		d.setFile(fp, FileKept, changed)
-		rep.State = FileKept
-		return rep
-	}
-	if d.state != nil {
-		rp, _ := json.Marshal(resumePoint{Size: copied.size, Mtime: copied.mtime, Digest: copied.item.Digest})
-		if err := d.state.Put(context.WithoutCancel(ctx), resumeKey(s.dev.Serial, f.Rel), rp); err != nil {
-			d.log.Warn("save resume point", "bay", s.bay, "path", f.Rel, "err", err)
-		}
-	}
-	f.Size, f.Mtime = copied.size, copied.mtime
-	if why := d.releasable(s, copied.item); why != "" || (parent != nil && parent.State != FileReleased) {
-		rep.State = finalKept(s, copied.item)
-		d.setFile(fp, rep.State, "")
-		return rep
-	}
-	return d.release(ctx, s, f, fp, rep)
-}
-
-// finalKept is the state of a verified file that stays on the camera.
-func finalKept(s *session, it evidence.Item) string {
-	if s.profile.Release == ReleaseNever || s.profile.Release == "" {
-		return FileOffloaded
-	}
-	_ = it
-	return FileKept
 }
 
 func (d *Dock) setDigest(fp *fileProgress, dg evidence.Digest) {

@@ -74,7 +74,7 @@ func scanBay(root *os.Root, p Profile) (listing, error) {
 			f := camFile{Rel: rel, Size: info.Size(), Mtime: info.ModTime()}
 			if p.isVideo(rel) {
 				videos = append(videos, f)
-			} else if p.isSidecar(rel) {
+			} else if p.isSidecar(rel) && !p.isIdentityFile(rel) {
 				k := stemKey(rel)
 				sidecars[k] = append(sidecars[k], f)
 			}
@@ -101,6 +101,15 @@ func scanBay(root *os.Root, p Profile) (listing, error) {
 func (p Profile) isVideo(rel string) bool {
 	for _, g := range p.Videos {
 		if matchGlob(g, rel) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p Profile) isIdentityFile(rel string) bool {
+	for _, f := range p.Identity.Files {
+		if strings.EqualFold(path.Clean(f), rel) {
 			return true
 		}
 	}
