@@ -277,6 +277,10 @@ func (d *Dock) offloadUnit(ctx context.Context, s *session, j job) []FileReport 
 	// Sidecars go first, the video last.
 	for i := len(all) - 1; i >= 0; i-- {
 		f := all[i]
+		if f.rep.State == "" && f.changed {
+			f.rep.State = FileChanged
+			d.setFile(f.fp, FileChanged, f.keep)
+		}
 		if f.rep.State == "" && why != "" {
 			f.rep.State = keptState(s)
 			d.setFile(f.fp, f.rep.State, keptNote(s, why))
@@ -294,11 +298,12 @@ func (d *Dock) offloadUnit(ctx context.Context, s *session, j job) []FileReport 
 // fetched is a camera file whose bytes are in the vault and verified (its
 // report's State still empty), or that failed (State set).
 type fetched struct {
-	rep   FileReport
-	f     camFile
-	fp    *fileProgress
-	fresh bool   // verified in this pass
-	keep  string // why policy keeps it on the camera; "" to release
+	rep     FileReport
+	f       camFile
+	fp      *fileProgress
+	fresh   bool   // verified in this pass
+	changed bool   // the file changed while it was read
+	keep    string // why policy keeps it on the camera; "" to release
 }
 
 // fetch copies and verifies one camera file, or finds it already offloaded.
@@ -323,7 +328,7 @@ func (d *Dock) fetch(ctx context.Context, s *session, f camFile, fp *fileProgres
 	}
 	out.f.Size, out.f.Mtime = copied.size, copied.mtime
 	if changed != "" {
-		out.keep = "changed while it was read: " + changed
+		out.keep, out.changed = "changed while it was read: "+changed, true
 		return out
 	}
 	if d.state != nil {

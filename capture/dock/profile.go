@@ -42,8 +42,8 @@ type Profile struct {
 	// Ready are paths that must exist before the bay is read, so a bay
 	// that is still mounting is not taken for an empty camera. Empty means
 	// the first directory of each video glob.
-	Ready    []string `yaml:"ready"`
-	Identity Identity `yaml:"identity"`
+	Ready    []string      `yaml:"ready"`
+	Identity Identity      `yaml:"identity"`
 	Release  ReleasePolicy `yaml:"release"`
 	// ReleaseMarked allows releasing files the vault marked as broken
 	// (undecodable); by default they stay on the camera too.

@@ -26,7 +26,8 @@ const (
 	FileVerifying   = "verifying"
 	FileOffloaded   = "offloaded" // in the vault, verified, kept on the camera
 	FileReleased    = "released"  // in the vault, verified, deleted from the camera
-	FileKept        = "kept"      // in the vault but not releasable (marked, changed, waiting for ack)
+	FileKept        = "kept"      // in the vault but not releasable (marked, waiting for ack)
+	FileChanged     = "changed"   // changed while read: the bytes read are kept; copied again once it settles
 	FileUnreadable  = "unreadable"
 	FileFailed      = "failed"
 	FileInterrupted = "interrupted"
