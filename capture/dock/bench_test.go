@@ -75,7 +75,7 @@ func timeCopy(b *testing.B, bay, dst string) time.Duration {
 	return el
 }
 
-func syncDisks(b *testing.B) {
+func syncDisks(b testing.TB) {
 	if out, err := exec.Command("sync").CombinedOutput(); err != nil {
 		b.Fatalf("sync: %v %s", err, out)
 	}

@@ -45,8 +45,9 @@ func (d *Dock) inspect(root *os.Root, bay string) (*session, listing, error) {
 			return nil, listing{}, fmt.Errorf("bay %s: profile %s: %w", bay, p.Name, err)
 		}
 		for _, r := range p.readyPaths() {
-			info, err := root.Lstat(r)
-			if err != nil || !info.IsDir() {
+			name, ok := findFold(root, r)
+			info, err := root.Lstat(name)
+			if !ok || err != nil || !info.IsDir() {
 				return nil, listing{}, fmt.Errorf("bay %s: %s missing: %w", bay, r, ErrNotReady)
 			}
 		}

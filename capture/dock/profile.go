@@ -127,6 +127,11 @@ func (p Profile) Validate() error {
 	default:
 		return fmt.Errorf("profile %s: 'release' %q is not never, after-verify or after-ack", p.Name, p.Release)
 	}
+	for _, f := range p.Identity.Files {
+		if f == "" || path.IsAbs(f) || strings.Contains(f, "..") {
+			return fmt.Errorf("profile %s: 'identity.files' entry %q must be a path inside the bay", p.Name, f)
+		}
+	}
 	for label, dev := range p.Identity.VolumeLabels {
 		if dev.Serial == "" {
 			return fmt.Errorf("profile %s: 'volume_labels' %q has no 'serial'", p.Name, label)
@@ -167,18 +172,35 @@ func (p Profile) identify(root *os.Root, bayName string) (Device, error) {
 		return dev, nil
 	}
 	for _, want := range p.Identity.Files {
-		dir, base := path.Split(want)
-		entries, err := fs.ReadDir(root.FS(), path.Clean("./"+dir))
-		if err != nil {
-			continue // the directory is not there (yet)
-		}
-		for _, e := range entries {
-			if strings.EqualFold(e.Name(), base) {
-				return p.readDescriptor(root, path.Join(dir, e.Name()))
-			}
+		if name, ok := findFold(root, want); ok {
+			return p.readDescriptor(root, name)
 		}
 	}
 	return Device{}, errNoIdentity
+}
+
+// findFold finds rel in the bay matching each path element without regard
+// to case, as FAT file systems do; it returns the name as stored.
+func findFold(root *os.Root, rel string) (string, bool) {
+	found := "."
+	for _, el := range strings.Split(path.Clean(rel), "/") {
+		entries, err := fs.ReadDir(root.FS(), found)
+		if err != nil {
+			return "", false
+		}
+		next := ""
+		for _, e := range entries {
+			if strings.EqualFold(e.Name(), el) {
+				next = path.Join(found, e.Name())
+				break
+			}
+		}
+		if next == "" {
+			return "", false
+		}
+		found = next
+	}
+	return found, true
 }
 
 // maxDescriptor bounds what is read of an identity file: a descriptor is a
