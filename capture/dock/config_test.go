@@ -58,11 +58,11 @@ func TestConfigExampleParsesAndValidates(t *testing.T) {
 
 func TestConfigErrorsNameTheKey(t *testing.T) {
 	for bad, want := range map[string]string{
-		strings.Replace(exampleConfig, "release: after-verify", "release: sometimes", 1): "'release'",
+		strings.Replace(exampleConfig, "release: after-verify", "release: sometimes", 1):                       "'release'",
 		strings.Replace(exampleConfig, `videos: ["DCIM/**/*.MP4", "RECORD/*.MOV"]`, `videos: ["../*.MP4"]`, 1): "'videos'",
-		strings.Replace(exampleConfig, `sidecars: [".GPX", ".BMK"]`, `sidecars: ["GPX"]`, 1):                 "'sidecars'",
-		strings.Replace(exampleConfig, `{serial: "0042", model: BWC3}`, `{model: BWC3}`, 1):                   "'volume_labels'",
-		strings.Replace(exampleConfig, "rescan_interval: 3s", "rescan_intervl: 3s", 1):                       "rescan_intervl",
+		strings.Replace(exampleConfig, `sidecars: [".GPX", ".BMK"]`, `sidecars: ["GPX"]`, 1):                   "'sidecars'",
+		strings.Replace(exampleConfig, `{serial: "0042", model: BWC3}`, `{model: BWC3}`, 1):                    "'volume_labels'",
+		strings.Replace(exampleConfig, "rescan_interval: 3s", "rescan_intervl: 3s", 1):                         "rescan_intervl",
 	} {
 		if _, err := parseConfig(t, bad); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want an error naming %s, got %v", want, err)
