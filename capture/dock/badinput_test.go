@@ -25,6 +25,7 @@ func TestBadInputOnOneCamera(t *testing.T) {
 	files := []camFile{
 		{rel: "DCIM/100BWC/OLD0001.MP4", clip: "static-room.mp4", mtime: oldClock},
 		{rel: "DCIM/100BWC/GROW0001.MP4", clip: "store-aisle.mp4", mtime: camClock},
+		{rel: "DCIM/100BWC/LOST0001.GPX", content: gpx(9), mtime: camClock}, // its video is gone
 	}
 	buildCamera(t, bay, identity{Serial: "BWC-BAD", Officer: "PC-66"}, files)
 
@@ -110,6 +111,12 @@ func TestBadInputOnOneCamera(t *testing.T) {
 	at, err := time.Parse(time.RFC3339Nano, ev[0].Details["appliance_time"])
 	if err != nil || time.Since(at) > time.Hour {
 		t.Fatalf("appliance_time %q", ev[0].Details["appliance_time"])
+	}
+
+	// A sidecar without its video is still offloaded, unlinked.
+	lost, err := v.Item(evidence.DigestBytes([]byte(gpx(9))))
+	if err != nil || lost.Kind != evidence.KindSidecar || !lost.Parent.IsZero() || exists(filepath.Join(bay, "DCIM/100BWC/LOST0001.GPX")) {
+		t.Fatalf("orphan sidecar: %+v %v", lost, err)
 	}
 
 	// Growing: the bytes read are kept, the file is not released and not

@@ -15,7 +15,9 @@
 // officer, camera path, the camera's clock (file time) and the appliance's
 // clock, so a camera clock that is years off shows as such. Sidecar files
 // (same directory and stem as a video, an extension the profile lists) are
-// stored as items of kind sidecar linked to their video's digest.
+// stored as items of kind sidecar linked to their video's digest; a
+// recording leaves the camera only together with its sidecars, and a sidecar
+// whose video is gone is offloaded on its own, unlinked.
 //
 // A camera file is deleted ("released") only when the profile's release
 // policy says so, its vault copy verified, and the custody events for it are

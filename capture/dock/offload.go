@@ -309,7 +309,7 @@ type fetched struct {
 
 // fetch copies and verifies one camera file, or finds it already offloaded.
 func (d *Dock) fetch(ctx context.Context, s *session, f camFile, fp *fileProgress, parent *FileReport) *fetched {
-	out := &fetched{rep: FileReport{Path: f.Rel, Sidecar: parent != nil}, f: f, fp: fp}
+	out := &fetched{rep: FileReport{Path: f.Rel, Sidecar: f.Sidecar}, f: f, fp: fp}
 	if ctx.Err() != nil {
 		d.setFile(fp, FileInterrupted, "")
 		out.rep.State, out.rep.Err = FileInterrupted, context.Cause(ctx)
@@ -551,8 +551,12 @@ func (s *session) intake(f camFile, parent *FileReport, now time.Time) evidence.
 	if s.dev.Firmware != "" {
 		in.Labels["firmware"] = s.dev.Firmware
 	}
+	in.Kind = evidence.KindVideo
+	if f.Sidecar {
+		in.Kind = evidence.KindSidecar
+	}
 	if parent != nil {
-		in.Kind, in.Parent, in.Relation = evidence.KindSidecar, parent.Item.Digest, "sidecar"
+		in.Parent, in.Relation = parent.Item.Digest, "sidecar"
 	}
 	return in
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -16,9 +17,12 @@ type camFile struct {
 	Rel   string // slash-separated, relative to the bay
 	Size  int64
 	Mtime time.Time // the camera's clock
+	// Sidecar marks a file that travels with a video (or lost its video).
+	Sidecar bool
 }
 
-// unit is a video and the sidecar files that travel with it.
+// unit is a video and the sidecar files that travel with it, or a sidecar
+// whose video is gone, alone.
 type unit struct {
 	video    camFile
 	sidecars []camFile
@@ -75,6 +79,7 @@ func scanBay(root *os.Root, p Profile) (listing, error) {
 			if p.isVideo(rel) {
 				videos = append(videos, f)
 			} else if p.isSidecar(rel) && !p.isIdentityFile(rel) {
+				f.Sidecar = true
 				k := stemKey(rel)
 				sidecars[k] = append(sidecars[k], f)
 			}
@@ -89,10 +94,15 @@ func scanBay(root *os.Root, p Profile) (listing, error) {
 		l.units = append(l.units, unit{video: v, sidecars: sidecars[k]})
 		delete(sidecars, k)
 	}
-	for _, orphans := range sidecars {
-		for _, f := range orphans {
-			l.skipped = append(l.skipped, skipped{f.Rel, "sidecar without its video: left on the camera"})
-		}
+	// A sidecar whose video is gone is still evidence: it is offloaded on
+	// its own, unlinked.
+	var orphans []camFile
+	for _, fs := range sidecars {
+		orphans = append(orphans, fs...)
+	}
+	slices.SortFunc(orphans, func(a, b camFile) int { return strings.Compare(a.Rel, b.Rel) })
+	for _, f := range orphans {
+		l.units = append(l.units, unit{video: f})
 	}
 	l.fingerprint = hex.EncodeToString(fp.Sum(nil))
 	return l, nil
