@@ -46,7 +46,7 @@ func TestBaysInParallelBoundedCopies(t *testing.T) {
 	d, err := dock.New(dock.Options{Vault: cv, State: real.State("dock"), Config: dock.Config{Root: root,
 		RescanInterval: 100 * time.Millisecond, Profiles: []dock.Profile{profile(dock.ReleaseAfterVerify)}}})
 	must(t, err)
-	dock.SetReadHook(d, func(rel string, r io.Reader) io.Reader { return slowReader{r, 10 * time.Millisecond} })
+	dock.SetReadHook(d, func(rel string, r io.Reader) io.Reader { return slowReader{r, 30 * time.Millisecond} })
 	staging := t.TempDir()
 	for i := range 3 {
 		bay := filepath.Join(staging, fmt.Sprintf("bay%d", i))

@@ -24,7 +24,8 @@ var errStopping = errors.New("dock stopping")
 type bayWatch struct {
 	name     string
 	root     *os.Root
-	lastFP   string // fingerprint seen by the previous scan
+	lastFP   string    // fingerprint seen by the previous scan
+	fpSince  time.Time // when lastFP was first seen
 	sess     *session
 	reported string // the last unusable-bay error logged, to log it once
 
@@ -202,14 +203,10 @@ func (d *Dock) checkBay(ctx context.Context, bw *bayWatch, start func(*bayWatch,
 	s, l, err := d.inspect(bw.root, bw.name)
 	if err != nil {
 		fp, _ := scanBay(bw.root, Profile{})
-		stable := fp.fingerprint == bw.lastFP
-		bw.lastFP = fp.fingerprint
-		d.unusable(bw, err, stable)
+		d.unusable(bw, err, d.settled(bw, fp.fingerprint))
 		return
 	}
-	stable := l.fingerprint == bw.lastFP
-	bw.lastFP = l.fingerprint
-	if !stable {
+	if !d.settled(bw, l.fingerprint) {
 		if bw.sess == nil {
 			d.setBay(bw.name, func(b *bayProgress) { b.State, b.Message = BaySettling, "waiting for the bay's listing to settle" })
 		}
@@ -222,7 +219,7 @@ func (d *Dock) checkBay(ctx context.Context, bw *bayWatch, start func(*bayWatch,
 		if err != nil {
 			return
 		}
-		*bw = bayWatch{name: bw.name, root: root, lastFP: l.fingerprint}
+		*bw = bayWatch{name: bw.name, root: root, lastFP: l.fingerprint, fpSince: bw.fpSince}
 		s.root = root
 	}
 	if bw.sess == nil {
@@ -237,6 +234,18 @@ func (d *Dock) checkBay(ctx context.Context, bw *bayWatch, start func(*bayWatch,
 		return
 	}
 	start(bw, l)
+}
+
+// settled reports whether a bay's listing has stayed the same for a whole
+// rescan interval: scans prompted by notifications come milliseconds apart,
+// and two of those agreeing says little about a mount still filling in.
+func (d *Dock) settled(bw *bayWatch, fp string) bool {
+	now := d.now()
+	if fp != bw.lastFP {
+		bw.lastFP, bw.fpSince = fp, now
+		return false
+	}
+	return now.Sub(bw.fpSince) >= d.cfg.RescanInterval
 }
 
 // unusable shows why a bay is not being offloaded. A bay whose listing is
