@@ -238,3 +238,35 @@ func TestBayThatIsNotACamera(t *testing.T) {
 		t.Fatalf("one-shot offload of a non-camera: %v", err)
 	}
 }
+
+// Where the bay is a fixed mount point, unmounting leaves an empty
+// directory behind: that is an undock too, and the camera's return is a
+// new dock that copies nothing again.
+func TestMountPointStaysWhenCameraLeaves(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "dock")
+	v := openVault(t, t.TempDir())
+	d := newDock(t, v, dock.Config{Root: root, RescanInterval: 100 * time.Millisecond,
+		Profiles: []dock.Profile{profile(dock.ReleaseNever)}}, nil)
+	bay := filepath.Join(root, "bay7")
+	must(t, os.MkdirAll(bay, 0o755))
+	runDock(t, d)
+	files := standardCamera()[:2]
+	id := identity{Serial: "BWC-MNT"}
+	buildCamera(t, bay, id, files)
+	waitFor(t, "bay7 done", 60*time.Second, func() bool { b, _ := bayState(d, "bay7"); return b.State == dock.BayDone })
+	count := func(a evidence.Action) int { return len(eventsFor(allEvents(t, v), a, "")) }
+
+	must(t, os.RemoveAll(filepath.Join(bay, "DCIM")))
+	must(t, os.Remove(filepath.Join(bay, "device.json")))
+	waitFor(t, "undocked", 30*time.Second, func() bool { return count(evidence.ActionUndocked) == 1 })
+
+	buildCamera(t, bay, id, files)
+	waitFor(t, "docked again", 30*time.Second, func() bool { return count(evidence.ActionDocked) == 2 })
+	waitFor(t, "bay7 done again", 60*time.Second, func() bool { b, _ := bayState(d, "bay7"); return b.State == dock.BayDone })
+	if n := count(evidence.ActionFileOffloaded); n != 2 {
+		t.Fatalf("%d file-offloaded events for 2 files docked twice", n)
+	}
+	if n := count(evidence.ActionOffloadStarted); n != 1 {
+		t.Fatalf("%d offload-started events; the second dock had nothing to do", n)
+	}
+}

@@ -34,7 +34,8 @@ type bayWatch struct {
 	passFP   string // fingerprint the last pass worked from
 	passAt   time.Time
 	complete bool
-	gone     bool // undocked while a pass was running
+	gone     bool // the bay directory went away while a pass was running
+	lost     bool // the camera left the bay (directory kept) while a pass was running
 }
 
 type passDone struct {
@@ -121,8 +122,13 @@ func (d *Dock) passEnded(ctx context.Context, r passDone) {
 	if r.err != nil {
 		d.log.Error("offload pass failed", "bay", bw.name, "err", r.err)
 	}
-	if bw.gone {
-		d.undocked(context.WithoutCancel(ctx), bw)
+	switch {
+	case bw.gone:
+		d.recordUndock(context.WithoutCancel(ctx), bw)
+		d.closeBay(bw)
+	case bw.lost:
+		bw.lost = false
+		d.recordUndock(context.WithoutCancel(ctx), bw)
 	}
 }
 
@@ -162,8 +168,12 @@ func (d *Dock) rescan(ctx context.Context, bays map[string]*bayWatch, start func
 			bays[name] = bw
 			d.setBay(name, func(b *bayProgress) { b.State = BaySettling })
 		}
-		if !bw.running {
+		switch {
+		case !bw.running:
 			d.checkBay(ctx, bw, start)
+		case !bw.lost && !d.stillDocked(bw):
+			bw.lost = true
+			bw.cancel(errUndocked)
 		}
 	}
 }
@@ -175,21 +185,36 @@ func (d *Dock) leave(ctx context.Context, bw *bayWatch) {
 		bw.cancel(errUndocked)
 		return
 	}
-	d.undocked(ctx, bw)
+	d.recordUndock(ctx, bw)
+	d.closeBay(bw)
 }
 
-func (d *Dock) undocked(ctx context.Context, bw *bayWatch) {
-	defer bw.root.Close()
+func (d *Dock) closeBay(bw *bayWatch) {
+	bw.root.Close()
 	d.dropBay(bw.name)
-	if bw.sess == nil {
+}
+
+// recordUndock ends a camera's session in a bay.
+func (d *Dock) recordUndock(ctx context.Context, bw *bayWatch) {
+	s := bw.sess
+	if s == nil {
 		return
 	}
-	det := bw.sess.bayDetails(d.now())
-	det["complete"] = fmt.Sprint(bw.complete)
-	if _, err := d.vault.Append(ctx, evidence.CustodyEvent{Actor: bw.sess.actor, Action: evidence.ActionUndocked, Details: det}); err != nil {
+	complete := bw.complete
+	bw.sess, bw.passFP, bw.complete = nil, "", false
+	det := s.bayDetails(d.now())
+	det["complete"] = fmt.Sprint(complete)
+	if _, err := d.vault.Append(ctx, evidence.CustodyEvent{Actor: s.actor, Action: evidence.ActionUndocked, Details: det}); err != nil {
 		d.log.Error("record undocking", "bay", bw.name, "err", err)
 	}
-	d.log.Info("camera undocked", "bay", bw.name, "serial", bw.sess.dev.Serial, "complete", bw.complete)
+	d.log.Info("camera undocked", "bay", bw.name, "serial", s.dev.Serial, "complete", complete)
+}
+
+// stillDocked tells whether the camera a pass works on is still in its bay,
+// for mount points that stay behind when a device is unmounted.
+func (d *Dock) stillDocked(bw *bayWatch) bool {
+	s, _, err := d.inspect(bw.root, bw.name)
+	return err == nil && s.dev.Serial == bw.sess.dev.Serial
 }
 
 // retryAfter is how long a pass that left work undone waits before the bay
@@ -202,6 +227,8 @@ const retryAfter = time.Minute
 func (d *Dock) checkBay(ctx context.Context, bw *bayWatch, start func(*bayWatch, listing)) {
 	s, l, err := d.inspect(bw.root, bw.name)
 	if err != nil {
+		// The mount point stays, the camera is gone.
+		d.recordUndock(ctx, bw)
 		fp, _ := scanBay(bw.root, Profile{})
 		d.unusable(bw, err, d.settled(bw, fp.fingerprint))
 		return
@@ -214,13 +241,7 @@ func (d *Dock) checkBay(ctx context.Context, bw *bayWatch, start func(*bayWatch,
 	}
 	if bw.sess != nil && bw.sess.dev.Serial != s.dev.Serial {
 		// Another camera in the same bay without the directory going away.
-		d.undocked(ctx, bw)
-		root, err := os.OpenRoot(filepath.Join(d.cfg.Root, bw.name))
-		if err != nil {
-			return
-		}
-		*bw = bayWatch{name: bw.name, root: root, lastFP: l.fingerprint, fpSince: bw.fpSince}
-		s.root = root
+		d.recordUndock(ctx, bw)
 	}
 	if bw.sess == nil {
 		bw.sess = s
