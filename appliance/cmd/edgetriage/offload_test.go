@@ -71,6 +71,9 @@ func TestOffloadRefusesANonCamera(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "no camera profile matches") {
 		t.Fatalf("non-camera: exit %d %s", r.code, r.stderr)
 	}
+	if r := run(t, "offload", "--help"); r.code != 0 || !strings.Contains(r.stdout, "Usage: edgetriage offload") || !strings.Contains(r.stdout, "Examples:") {
+		t.Fatalf("offload --help: exit %d %s", r.code, r.stdout)
+	}
 	if r := run(t, "offload", "--data", t.TempDir(), "--release", "sometimes", dir); r.code != 2 {
 		t.Fatalf("bad policy: exit %d %s", r.code, r.stderr)
 	}
