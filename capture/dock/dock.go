@@ -54,6 +54,10 @@ type Config struct {
 	// RescanInterval is how often bays are listed again, besides file
 	// system notifications; a bay is read only once two listings agree.
 	RescanInterval time.Duration `yaml:"rescan_interval"`
+	// RetryInterval is how long a bay whose pass left files waiting (an
+	// unreadable file, a release waiting for central acknowledgement) waits
+	// before it is tried again with nothing in it changed.
+	RetryInterval time.Duration `yaml:"retry_interval"`
 	// MaxConcurrentCopies bounds file copies across all bays, so the vault
 	// disk is kept busy without seeking between many streams.
 	MaxConcurrentCopies int `yaml:"max_concurrent_copies"`
@@ -70,6 +74,9 @@ func (c *Config) Defaults() {
 	if c.RescanInterval == 0 {
 		c.RescanInterval = 2 * time.Second
 	}
+	if c.RetryInterval == 0 {
+		c.RetryInterval = time.Minute
+	}
 	if c.MaxConcurrentCopies == 0 {
 		c.MaxConcurrentCopies = 2
 	}
@@ -83,6 +90,9 @@ func (c *Config) Defaults() {
 func (c Config) Validate() error {
 	if c.RescanInterval < 0 {
 		return errors.New("'rescan_interval' must be greater than zero")
+	}
+	if c.RetryInterval < 0 {
+		return errors.New("'retry_interval' must be greater than zero")
 	}
 	if c.MaxConcurrentCopies < 0 {
 		return errors.New("'max_concurrent_copies' must be greater than zero")

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -268,5 +269,49 @@ func TestMountPointStaysWhenCameraLeaves(t *testing.T) {
 	}
 	if n := count(evidence.ActionOffloadStarted); n != 1 {
 		t.Fatalf("%d offload-started events; the second dock had nothing to do", n)
+	}
+}
+
+type syncAcks struct {
+	mu  sync.Mutex
+	set map[evidence.Digest]bool
+}
+
+func (a *syncAcks) Acknowledged(d evidence.Digest) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.set[d]
+}
+
+// A docked camera under after-ack is released while it sits in the bay,
+// once central storage acknowledges its files.
+func TestAfterAckReleasesWhileDocked(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "dock")
+	v := openVault(t, t.TempDir())
+	ack := &syncAcks{set: map[evidence.Digest]bool{}}
+	d := newDock(t, v, dock.Config{Root: root, RescanInterval: 100 * time.Millisecond, RetryInterval: 300 * time.Millisecond,
+		Profiles: []dock.Profile{profile(dock.ReleaseAfterAck)}}, ack)
+	staging := filepath.Join(t.TempDir(), "bay8")
+	files := standardCamera()[3:5]
+	buildCamera(t, staging, identity{Serial: "BWC-ACK"}, files)
+	want := fileDigests(t, staging, files)
+	must(t, os.MkdirAll(root, 0o755))
+	runDock(t, d)
+	bay := filepath.Join(root, "bay8")
+	must(t, os.Rename(staging, bay))
+	waitFor(t, "offloaded, waiting for ack", 60*time.Second, func() bool {
+		b, _ := bayState(d, "bay8")
+		return b.State == dock.BayDone && len(b.Files) == 2 && b.Files[0].State == dock.FileKept
+	})
+	ack.mu.Lock()
+	for _, dg := range want {
+		ack.set[dg] = true
+	}
+	ack.mu.Unlock()
+	waitFor(t, "release after the ack", 60*time.Second, func() bool {
+		return !exists(filepath.Join(bay, files[0].rel)) && !exists(filepath.Join(bay, files[1].rel))
+	})
+	if n := len(eventsFor(allEvents(t, v), evidence.ActionReleased, "")); n != 2 {
+		t.Fatalf("%d released events", n)
 	}
 }

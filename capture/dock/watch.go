@@ -34,6 +34,7 @@ type bayWatch struct {
 	passFP   string // fingerprint the last pass worked from
 	passAt   time.Time
 	complete bool
+	retry    bool // files are waiting: unreadable, or kept for an acknowledgement
 	gone     bool // the bay directory went away while a pass was running
 	lost     bool // the camera left the bay (directory kept) while a pass was running
 }
@@ -42,6 +43,7 @@ type passDone struct {
 	bw       *bayWatch
 	fp       string
 	complete bool
+	retry    bool
 	err      error
 }
 
@@ -74,7 +76,8 @@ func (d *Dock) Run(ctx context.Context) error {
 		go func() {
 			rep, err := d.pass(bctx, bw.sess, l)
 			cancel(nil)
-			done <- passDone{bw: bw, fp: l.fingerprint, complete: err == nil && rep.Complete() && bctx.Err() == nil, err: err}
+			complete := err == nil && rep.Complete() && bctx.Err() == nil
+			done <- passDone{bw: bw, fp: l.fingerprint, complete: complete, retry: !complete || awaitsAck(bw.sess, rep), err: err}
 		}()
 	}
 	d.rescan(ctx, bays, start)
@@ -118,7 +121,7 @@ func (d *Dock) Run(ctx context.Context) error {
 func (d *Dock) passEnded(ctx context.Context, r passDone) {
 	bw := r.bw
 	bw.running, bw.cancel = false, nil
-	bw.passAt, bw.complete = d.now(), r.complete
+	bw.passAt, bw.complete, bw.retry = d.now(), r.complete, r.retry
 	if r.err != nil {
 		d.log.Error("offload pass failed", "bay", bw.name, "err", r.err)
 	}
@@ -217,10 +220,19 @@ func (d *Dock) stillDocked(bw *bayWatch) bool {
 	return err == nil && s.dev.Serial == bw.sess.dev.Serial
 }
 
-// retryAfter is how long a pass that left work undone waits before the bay
-// is tried again without anything in it having changed (an unreadable
-// file, a release waiting for central acknowledgement).
-const retryAfter = time.Minute
+// awaitsAck says whether files of the pass stay on the camera only until
+// central storage acknowledges them, so the bay is worth another look.
+func awaitsAck(s *session, rep BayReport) bool {
+	if s.profile.Release != ReleaseAfterAck {
+		return false
+	}
+	for _, f := range rep.Files {
+		if f.State == FileKept {
+			return true
+		}
+	}
+	return false
+}
 
 // checkBay decides what an idle bay needs: wait for it to settle, report it
 // as not a camera, or start an offload pass.
@@ -251,7 +263,7 @@ func (d *Dock) checkBay(ctx context.Context, bw *bayWatch, start func(*bayWatch,
 			return
 		}
 	}
-	if l.fingerprint == bw.passFP && (bw.complete || d.now().Sub(bw.passAt) < retryAfter) {
+	if l.fingerprint == bw.passFP && (!bw.retry || d.now().Sub(bw.passAt) < d.cfg.RetryInterval) {
 		return
 	}
 	start(bw, l)
