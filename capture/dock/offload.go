@@ -438,12 +438,11 @@ func (d *Dock) setDigest(fp *fileProgress, dg evidence.Digest) {
 
 // copyResult is what a copy read and stored.
 type copyResult struct {
-	item       evidence.Item
-	isNew      bool
-	size       int64
-	mtime      time.Time
-	readErr    error // the camera's own read error
-	copiedDone bool  // the copy is in the vault and verified
+	item    evidence.Item
+	isNew   bool
+	size    int64
+	mtime   time.Time
+	readErr error // the camera's own read error
 }
 
 // copyFile streams the camera file into the vault, hashing as it copies,
@@ -458,21 +457,12 @@ func (d *Dock) copyFile(ctx context.Context, s *session, f camFile, fp *fileProg
 		return res, "", context.Cause(ctx)
 	}
 	defer func() { <-d.copies }()
-	fh, err := s.root.OpenFile(f.Rel, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	fh, before, err := openCamFile(s.root, f.Rel)
 	if err != nil {
 		res.readErr = err
-		return res, "", fmt.Errorf("open %s: %w", f.Rel, err)
+		return res, "", err
 	}
 	defer fh.Close()
-	before, err := fh.Stat()
-	if err != nil {
-		res.readErr = err
-		return res, "", fmt.Errorf("stat %s: %w", f.Rel, err)
-	}
-	if !before.Mode().IsRegular() {
-		res.readErr = fmt.Errorf("not a regular file (%s)", before.Mode().Type())
-		return res, "", fmt.Errorf("%s: %w", f.Rel, res.readErr)
-	}
 	res.size, res.mtime = before.Size(), before.ModTime()
 	f.Size, f.Mtime = res.size, res.mtime
 	d.mu.Lock()
@@ -503,6 +493,30 @@ func (d *Dock) copyFile(ctx context.Context, s *session, f camFile, fp *fileProg
 		return res, "", fmt.Errorf("verify %s: %w", f.Rel, err)
 	}
 	changed = changedWhileRead(fh, before, read)
+	return res, changed, d.recordCopy(ctx, s, f, res, changed)
+}
+
+// openCamFile opens a camera file for reading without following a link in
+// its last element; the os.Root keeps every other element inside the bay.
+func openCamFile(root *os.Root, rel string) (*os.File, fs.FileInfo, error) {
+	fh, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open %s: %w", rel, err)
+	}
+	info, err := fh.Stat()
+	if err == nil && !info.Mode().IsRegular() {
+		err = fmt.Errorf("not a regular file (%s)", info.Mode().Type())
+	}
+	if err != nil {
+		fh.Close()
+		return nil, nil, fmt.Errorf("open %s: %w", rel, err)
+	}
+	return fh, info, nil
+}
+
+// recordCopy appends the file-offloaded and verified events of a copy in
+// one durable write; only after it may the camera's file be released.
+func (d *Dock) recordCopy(ctx context.Context, s *session, f camFile, res copyResult, changed string) error {
 	det := s.fileDetails(f, d.now())
 	det["new"] = fmt.Sprint(res.isNew)
 	if changed != "" {
@@ -513,14 +527,13 @@ func (d *Dock) copyFile(ctx context.Context, s *session, f camFile, fp *fileProg
 	}
 	verDet := maps.Clone(det)
 	verDet["verified_size"] = fmt.Sprint(res.item.Size)
-	_, err = d.vault.Append(context.WithoutCancel(ctx),
+	_, err := d.vault.Append(context.WithoutCancel(ctx),
 		evidence.CustodyEvent{Actor: s.actor, Action: evidence.ActionFileOffloaded, Item: res.item.Digest, Details: det},
 		evidence.CustodyEvent{Actor: s.actor, Action: evidence.ActionVerified, Item: res.item.Digest, Details: verDet})
 	if err != nil {
-		return res, "", fmt.Errorf("record offload of %s: %w", f.Rel, err)
+		return fmt.Errorf("record offload of %s: %w", f.Rel, err)
 	}
-	res.copiedDone = true
-	return res, changed, nil
+	return nil
 }
 
 func changedWhileRead(fh *os.File, before fs.FileInfo, read int64) string {
