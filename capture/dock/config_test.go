@@ -16,6 +16,8 @@ const exampleConfig = `
 dock:
   root: /media/dock
   rescan_interval: 3s
+  retry_interval: 1m
+  max_concurrent_copies: 2
   profiles:
     - name: acme-bwc3
       videos: ["DCIM/**/*.MP4", "RECORD/*.MOV"]

@@ -38,6 +38,16 @@
 // Progress returns a JSON-ready snapshot of every bay and file (bytes, total,
 // rate, ETA, state) for the dashboard.
 //
+// # Wiring
+//
+// The daemon passes its vault and the vault's durable state space:
+//
+//	d, err := dock.New(dock.Options{Config: cfg.Dock, Vault: v, State: v.State("dock"), Ack: outbox, Logger: log})
+//	// run d.Run(ctx) under the supervisor; serve d.Progress() at /api/v1/dock
+//
+// Offload(ctx, dir) does a single pass over one bay without watching, for
+// the CLI's offload command.
+//
 // # Adding a camera profile
 //
 // A profile is configuration, not code. Add an entry under dock.profiles in
@@ -46,7 +56,10 @@
 // one, so list it too if it is still wanted):
 //
 //	dock:
-//	  root: /media/dock
+//	  root: /media/dock                # one directory per bay (default ./dock)
+//	  rescan_interval: 2s              # a bay must stay unchanged this long before it is read
+//	  retry_interval: 1m               # look again at bays with files waiting
+//	  max_concurrent_copies: 2         # across all bays
 //	  profiles:
 //	    - name: acme-bwc3
 //	      videos: ["DCIM/**/*.MP4", "RECORD/*.MOV"]   # globs, ** = any dirs, any case
