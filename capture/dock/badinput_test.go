@@ -196,3 +196,27 @@ func TestDuplicateAcrossTwoCameras(t *testing.T) {
 	}
 	verifyVault(t, v)
 }
+
+// An identity file that is a link is not followed: the bay is refused and
+// nothing in it is touched.
+func TestLinkedIdentityFileIsRefused(t *testing.T) {
+	v := openVault(t, t.TempDir())
+	d := newDock(t, v, dock.Config{Profiles: []dock.Profile{profile(dock.ReleaseAfterVerify)}}, nil)
+	outside := t.TempDir()
+	writeIdentity(t, outside, identity{Serial: "BWC-STOLEN"})
+	bay := filepath.Join(t.TempDir(), "bay10")
+	writeCamFile(t, bay, camFile{rel: "DCIM/A.MP4", clip: "static-room.mp4", mtime: camClock})
+	must(t, os.Symlink(filepath.Join(outside, "device.json"), filepath.Join(bay, "device.json")))
+	_, err := d.Offload(context.Background(), bay)
+	if err == nil || !strings.Contains(err.Error(), "device.json") {
+		t.Fatalf("linked identity: %v", err)
+	}
+	if !exists(filepath.Join(bay, "DCIM/A.MP4")) {
+		t.Fatal("a file of a refused bay was removed")
+	}
+	for _, e := range allEvents(t, v) {
+		if e.Action != evidence.ActionKeyCreated {
+			t.Fatalf("refused bay recorded %v", e.Action)
+		}
+	}
+}
