@@ -68,9 +68,6 @@ type FileProgress struct {
 	Error  string  `json:"error,omitempty"`
 }
 
-// Skipped is a path in a bay the dock will not read, and why.
-type Skipped = skipped
-
 type bayProgress struct {
 	BayProgress
 	files []*fileProgress

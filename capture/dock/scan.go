@@ -28,8 +28,8 @@ type unit struct {
 	sidecars []camFile
 }
 
-// skipped is a path the dock saw and will not read, with why.
-type skipped struct {
+// Skipped is a path in a bay the dock saw and will not read, and why.
+type Skipped struct {
 	Rel    string `json:"path"`
 	Reason string `json:"reason"`
 }
@@ -37,7 +37,7 @@ type skipped struct {
 // listing is what a bay holds under its profile.
 type listing struct {
 	units   []unit
-	skipped []skipped
+	skipped []Skipped
 	// fingerprint changes when any name, size or time in the bay changes;
 	// two equal fingerprints in a row mean the bay has settled.
 	fingerprint string
@@ -55,7 +55,7 @@ func scanBay(root *os.Root, p Profile) (listing, error) {
 			if rel == "." {
 				return err
 			}
-			l.skipped = append(l.skipped, skipped{rel, err.Error()})
+			l.skipped = append(l.skipped, Skipped{rel, err.Error()})
 			return nil
 		}
 		if rel == "." {
@@ -63,17 +63,17 @@ func scanBay(root *os.Root, p Profile) (listing, error) {
 		}
 		info, err := de.Info()
 		if err != nil {
-			l.skipped = append(l.skipped, skipped{rel, err.Error()})
+			l.skipped = append(l.skipped, Skipped{rel, err.Error()})
 			return nil
 		}
 		fmt.Fprintf(fp, "%s\x00%d\x00%d\x00%d\n", rel, info.Size(), info.ModTime().UnixNano(), de.Type())
 		switch {
 		case de.Type()&fs.ModeSymlink != 0:
 			target, _ := root.Readlink(rel)
-			l.skipped = append(l.skipped, skipped{rel, fmt.Sprintf("symbolic link to %q: not followed", target)})
+			l.skipped = append(l.skipped, Skipped{rel, fmt.Sprintf("symbolic link to %q: not followed", target)})
 		case de.IsDir():
 		case !de.Type().IsRegular():
-			l.skipped = append(l.skipped, skipped{rel, fmt.Sprintf("not a regular file (%s)", de.Type())})
+			l.skipped = append(l.skipped, Skipped{rel, fmt.Sprintf("not a regular file (%s)", de.Type())})
 		default:
 			f := camFile{Rel: rel, Size: info.Size(), Mtime: info.ModTime()}
 			if p.isVideo(rel) {
