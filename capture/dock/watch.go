@@ -73,11 +73,12 @@ func (d *Dock) Run(ctx context.Context) error {
 		bctx, cancel := context.WithCancelCause(ctx)
 		bw.running, bw.cancel, bw.passFP = true, cancel, l.fingerprint
 		running++
+		s := bw.sess
 		go func() {
-			rep, err := d.pass(bctx, bw.sess, l)
+			rep, err := d.pass(bctx, s, l)
 			cancel(nil)
 			complete := err == nil && rep.Complete() && bctx.Err() == nil
-			done <- passDone{bw: bw, fp: l.fingerprint, complete: complete, retry: !complete || awaitsAck(bw.sess, rep), err: err}
+			done <- passDone{bw: bw, fp: l.fingerprint, complete: complete, retry: !complete || awaitsAck(s, rep), err: err}
 		}()
 	}
 	d.rescan(ctx, bays, start)
