@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -262,4 +261,3 @@ func isSub(seq, want []evidence.Action) bool {
 	return i == len(want)
 }
 
-var _ = strings.Contains
