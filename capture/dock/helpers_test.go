@@ -260,4 +260,3 @@ func isSub(seq, want []evidence.Action) bool {
 	}
 	return i == len(want)
 }
-
