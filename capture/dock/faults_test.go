@@ -288,3 +288,51 @@ func TestSIGKILLMidCopy(t *testing.T) {
 	checkReleasedWereVerified(t, v)
 	verifyVault(t, v)
 }
+
+// failReleaseVault is the real vault whose custody append of released
+// events fails, as if the appliance died between deleting a camera file and
+// recording it: a moment a test cannot hit reliably with a real kill.
+type failReleaseVault struct{ *vault.Vault }
+
+func (f failReleaseVault) Append(ctx context.Context, events ...evidence.CustodyEvent) ([]evidence.CustodyEvent, error) {
+	for _, e := range events {
+		if e.Action == evidence.ActionReleased {
+			return nil, fmt.Errorf("append: %w", syscall.EIO)
+		}
+	}
+	return f.Vault.Append(ctx, events...)
+}
+
+// A release whose event was never written is recorded on the next dock,
+// marked as recovered, so the chain never lacks a deletion.
+func TestReleaseCutShortIsRecordedOnNextDock(t *testing.T) {
+	v := openVault(t, t.TempDir())
+	bay := filepath.Join(t.TempDir(), "bay11")
+	files := standardCamera()[3:5]
+	buildCamera(t, bay, identity{Serial: "BWC-CUT"}, files)
+	want := fileDigests(t, bay, files)
+	cfg := dock.Config{Profiles: []dock.Profile{profile(dock.ReleaseAfterVerify)}}
+	broken, err := dock.New(dock.Options{Config: cfg, Vault: failReleaseVault{v}, State: v.State("dock")})
+	must(t, err)
+	if _, err := broken.Offload(context.Background(), bay); err != nil {
+		t.Fatal(err)
+	}
+	if exists(filepath.Join(bay, files[0].rel)) {
+		t.Fatal("setup: the file was not deleted")
+	}
+	if n := len(eventsFor(allEvents(t, v), evidence.ActionReleased, "")); n != 0 {
+		t.Fatalf("setup: %d released events", n)
+	}
+	d := newDock(t, v, cfg, nil)
+	if _, err := d.Offload(context.Background(), bay); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		rel := eventsFor(allEvents(t, v), evidence.ActionReleased, f.rel)
+		if len(rel) != 1 || rel[0].Item != want[f.rel] || rel[0].Details["recovered"] == "" {
+			t.Fatalf("%s: released events %+v", f.rel, rel)
+		}
+	}
+	checkReleasedWereVerified(t, v)
+	verifyVault(t, v)
+}
