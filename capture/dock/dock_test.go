@@ -64,9 +64,15 @@ func TestDockedCameraIsOffloadedVerifiedAndReleased(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s not in the vault: %v", video, err)
 		}
-		mt := files[indexOf(files, video)].mtime
+		// The camera's clock: the recording's own header when it has a
+		// creation time (parking-cars.mp4 does), the file time otherwise.
+		start, end := files[indexOf(files, video)].mtime, time.Time{}
+		if video == "DCIM/100BWC/CLIP0001.MP4" {
+			start = time.Date(2018, 4, 19, 22, 46, 0, 0, time.UTC)
+			end = start.Add(30208 * time.Millisecond)
+		}
 		if it.Kind != evidence.KindVideo || it.Source != "BWC-0042" || it.Officer != "PC-1234" ||
-			it.OriginalName != video || !it.CapturedStart.Equal(mt) ||
+			it.OriginalName != video || !it.CapturedStart.Equal(start) || !it.CapturedEnd.Equal(end) ||
 			it.Labels["bay"] != "bay1" || it.Labels["model"] != "BWC3" || it.Labels["firmware"] != "2.4.1" {
 			t.Errorf("%s record: %+v", video, it)
 		}
@@ -111,7 +117,7 @@ func TestDockedCameraIsOffloadedVerifiedAndReleased(t *testing.T) {
 	}
 	off := eventsFor(evs, evidence.ActionFileOffloaded, "DCIM/100BWC/CLIP0001.MP4")[0]
 	for k, want := range map[string]string{"bay": "bay1", "serial": "BWC-0042", "officer": "PC-1234",
-		"camera_time": camClock.Format(time.RFC3339Nano)} {
+		"camera_time": camClock.Format(time.RFC3339Nano), "recorded_start": "2018-04-19T22:46:00Z", "recorded_duration": "30.208s"} {
 		if off.Details[k] != want {
 			t.Errorf("file-offloaded detail %s = %q, want %q", k, off.Details[k], want)
 		}

@@ -152,6 +152,10 @@ func (s *session) fileDetails(f camFile, now time.Time) map[string]string {
 	m["camera_path"] = f.Rel
 	m["camera_time"] = f.Mtime.UTC().Format(time.RFC3339Nano)
 	m["size"] = fmt.Sprint(f.Size)
+	if !f.RecStart.IsZero() {
+		m["recorded_start"] = f.RecStart.UTC().Format(time.RFC3339Nano)
+		m["recorded_duration"] = f.RecDur.String()
+	}
 	return m
 }
 
@@ -465,6 +469,11 @@ func (d *Dock) copyFile(ctx context.Context, s *session, f camFile, fp *fileProg
 	defer fh.Close()
 	res.size, res.mtime = before.Size(), before.ModTime()
 	f.Size, f.Mtime = res.size, res.mtime
+	if !f.Sidecar {
+		// A few header reads at their own offsets; the copy below is still
+		// the one read of the media.
+		f.RecStart, f.RecDur, _ = recordingTimes(fh, res.size)
+	}
 	d.mu.Lock()
 	fp.State, fp.Total, fp.started, fp.copied = FileCopying, f.Size, d.now(), true
 	d.mu.Unlock()
@@ -563,6 +572,9 @@ func (s *session) intake(f camFile, parent *FileReport, now time.Time) evidence.
 	}
 	if s.dev.Firmware != "" {
 		in.Labels["firmware"] = s.dev.Firmware
+	}
+	if !f.RecStart.IsZero() {
+		in.CapturedStart, in.CapturedEnd = f.RecStart, f.RecStart.Add(f.RecDur)
 	}
 	in.Kind = evidence.KindVideo
 	if f.Sidecar {

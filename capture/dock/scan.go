@@ -19,6 +19,10 @@ type camFile struct {
 	Mtime time.Time // the camera's clock
 	// Sidecar marks a file that travels with a video (or lost its video).
 	Sidecar bool
+	// RecStart and RecDur are the recording's start and length from its
+	// own header (camera clock), when it has them; found while copying.
+	RecStart time.Time
+	RecDur   time.Duration
 }
 
 // unit is a video and the sidecar files that travel with it, or a sidecar
