@@ -12,8 +12,11 @@
 // (the vault hashes while it copies), has the vault re-read its copy
 // (VerifyItem), checks the size read against the size stored, and records
 // file-offloaded and verified custody events with the bay, camera serial,
-// officer, camera path, the camera's clock (file time) and the appliance's
-// clock, so a camera clock that is years off shows as such. Sidecar files
+// officer, camera path, the camera's clock (the file time, and the
+// recording's own start and length from its MP4/MOV movie header when it has
+// one) and the appliance's clock, so a camera clock that is years off shows
+// as such; items get the camera's times as CapturedStart/End beside the
+// vault's IngestedAt. Sidecar files
 // (same directory and stem as a video, an extension the profile lists) are
 // stored as items of kind sidecar linked to their video's digest; a
 // recording leaves the camera only together with its sidecars, and a sidecar
