@@ -597,7 +597,7 @@ func (d *Dock) recordVerifyFailed(ctx context.Context, s *session, f camFile, it
 // copyFailed records why a copy did not complete and returns the state.
 func (d *Dock) copyFailed(ctx context.Context, s *session, f camFile, fp *fileProgress, res copyResult, err error) (string, error) {
 	switch {
-	case ctx.Err() != nil && res.readErr == nil:
+	case ctx.Err() != nil: // undocked or stopping: whatever failed, it was cut short
 		d.setFile(fp, FileInterrupted, err.Error())
 		return FileInterrupted, err
 	case res.readErr != nil:
