@@ -73,7 +73,7 @@ func TestUndockMidCopyThenRedockCompletes(t *testing.T) {
 	files := standardCamera()[:3]
 	buildCamera(t, staging, identity{Serial: "BWC-UNDOCK", Officer: "PC-9"}, files)
 	big := "DCIM/100BWC/CLIP0009.MP4"
-	writeRandom(t, filepath.Join(staging, big), 96<<20, camClock)
+	writeRandom(t, filepath.Join(staging, big), 128<<20, camClock)
 	bigDigest := digestOf(t, filepath.Join(staging, big))
 	must(t, os.MkdirAll(root, 0o755))
 	runDock(t, d)
@@ -234,7 +234,7 @@ func TestSIGKILLMidCopy(t *testing.T) {
 	files := standardCamera()[:3]
 	buildCamera(t, bay, identity{Serial: "BWC-KILL"}, files)
 	writeRandom(t, filepath.Join(bay, "DCIM/100BWC/A0001.MP4"), 24<<20, camClock)
-	writeRandom(t, filepath.Join(bay, "DCIM/100BWC/Z0009.MP4"), 64<<20, camClock)
+	writeRandom(t, filepath.Join(bay, "DCIM/100BWC/Z0009.MP4"), 160<<20, camClock)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcessOffload$", "-test.v")
 	cmd.Env = append(os.Environ(), "DOCK_CHILD_VAULT="+data, "DOCK_CHILD_BAY="+bay)
