@@ -336,3 +336,41 @@ func TestReleaseCutShortIsRecordedOnNextDock(t *testing.T) {
 	checkReleasedWereVerified(t, v)
 	verifyVault(t, v)
 }
+
+// Stopping the dock mid-copy interrupts the offload, records why, releases
+// nothing unverified, and Run returns cleanly.
+func TestStopMidCopy(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "dock")
+	v := openPlainVault(t, t.TempDir())
+	d := newDock(t, v, dock.Config{Root: root, RescanInterval: 100 * time.Millisecond,
+		Profiles: []dock.Profile{profile(dock.ReleaseAfterVerify)}}, nil)
+	dock.SetReadHook(d, func(rel string, r io.Reader) io.Reader { return slowReader{r, 15 * time.Millisecond} })
+	bay := filepath.Join(root, "bay12")
+	writeIdentity(t, bay, identity{Serial: "BWC-STOP"})
+	big := "DCIM/100BWC/LONG0001.MP4"
+	writeRandom(t, filepath.Join(bay, big), 128<<20, camClock)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	waitFor(t, "mid-copy", 60*time.Second, func() bool {
+		b, _ := bayState(d, "bay12")
+		return len(b.Files) == 1 && b.Files[0].State == dock.FileCopying && b.Files[0].Bytes > 8<<20
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	ev := eventsFor(allEvents(t, v), evidence.ActionOffloadInterrupted, "")
+	if len(ev) != 1 || ev[0].Details["reason"] != "dock stopping" || ev[0].Details["files_left"] != "1" {
+		t.Fatalf("offload-interrupted: %+v", ev)
+	}
+	if !exists(filepath.Join(bay, big)) {
+		t.Fatal("the interrupted file was released")
+	}
+	verifyVault(t, v)
+}

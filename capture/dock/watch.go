@@ -70,7 +70,9 @@ func (d *Dock) Run(ctx context.Context) error {
 	done := make(chan passDone)
 	running := 0
 	start := func(bw *bayWatch, l listing) {
-		bctx, cancel := context.WithCancelCause(ctx)
+		// Not a child of ctx: on shutdown each pass is cancelled with
+		// errStopping, so the chain says why it was interrupted.
+		bctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 		bw.running, bw.cancel, bw.passFP = true, cancel, l.fingerprint
 		running++
 		s := bw.sess
