@@ -91,6 +91,9 @@ func TestDockedCameraIsOffloadedVerifiedAndReleased(t *testing.T) {
 			if sit.Kind != evidence.KindSidecar || sit.Parent != it.Digest || sit.Relation != "sidecar" || sit.Source != "BWC-0042" {
 				t.Errorf("sidecar %s: %+v", sc, sit)
 			}
+			if ev := eventsFor(allEvents(t, v), evidence.ActionFileOffloaded, sc); len(ev) != 1 || ev[0].Details["video"] != it.Digest.String() {
+				t.Errorf("sidecar %s file-offloaded event does not name its video: %+v", sc, ev)
+			}
 			if got := itemActions(t, v, sit.Digest); !isSub(got, []evidence.Action{evidence.ActionIngested, evidence.ActionFileOffloaded, evidence.ActionVerified, evidence.ActionReleased}) {
 				t.Errorf("sidecar %s custody: %v", sc, got)
 			}

@@ -502,7 +502,7 @@ func (d *Dock) copyFile(ctx context.Context, s *session, f camFile, fp *fileProg
 		return res, "", fmt.Errorf("verify %s: %w", f.Rel, err)
 	}
 	changed = changedWhileRead(fh, before, read)
-	return res, changed, d.recordCopy(ctx, s, f, res, changed)
+	return res, changed, d.recordCopy(ctx, s, f, parent, res, changed)
 }
 
 // openCamFile opens a camera file for reading without following a link in
@@ -525,8 +525,11 @@ func openCamFile(root *os.Root, rel string) (*os.File, fs.FileInfo, error) {
 
 // recordCopy appends the file-offloaded and verified events of a copy in
 // one durable write; only after it may the camera's file be released.
-func (d *Dock) recordCopy(ctx context.Context, s *session, f camFile, res copyResult, changed string) error {
+func (d *Dock) recordCopy(ctx context.Context, s *session, f camFile, parent *FileReport, res copyResult, changed string) error {
 	det := s.fileDetails(f, d.now())
+	if parent != nil {
+		det["video"] = parent.Item.Digest.String()
+	}
 	det["new"] = fmt.Sprint(res.isNew)
 	if changed != "" {
 		det["changed_while_read"] = changed
@@ -582,6 +585,9 @@ func (s *session) intake(f camFile, parent *FileReport, now time.Time) evidence.
 	}
 	if parent != nil {
 		in.Parent, in.Relation = parent.Item.Digest, "sidecar"
+		// Bytes the vault already holds keep their first record's parent;
+		// the event still names the video this copy came with.
+		in.Details["video"] = parent.Item.Digest.String()
 	}
 	return in
 }
