@@ -35,8 +35,8 @@ type cliEnv struct {
 
 func commands() []command {
 	return []command{
-		serveCommand(), ingestCommand(), verifyCommand(), exportCommand(),
-		recordCommand(), centralCommand(), firmwareCommand(), versionCommand(),
+		serveCommand(), ingestCommand(), offloadCommand(), recordCommand(), verifyCommand(),
+		exportCommand(), centralCommand(), firmwareCommand(), versionCommand(),
 	}
 }
 
