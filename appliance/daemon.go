@@ -20,6 +20,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/media"
 	"github.com/edgetriage/edgetriage/appliance/vault"
+	"github.com/edgetriage/edgetriage/capture/dock"
 	"github.com/edgetriage/edgetriage/capture/rtsp"
 	"github.com/edgetriage/edgetriage/hardware"
 	"github.com/edgetriage/edgetriage/sync/outbox"
@@ -55,6 +56,7 @@ type Daemon struct {
 	outboxData *outboxStore
 	health     *hardware.Sampler
 	cameras    []*rtsp.Recorder
+	dock       *dock.Dock
 }
 
 // New prepares a daemon; nothing is opened until Run.
@@ -148,8 +150,13 @@ func (d *Daemon) wire() error {
 	if err != nil {
 		return fmt.Errorf("health: %w", err)
 	}
+	d.dock, err = dock.New(dock.Options{Config: d.cfg.Dock, Vault: originVault{d.vault, "dock"}, State: d.vault.State("dock"),
+		Ack: ackSource{d.vault}, Logger: d.log.With("part", "dock")})
+	if err != nil {
+		return fmt.Errorf("dock: %w", err)
+	}
 	for _, cam := range d.cfg.Cameras {
-		rec, err := rtsp.New(cam, d.vault, rtsp.Options{Logger: d.log.With("camera", cam.ID)})
+		rec, err := rtsp.New(cam, originVault{d.vault, "rtsp"}, rtsp.Options{Logger: d.log.With("camera", cam.ID)})
 		if err != nil {
 			return fmt.Errorf("camera %s: %w", cam.ID, err)
 		}
@@ -169,6 +176,7 @@ func (d *Daemon) components() []Component {
 		&Retention{Vault: d.vault, Cfg: d.cfg.Retention, Usage: StatfsUsage, Log: d.log},
 		named{"sync", d.outbox},
 		named{"health", d.health},
+		named{"dock", d.dock},
 		policy.follower(d.log),
 	}
 	for _, rec := range d.cameras {
@@ -176,6 +184,9 @@ func (d *Daemon) components() []Component {
 	}
 	return parts
 }
+
+// DockStatus is every bay's offload progress, for the API and dashboard.
+func (d *Daemon) DockStatus() dock.Snapshot { return d.dock.Progress() }
 
 // CameraStatus is every recorder's state, for the API and dashboard.
 func (d *Daemon) CameraStatus() []rtsp.Status {

@@ -22,6 +22,7 @@ func startDaemon(t *testing.T, mutate func(*config.Config)) (*Daemon, string) {
 	cfg.DataDir = t.TempDir()
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Sync.Filesystem.Root = t.TempDir()
+	cfg.Dock.Root = t.TempDir()
 	if mutate != nil {
 		mutate(&cfg)
 	}

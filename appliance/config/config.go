@@ -17,6 +17,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/edgetriage/edgetriage/capture/dock"
 	"github.com/edgetriage/edgetriage/capture/rtsp"
 	"github.com/edgetriage/edgetriage/firmware"
 	"github.com/edgetriage/edgetriage/hardware"
@@ -37,6 +38,8 @@ type Config struct {
 	Retention       Retention     `yaml:"retention"`
 	Metrics         Metrics       `yaml:"metrics"`
 	Sync            Sync          `yaml:"sync"`
+	// Dock is where docked body-worn cameras appear, and how each model is read.
+	Dock dock.Config `yaml:"dock"`
 	// Cameras are the CCTV cameras recorded over RTSP; none by default.
 	Cameras []rtsp.Config `yaml:"cameras"`
 	// Health thresholds raise alarms (dashboard, custody chain, metrics).
@@ -218,6 +221,7 @@ func keyAtLine(n *yaml.Node, line int, prefix string) string {
 
 // deriveDefaults fills in defaults that depend on other keys.
 func (c *Config) deriveDefaults() {
+	c.Dock.Defaults()
 	for i := range c.Cameras {
 		if c.Cameras[i].SpoolDir == "" {
 			c.Cameras[i].SpoolDir = filepath.Join(c.DataDir, "spool")
@@ -251,6 +255,9 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.Retention.validate()...)
 	errs = append(errs, c.Sync.validate()...)
+	if err := c.Dock.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("'dock': %w", err))
+	}
 	seen := map[string]bool{}
 	for i, cam := range c.Cameras {
 		if err := cam.WithDefaults().Validate(); err != nil {

@@ -1,0 +1,84 @@
+package appliance
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/edgetriage/edgetriage/appliance/config"
+	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/capture/dock"
+)
+
+// dockCamera builds a docked body camera in bay: real clips under DCIM, a
+// GPS sidecar, and the identity file the generic profile reads.
+func dockCamera(t *testing.T, root, bay, serial string, clips ...string) {
+	t.Helper()
+	staging := filepath.Join(t.TempDir(), bay)
+	dcim := filepath.Join(staging, "DCIM", "100BWC")
+	if err := os.MkdirAll(dcim, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range clips {
+		raw, err := os.ReadFile(filepath.Join(testFootage, c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Join(dcim, "CLIP000"+string(rune('1'+i)))
+		os.WriteFile(name+".MP4", raw, 0o644)
+		os.WriteFile(name+".GPX", []byte("<gpx><trk><name>"+c+"</name></trk></gpx>"), 0o644)
+	}
+	id := `{"serial":"` + serial + `","model":"BWC-3","firmware":"1.2.0","battery":"80","officer":"PC 4711"}`
+	os.WriteFile(filepath.Join(staging, "device.json"), []byte(id), 0o644)
+	// Arrives whole, as a mount does.
+	if err := os.Rename(staging, filepath.Join(root, bay)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDockedCameraIsOffloadedAndSentCentral(t *testing.T) {
+	var dockRoot, central string
+	d, _ := startDaemon(t, func(c *config.Config) {
+		dockRoot, central = c.Dock.Root, c.Sync.Filesystem.Root
+		c.Dock.RescanInterval = 200 * time.Millisecond
+	})
+	dockCamera(t, dockRoot, "bay-1", "BWC3-000123", "faces-walking.mp4", "store-aisle.mp4")
+	waitFor(t, "bay-1 to finish offloading", 60*time.Second, func() bool {
+		for _, b := range d.DockStatus().Bays {
+			if b.Bay == "bay-1" && b.State == dock.BayDone {
+				return true
+			}
+		}
+		return false
+	})
+	var videos []evidence.Item
+	d.vault.Items(func(it evidence.Item) bool {
+		if it.Kind == evidence.KindVideo {
+			videos = append(videos, it)
+		}
+		return true
+	})
+	if len(videos) != 2 {
+		t.Fatalf("%d videos offloaded, want 2", len(videos))
+	}
+	for _, v := range videos {
+		if v.Source != "BWC3-000123" || v.Officer != "PC 4711" || v.Labels["origin"] != "dock" {
+			t.Errorf("offloaded item %+v", v)
+		}
+	}
+	// Every body-worn clip goes to central storage by default.
+	waitFor(t, "both clips to reach central storage", 60*time.Second, func() bool {
+		for _, v := range videos {
+			if _, err := os.Stat(filepath.Join(central, "evidence", v.Digest.String()[:2], v.Digest.String())); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	rep, err := d.vault.Verify(context.Background(), nil)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %v", rep.Findings, err)
+	}
+}
