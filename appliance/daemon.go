@@ -22,6 +22,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/capture/dock"
 	"github.com/edgetriage/edgetriage/capture/rtsp"
+	"github.com/edgetriage/edgetriage/firmware"
 	"github.com/edgetriage/edgetriage/hardware"
 	"github.com/edgetriage/edgetriage/sync/outbox"
 )
@@ -57,6 +58,7 @@ type Daemon struct {
 	health     *hardware.Sampler
 	cameras    []*rtsp.Recorder
 	dock       *dock.Dock
+	firmware   *firmware.Manager
 }
 
 // New prepares a daemon; nothing is opened until Run.
@@ -155,6 +157,10 @@ func (d *Daemon) wire() error {
 	if err != nil {
 		return fmt.Errorf("dock: %w", err)
 	}
+	d.firmware, err = firmware.New(d.cfg.Firmware, d.vault, d.vault.State("firmware"), firmware.Options{Logger: d.log.With("part", "firmware")})
+	if err != nil {
+		return fmt.Errorf("firmware: %w", err)
+	}
 	for _, cam := range d.cfg.Cameras {
 		rec, err := rtsp.New(cam, originVault{d.vault, "rtsp"}, rtsp.Options{Logger: d.log.With("camera", cam.ID)})
 		if err != nil {
@@ -177,6 +183,7 @@ func (d *Daemon) components() []Component {
 		named{"sync", d.outbox},
 		named{"health", d.health},
 		named{"dock", d.dock},
+		&firmwareAtDock{dock: d.dock, fw: d.firmware, dockRoot: d.cfg.Dock.Root, log: d.log, every: time.Second},
 		policy.follower(d.log),
 	}
 	for _, rec := range d.cameras {
@@ -187,6 +194,9 @@ func (d *Daemon) components() []Component {
 
 // DockStatus is every bay's offload progress, for the API and dashboard.
 func (d *Daemon) DockStatus() dock.Snapshot { return d.dock.Progress() }
+
+// FirmwareStatus is the update state of every camera seen at the dock.
+func (d *Daemon) FirmwareStatus() ([]firmware.Status, error) { return d.firmware.Statuses() }
 
 // CameraStatus is every recorder's state, for the API and dashboard.
 func (d *Daemon) CameraStatus() []rtsp.Status {

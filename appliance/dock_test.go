@@ -1,7 +1,10 @@
 package appliance
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +13,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/capture/dock"
+	"github.com/edgetriage/edgetriage/firmware"
 )
 
 // dockCamera builds a docked body camera in bay: real clips under DCIM, a
@@ -80,5 +84,37 @@ func TestDockedCameraIsOffloadedAndSentCentral(t *testing.T) {
 	rep, err := d.vault.Verify(context.Background(), nil)
 	if err != nil || !rep.OK() {
 		t.Fatalf("verify: %v %v", rep.Findings, err)
+	}
+}
+
+func TestDockedCameraGetsStagedFirmwareAfterOffload(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	var dockRoot string
+	d, _ := startDaemon(t, func(c *config.Config) {
+		dockRoot = c.Dock.Root
+		c.Dock.RescanInterval = 200 * time.Millisecond
+		c.Firmware.Vendors = []firmware.VendorKey{{Vendor: "acme", PublicKey: hex.EncodeToString(pub)}}
+	})
+	image := bytes.Repeat([]byte("firmware image 1.3.0 "), 4096)
+	pkg := filepath.Join(t.TempDir(), "bwc3-1.3.0.fwpkg")
+	f, _ := os.Create(pkg)
+	err := firmware.BuildPackage(f, firmware.FormatTar, firmware.Manifest{Vendor: "acme", Models: []string{"BWC-3"},
+		Version: "1.3.0", Image: "bwc3.bin"}, image, priv)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.firmware.ImportFile(context.Background(), pkg, "user:admin"); err != nil {
+		t.Fatal(err)
+	}
+	dockCamera(t, dockRoot, "bay-2", "BWC3-000777", "static-room.mp4")
+	written := filepath.Join(dockRoot, "bay-2", "UPDATE", "bwc3.bin")
+	waitFor(t, "the image to be written to the camera", 60*time.Second, func() bool {
+		got, err := os.ReadFile(written)
+		return err == nil && bytes.Equal(got, image)
+	})
+	sts, err := d.FirmwareStatus()
+	if err != nil || len(sts) != 1 || sts[0].Serial != "BWC3-000777" || sts[0].To != "1.3.0" {
+		t.Fatalf("firmware status %+v %v", sts, err)
 	}
 }
