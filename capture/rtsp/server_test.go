@@ -72,13 +72,19 @@ func startRelay(t testing.TB, configure func(*relayServer)) *relayServer {
 	if configure != nil {
 		configure(s)
 	}
-	s.addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: s.addr}
-	if err := s.srv.Start(); err != nil {
-		t.Fatalf("start rtsp server: %v", err)
+	// A port found free can be taken by another test package before the
+	// server binds it; try a few.
+	var err error
+	for range 5 {
+		s.addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		s.srv = &gortsplib.Server{Handler: s, RTSPAddress: s.addr}
+		if err = s.srv.Start(); err == nil {
+			t.Cleanup(s.srv.Close)
+			return s
+		}
 	}
-	t.Cleanup(s.srv.Close)
-	return s
+	t.Fatalf("start rtsp server: %v", err)
+	return nil
 }
 
 func freePort(t testing.TB) int {
