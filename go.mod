@@ -3,6 +3,7 @@ module github.com/edgetriage/edgetriage
 go 1.26.8
 
 require (
+	github.com/abema/go-mp4 v1.4.1 // indirect
 	github.com/bluenviron/gortsplib/v4 v4.16.2 // indirect
 	github.com/bluenviron/mediacommon/v2 v2.4.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
