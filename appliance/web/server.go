@@ -252,7 +252,7 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("/api/v1/", s.guard(anyone, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route")
 	}))
-	m.Handle("GET /", staticHandler())
+	m.Handle("/", staticHandler())
 	return m
 }
 
