@@ -236,7 +236,9 @@ func (c *client) startViewer(digest evidence.Digest, variant, reason string) (*v
 		pc.Close()
 		return nil, res
 	}
-	answer := readAll(res)
+	raw, _ := io.ReadAll(res.Body) // untrimmed: SDP ends with CRLF
+	res.Body.Close()
+	answer := string(raw)
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		c.t.Fatal(err)
 	}

@@ -10,13 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
+	gomp4 "github.com/abema/go-mp4"
 )
 
 // frame is one H.264 access unit in Annex-B form, ready for the RTP
@@ -37,11 +35,21 @@ type source interface {
 
 // clip is an MP4's H.264 sample table, read once per preview session.
 type clip struct {
-	f         *os.File
-	timescale uint32
-	sps, pps  []byte
-	samples   []*pmp4.Sample
-	dts       []int64 // decode time of each sample, in timescale units
+	f          *os.File
+	timescale  uint32
+	lengthSize int
+	sps, pps   [][]byte
+	samples    []sample
+	keyframes  []int // sample indexes of IDR frames, ascending
+}
+
+type sample struct {
+	offset int64
+	size   uint32
+	dts    int64 // decode time, in timescale units
+	dur    uint32
+	cts    int64 // composition offset
+	key    bool
 }
 
 // errNeedsTranscode says the clip cannot be passed through as stored.
@@ -55,51 +63,96 @@ func openClip(path string) (*clip, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open clip: %w", err)
 	}
-	var p pmp4.Presentation
-	if err := p.Unmarshal(f); err != nil {
+	c, err := readClip(f)
+	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("read mp4 %s: %v: %w", filepath.Base(path), err, errNeedsTranscode)
+		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
-	for _, tr := range p.Tracks {
-		if !tr.Codec.IsVideo() {
-			continue
-		}
-		c, ok := tr.Codec.(*mp4.CodecH264)
-		if !ok {
-			f.Close()
-			return nil, fmt.Errorf("video codec %T: %w", tr.Codec, errNeedsTranscode)
-		}
-		cl := &clip{f: f, timescale: tr.TimeScale, sps: c.SPS, pps: c.PPS, samples: tr.Samples}
-		if len(cl.samples) == 0 || cl.timescale == 0 {
-			f.Close()
-			return nil, fmt.Errorf("empty video track: %w", errNeedsTranscode)
-		}
-		cl.fillDTS()
-		if cl.hasBFrames() {
-			f.Close()
-			return nil, fmt.Errorf("clip has B-frames: %w", errNeedsTranscode)
-		}
-		return cl, nil
-	}
-	f.Close()
-	return nil, fmt.Errorf("no video track: %w", errNeedsTranscode)
+	return c, nil
 }
 
-func (c *clip) fillDTS() {
-	c.dts = make([]int64, len(c.samples))
-	var t int64
-	for i, s := range c.samples {
-		c.dts[i] = t
-		t += int64(s.Duration)
+func readClip(f *os.File) (*clip, error) {
+	info, err := gomp4.Probe(f)
+	if err != nil {
+		return nil, fmt.Errorf("read mp4: %v: %w", err, errNeedsTranscode)
 	}
+	var tr *gomp4.Track
+	for _, t := range info.Tracks {
+		if t.Codec == gomp4.CodecAVC1 && t.AVC != nil {
+			tr = t
+			break
+		}
+	}
+	if tr == nil || len(tr.Samples) == 0 || tr.Timescale == 0 {
+		return nil, fmt.Errorf("no H.264 video track: %w", errNeedsTranscode)
+	}
+	c := &clip{f: f, timescale: tr.Timescale, lengthSize: int(tr.AVC.LengthSize)}
+	if err := c.fillSamples(tr); err != nil {
+		return nil, err
+	}
+	if c.hasBFrames() {
+		return nil, fmt.Errorf("clip has B-frames: %w", errNeedsTranscode)
+	}
+	if c.keyframes, err = gomp4.FindIDRFrames(f, tr); err != nil || len(c.keyframes) == 0 {
+		return nil, fmt.Errorf("no keyframe found (%v): %w", err, errNeedsTranscode)
+	}
+	for _, k := range c.keyframes {
+		c.samples[k].key = true
+	}
+	if err := c.readParameterSets(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *clip) fillSamples(tr *gomp4.Track) error {
+	c.samples = make([]sample, 0, len(tr.Samples))
+	var dts int64
+	i := 0
+	for _, ch := range tr.Chunks {
+		off := int64(ch.DataOffset)
+		for n := uint32(0); n < ch.SamplesPerChunk && i < len(tr.Samples); n++ {
+			s := tr.Samples[i]
+			c.samples = append(c.samples, sample{offset: off, size: s.Size, dts: dts, dur: s.TimeDelta, cts: s.CompositionTimeOffset})
+			off += int64(s.Size)
+			dts += int64(s.TimeDelta)
+			i++
+		}
+	}
+	if len(c.samples) != len(tr.Samples) {
+		return fmt.Errorf("chunk table covers %d of %d samples: %w", len(c.samples), len(tr.Samples), errNeedsTranscode)
+	}
+	return nil
+}
+
+// readParameterSets takes SPS and PPS from the avcC box; they are sent
+// in-band before every keyframe.
+func (c *clip) readParameterSets() error {
+	path := gomp4.BoxPath{gomp4.BoxTypeMoov(), gomp4.BoxTypeTrak(), gomp4.BoxTypeMdia(), gomp4.BoxTypeMinf(),
+		gomp4.BoxTypeStbl(), gomp4.BoxTypeStsd(), gomp4.BoxTypeAvc1(), gomp4.BoxTypeAvcC()}
+	boxes, err := gomp4.ExtractBoxWithPayload(c.f, nil, path)
+	if err != nil || len(boxes) == 0 {
+		return fmt.Errorf("no avcC box (%v): %w", err, errNeedsTranscode)
+	}
+	cfg, ok := boxes[0].Payload.(*gomp4.AVCDecoderConfiguration)
+	if !ok {
+		return fmt.Errorf("avcC box unreadable: %w", errNeedsTranscode)
+	}
+	for _, ps := range cfg.SequenceParameterSets {
+		c.sps = append(c.sps, ps.NALUnit)
+	}
+	for _, ps := range cfg.PictureParameterSets {
+		c.pps = append(c.pps, ps.NALUnit)
+	}
+	return nil
 }
 
 // hasBFrames is true when presentation order differs from decode order;
 // a constant composition offset (some muxers write one) is not reordering.
 func (c *clip) hasBFrames() bool {
 	prev := int64(-1 << 62)
-	for i, s := range c.samples {
-		pts := c.dts[i] + int64(s.PTSOffset)
+	for _, s := range c.samples {
+		pts := s.dts + s.cts
 		if pts <= prev {
 			return true
 		}
@@ -114,20 +167,21 @@ func (c *clip) toDuration(units int64) time.Duration {
 
 // Duration is the length of the clip.
 func (c *clip) Duration() time.Duration {
-	last := len(c.samples) - 1
-	return c.toDuration(c.dts[last] + int64(c.samples[last].Duration))
+	last := c.samples[len(c.samples)-1]
+	return c.toDuration(last.dts + int64(last.dur))
 }
 
-// keyframeAt is the index of the last sync sample at or before pos, where
+// keyframeAt is the index of the last keyframe at or before pos, where
 // decoding must start for a seek to pos.
 func (c *clip) keyframeAt(pos time.Duration) int {
-	n := sort.Search(len(c.samples), func(i int) bool { return c.toDuration(c.dts[i]) > pos })
-	for i := min(n, len(c.samples)) - 1; i > 0; i-- {
-		if !c.samples[i].IsNonSyncSample {
-			return i
+	best := c.keyframes[0]
+	for _, k := range c.keyframes {
+		if c.toDuration(c.samples[k].dts) > pos {
+			break
 		}
+		best = k
 	}
-	return 0
+	return best
 }
 
 func (c *clip) Close() error { return c.f.Close() }
@@ -143,31 +197,51 @@ func (c *clip) from(pos time.Duration) *passthrough {
 	return &passthrough{c: c, i: c.keyframeAt(pos)}
 }
 
+// splitNALUs cuts a length-prefixed sample into its NAL units.
+func splitNALUs(b []byte, lengthSize int) ([][]byte, error) {
+	var out [][]byte
+	for len(b) > 0 {
+		if len(b) < lengthSize {
+			return nil, errors.New("truncated NAL length")
+		}
+		var n int
+		for _, x := range b[:lengthSize] {
+			n = n<<8 | int(x)
+		}
+		b = b[lengthSize:]
+		if n > len(b) {
+			return nil, fmt.Errorf("NAL unit of %d bytes overruns the sample", n)
+		}
+		out = append(out, b[:n])
+		b = b[n:]
+	}
+	return out, nil
+}
+
 func (p *passthrough) next() (frame, error) {
 	if p.i >= len(p.c.samples) {
 		return frame{}, io.EOF
 	}
 	s := p.c.samples[p.i]
-	payload, err := s.GetPayload()
-	if err != nil {
+	payload := make([]byte, s.size)
+	if _, err := p.c.f.ReadAt(payload, s.offset); err != nil {
 		return frame{}, fmt.Errorf("read sample %d: %w", p.i, err)
 	}
-	var avcc h264.AVCC
-	if err := avcc.Unmarshal(payload); err != nil {
+	nalus, err := splitNALUs(payload, p.c.lengthSize)
+	if err != nil {
 		return frame{}, fmt.Errorf("sample %d: %w", p.i, err)
 	}
-	nalus := [][]byte(avcc)
-	key := !s.IsNonSyncSample
-	if key {
+	if s.key {
 		// Parameter sets travel in-band before every keyframe so a viewer
 		// can start decoding there, after a seek as much as at the start.
-		nalus = append([][]byte{p.c.sps, p.c.pps}, nalus...)
+		ps := append(append([][]byte{}, p.c.sps...), p.c.pps...)
+		nalus = append(ps, nalus...)
 	}
 	data, err := h264.AnnexB(nalus).Marshal()
 	if err != nil {
 		return frame{}, fmt.Errorf("sample %d: %w", p.i, err)
 	}
-	f := frame{data: data, dur: p.c.toDuration(int64(s.Duration)), pos: p.c.toDuration(p.c.dts[p.i]), key: key}
+	f := frame{data: data, dur: p.c.toDuration(int64(s.dur)), pos: p.c.toDuration(s.dts), key: s.key}
 	p.i++
 	return f, nil
 }

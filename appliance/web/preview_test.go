@@ -1,0 +1,125 @@
+package web_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/web"
+)
+
+func previewStatus(t *testing.T, c *client, location string) web.PreviewStatus {
+	t.Helper()
+	res := c.do("GET", location, nil, false)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("preview status: %d %s", res.StatusCode, readAll(res))
+	}
+	var st web.PreviewStatus
+	json.NewDecoder(res.Body).Decode(&st)
+	res.Body.Close()
+	return st
+}
+
+func TestRedactedPreviewPassthroughWithControls(t *testing.T) {
+	f := newFixture(t, web.Config{})
+	staff := f.login(t, "sam", staffPass)
+	v, res := staff.startViewer(f.master.Digest, "", "")
+	if v == nil {
+		t.Fatalf("start: %d %s", res.StatusCode, readAll(res))
+	}
+	defer v.pc.Close()
+	if v.mode != "passthrough" || res.Header.Get("X-Preview-Shown") != f.redacted.Digest.String() {
+		t.Fatalf("staff preview: mode %q shown %s, want passthrough of the redacted copy", v.mode, res.Header.Get("X-Preview-Shown"))
+	}
+	v.waitPackets(t, 20, 5*time.Second)
+
+	// Someone else cannot steer or stop it.
+	inv := f.login(t, "ivy", invPass)
+	if res := inv.do("DELETE", v.location, nil, true); res.StatusCode != http.StatusNotFound {
+		t.Errorf("another user stopping the preview: %d", res.StatusCode)
+	}
+
+	res = staff.do("POST", v.location+"/control", map[string]any{"action": "pause"}, true)
+	if body := readAll(res); res.StatusCode != http.StatusAccepted {
+		t.Fatalf("pause: %d %s", res.StatusCode, body)
+	}
+	time.Sleep(300 * time.Millisecond)
+	paused := previewStatus(t, staff, v.location)
+	time.Sleep(500 * time.Millisecond)
+	if again := previewStatus(t, staff, v.location); again.FramesSent != paused.FramesSent || again.State != "paused" {
+		t.Fatalf("frames kept flowing while paused: %+v then %+v", paused, again)
+	}
+	res = staff.do("POST", v.location+"/control", map[string]any{"action": "seek", "position": 1.9}, true)
+	if body := readAll(res); res.StatusCode != http.StatusAccepted {
+		t.Fatalf("seek: %d %s", res.StatusCode, body)
+	}
+	time.Sleep(200 * time.Millisecond)
+	st := previewStatus(t, staff, v.location)
+	// Keyframes every 12 frames (1 s): a seek to 1.9 s restarts at 1.0 s.
+	if st.FramesSent <= paused.FramesSent || st.Position < 1.0 || st.Position > 2.9 {
+		t.Fatalf("after seek to 1.9 s: %+v", st)
+	}
+
+	res = staff.do("DELETE", v.location, nil, true)
+	if res.StatusCode != http.StatusNoContent {
+		t.Fatalf("stop: %d %s", res.StatusCode, readAll(res))
+	}
+	starts := eventsOf(t, f.v, f.master.Digest, evidence.ActionPreviewStart)
+	stops := eventsOf(t, f.v, f.master.Digest, evidence.ActionPreviewStop)
+	if len(starts) != 1 || len(stops) != 1 {
+		t.Fatalf("custody: %d starts, %d stops", len(starts), len(stops))
+	}
+	if s := starts[0]; s.Actor != "user:sam" || s.Details["variant"] != "redacted" || s.Details["shown"] != f.redacted.Digest.String() {
+		t.Errorf("start event: %+v", s)
+	}
+	if s := stops[0]; s.Details["cause"] != "stopped by viewer" || s.Details["session"] != starts[0].Details["session"] {
+		t.Errorf("stop event: %+v", s)
+	}
+}
+
+func TestOriginalPreviewTranscodedForInvestigator(t *testing.T) {
+	f := newFixture(t, web.Config{})
+	inv := f.login(t, "ivy", invPass)
+	v, res := inv.startViewer(f.master.Digest, "original", "case 2026/114, assault outside station")
+	if v == nil {
+		t.Fatalf("start: %d %s", res.StatusCode, readAll(res))
+	}
+	defer v.pc.Close()
+	// The master has B-frames: it must be re-encoded, never passed through.
+	if v.mode != "transcode" || res.Header.Get("X-Preview-Shown") != f.master.Digest.String() {
+		t.Fatalf("original preview: mode %q shown %s", v.mode, res.Header.Get("X-Preview-Shown"))
+	}
+	v.waitPackets(t, 20, 10*time.Second)
+	starts := eventsOf(t, f.v, f.master.Digest, evidence.ActionPreviewStart)
+	if len(starts) != 1 || starts[0].Details["reason"] != "case 2026/114, assault outside station" ||
+		starts[0].Details["variant"] != "original" || starts[0].Actor != "user:ivy" {
+		t.Fatalf("start events: %+v", starts)
+	}
+	// Shutting the server down ends the session on the record.
+	f.web.Close()
+	stops := eventsOf(t, f.v, f.master.Digest, evidence.ActionPreviewStop)
+	if len(stops) != 1 || stops[0].Details["cause"] != "appliance shutting down" {
+		t.Fatalf("stop events after Close: %+v", stops)
+	}
+}
+
+func TestViewerGoneEndsPreview(t *testing.T) {
+	f := newFixture(t, web.Config{})
+	staff := f.login(t, "sam", staffPass)
+	v, res := staff.startViewer(f.master.Digest, "redacted", "")
+	if v == nil {
+		t.Fatalf("start: %d %s", res.StatusCode, readAll(res))
+	}
+	v.waitPackets(t, 5, 5*time.Second)
+	v.pc.Close() // the browser tab is closed without a DELETE
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if len(eventsOf(t, f.v, f.master.Digest, evidence.ActionPreviewStop)) == 1 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatal("no preview-stop event after the viewer went away")
+}
