@@ -13,8 +13,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	gomp4 "github.com/abema/go-mp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 )
 
 // frame is one H.264 access unit in Annex-B form, ready for the RTP
