@@ -71,7 +71,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func newFixture(t testing.TB, cfg web.Config) *fixture {
+func newFixture(t testing.TB, cfg web.Config, with ...func(*web.Deps)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	v, err := vault.Open(ctx, t.TempDir(), vault.Options{Prober: media.Probe})
@@ -99,7 +99,11 @@ func newFixture(t testing.TB, cfg web.Config) *fixture {
 	if cfg.Auth.LoginBurst == 0 {
 		cfg.Auth.LoginBurst = 100
 	}
-	f.web, err = web.New(cfg, web.Deps{Vault: v})
+	deps := web.Deps{Vault: v}
+	for _, fn := range with {
+		fn(&deps)
+	}
+	f.web, err = web.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

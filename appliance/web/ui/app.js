@@ -51,7 +51,10 @@ function show(view) {
 function showLogin() {
   state.me = null;
   if (state.es) { state.es.close(); state.es = null; }
+  $('#live').classList.add('off');
   $('#who').textContent = ''; $('#logout').hidden = true;
+  $('#login-user').value = ''; $('#login-pass').value = '';
+  $('#feed').replaceChildren();
   show('login');
   $('#login-user').focus();
 }
@@ -96,6 +99,9 @@ function onCustody(ev) {
   const what = [ev.action, ev.item ? short(ev.item) : '', d.result || d.variant || d.source || ''].filter(Boolean).join(' · ');
   feed.prepend(el('li', {}, el('span', { class: 'muted', text: fmtTime(ev.time).slice(11, 19) + ' ' }), ev.actor + ': ' + what));
   while (feed.children.length > 80) feed.lastChild.remove();
+  if (state.item && ev.item === state.item.digest && !$('#view-item').hidden) {
+    clearTimeout(state.reloadItem); state.reloadItem = setTimeout(() => loadItem(state.item.digest), 300);
+  }
   if (['ingested', 'redacted', 'triaged', 'flagged', 'record-changed'].includes(ev.action) && !$('#view-dash').hidden) {
     clearTimeout(state.reload); state.reload = setTimeout(loadItems, 500);
   }
