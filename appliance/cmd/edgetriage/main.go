@@ -34,7 +34,7 @@ type cliEnv struct {
 }
 
 func commands() []command {
-	return []command{serveCommand(), ingestCommand(), verifyCommand(), versionCommand()}
+	return []command{serveCommand(), ingestCommand(), verifyCommand(), userCommand(), versionCommand()}
 }
 
 func main() {
