@@ -299,11 +299,12 @@ async function startPreview() {
     setTimeout(ok, 300);
   });
   const variant = $('#variant').value;
+  const tPost = performance.now();
   const res = await api('POST', '/api/v1/items/' + digest + '/preview', { offer: pc.localDescription.sdp, variant, reason: $('#reason').value });
   if (res.status !== 201) { pc.close(); $('#preview-error').textContent = await errorText(res); return; }
   const answer = await res.text();
   await pc.setRemoteDescription({ type: 'answer', sdp: answer });
-  const p = { pc, location: res.headers.get('Location'), mode: res.headers.get('X-Preview-Mode'), variant, t0, firstFrameMs: null };
+  const p = { pc, location: res.headers.get('Location'), mode: res.headers.get('X-Preview-Mode'), variant, t0, tPost, firstFrameMs: null, postToFrameMs: null };
   state.preview = p;
   window.etPreview = p;
   $('#video-note').textContent = 'connecting…';
@@ -318,7 +319,7 @@ async function watchStats(p) {
     let frames = 0;
     stats.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') frames = s.framesDecoded || 0; });
     p.framesDecoded = frames;
-    if (frames > 0 && p.firstFrameMs == null) { p.firstFrameMs = performance.now() - p.t0; $('#video-note').textContent = ''; }
+    if (frames > 0 && p.firstFrameMs == null) { const now = performance.now(); p.firstFrameMs = now - p.t0; p.postToFrameMs = now - p.tPost; $('#video-note').textContent = ''; }
     $('#preview-status').textContent = p.variant + ' · ' + p.mode + ' · ' + frames + ' frames' + (p.firstFrameMs != null ? ' · first frame ' + p.firstFrameMs.toFixed(0) + ' ms' : '');
     await new Promise((r) => setTimeout(r, p.firstFrameMs == null ? 15 : 500));
   }
