@@ -329,6 +329,7 @@ async function stopPreview() {
   const p = state.preview;
   if (!p) return;
   state.preview = null;
+  window.etPreview = null;
   p.pc.close();
   setPreviewUI(false);
   $('#video').srcObject = null;
