@@ -166,6 +166,9 @@ func TestBrowserLoginFindItemAndPreview(t *testing.T) {
 	dash := get(t, ctx, chromedp.CaptureScreenshot())
 	bays := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#dock .row').length`))
 	saveShot(t, "dashboard.png", dash)
+	if w := get(t, ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > 1366 {
+		t.Errorf("dashboard is %d px wide: it must fit a 1366x768 station screen", w)
+	}
 	if bays != 3 {
 		t.Errorf("dashboard shows %d dock bays, the dock reports 3", bays)
 	}

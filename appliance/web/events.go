@@ -58,6 +58,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-s.quit:
+			return
 		case <-keepalive.C:
 			fmt.Fprint(w, ": keepalive\n\n")
 		case <-tick.C:

@@ -59,3 +59,26 @@ func TestEventStreamPushesStatusAndNewCustodyEvents(t *testing.T) {
 		return strings.HasPrefix(l, "data: ") && strings.Contains(l, it.Digest.String()) && strings.Contains(l, `"ingested"`)
 	})
 }
+
+func TestCloseEndsEventStreams(t *testing.T) {
+	f := newFixture(t, web.Config{})
+	c := f.login(t, "sam", staffPass)
+	res := c.do("GET", "/api/v1/events", nil, false)
+	defer res.Body.Close()
+	ended := make(chan struct{})
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			if _, err := res.Body.Read(buf); err != nil {
+				close(ended)
+				return
+			}
+		}
+	}()
+	f.web.Close()
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("event stream still open after Close; http.Server.Shutdown would hang on it")
+	}
+}

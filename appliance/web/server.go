@@ -87,6 +87,7 @@ type Server struct {
 	mux    *http.ServeMux
 
 	transcodes chan struct{}
+	quit       chan struct{} // closed by Close: ends event streams
 	mu         sync.Mutex
 	previews   map[string]*preview
 	closed     bool
@@ -131,7 +132,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, fmt.Errorf("web: temp dir: %w", err)
 	}
 	s := &Server{cfg: cfg, deps: deps, auth: a, log: cfg.Logger, rtc: rtc, tmpDir: tmp,
-		transcodes: make(chan struct{}, cfg.MaxTranscodes), previews: map[string]*preview{}}
+		transcodes: make(chan struct{}, cfg.MaxTranscodes), quit: make(chan struct{}), previews: map[string]*preview{}}
 	s.mux = s.routes()
 	return s, nil
 }
@@ -146,8 +147,10 @@ func (s *Server) Auth() *auth.Service { return s.auth }
 // ICEAddr is the UDP address previews use.
 func (s *Server) ICEAddr() net.Addr { return s.rtc.Addr() }
 
-// Close ends every preview (each leaves its stop event) and releases the
-// UDP socket. Calling it twice is harmless.
+// Close ends every preview (each leaves its stop event) and every event
+// stream, and releases the UDP socket. Calling it twice is harmless. Event
+// streams never go idle, so http.Server.Shutdown waits for them: register
+// Close with Server.RegisterOnShutdown, or call it before Shutdown.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -155,6 +158,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.quit)
 	open := make([]*preview, 0, len(s.previews))
 	for _, p := range s.previews {
 		open = append(open, p)
