@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/web"
@@ -17,7 +16,7 @@ func TestEveryAPIRouteRefusesWithoutLogin(t *testing.T) {
 	routes := []struct{ method, path string }{
 		{"POST", "/api/v1/logout"}, {"GET", "/api/v1/me"}, {"GET", "/api/v1/items"}, {"GET", "/api/v1/items?source=bwv"},
 		{"GET", "/api/v1/items/" + d}, {"GET", "/api/v1/items/" + d + "/thumbnail"}, {"POST", "/api/v1/items/" + d + "/export"},
-		{"POST", "/api/v1/items/" + d + "/preview"}, {"GET", "/api/v1/previews/abc"}, {"POST", "/api/v1/previews/abc/control"},
+		{"POST", "/api/v1/items/" + d + "/preview"}, {"POST", "/api/v1/items/" + d + "/signoff"}, {"GET", "/api/v1/previews/abc"}, {"POST", "/api/v1/previews/abc/control"},
 		{"DELETE", "/api/v1/previews/abc"}, {"GET", "/api/v1/status"}, {"GET", "/api/v1/events"}, {"GET", "/api/v1/no-such-route"},
 	}
 	anon := f.anon(t)
@@ -231,5 +230,34 @@ func TestItemDetailShowsCustodyAndDerived(t *testing.T) {
 	if body := readAll(res); res.StatusCode != http.StatusNotImplemented || !strings.Contains(body, "not available") {
 		t.Errorf("export without an exporter: %d %s", res.StatusCode, body)
 	}
-	_ = time.Second
+}
+
+func TestRedactionSignOff(t *testing.T) {
+	f := newFixture(t, web.Config{})
+	staff := f.login(t, "sam", staffPass)
+	inv := f.login(t, "ivy", invPass)
+	copyPath := "/api/v1/items/" + f.redacted.Digest.String() + "/signoff"
+	if res := staff.do("POST", copyPath, map[string]string{"note": "ok"}, true); res.StatusCode != http.StatusForbidden {
+		t.Errorf("staff sign-off: %d", res.StatusCode)
+	}
+	res := inv.do("POST", "/api/v1/items/"+f.master.Digest.String()+"/signoff", nil, true)
+	if body := readAll(res); res.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("sign-off of a master: %d %s", res.StatusCode, body)
+	}
+	if res := inv.do("POST", copyPath, map[string]string{"note": "all faces covered"}, true); res.StatusCode != http.StatusCreated {
+		t.Fatalf("investigator sign-off: %d %s", res.StatusCode, readAll(res))
+	}
+	evs := eventsOf(t, f.v, f.redacted.Digest, evidence.ActionReviewSignedOff)
+	if len(evs) != 1 || evs[0].Actor != "user:ivy" || evs[0].Details["note"] != "all faces covered" || evs[0].Details["master"] != f.master.Digest.String() {
+		t.Fatalf("sign-off events: %+v", evs)
+	}
+	res = staff.do("GET", "/api/v1/items/"+f.master.Digest.String(), nil, false)
+	var body struct {
+		Reviews map[string][]evidence.CustodyEvent `json:"reviews"`
+	}
+	json.NewDecoder(res.Body).Decode(&body)
+	res.Body.Close()
+	if got := body.Reviews[f.redacted.Digest.String()]; len(got) != 1 {
+		t.Fatalf("master's page shows reviews %+v", body.Reviews)
+	}
 }

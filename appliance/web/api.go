@@ -78,7 +78,8 @@ func (s *Server) meBody(p auth.Principal) map[string]any {
 	return map[string]any{"name": p.Name, "role": p.Role,
 		"can_view_original": p.Role == auth.RoleInvestigator,
 		"export_available":  s.deps.Export != nil,
-		"can_export":        s.deps.Export != nil && slices.Contains(exporters, p.Role)}
+		"can_export":        s.deps.Export != nil && investigators.admits(p.Role),
+		"can_sign_off":      investigators.admits(p.Role)}
 }
 
 // ItemSummary is an item in the list, with what the dashboard shows next
@@ -298,7 +299,12 @@ func (s *Server) itemDetail(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	body := map[string]any{"item": summarise(it, kids), "events": events, "derived": kids}
+	reviews, err := s.reviews(it, kids)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	body := map[string]any{"item": summarise(it, kids), "events": events, "derived": kids, "reviews": reviews}
 	if !it.Parent.IsZero() {
 		if parent, err := s.deps.Vault.Item(it.Parent); err == nil {
 			body["parent"] = parent
@@ -368,4 +374,59 @@ func (s *Server) snapshot() StatusSnapshot {
 
 func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.snapshot())
+}
+
+// reviews collects the reviewer sign-offs of the redacted copies among
+// it and its derived items, by digest of the copy.
+func (s *Server) reviews(it evidence.Item, kids []evidence.Item) (map[string][]evidence.CustodyEvent, error) {
+	out := map[string][]evidence.CustodyEvent{}
+	for _, c := range append([]evidence.Item{it}, kids...) {
+		if c.Relation != VariantRedacted {
+			continue
+		}
+		evs, err := s.deps.Vault.ItemEvents(c.Digest)
+		if err != nil {
+			return nil, err
+		}
+		out[c.Digest.String()] = []evidence.CustodyEvent{}
+		for _, e := range evs {
+			if e.Action == evidence.ActionReviewSignedOff {
+				out[c.Digest.String()] = append(out[c.Digest.String()], e)
+			}
+		}
+	}
+	return out, nil
+}
+
+// signOff records that a reviewer checked a redacted copy and found it
+// fit to show: a custody event on the copy, naming its master.
+func (s *Server) signOff(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	it, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	if it.Relation != VariantRedacted {
+		writeError(w, http.StatusUnprocessableEntity, "only a redacted copy can be signed off; open the redacted copy of this item")
+		return
+	}
+	var req struct {
+		Note string `json:"note"`
+	}
+	if r.ContentLength != 0 {
+		if err := json.NewDecoder(io.LimitReader(r.Body, 8192)).Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, "sign-off: "+err.Error())
+			return
+		}
+	}
+	details := map[string]string{"master": it.Parent.String()}
+	if note := strings.TrimSpace(req.Note); note != "" {
+		details["note"] = note
+	}
+	evs, err := s.deps.Vault.Append(r.Context(), evidence.CustodyEvent{Actor: p.Actor(), Action: evidence.ActionReviewSignedOff, Item: it.Digest, Details: details})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusCreated, evs[0])
 }

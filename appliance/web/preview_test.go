@@ -62,6 +62,20 @@ func TestRedactedPreviewPassthroughWithControls(t *testing.T) {
 		t.Fatalf("after seek to 1.9 s: %+v", st)
 	}
 
+	// Play on after the end starts over from the beginning.
+	deadline := time.Now().Add(5 * time.Second)
+	for previewStatus(t, staff, v.location).State != "ended" {
+		if time.Now().After(deadline) {
+			t.Fatalf("clip never ended: %+v", previewStatus(t, staff, v.location))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	readAll(staff.do("POST", v.location+"/control", map[string]any{"action": "play"}, true))
+	time.Sleep(200 * time.Millisecond)
+	if st := previewStatus(t, staff, v.location); st.State != "playing" || st.Position > 1.5 {
+		t.Fatalf("play after the end: %+v", st)
+	}
+
 	res = staff.do("DELETE", v.location, nil, true)
 	if res.StatusCode != http.StatusNoContent {
 		t.Fatalf("stop: %d %s", res.StatusCode, readAll(res))
@@ -96,6 +110,23 @@ func TestOriginalPreviewTranscodedForInvestigator(t *testing.T) {
 	if len(starts) != 1 || starts[0].Details["reason"] != "case 2026/114, assault outside station" ||
 		starts[0].Details["variant"] != "original" || starts[0].Actor != "user:ivy" {
 		t.Fatalf("start events: %+v", starts)
+	}
+	// A seek restarts ffmpeg at the new position.
+	before := previewStatus(t, inv, v.location)
+	res = inv.do("POST", v.location+"/control", map[string]any{"action": "seek", "position": 2.0}, true)
+	if body := readAll(res); res.StatusCode != http.StatusAccepted {
+		t.Fatalf("seek: %d %s", res.StatusCode, body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st := previewStatus(t, inv, v.location)
+		if st.FramesSent > before.FramesSent+2 && st.Position >= 2.0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after seek to 2 s: %+v", st)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	// Shutting the server down ends the session on the record.
 	f.web.Close()

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"slices"
 	"sync"
 
 	"github.com/edgetriage/edgetriage/appliance/auth"
@@ -186,29 +185,50 @@ func PrincipalFrom(ctx context.Context) (auth.Principal, bool) {
 	return p, ok
 }
 
-// All human roles; central clients see items but not the dashboard's
-// live feeds or previews.
-var (
-	people      = []auth.Role{auth.RoleAdmin, auth.RoleStaff, auth.RoleInvestigator}
-	anyone      = []auth.Role{auth.RoleAdmin, auth.RoleStaff, auth.RoleInvestigator, auth.RoleCentral}
-	exporters   = []auth.Role{auth.RoleAdmin, auth.RoleInvestigator}
-	stateMethod = map[string]bool{http.MethodPost: true, http.MethodPut: true, http.MethodPatch: true, http.MethodDelete: true}
+// audience is who may call a route. Central clients see items but not the
+// dashboard's live feeds or previews.
+type audience int
+
+const (
+	people    audience = iota // admin, staff, investigator
+	anyone                    // people and central clients
+	investigators             // admin, investigator
 )
+
+func (a audience) admits(r auth.Role) bool {
+	switch r {
+	case auth.RoleAdmin, auth.RoleInvestigator:
+		return true
+	case auth.RoleStaff:
+		return a != investigators
+	case auth.RoleCentral:
+		return a == anyone
+	}
+	return false
+}
+
+func isStateChange(method string) bool {
+	switch method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return true
+	}
+	return false
+}
 
 // guard authenticates, checks the role, and on state changes checks the
 // CSRF token and that the request did not come from another site.
-func (s *Server) guard(roles []auth.Role, h http.HandlerFunc) http.HandlerFunc {
+func (s *Server) guard(who audience, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, sess, ok := s.auth.Authenticate(r)
 		if !ok {
 			writeError(w, http.StatusUnauthorized, "log in first (session cookie or bearer token required)")
 			return
 		}
-		if !slices.Contains(roles, p.Role) {
+		if !who.admits(p.Role) {
 			writeError(w, http.StatusForbidden, fmt.Sprintf("role %s may not do this", p.Role))
 			return
 		}
-		if stateMethod[r.Method] {
+		if isStateChange(r.Method) {
 			if err := checkOrigin(r); err != nil {
 				writeError(w, http.StatusForbidden, err.Error())
 				return
@@ -244,7 +264,8 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("GET /api/v1/items", s.guard(anyone, s.listItems))
 	m.HandleFunc("GET /api/v1/items/{digest}", s.guard(anyone, s.itemDetail))
 	m.HandleFunc("GET /api/v1/items/{digest}/thumbnail", s.guard(people, s.thumbnail))
-	m.HandleFunc("POST /api/v1/items/{digest}/export", s.guard(exporters, s.export))
+	m.HandleFunc("POST /api/v1/items/{digest}/export", s.guard(investigators, s.export))
+	m.HandleFunc("POST /api/v1/items/{digest}/signoff", s.guard(investigators, s.signOff))
 	m.HandleFunc("POST /api/v1/items/{digest}/preview", s.guard(people, s.startPreview))
 	m.HandleFunc("GET /api/v1/previews/{id}", s.guard(people, s.previewStatus))
 	m.HandleFunc("POST /api/v1/previews/{id}/control", s.guard(people, s.previewControl))

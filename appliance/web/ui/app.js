@@ -232,7 +232,7 @@ async function loadItems() {
 async function loadItem(digest) {
   const res = await api('GET', '/api/v1/items/' + digest);
   if (!res.ok) { $('#item-title').textContent = await errorText(res); return; }
-  const { item, events, derived, parent } = await res.json();
+  const { item, events, derived, parent, reviews } = await res.json();
   state.item = item;
   $('#item-title').textContent = (item.original_name || '').split('/').pop() || short(item.digest);
   const m = item.media || {};
@@ -251,7 +251,7 @@ async function loadItem(digest) {
   if (parent) rows.push(['parent', el('a', { href: '#/item/' + parent.digest, class: 'digest', text: parent.digest })]);
   $('#item-meta').replaceChildren(...rows.filter((r) => r[1]).map(([k, v]) => el('tr', {}, el('td', { text: k }), el('td', {}, v))));
   $('#item-timeline').replaceWith(Object.assign(timeline(item, 'big'), { id: 'item-timeline' }));
-  renderDerived(derived || [], events || []);
+  renderDerived(item, derived || [], reviews || {});
   $('#item-events').replaceChildren(el('tr', {}, el('th', { text: '#' }), el('th', { text: 'time' }), el('th', { text: 'actor' }), el('th', { text: 'action' }), el('th', { text: 'details' })),
     ...(events || []).slice().reverse().map((e) => el('tr', {}, el('td', { text: e.seq }), el('td', { text: fmtTime(e.time) }), el('td', { text: e.actor }), el('td', { text: e.action }),
       el('td', { class: 'det', text: Object.entries(e.details || {}).filter(([k]) => k !== 'record').map(([k, v]) => k + '=' + v).join(' ') }))));
@@ -263,17 +263,37 @@ async function loadItem(digest) {
   $('#export-note').textContent = !state.me.export_available ? 'export bundles are not available on this appliance yet' : (state.me.can_export ? '' : 'investigators and admins only');
 }
 
-function renderDerived(derived, events) {
+function renderDerived(item, derived, reviews) {
   const box = $('#item-derived');
-  if (!derived.length) { box.replaceChildren(el('div', { class: 'muted', text: 'none (no redacted copy, thumbnail or triage output yet)' })); return; }
-  const signoffs = events.filter((e) => e.action === 'review-signed-off');
-  const t = el('table', { class: 'events' }, el('tr', {}, el('th', { text: 'relation' }), el('th', { text: 'kind' }), el('th', { text: 'digest' }), el('th', { text: 'QA / labels' })));
-  for (const d of derived) {
+  const rows = derived.slice();
+  if (item.relation === 'redacted') rows.unshift(Object.assign({}, item, { relation: 'redacted (this item)' }));
+  if (!rows.length) { box.replaceChildren(el('div', { class: 'muted', text: 'none (no redacted copy, thumbnail or triage output yet)' })); return; }
+  const t = el('table', { class: 'events' }, el('tr', {}, el('th', { text: 'relation' }), el('th', { text: 'kind' }), el('th', { text: 'digest' }), el('th', { text: 'labels' }), el('th', { text: 'reviewer sign-off' })));
+  for (const d of rows) {
+    const signs = reviews[d.digest];
+    let review = null;
+    if (signs) {
+      review = el('div', {}, signs.length ? signs.map((e) => e.actor.replace(/^user:/, '') + ' ' + fmtTime(e.time).slice(0, 16)).join(', ') : 'not signed off');
+      if (state.me.can_sign_off) {
+        const b = el('button', { class: 'signoff', 'data-digest': d.digest, text: 'Sign off' });
+        b.addEventListener('click', () => signOff(d.digest));
+        review.append(' ', b);
+      }
+    }
     t.append(el('tr', {}, el('td', { text: d.relation || '' }), el('td', { text: d.kind }),
       el('td', {}, el('a', { href: '#/item/' + d.digest, class: 'digest', text: short(d.digest) })),
-      el('td', { class: 'det', text: Object.entries(d.labels || {}).map(([k, v]) => k + '=' + v).join(' ') })));
+      el('td', { class: 'det', text: Object.entries(d.labels || {}).map(([k, v]) => k + '=' + v).join(' ') }),
+      el('td', {}, review)));
   }
-  box.replaceChildren(t, el('div', { class: 'muted', text: signoffs.length ? 'signed off by ' + signoffs.map((e) => e.actor).join(', ') : 'redaction not yet signed off by a reviewer' }));
+  box.replaceChildren(t);
+}
+
+async function signOff(digest) {
+  const note = window.prompt('Sign off this redacted copy as reviewed. Note (optional):', '');
+  if (note === null) return;
+  const res = await api('POST', '/api/v1/items/' + digest + '/signoff', { note });
+  if (!res.ok) { $('#preview-error').textContent = await errorText(res); return; }
+  loadItem(state.item.digest);
 }
 
 // ---- preview (WHEP-style) ----
