@@ -190,9 +190,9 @@ func PrincipalFrom(ctx context.Context) (auth.Principal, bool) {
 type audience int
 
 const (
-	people    audience = iota // admin, staff, investigator
-	anyone                    // people and central clients
-	investigators             // admin, investigator
+	people        audience = iota // admin, staff, investigator
+	anyone                        // people and central clients
+	investigators                 // admin, investigator
 )
 
 func (a audience) admits(r auth.Role) bool {
