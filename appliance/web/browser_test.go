@@ -198,6 +198,9 @@ func TestBrowserLoginFindItemAndPreview(t *testing.T) {
 	run(t, ctx, "stop", chromedp.Click(chromedp.CSS("#preview-stop")))
 	saveShot(t, "item.png", page)
 	waitEvent(t, f, evidence.ActionPreviewStop, 1)
+	if stops := eventsOf(t, f.v, f.master.Digest, evidence.ActionPreviewStop); stops[0].Details["cause"] != "stopped by viewer" {
+		t.Errorf("stop button recorded cause %q", stops[0].Details["cause"])
+	}
 
 	// The investigator views the original, which has B-frames and so is
 	// transcoded with the watermark burned in.
@@ -217,6 +220,7 @@ func TestBrowserLoginFindItemAndPreview(t *testing.T) {
 	shot = get(t, ctx, chromedp.Screenshot(chromedp.CSS("#video")))
 	mode = get(t, ctx, chromedp.Evaluate[string](`window.etPreview.mode`))
 	saveShot(t, "preview-original.png", shot)
+	saveShot(t, "item-investigator.png", get(t, ctx, chromedp.CaptureScreenshot()))
 	if sd, ok := notBlank(t, shot); !ok {
 		t.Errorf("original preview looks blank (luma spread %.1f)", sd)
 	}

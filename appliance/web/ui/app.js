@@ -350,11 +350,12 @@ async function stopPreview() {
   if (!p) return;
   state.preview = null;
   window.etPreview = null;
-  p.pc.close();
   setPreviewUI(false);
+  // DELETE before closing, so the record says the viewer stopped it.
+  await api('DELETE', p.location).catch(() => {});
+  p.pc.close();
   $('#video').srcObject = null;
   $('#video-note').textContent = 'no preview running';
-  await api('DELETE', p.location).catch(() => {});
 }
 
 async function control(action, position) {
