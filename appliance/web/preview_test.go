@@ -1,8 +1,12 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,4 +157,30 @@ func TestViewerGoneEndsPreview(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatal("no preview-stop event after the viewer went away")
+}
+
+func TestBrokenFootageGivesClearError(t *testing.T) {
+	f := newFixture(t, web.Config{})
+	raw, err := os.ReadFile(filepath.Join(footage, "faces-walking.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "truncated.mp4")
+	os.WriteFile(cut, raw[:1000], 0o644)
+	broken, _, err := f.v.IngestFile(context.Background(), cut, evidence.Intake{Actor: "dock:bay-1", Source: "bwv-0042"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := f.login(t, "ivy", invPass)
+	v, res := inv.startViewer(broken.Digest, "original", "case 7")
+	if v != nil {
+		v.pc.Close()
+		t.Fatal("a truncated clip started a preview")
+	}
+	if body := readAll(res); res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "cannot be previewed") {
+		t.Fatalf("truncated clip: %d %s", res.StatusCode, body)
+	}
+	if n := len(eventsOf(t, f.v, broken.Digest, evidence.ActionPreviewStart)); n != 0 {
+		t.Fatalf("%d preview-start events for a preview that never ran", n)
+	}
 }

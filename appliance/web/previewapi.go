@@ -211,7 +211,31 @@ func (s *Server) setUp(p *preview, offer string) (string, error) {
 	if p.src, err = p.open(0); err != nil {
 		return "", err
 	}
+	// The first frame is read now so that footage the decoder refuses is
+	// a clear error to the viewer, not a black video.
+	first, err := p.src.next()
+	if err == io.EOF {
+		err = errors.New("no video frames in it")
+	}
+	if err != nil {
+		return "", &httpError{http.StatusUnprocessableEntity, "this footage cannot be previewed: " + err.Error()}
+	}
+	p.src = &peeked{source: p.src, first: &first}
 	return p.negotiate(offer)
+}
+
+// peeked hands out a frame read ahead before the rest of its source.
+type peeked struct {
+	source
+	first *frame
+}
+
+func (p *peeked) next() (frame, error) {
+	if f := p.first; f != nil {
+		p.first = nil
+		return *f, nil
+	}
+	return p.source.next()
 }
 
 // abandon undoes a session that never started: no start was recorded, so
