@@ -261,3 +261,32 @@ func TestRedactionSignOff(t *testing.T) {
 		t.Fatalf("master's page shows reviews %+v", body.Reviews)
 	}
 }
+
+func TestThumbnailsServedOnlyForThumbnailItems(t *testing.T) {
+	f := newFixture(t, web.Config{})
+	thumb, _, err := f.v.IngestFile(t.Context(), footage+"/faces-29-still.png", evidence.Intake{Actor: "triage:motion",
+		Source: "bwv-0042", Parent: f.master.Digest, Relation: "thumbnail"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.login(t, "sam", staffPass)
+	res := c.do("GET", "/api/v1/items?officer=pc-1234", nil, false)
+	var list struct {
+		Items []web.ItemSummary `json:"items"`
+	}
+	json.NewDecoder(res.Body).Decode(&list)
+	res.Body.Close()
+	if len(list.Items) != 1 || list.Items[0].Thumbnail != thumb.Digest {
+		t.Fatalf("list does not point at the thumbnail: %+v", list.Items)
+	}
+	res = c.do("GET", "/api/v1/items/"+thumb.Digest.String()+"/thumbnail", nil, false)
+	body := readAll(res)
+	if res.StatusCode != http.StatusOK || int64(len(body)) < thumb.Size-16 || !strings.HasPrefix(res.Header.Get("Content-Type"), "image/png") {
+		t.Fatalf("thumbnail: %d %s, %d bytes", res.StatusCode, res.Header.Get("Content-Type"), len(body))
+	}
+	// The footage itself is not downloadable this way: viewing goes
+	// through previews, which are recorded.
+	if res := c.do("GET", "/api/v1/items/"+f.master.Digest.String()+"/thumbnail", nil, false); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("master bytes through the thumbnail route: %d", res.StatusCode)
+	}
+}
