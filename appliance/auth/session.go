@@ -38,6 +38,7 @@ func (s *Service) Login(ctx context.Context, name, password, remote string) (*Se
 	sess := &Session{Principal: Principal{Name: u.Name, Role: u.Role}, Token: randomToken(), CSRF: randomToken(),
 		Created: now, Expires: now.Add(s.opt.SessionTTL), lastSeen: now}
 	s.mu.Lock()
+	s.sweepLocked(now)
 	s.sessions[sess.Token] = sess
 	s.mu.Unlock()
 	return sess, nil
@@ -132,6 +133,16 @@ func (s *Service) record(ctx context.Context, name, outcome, remote string) {
 		Details: map[string]string{"result": outcome, "remote": remote}}
 	if _, err := s.audit.Append(ctx, ev); err != nil {
 		s.opt.Logger.Error("record login in custody chain", "user", name, "err", err)
+	}
+}
+
+// sweepLocked forgets sessions that ended unnoticed (tabs closed without
+// logging out), so the table stays the size of the live ones.
+func (s *Service) sweepLocked(now time.Time) {
+	for tok, sess := range s.sessions {
+		if now.After(sess.Expires) || now.Sub(sess.lastSeen) > s.opt.IdleTTL {
+			delete(s.sessions, tok)
+		}
 	}
 }
 

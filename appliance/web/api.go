@@ -230,13 +230,19 @@ func (s *Server) listItems(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	slices.SortFunc(matched, func(a, b evidence.Item) int { return itemTime(b).Compare(itemTime(a)) })
+	flags := map[string]int{}
+	for _, it := range matched {
+		for _, fl := range flagsOf(it) {
+			flags[fl]++
+		}
+	}
 	total := len(matched)
 	matched = matched[:min(limit, len(matched))]
 	out := make([]ItemSummary, 0, len(matched))
 	for _, it := range matched {
 		out = append(out, summarise(it, children[it.Digest]))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": out, "total": total})
+	writeJSON(w, http.StatusOK, map[string]any{"items": out, "total": total, "flags": flags})
 }
 
 func summarise(it evidence.Item, kids []evidence.Item) ItemSummary {

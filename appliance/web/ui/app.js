@@ -49,7 +49,12 @@ function show(view) {
 }
 
 function showLogin() {
+  // A late request failing with 401 after logout lands here again; it must
+  // not wipe what the next user is typing.
+  if (!$('#view-login').hidden) return;
   state.me = null;
+  state.item = null;
+  clearTimeout(state.reload); clearTimeout(state.reloadItem);
   if (state.es) { state.es.close(); state.es = null; }
   $('#live').classList.add('off');
   $('#who').textContent = ''; $('#logout').hidden = true;
@@ -218,6 +223,17 @@ function itemRow(it) {
   return a;
 }
 
+// renderFlagChips lists the flags among the results; a click filters by one.
+function renderFlagChips(flags) {
+  const input = $('#search [name=flag]');
+  const chips = Object.entries(flags).sort((a, b) => b[1] - a[1]).map(([name, n]) => {
+    const b = el('button', { type: 'button', class: input.value === name ? 'on' : '', text: name + ' ' + n });
+    b.addEventListener('click', () => { input.value = input.value === name ? '' : name; loadItems(); });
+    return b;
+  });
+  $('#flag-chips').replaceChildren(...chips);
+}
+
 async function loadItems() {
   const q = new URLSearchParams();
   for (const [k, v] of new FormData($('#search'))) if (v) q.set(k, v);
@@ -225,6 +241,7 @@ async function loadItems() {
   if (!res.ok) { $('#items').replaceChildren(el('div', { class: 'error', text: await errorText(res) })); return; }
   const body = await res.json();
   $('#item-count').textContent = body.total + ' item(s)';
+  renderFlagChips(body.flags || {});
   $('#items').replaceChildren(...(body.items.length ? body.items.map(itemRow) : [el('div', { class: 'muted', text: 'no items match' })]));
 }
 
