@@ -3,12 +3,15 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pion/webrtc/v4"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/web"
@@ -182,5 +185,42 @@ func TestBrokenFootageGivesClearError(t *testing.T) {
 	}
 	if n := len(eventsOf(t, f.v, broken.Digest, evidence.ActionPreviewStart)); n != 0 {
 		t.Fatalf("%d preview-start events for a preview that never ran", n)
+	}
+}
+
+// A plain WHEP client posts the bare offer and gets the redacted copy.
+func TestPlainWHEPOffer(t *testing.T) {
+	f := newFixture(t, web.Config{})
+	c := f.login(t, "sam", staffPass)
+	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+	offer, _ := pc.CreateOffer(nil)
+	gathered := webrtc.GatheringCompletePromise(pc)
+	pc.SetLocalDescription(offer)
+	<-gathered
+	req, _ := http.NewRequest("POST", f.http.URL+"/api/v1/items/"+f.master.Digest.String()+"/preview", strings.NewReader(pc.LocalDescription().SDP))
+	req.Header.Set("Content-Type", "application/sdp")
+	req.Header.Set("X-CSRF-Token", c.csrf)
+	res, err := c.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated || res.Header.Get("Content-Type") != "application/sdp" || !strings.HasPrefix(res.Header.Get("Location"), "/api/v1/previews/") {
+		t.Fatalf("WHEP POST: %d %s %s", res.StatusCode, res.Header, answer)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
+		t.Fatal(err)
+	}
+	if res.Header.Get("X-Preview-Shown") != f.redacted.Digest.String() {
+		t.Fatalf("WHEP preview shows %s, want the redacted copy", res.Header.Get("X-Preview-Shown"))
+	}
+	if res := c.do("DELETE", res.Header.Get("Location"), nil, true); res.StatusCode != http.StatusNoContent {
+		t.Fatalf("WHEP DELETE: %d", res.StatusCode)
 	}
 }

@@ -3,6 +3,25 @@
 // previews over WebRTC. Every API route needs a session cookie or a bearer
 // token; roles decide what each caller may do, and every preview is a
 // custody event.
+//
+// Routes (P = admin, staff, investigator; C = central token; I = admin,
+// investigator). State changes need the X-CSRF-Token header with a session.
+//
+//	POST   /api/v1/login                    {user,password} -> cookies   (no auth)
+//	POST   /api/v1/logout                   P C
+//	GET    /api/v1/me                       P C
+//	GET    /api/v1/items?q&source&officer&from&to&flag&hold&derived&limit   P C
+//	GET    /api/v1/items/{digest}           P C  record, custody events, derived items, reviews
+//	GET    /api/v1/items/{digest}/thumbnail P    bytes of a thumbnail item only
+//	POST   /api/v1/items/{digest}/export    I    Deps.Export, or 501
+//	POST   /api/v1/items/{digest}/signoff   I    {note}: review-signed-off on a redacted copy
+//	POST   /api/v1/items/{digest}/preview   P    application/sdp offer, or {offer,variant,reason};
+//	                                             201 application/sdp answer, Location
+//	GET    /api/v1/previews/{id}            P    state, position (own session; admin any)
+//	POST   /api/v1/previews/{id}/control    P    {action: play|pause|seek, position}
+//	DELETE /api/v1/previews/{id}            P    stop
+//	GET    /api/v1/status                   P    dock, cameras, sync, alarms (null: not configured)
+//	GET    /api/v1/events                   P    SSE: "status" snapshots, "custody" events
 package web
 
 import (
