@@ -13,7 +13,7 @@ import (
 )
 
 // events streams server-sent events: "status" whenever the status panels
-// change, and "custody" for every new custody event. It polls the chain
+// change, and "custody" for the last few and then every new custody event. It polls the chain
 // head once a second, which costs one read transaction per viewer.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	flusher, ok := w.(http.Flusher)
@@ -30,7 +30,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	next := head.Seq + 1
+	// The last few events go first so the feed is not empty on arrival.
+	const backlog = 30
+	next := max(head.Seq+1, backlog+1) - backlog
 	var last []byte
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
