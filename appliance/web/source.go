@@ -83,21 +83,22 @@ func readClip(f *os.File) (*clip, error) {
 			break
 		}
 	}
-	if tr == nil || len(tr.Samples) == 0 || tr.Timescale == 0 {
+	if tr == nil || tr.Timescale == 0 {
 		return nil, fmt.Errorf("no H.264 video track: %w", errNeedsTranscode)
 	}
 	c := &clip{f: f, timescale: tr.Timescale, lengthSize: int(tr.AVC.LengthSize)}
-	if err := c.fillSamples(tr); err != nil {
+	fill := c.fillSamples
+	if len(tr.Samples) == 0 {
+		fill = func(tr *gomp4.Track) error { return c.fillFragments(tr.TrackID) }
+	}
+	if err := fill(tr); err != nil {
 		return nil, err
 	}
 	if c.hasBFrames() {
 		return nil, fmt.Errorf("clip has B-frames: %w", errNeedsTranscode)
 	}
-	if c.keyframes, err = gomp4.FindIDRFrames(f, tr); err != nil || len(c.keyframes) == 0 {
-		return nil, fmt.Errorf("no keyframe found (%v): %w", err, errNeedsTranscode)
-	}
-	for _, k := range c.keyframes {
-		c.samples[k].key = true
+	if err := c.findKeyframes(); err != nil {
+		return nil, err
 	}
 	if err := c.readParameterSets(); err != nil {
 		return nil, err
@@ -121,6 +122,34 @@ func (c *clip) fillSamples(tr *gomp4.Track) error {
 	}
 	if len(c.samples) != len(tr.Samples) {
 		return fmt.Errorf("chunk table covers %d of %d samples: %w", len(c.samples), len(tr.Samples), errNeedsTranscode)
+	}
+	return nil
+}
+
+// findKeyframes marks the samples holding an IDR picture, reading only
+// the NAL unit headers.
+func (c *clip) findKeyframes() error {
+	hdr := make([]byte, c.lengthSize+1)
+	for i := range c.samples {
+		s := &c.samples[i]
+		for at := int64(0); at+int64(len(hdr)) <= int64(s.size); {
+			if _, err := c.f.ReadAt(hdr, s.offset+at); err != nil {
+				return fmt.Errorf("read sample %d: %v: %w", i, err, errNeedsTranscode)
+			}
+			var n int64
+			for _, x := range hdr[:c.lengthSize] {
+				n = n<<8 | int64(x)
+			}
+			if hdr[c.lengthSize]&0x1f == 5 {
+				s.key = true
+				c.keyframes = append(c.keyframes, i)
+				break
+			}
+			at += int64(c.lengthSize) + n
+		}
+	}
+	if len(c.keyframes) == 0 {
+		return fmt.Errorf("no keyframe in the clip: %w", errNeedsTranscode)
 	}
 	return nil
 }
