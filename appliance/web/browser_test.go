@@ -227,6 +227,18 @@ func TestBrowserLoginFindItemAndPreview(t *testing.T) {
 	if mode != "transcode" {
 		t.Errorf("original with B-frames previewed by %s, want transcode", mode)
 	}
+	// Pause, then seek back to the start: the browser keeps decoding the
+	// restarted stream.
+	run(t, ctx, "pause", chromedp.Click(chromedp.CSS("#pause")), chromedp.Sleep(time.Second))
+	paused := get(t, ctx, chromedp.Evaluate[float64](`window.etPreview.framesDecoded`))
+	run(t, ctx, "seek to 0", chromedp.SetValue(chromedp.CSS("#seek-to"), "0"), chromedp.Click(chromedp.CSS("#seek")))
+	deadline := time.Now().Add(5 * time.Second)
+	for get(t, ctx, chromedp.Evaluate[float64](`window.etPreview.framesDecoded`)) < paused+5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no frames decoded after pause and seek (stuck at %v)", paused)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	starts = eventsOf(t, f.v, f.master.Digest, evidence.ActionPreviewStart)
 	if len(starts) != 2 || starts[1].Actor != "user:ivy" || starts[1].Details["reason"] != "case 2026/114" || starts[1].Details["variant"] != "original" {
 		t.Fatalf("custody after the original preview: %+v", starts)
