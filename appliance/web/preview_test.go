@@ -224,3 +224,33 @@ func TestPlainWHEPOffer(t *testing.T) {
 		t.Fatalf("WHEP DELETE: %d", res.StatusCode)
 	}
 }
+
+func TestPreviewLimits(t *testing.T) {
+	f := newFixture(t, web.Config{MaxPreviews: 2, MaxTranscodes: 1})
+	inv := f.login(t, "ivy", invPass)
+	first, res := inv.startViewer(f.master.Digest, "original", "case 1")
+	if first == nil {
+		t.Fatalf("first transcode: %d %s", res.StatusCode, readAll(res))
+	}
+	defer first.pc.Close()
+	if _, res := inv.startViewer(f.master.Digest, "original", "case 1"); res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("second transcode over the limit: %d %s", res.StatusCode, readAll(res))
+	} else if body := readAll(res); !strings.Contains(body, "transcoding") {
+		t.Fatalf("refusal does not say why: %s", body)
+	}
+	second, res := inv.startViewer(f.master.Digest, "redacted", "")
+	if second == nil {
+		t.Fatalf("passthrough next to a transcode: %d %s", res.StatusCode, readAll(res))
+	}
+	defer second.pc.Close()
+	if _, res := inv.startViewer(f.master.Digest, "redacted", ""); res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("third preview over MaxPreviews: %d %s", res.StatusCode, readAll(res))
+	}
+	// Stopping one frees its place.
+	readAll(inv.do("DELETE", first.location, nil, true))
+	third, res := inv.startViewer(f.master.Digest, "original", "case 1")
+	if third == nil {
+		t.Fatalf("after a stop: %d %s", res.StatusCode, readAll(res))
+	}
+	third.pc.Close()
+}

@@ -173,6 +173,18 @@ func (s *Server) newPreview(ctx context.Context, viewer auth.Principal, it, show
 	}
 	p.log.Info("preview started", "mode", p.mode, "reason", p.reason)
 	go p.run()
+	// Only a recorded session is listed, so Close never stops one whose
+	// start is not yet on the record.
+	s.mu.Lock()
+	s.pending--
+	closed := s.closed
+	if !closed {
+		s.previews[p.id] = p
+	}
+	s.mu.Unlock()
+	if closed {
+		p.stop("appliance shutting down")
+	}
 	return p, answer, nil
 }
 
@@ -182,10 +194,10 @@ func (s *Server) admit(p *preview) error {
 	if s.closed {
 		return &httpError{http.StatusServiceUnavailable, "the appliance is shutting down"}
 	}
-	if len(s.previews) >= s.cfg.MaxPreviews {
-		return &httpError{http.StatusServiceUnavailable, fmt.Sprintf("%d previews are running, the most this appliance serves; try again shortly", len(s.previews))}
+	if n := len(s.previews) + s.pending; n >= s.cfg.MaxPreviews {
+		return &httpError{http.StatusServiceUnavailable, fmt.Sprintf("%d previews are running, the most this appliance serves; try again shortly", n)}
 	}
-	s.previews[p.id] = p
+	s.pending++
 	return nil
 }
 
@@ -248,7 +260,9 @@ func (s *Server) abandon(p *preview) {
 	if p.release != nil {
 		p.release()
 	}
-	s.forget(p.id)
+	s.mu.Lock()
+	s.pending--
+	s.mu.Unlock()
 }
 
 // ownPreview finds a session the caller may control: their own, or any

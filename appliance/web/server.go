@@ -107,7 +107,8 @@ type Server struct {
 	transcodes chan struct{}
 	quit       chan struct{} // closed by Close: ends event streams
 	mu         sync.Mutex
-	previews   map[string]*preview
+	previews   map[string]*preview // recorded, running sessions
+	pending    int                 // sessions being set up, counted against MaxPreviews
 	closed     bool
 }
 
