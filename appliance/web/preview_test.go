@@ -254,3 +254,24 @@ func TestPreviewLimits(t *testing.T) {
 	}
 	third.pc.Close()
 }
+
+func TestWatermarkOriginalsForcesTranscode(t *testing.T) {
+	for _, force := range []bool{false, true} {
+		f := newFixture(t, web.Config{WatermarkOriginals: force})
+		parking, _, err := f.v.IngestFile(context.Background(), filepath.Join(footage, "parking-cars.mp4"),
+			evidence.Intake{Actor: "rtsp:cam-yard", Source: "cctv-yard"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv := f.login(t, "ivy", invPass)
+		v, res := inv.startViewer(parking.Digest, "original", "case 9")
+		if v == nil {
+			t.Fatalf("start: %d %s", res.StatusCode, readAll(res))
+		}
+		want := map[bool]string{false: "passthrough", true: "transcode"}[force]
+		if v.mode != want {
+			t.Errorf("WatermarkOriginals=%v: original without B-frames previewed by %s, want %s", force, v.mode, want)
+		}
+		v.pc.Close()
+	}
+}

@@ -205,6 +205,10 @@ func (s *Server) admit(p *preview) error {
 // while ICE connects) and answers the offer.
 func (s *Server) setUp(p *preview, offer string) (string, error) {
 	cl, err := openClip(p.path)
+	if err == nil && p.variant == VariantOriginal && s.cfg.WatermarkOriginals {
+		cl.Close()
+		cl, err = nil, fmt.Errorf("originals are watermarked: %w", errNeedsTranscode)
+	}
 	switch {
 	case err == nil:
 		p.clip, p.mode = cl, "passthrough"

@@ -73,6 +73,10 @@ type Config struct {
 	// ones that need ffmpeg (2, one per core of the station box).
 	MaxPreviews   int
 	MaxTranscodes int
+	// WatermarkOriginals transcodes every preview of an original, even one
+	// that could be passed through, so the viewer's name is burned into
+	// all original footage shown (at the cost of CPU per view).
+	WatermarkOriginals bool
 	// Auth tunes lockout and sessions when Deps.Auth is nil.
 	Auth   auth.Options
 	Logger *slog.Logger
