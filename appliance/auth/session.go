@@ -1,0 +1,245 @@
+package auth
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/edgetriage/edgetriage/appliance/evidence"
+)
+
+// Cookie and header names shared with the dashboard's script.
+const (
+	SessionCookie = "et_session"
+	CSRFCookie    = "et_csrf"
+	CSRFHeader    = "X-CSRF-Token"
+)
+
+// Login checks a password and opens a session. remote is the client
+// address, used for throttling and recorded in the custody event.
+func (s *Service) Login(ctx context.Context, name, password, remote string) (*Session, error) {
+	if !s.allow(remote) {
+		s.record(ctx, name, "rate-limited", remote)
+		return nil, ErrRateLimited
+	}
+	u, outcome, err := s.checkLogin(ctx, name, password)
+	s.record(ctx, name, outcome, remote)
+	if err != nil {
+		return nil, err
+	}
+	now := s.opt.Now()
+	sess := &Session{Principal: Principal{Name: u.Name, Role: u.Role}, Token: randomToken(), CSRF: randomToken(),
+		Created: now, Expires: now.Add(s.opt.SessionTTL), lastSeen: now}
+	s.mu.Lock()
+	s.sweepLocked(now)
+	s.sessions[sess.Token] = sess
+	s.mu.Unlock()
+	return sess, nil
+}
+
+// checkLogin returns the account and the outcome word for the audit.
+func (s *Service) checkLogin(ctx context.Context, name, password string) (User, string, error) {
+	s.userMu.Lock()
+	defer s.userMu.Unlock()
+	u, err := s.load(name)
+	if errors.Is(err, ErrNoUser) {
+		// Spend the same time as a real check so names cannot be probed.
+		s.burnHash(password)
+		return User{}, "failure", ErrBadCredentials
+	}
+	if err != nil {
+		return User{}, "error", err
+	}
+	now := s.opt.Now()
+	if now.Before(u.LockedUntil) {
+		return User{}, "locked", ErrLocked
+	}
+	ok, err := checkPassword(u.Hash, password)
+	if err != nil {
+		return User{}, "error", err
+	}
+	if !ok {
+		u.Failures++
+		outcome := "failure"
+		if u.Failures >= s.opt.MaxFailures {
+			u.LockedUntil, u.Failures, outcome = now.Add(s.opt.LockFor), 0, "lockout"
+		}
+		if err := s.save(ctx, u); err != nil {
+			return User{}, "error", err
+		}
+		if outcome == "lockout" {
+			return User{}, outcome, ErrLocked
+		}
+		return User{}, outcome, ErrBadCredentials
+	}
+	if u.Disabled {
+		return User{}, "disabled", ErrDisabled
+	}
+	if u.Failures != 0 || !u.LockedUntil.IsZero() {
+		u.Failures, u.LockedUntil = 0, time.Time{}
+		if err := s.save(ctx, u); err != nil {
+			return User{}, "error", err
+		}
+	}
+	return u, "success", nil
+}
+
+func (s *Service) burnHash(password string) {
+	s.mu.Lock()
+	if s.dummy == "" {
+		s.dummy, _ = hashPassword(randomToken())
+	}
+	d := s.dummy
+	s.mu.Unlock()
+	checkPassword(d, password)
+}
+
+func (s *Service) allow(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.limiters[host]
+	if !ok {
+		if len(s.limiters) > 10000 {
+			// A flood of addresses must not grow memory without bound;
+			// forgetting the buckets only makes throttling briefly lenient.
+			clear(s.limiters)
+		}
+		l = rate.NewLimiter(s.opt.LoginRate, s.opt.LoginBurst)
+		s.limiters[host] = l
+	}
+	return l.Allow()
+}
+
+func (s *Service) record(ctx context.Context, name, outcome, remote string) {
+	if len(name) > 64 {
+		name = name[:64]
+	}
+	s.opt.Logger.Info("login", "user", name, "result", outcome, "remote", remote)
+	if s.audit == nil {
+		return
+	}
+	ev := evidence.CustodyEvent{Actor: evidence.Actor("user:" + name), Action: evidence.ActionLogin,
+		Details: map[string]string{"result": outcome, "remote": remote}}
+	if _, err := s.audit.Append(ctx, ev); err != nil {
+		s.opt.Logger.Error("record login in custody chain", "user", name, "err", err)
+	}
+}
+
+// sweepLocked forgets sessions that ended unnoticed (tabs closed without
+// logging out), so the table stays the size of the live ones.
+func (s *Service) sweepLocked(now time.Time) {
+	for tok, sess := range s.sessions {
+		if now.After(sess.Expires) || now.Sub(sess.lastSeen) > s.opt.IdleTTL {
+			delete(s.sessions, tok)
+		}
+	}
+}
+
+// Logout ends a session.
+func (s *Service) Logout(token string) {
+	s.mu.Lock()
+	delete(s.sessions, token)
+	s.mu.Unlock()
+}
+
+func (s *Service) endSessionsOf(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for tok, sess := range s.sessions {
+		if sess.Name == name {
+			delete(s.sessions, tok)
+		}
+	}
+}
+
+// Session returns the live session of token and marks it used.
+func (s *Service) Session(token string) (*Session, bool) {
+	now := s.opt.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.sessions[token]
+	if !ok {
+		return nil, false
+	}
+	if now.After(sess.Expires) || now.Sub(sess.lastSeen) > s.opt.IdleTTL {
+		delete(s.sessions, token)
+		return nil, false
+	}
+	sess.lastSeen = now
+	return sess, true
+}
+
+// Authenticate finds who made r: a bearer token, or a session cookie. The
+// session is nil for bearer requests, which carry no ambient credential and
+// so need no CSRF token.
+func (s *Service) Authenticate(r *http.Request) (Principal, *Session, bool) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		secret, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			return Principal{}, nil, false
+		}
+		p, ok := s.Bearer(strings.TrimSpace(secret))
+		return p, nil, ok
+	}
+	c, err := r.Cookie(SessionCookie)
+	if err != nil {
+		return Principal{}, nil, false
+	}
+	sess, ok := s.Session(c.Value)
+	if !ok {
+		return Principal{}, nil, false
+	}
+	return sess.Principal, sess, true
+}
+
+// ErrCSRF is the refusal of a state change without the session's token.
+var ErrCSRF = errors.New("missing or wrong CSRF token (send the et_csrf cookie's value in the X-CSRF-Token header)")
+
+// CheckCSRF is the double-submit check: the header must carry the token
+// bound to the session, which a cross-site page can neither read nor set.
+func CheckCSRF(r *http.Request, sess *Session) error {
+	if sess == nil {
+		return nil
+	}
+	got := r.Header.Get(CSRFHeader)
+	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(sess.CSRF)) != 1 {
+		return ErrCSRF
+	}
+	return nil
+}
+
+// SetCookies gives the browser its session (HttpOnly) and the CSRF token
+// (readable by the page's script). Secure follows the connection so that
+// plain HTTP on loopback still works.
+func SetCookies(w http.ResponseWriter, r *http.Request, sess *Session) {
+	secure := r.TLS != nil
+	maxAge := int(time.Until(sess.Expires).Seconds())
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: sess.Token, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: CSRFCookie, Value: sess.CSRF, Path: "/", MaxAge: maxAge,
+		Secure: secure, SameSite: http.SameSiteStrictMode})
+}
+
+// ClearCookies removes both cookies.
+func ClearCookies(w http.ResponseWriter, r *http.Request) {
+	for _, name := range []string{SessionCookie, CSRFCookie} {
+		http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
+			HttpOnly: name == SessionCookie, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	}
+}
+
+// String is for logs; it never shows the secrets.
+func (s *Session) String() string {
+	return fmt.Sprintf("session of %s (%s)", s.Name, s.Role)
+}

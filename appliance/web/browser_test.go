@@ -1,0 +1,258 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/web"
+)
+
+// stationStatus stands in for the dock, camera, sync and health parts,
+// which the daemon wires in; the page must render what they report.
+type stationStatus struct{}
+
+func (stationStatus) DockStatus() any {
+	return []map[string]any{
+		{"bay": 1, "state": "offloading", "camera": "bwv-0042", "officer": "pc-1234", "bytes_done": 3 << 30, "bytes_total": 8 << 30, "files_done": 12, "files_total": 31},
+		{"bay": 2, "state": "released", "camera": "bwv-0017", "officer": "pc-0999"},
+		{"bay": 3, "state": "idle"},
+	}
+}
+
+func (stationStatus) CameraStatus() any {
+	return []map[string]any{
+		{"name": "cctv-lobby", "state": "recording", "last_segment": "2026-03-01T08:41:00Z"},
+		{"name": "cctv-yard", "state": "offline", "error": "rtsp: connection refused", "gaps": []map[string]string{{"start": "2026-03-01T08:12:00Z"}}},
+	}
+}
+
+func (stationStatus) SyncStatus() any {
+	return map[string]any{"pending": 4, "in_flight": 1, "rate_bytes_per_s": 12 << 20,
+		"queue": []map[string]any{{"item": "c98f7f2899e5fae4b96154b17f721e2c", "state": "uploading", "bytes_done": 40, "bytes_total": 100}}}
+}
+
+func (stationStatus) Alarms() any {
+	return []map[string]any{{"severity": "warning", "message": "disk 81% full (warning at 80%)", "since": "2026-03-01T06:00:00Z"}}
+}
+
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath("/usr/bin/chromium"),
+		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1366, 768),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	for i, a := range actions {
+		step, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err := chromedp.Do(step, a)
+		cancel()
+		if err != nil {
+			if shot, serr := chromedp.Run(ctx, chromedp.CaptureScreenshot()); serr == nil {
+				saveShot(t, "failed.png", shot)
+			}
+			t.Fatalf("%s, step %d: %v", what, i+1, err)
+		}
+	}
+}
+
+func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	step, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(step, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// saveShot keeps a screenshot when WEB_SCREENSHOTS names a directory, for
+// a person to look at.
+func saveShot(t *testing.T, name string, png []byte) {
+	if dir := os.Getenv("WEB_SCREENSHOTS"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+			t.Log(err)
+		}
+	}
+}
+
+// waitFrames polls RTCPeerConnection.getStats (via the page) until the
+// browser has decoded a frame.
+func waitFrames(t *testing.T, ctx context.Context, within time.Duration) float64 {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var frames float64
+	for time.Now().Before(deadline) {
+		frames = get(t, ctx, chromedp.Evaluate[float64](`window.etPreview ? (window.etPreview.framesDecoded || 0) : 0`))
+		if frames > 0 {
+			return frames
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	errText, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#preview-error")))
+	t.Fatalf("no frame decoded within %s (page error: %q)", within, errText)
+	return 0
+}
+
+// notBlank says whether an image has picture content: a black, grey or
+// empty video element is nearly uniform.
+func notBlank(t *testing.T, raw []byte) (float64, bool) {
+	img, err := png.Decode(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("decode screenshot: %v", err)
+	}
+	var sum, sq, n float64
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y += 2 {
+		for x := b.Min.X; x < b.Max.X; x += 2 {
+			l := luma(img, x, y)
+			sum += l
+			sq += l * l
+			n++
+		}
+	}
+	mean := sum / n
+	sd := math.Sqrt(sq/n - mean*mean)
+	return sd, sd > 8 && mean > 10
+}
+
+func luma(img image.Image, x, y int) float64 {
+	r, g, b, _ := img.At(x, y).RGBA()
+	return (0.299*float64(r) + 0.587*float64(g) + 0.114*float64(b)) / 257
+}
+
+func TestBrowserLoginFindItemAndPreview(t *testing.T) {
+	f := newFixture(t, web.Config{}, func(d *web.Deps) {
+		d.Dock, d.Cameras, d.Sync, d.Health = stationStatus{}, stationStatus{}, stationStatus{}, stationStatus{}
+	})
+	ctx := newBrowser(t)
+	master := f.master.Digest.String()
+	itemLink := fmt.Sprintf(`a.item[data-digest="%s"]`, master)
+
+	run(t, ctx, "log in as staff",
+		chromedp.Navigate(f.http.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#login-user")),
+		chromedp.SendKeys(chromedp.CSS("#login-user"), "sam"),
+		chromedp.SendKeys(chromedp.CSS("#login-pass"), staffPass),
+		chromedp.Click(chromedp.CSS("#login-btn")),
+		chromedp.WaitVisible(chromedp.CSS(itemLink)),
+		chromedp.WaitVisible(chromedp.CSS("#dock .bar > i")),
+	)
+	run(t, ctx, "settle", chromedp.Sleep(300*time.Millisecond))
+	dash := get(t, ctx, chromedp.CaptureScreenshot())
+	bays := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#dock .row').length`))
+	saveShot(t, "dashboard.png", dash)
+	if w := get(t, ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > 1366 {
+		t.Errorf("dashboard is %d px wide: it must fit a 1366x768 station screen", w)
+	}
+	if bays != 3 {
+		t.Errorf("dashboard shows %d dock bays, the dock reports 3", bays)
+	}
+
+	run(t, ctx, "open the item and start the redacted preview",
+		chromedp.Click(chromedp.CSS(itemLink)),
+		chromedp.WaitVisible(chromedp.CSS("#preview-start")),
+		chromedp.WaitVisible(chromedp.CSS("#item-events tr:nth-child(2)")),
+		chromedp.Click(chromedp.CSS("#preview-start")),
+	)
+	waitFrames(t, ctx, 5*time.Second)
+	run(t, ctx, "let frames render", chromedp.Sleep(400*time.Millisecond))
+	shot := get(t, ctx, chromedp.Screenshot(chromedp.CSS("#video")))
+	mode := get(t, ctx, chromedp.Evaluate[string](`window.etPreview.mode`))
+	saveShot(t, "preview-redacted.png", shot)
+	if sd, ok := notBlank(t, shot); !ok {
+		t.Errorf("video element looks blank (luma spread %.1f)", sd)
+	}
+	if mode != "passthrough" {
+		t.Errorf("redacted copy (no B-frames) previewed by %s, want passthrough", mode)
+	}
+	starts := eventsOf(t, f.v, f.master.Digest, evidence.ActionPreviewStart)
+	if len(starts) != 1 || starts[0].Actor != "user:sam" || starts[0].Details["variant"] != "redacted" {
+		t.Fatalf("custody after the browser preview: %+v", starts)
+	}
+	page := get(t, ctx, chromedp.CaptureScreenshot())
+	run(t, ctx, "stop", chromedp.Click(chromedp.CSS("#preview-stop")))
+	saveShot(t, "item.png", page)
+	waitEvent(t, f, evidence.ActionPreviewStop, 1)
+	if stops := eventsOf(t, f.v, f.master.Digest, evidence.ActionPreviewStop); stops[0].Details["cause"] != "stopped by viewer" {
+		t.Errorf("stop button recorded cause %q", stops[0].Details["cause"])
+	}
+
+	// The investigator views the original, which has B-frames and so is
+	// transcoded with the watermark burned in.
+	run(t, ctx, "log in as investigator",
+		chromedp.Click(chromedp.CSS("#logout")),
+		chromedp.WaitVisible(chromedp.CSS("#login-user")),
+		chromedp.SendKeys(chromedp.CSS("#login-user"), "ivy"),
+		chromedp.SendKeys(chromedp.CSS("#login-pass"), invPass),
+		chromedp.Click(chromedp.CSS("#login-btn")),
+		chromedp.WaitVisible(chromedp.CSS("#preview-start")),
+		chromedp.SetValue(chromedp.CSS("#variant"), "original"),
+		chromedp.SendKeys(chromedp.CSS("#reason"), "case 2026/114"),
+		chromedp.Click(chromedp.CSS("#preview-start")),
+	)
+	waitFrames(t, ctx, 5*time.Second)
+	run(t, ctx, "let frames render", chromedp.Sleep(400*time.Millisecond))
+	shot = get(t, ctx, chromedp.Screenshot(chromedp.CSS("#video")))
+	mode = get(t, ctx, chromedp.Evaluate[string](`window.etPreview.mode`))
+	saveShot(t, "preview-original.png", shot)
+	saveShot(t, "item-investigator.png", get(t, ctx, chromedp.CaptureScreenshot()))
+	if sd, ok := notBlank(t, shot); !ok {
+		t.Errorf("original preview looks blank (luma spread %.1f)", sd)
+	}
+	if mode != "transcode" {
+		t.Errorf("original with B-frames previewed by %s, want transcode", mode)
+	}
+	// Pause, then seek back to the start: the browser keeps decoding the
+	// restarted stream.
+	run(t, ctx, "pause", chromedp.Click(chromedp.CSS("#pause")), chromedp.Sleep(time.Second))
+	paused := get(t, ctx, chromedp.Evaluate[float64](`window.etPreview.framesDecoded`))
+	run(t, ctx, "seek to 0", chromedp.SetValue(chromedp.CSS("#seek-to"), "0"), chromedp.Click(chromedp.CSS("#seek")))
+	deadline := time.Now().Add(5 * time.Second)
+	for get(t, ctx, chromedp.Evaluate[float64](`window.etPreview.framesDecoded`)) < paused+5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no frames decoded after pause and seek (stuck at %v)", paused)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	starts = eventsOf(t, f.v, f.master.Digest, evidence.ActionPreviewStart)
+	if len(starts) != 2 || starts[1].Actor != "user:ivy" || starts[1].Details["reason"] != "case 2026/114" || starts[1].Details["variant"] != "original" {
+		t.Fatalf("custody after the original preview: %+v", starts)
+	}
+}
+
+func waitEvent(t *testing.T, f *fixture, action evidence.Action, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if len(eventsOf(t, f.v, f.master.Digest, action)) >= n {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no %d %s events", n, action)
+}

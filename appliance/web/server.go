@@ -1,0 +1,317 @@
+// Package web serves the station dashboard (embedded files at /), the JSON
+// API under /api/v1/, live updates over server-sent events, and evidence
+// previews over WebRTC. Every API route needs a session cookie or a bearer
+// token; roles decide what each caller may do, and every preview is a
+// custody event.
+//
+// Routes (P = admin, staff, investigator; C = central token; I = admin,
+// investigator). State changes need the X-CSRF-Token header with a session.
+//
+//	POST   /api/v1/login                    {user,password} -> cookies   (no auth)
+//	POST   /api/v1/logout                   P C
+//	GET    /api/v1/me                       P C
+//	GET    /api/v1/items?q&source&officer&from&to&flag&hold&derived&limit   P C
+//	GET    /api/v1/items/{digest}           P C  record, custody events, derived items, reviews
+//	GET    /api/v1/items/{digest}/thumbnail P    bytes of a thumbnail item only
+//	POST   /api/v1/items/{digest}/export    I    Deps.Export, or 501
+//	POST   /api/v1/items/{digest}/signoff   I    {note}: review-signed-off on a redacted copy
+//	POST   /api/v1/items/{digest}/preview   P    application/sdp offer, or {offer,variant,reason};
+//	                                             201 application/sdp answer, Location
+//	GET    /api/v1/previews/{id}            P    state, position (own session; admin any)
+//	POST   /api/v1/previews/{id}/control    P    {action: play|pause|seek, position}
+//	DELETE /api/v1/previews/{id}            P    stop
+//	GET    /api/v1/status                   P    dock, cameras, sync, alarms (null: not configured)
+//	GET    /api/v1/events                   P    SSE: "status" snapshots, "custody" events
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"sync"
+
+	"github.com/edgetriage/edgetriage/appliance/auth"
+	"github.com/edgetriage/edgetriage/appliance/vault"
+)
+
+// DockReporter reports the dock bays. The dashboard understands a list of
+// objects with bay, state, camera, officer, bytes_done, bytes_total,
+// files_done, files_total, error; other fields are shown as they are.
+type DockReporter interface{ DockStatus() any }
+
+// CameraReporter reports the RTSP cameras: a list of objects with name,
+// state, last_segment, gaps (list of {start,end}), error.
+type CameraReporter interface{ CameraStatus() any }
+
+// SyncReporter reports the sync outbox: an object with pending, in_flight,
+// rate_bytes_per_s, last_error, queue (list of {item, state, bytes_done,
+// bytes_total}).
+type SyncReporter interface{ SyncStatus() any }
+
+// HealthReporter reports current alarms: a list of objects with severity,
+// message, since.
+type HealthReporter interface{ Alarms() any }
+
+// Config is how the web part runs; the zero value plus a Vault works on
+// loopback.
+type Config struct {
+	// ICEAddr is the one UDP address every WebRTC preview uses
+	// ("127.0.0.1:0" when empty: loopback only, port chosen by the kernel).
+	ICEAddr string
+	// PublicIPs are advertised as host candidates instead of the socket's
+	// own address, for a station where the appliance sits behind NAT.
+	PublicIPs []string
+	// FFmpeg is the ffmpeg binary for transcoded previews ("ffmpeg").
+	FFmpeg string
+	// MaxPreviews bounds concurrent previews (32); MaxTranscodes bounds the
+	// ones that need ffmpeg (2, one per core of the station box).
+	MaxPreviews   int
+	MaxTranscodes int
+	// WatermarkOriginals transcodes every preview of an original, even one
+	// that could be passed through, so the viewer's name is burned into
+	// all original footage shown (at the cost of CPU per view).
+	WatermarkOriginals bool
+	// Auth tunes lockout and sessions when Deps.Auth is nil.
+	Auth   auth.Options
+	Logger *slog.Logger
+}
+
+// Deps are the appliance's parts the web server shows. Only Vault is
+// required; a nil reporter is shown on the dashboard as "not configured".
+type Deps struct {
+	Vault *vault.Vault
+	// Auth is the account service; nil makes one over Vault.State("auth").
+	Auth    *auth.Service
+	Dock    DockReporter
+	Cameras CameraReporter
+	Sync    SyncReporter
+	Health  HealthReporter
+	// Export, when set, serves POST /api/v1/items/{digest}/export for
+	// investigators and admins (after authentication, role and CSRF
+	// checks); the principal is in the request context (PrincipalFrom).
+	Export http.Handler
+}
+
+// Server is the web part of a running appliance.
+type Server struct {
+	cfg    Config
+	deps   Deps
+	auth   *auth.Service
+	log    *slog.Logger
+	rtc    *rtcEngine
+	tmpDir string
+	mux    *http.ServeMux
+
+	transcodes chan struct{}
+	quit       chan struct{} // closed by Close: ends event streams
+	mu         sync.Mutex
+	previews   map[string]*preview // recorded, running sessions
+	pending    int                 // sessions being set up, counted against MaxPreviews
+	closed     bool
+}
+
+// New makes the server and opens the shared WebRTC UDP socket. Close it
+// before closing the vault: ending previews writes custody events.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if deps.Vault == nil {
+		return nil, errors.New("web: Deps.Vault is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ICEAddr == "" {
+		cfg.ICEAddr = "127.0.0.1:0"
+	}
+	if cfg.FFmpeg == "" {
+		cfg.FFmpeg = "ffmpeg"
+	}
+	if cfg.MaxPreviews == 0 {
+		cfg.MaxPreviews = 32
+	}
+	if cfg.MaxTranscodes == 0 {
+		cfg.MaxTranscodes = 2
+	}
+	a := deps.Auth
+	if a == nil {
+		opts := cfg.Auth
+		if opts.Logger == nil {
+			opts.Logger = cfg.Logger
+		}
+		a = auth.New(deps.Vault.State("auth"), deps.Vault, opts)
+	}
+	rtc, err := newRTCEngine(cfg.ICEAddr, cfg.PublicIPs)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "edgetriage-web-*")
+	if err != nil {
+		rtc.Close()
+		return nil, fmt.Errorf("web: temp dir: %w", err)
+	}
+	s := &Server{cfg: cfg, deps: deps, auth: a, log: cfg.Logger, rtc: rtc, tmpDir: tmp,
+		transcodes: make(chan struct{}, cfg.MaxTranscodes), quit: make(chan struct{}), previews: map[string]*preview{}}
+	s.mux = s.routes()
+	return s, nil
+}
+
+// Handler serves the dashboard at / and the API under /api/v1/. The daemon
+// keeps /healthz and /readyz on its own mux; more specific patterns win.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Auth is the account service in use.
+func (s *Server) Auth() *auth.Service { return s.auth }
+
+// ICEAddr is the UDP address previews use.
+func (s *Server) ICEAddr() net.Addr { return s.rtc.Addr() }
+
+// Close ends every preview (each leaves its stop event) and every event
+// stream, and releases the UDP socket. Calling it twice is harmless. Event
+// streams never go idle, so http.Server.Shutdown waits for them: register
+// Close with Server.RegisterOnShutdown, or call it before Shutdown.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.quit)
+	open := make([]*preview, 0, len(s.previews))
+	for _, p := range s.previews {
+		open = append(open, p)
+	}
+	s.mu.Unlock()
+	for _, p := range open {
+		p.stop("appliance shutting down")
+	}
+	err := s.rtc.Close()
+	os.RemoveAll(s.tmpDir)
+	return err
+}
+
+func (s *Server) forget(id string) {
+	s.mu.Lock()
+	delete(s.previews, id)
+	s.mu.Unlock()
+}
+
+type ctxKey struct{}
+
+// PrincipalFrom returns who an authenticated API request acts for.
+func PrincipalFrom(ctx context.Context) (auth.Principal, bool) {
+	p, ok := ctx.Value(ctxKey{}).(auth.Principal)
+	return p, ok
+}
+
+// audience is who may call a route. Central clients see items but not the
+// dashboard's live feeds or previews.
+type audience int
+
+const (
+	people        audience = iota // admin, staff, investigator
+	anyone                        // people and central clients
+	investigators                 // admin, investigator
+)
+
+func (a audience) admits(r auth.Role) bool {
+	switch r {
+	case auth.RoleAdmin, auth.RoleInvestigator:
+		return true
+	case auth.RoleStaff:
+		return a != investigators
+	case auth.RoleCentral:
+		return a == anyone
+	}
+	return false
+}
+
+func isStateChange(method string) bool {
+	switch method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// guard authenticates, checks the role, and on state changes checks the
+// CSRF token and that the request did not come from another site.
+func (s *Server) guard(who audience, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, sess, ok := s.auth.Authenticate(r)
+		if !ok {
+			writeError(w, http.StatusUnauthorized, "log in first (session cookie or bearer token required)")
+			return
+		}
+		if !who.admits(p.Role) {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("role %s may not do this", p.Role))
+			return
+		}
+		if isStateChange(r.Method) {
+			if err := checkOrigin(r); err != nil {
+				writeError(w, http.StatusForbidden, err.Error())
+				return
+			}
+			if err := auth.CheckCSRF(r, sess); err != nil {
+				writeError(w, http.StatusForbidden, err.Error())
+				return
+			}
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
+	}
+}
+
+// checkOrigin refuses a state change whose Origin names another host; a
+// missing Origin (non-browser clients) is left to the CSRF token.
+func checkOrigin(r *http.Request) error {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host != r.Host {
+		return fmt.Errorf("cross-site request from %q refused", o)
+	}
+	return nil
+}
+
+func (s *Server) routes() *http.ServeMux {
+	m := http.NewServeMux()
+	m.HandleFunc("POST /api/v1/login", s.login)
+	m.HandleFunc("POST /api/v1/logout", s.guard(anyone, s.logout))
+	m.HandleFunc("GET /api/v1/me", s.guard(anyone, s.me))
+	m.HandleFunc("GET /api/v1/items", s.guard(anyone, s.listItems))
+	m.HandleFunc("GET /api/v1/items/{digest}", s.guard(anyone, s.itemDetail))
+	m.HandleFunc("GET /api/v1/items/{digest}/thumbnail", s.guard(people, s.thumbnail))
+	m.HandleFunc("POST /api/v1/items/{digest}/export", s.guard(investigators, s.export))
+	m.HandleFunc("POST /api/v1/items/{digest}/signoff", s.guard(investigators, s.signOff))
+	m.HandleFunc("POST /api/v1/items/{digest}/preview", s.guard(people, s.startPreview))
+	m.HandleFunc("GET /api/v1/previews/{id}", s.guard(people, s.previewStatus))
+	m.HandleFunc("POST /api/v1/previews/{id}/control", s.guard(people, s.previewControl))
+	m.HandleFunc("DELETE /api/v1/previews/{id}", s.guard(people, s.stopPreview))
+	m.HandleFunc("GET /api/v1/status", s.guard(people, s.status))
+	m.HandleFunc("GET /api/v1/events", s.guard(people, s.events))
+	// Anything else under the API is refused the same way before it is
+	// found missing, so the route list cannot be probed without a login.
+	m.HandleFunc("/api/v1/", s.guard(anyone, func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such API route")
+	}))
+	m.Handle("/", staticHandler())
+	return m
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}

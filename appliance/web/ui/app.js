@@ -1,0 +1,425 @@
+// edgetriage station dashboard: plain script, no framework, no CDN.
+'use strict';
+
+const $ = (sel) => document.querySelector(sel);
+const state = { me: null, es: null, preview: null, items: [] };
+
+function cookie(name) {
+  const m = document.cookie.match(new RegExp('(?:^|; )' + name + '=([^;]*)'));
+  return m ? decodeURIComponent(m[1]) : '';
+}
+
+// api calls the JSON API; state changes carry the CSRF token.
+async function api(method, path, body, headers) {
+  const h = Object.assign({}, headers || {});
+  if (method !== 'GET') h['X-CSRF-Token'] = cookie('et_csrf');
+  if (body !== undefined && !h['Content-Type']) { h['Content-Type'] = 'application/json'; body = JSON.stringify(body); }
+  const res = await fetch(path, { method, headers: h, body, credentials: 'same-origin' });
+  if (res.status === 401 && path !== '/api/v1/login') { showLogin(); throw new Error('not logged in'); }
+  return res;
+}
+
+async function errorText(res) {
+  try { return (await res.json()).error || res.statusText; } catch (e) { return res.statusText; }
+}
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else if (k === 'style') e.style.cssText = v; // CSSOM, allowed by the page's CSP where a style attribute is not
+    else e.setAttribute(k, v);
+  }
+  for (const k of kids) if (k != null) e.append(k);
+  return e;
+}
+
+function fmtTime(s) { return s ? s.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : ''; }
+function fmtBytes(n) {
+  if (n == null) return '';
+  const u = ['B', 'KB', 'MB', 'GB', 'TB']; let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return n.toFixed(i ? 1 : 0) + ' ' + u[i];
+}
+function short(d) { return d ? d.slice(0, 12) : ''; }
+
+function show(view) {
+  for (const v of ['login', 'dash', 'item']) $('#view-' + v).hidden = v !== view;
+}
+
+function showLogin() {
+  // A late request failing with 401 after logout lands here again; it must
+  // not wipe what the next user is typing.
+  if (!$('#view-login').hidden) return;
+  state.me = null;
+  state.item = null;
+  clearTimeout(state.reload); clearTimeout(state.reloadItem);
+  if (state.es) { state.es.close(); state.es = null; }
+  $('#live').classList.add('off');
+  $('#who').textContent = ''; $('#logout').hidden = true;
+  $('#login-user').value = ''; $('#login-pass').value = '';
+  $('#feed').replaceChildren();
+  show('login');
+  $('#login-user').focus();
+}
+
+async function login(ev) {
+  ev.preventDefault();
+  $('#login-error').textContent = '';
+  const res = await api('POST', '/api/v1/login', { user: $('#login-user').value, password: $('#login-pass').value });
+  if (!res.ok) { $('#login-error').textContent = await errorText(res); return; }
+  $('#login-pass').value = '';
+  state.me = await res.json();
+  start();
+}
+
+async function logout() {
+  await stopPreview();
+  await api('POST', '/api/v1/logout');
+  showLogin();
+}
+
+function start() {
+  $('#who').textContent = state.me.name + ' (' + state.me.role + ')';
+  $('#logout').hidden = false;
+  connectEvents();
+  route();
+}
+
+// ---- live updates ----
+function connectEvents() {
+  if (state.es || state.me.role === 'central') return;
+  const es = new EventSource('/api/v1/events');
+  state.es = es;
+  es.onopen = () => $('#live').classList.remove('off');
+  es.onerror = () => $('#live').classList.add('off');
+  es.addEventListener('status', (e) => renderStatus(JSON.parse(e.data)));
+  es.addEventListener('custody', (e) => onCustody(JSON.parse(e.data)));
+}
+
+function onCustody(ev) {
+  const feed = $('#feed');
+  const d = ev.details || {};
+  const what = [ev.action, ev.item ? short(ev.item) : '', d.result || d.variant || d.source || ''].filter(Boolean).join(' · ');
+  feed.prepend(el('li', {}, el('span', { class: 'muted', text: fmtTime(ev.time).slice(11, 19) + ' ' }), ev.actor + ': ' + what));
+  while (feed.children.length > 80) feed.lastChild.remove();
+  if (state.item && ev.item === state.item.digest && !$('#view-item').hidden) {
+    clearTimeout(state.reloadItem); state.reloadItem = setTimeout(() => loadItem(state.item.digest), 300);
+  }
+  if (['ingested', 'redacted', 'triaged', 'flagged', 'record-changed'].includes(ev.action) && !$('#view-dash').hidden) {
+    clearTimeout(state.reload); state.reload = setTimeout(loadItems, 500);
+  }
+}
+
+function notConfigured(box, what) {
+  box.replaceChildren(el('div', { class: 'notconf', text: what + ' not configured on this appliance' }));
+}
+
+function stateTag(s) { return s ? el('span', { class: 'state ' + String(s).toLowerCase(), text: s }) : null; }
+
+function progress(done, total) {
+  if (!total) return null;
+  const pct = Math.max(0, Math.min(100, 100 * done / total));
+  const bar = el('div', { class: 'bar', title: pct.toFixed(0) + '%' }); bar.append(el('i', { style: 'width:' + pct + '%' }));
+  return bar;
+}
+
+function asList(v) { return Array.isArray(v) ? v : (v && Array.isArray(v.bays) ? v.bays : (v && Array.isArray(v.cameras) ? v.cameras : (v ? [v] : []))); }
+
+function renderDock(v) {
+  const box = $('#dock');
+  if (v == null) return notConfigured(box, 'Docks');
+  const bays = asList(v);
+  if (!bays.length) return box.replaceChildren(el('div', { class: 'muted', text: 'no bays' }));
+  box.replaceChildren(...bays.map((b) => {
+    const who = [b.camera, b.officer].filter(Boolean).join(' · ');
+    const sub = b.bytes_total ? fmtBytes(b.bytes_done) + ' / ' + fmtBytes(b.bytes_total) + (b.files_total ? ' · ' + (b.files_done || 0) + '/' + b.files_total + ' files' : '') : '';
+    return el('div', { class: 'row' },
+      el('div', { class: 'top' }, el('b', { text: 'Bay ' + (b.bay ?? b.name ?? '?') }), stateTag(b.state)),
+      who ? el('div', { class: 'sub muted', text: who }) : null,
+      progress(b.bytes_done, b.bytes_total), sub ? el('div', { class: 'muted', text: sub }) : null,
+      b.error ? el('div', { class: 'error', text: b.error }) : null);
+  }));
+}
+
+function renderCameras(v) {
+  const box = $('#cameras');
+  if (v == null) return notConfigured(box, 'Cameras');
+  const cams = asList(v);
+  if (!cams.length) return box.replaceChildren(el('div', { class: 'muted', text: 'no cameras' }));
+  box.replaceChildren(...cams.map((c) => {
+    const gaps = c.gaps || [];
+    return el('div', { class: 'row' },
+      el('div', { class: 'top' }, el('b', { text: c.name || c.id || '?' }), stateTag(c.state)),
+      c.last_segment ? el('div', { class: 'muted', text: 'last segment ' + fmtTime(c.last_segment) }) : null,
+      gaps.length ? el('div', { class: 'muted', text: gaps.length + ' gap(s), last ' + fmtTime(gaps[gaps.length - 1].start) }) : null,
+      c.error ? el('div', { class: 'error', text: c.error }) : null);
+  }));
+}
+
+function renderSync(v) {
+  const box = $('#sync');
+  if (v == null) return notConfigured(box, 'Sync');
+  const kids = [el('div', { class: 'row' },
+    el('div', { text: (v.pending ?? '?') + ' pending · ' + (v.in_flight ?? 0) + ' uploading' }),
+    v.rate_bytes_per_s != null ? el('div', { class: 'muted', text: fmtBytes(v.rate_bytes_per_s) + '/s' }) : null,
+    v.last_error ? el('div', { class: 'error', text: v.last_error }) : null)];
+  for (const q of (v.queue || []).slice(0, 20)) {
+    kids.push(el('div', { class: 'row' }, el('div', { class: 'top' }, el('span', { class: 'digest', text: short(q.item) }), stateTag(q.state)), progress(q.bytes_done, q.bytes_total)));
+  }
+  box.replaceChildren(...kids);
+}
+
+function renderAlarms(v) {
+  const box = $('#alarms');
+  if (v == null) return notConfigured(box, 'Health monitoring');
+  const list = asList(v);
+  if (!list.length) return box.replaceChildren(el('div', { class: 'muted', text: 'no alarms' }));
+  box.replaceChildren(...list.map((a) => el('div', { class: 'row' },
+    el('div', { class: 'top' }, el('span', { text: a.message || JSON.stringify(a) }), stateTag(a.severity)),
+    a.since ? el('div', { class: 'muted', text: 'since ' + fmtTime(a.since) }) : null)));
+}
+
+function renderStatus(s) {
+  renderDock(s.dock); renderCameras(s.cameras); renderSync(s.sync); renderAlarms(s.alarms);
+}
+
+// ---- items ----
+// motionSegments reads the motion label triage leaves: "start-end,..." in
+// seconds from the start of the clip.
+function motionSegments(it) {
+  const l = (it.labels || {})['motion.segments'] || (it.labels || {}).motion_segments;
+  if (!l) return null;
+  return l.split(/[,;]/).map((p) => p.split('-').map(Number)).filter((p) => p.length === 2 && p.every(isFinite));
+}
+
+function timeline(it, cls) {
+  const segs = motionSegments(it);
+  const dur = (it.media || {}).duration_s;
+  const bar = el('div', { class: 'timeline ' + (cls || '') });
+  if (!segs || !dur) { bar.classList.add('none'); bar.title = 'no motion triage yet'; return bar; }
+  bar.title = segs.length + ' motion segment(s)';
+  for (const [a, b] of segs) bar.append(el('i', { style: 'left:' + (100 * a / dur) + '%;width:' + Math.max(0.5, 100 * (b - a) / dur) + '%' }));
+  return bar;
+}
+
+function itemRow(it) {
+  const thumb = el('div', { class: 'thumb' });
+  if (it.thumbnail) thumb.append(el('img', { src: '/api/v1/items/' + it.thumbnail + '/thumbnail', alt: '' }));
+  else thumb.textContent = it.kind || 'item';
+  const name = (it.original_name || '').split('/').pop() || short(it.digest);
+  const m = it.media || {};
+  const sub = [it.source, it.officer, fmtTime(it.time), m.duration_s ? m.duration_s.toFixed(1) + ' s' : '', m.video_codec].filter(Boolean).join(' · ');
+  const tags = el('div', {});
+  for (const f of it.flags || []) tags.append(el('span', { class: 'flag', text: f }));
+  if (it.hold) tags.append(el('span', { class: 'flag hold', text: 'hold' }));
+  if (it.redacted_copy) tags.append(el('span', { class: 'flag', text: 'redacted copy' }));
+  for (const p of it.problems || []) tags.append(el('span', { class: 'state error', text: p.code }));
+  const a = el('a', { class: 'item', href: '#/item/' + it.digest, 'data-digest': it.digest },
+    thumb,
+    el('div', {}, el('div', { class: 'name', text: name }), el('div', { class: 'sub', text: sub }), timeline(it), tags),
+    el('div', { class: 'digest muted', text: short(it.digest) }));
+  return a;
+}
+
+// renderFlagChips lists the flags among the results; a click filters by one.
+function renderFlagChips(flags) {
+  const input = $('#search [name=flag]');
+  const chips = Object.entries(flags).sort((a, b) => b[1] - a[1]).map(([name, n]) => {
+    const b = el('button', { type: 'button', class: input.value === name ? 'on' : '', text: name + ' ' + n });
+    b.addEventListener('click', () => { input.value = input.value === name ? '' : name; loadItems(); });
+    return b;
+  });
+  $('#flag-chips').replaceChildren(...chips);
+}
+
+async function loadItems() {
+  const q = new URLSearchParams();
+  for (const [k, v] of new FormData($('#search'))) if (v) q.set(k, v);
+  const res = await api('GET', '/api/v1/items?' + q);
+  if (!res.ok) { $('#items').replaceChildren(el('div', { class: 'error', text: await errorText(res) })); return; }
+  const body = await res.json();
+  $('#item-count').textContent = body.total + ' item(s)';
+  renderFlagChips(body.flags || {});
+  $('#items').replaceChildren(...(body.items.length ? body.items.map(itemRow) : [el('div', { class: 'muted', text: 'no items match' })]));
+}
+
+// ---- item page ----
+async function loadItem(digest) {
+  const res = await api('GET', '/api/v1/items/' + digest);
+  if (!res.ok) { $('#item-title').textContent = await errorText(res); return; }
+  const { item, events, derived, parent, reviews } = await res.json();
+  state.item = item;
+  $('#item-title').textContent = (item.original_name || '').split('/').pop() || short(item.digest);
+  const m = item.media || {};
+  const rows = [
+    ['digest', el('span', { class: 'digest', text: item.digest })],
+    ['kind', item.kind + (item.relation ? ' (' + item.relation + ' of ' + short(item.parent) + ')' : '')],
+    ['size', fmtBytes(item.size)], ['state', item.state], ['source', item.source], ['officer', item.officer],
+    ['original name', item.original_name], ['captured', [fmtTime(item.captured_start), fmtTime(item.captured_end)].filter(Boolean).join(' – ')],
+    ['ingested', fmtTime(item.ingested_at)],
+    ['media', [m.container, m.video_codec, m.width && m.width + '×' + m.height, m.frame_rate && m.frame_rate.toFixed(2) + ' fps', m.duration_s && m.duration_s.toFixed(2) + ' s'].filter(Boolean).join(' · ')],
+    ['hold', item.hold ? 'yes' : 'no'],
+    ['flags', (item.flags || []).join(', ')],
+    ['problems', (item.problems || []).map((p) => p.code + (p.detail ? ': ' + p.detail : '')).join('; ')],
+    ['labels', Object.entries(item.labels || {}).map(([k, v]) => k + '=' + v).join(', ')],
+  ];
+  if (parent) rows.push(['parent', el('a', { href: '#/item/' + parent.digest, class: 'digest', text: parent.digest })]);
+  $('#item-meta').replaceChildren(...rows.filter((r) => r[1]).map(([k, v]) => el('tr', {}, el('td', { text: k }), el('td', {}, v))));
+  $('#item-timeline').replaceWith(Object.assign(timeline(item, 'big'), { id: 'item-timeline' }));
+  renderDerived(item, derived || [], reviews || {});
+  $('#item-events').replaceChildren(el('tr', {}, el('th', { text: '#' }), el('th', { text: 'time' }), el('th', { text: 'actor' }), el('th', { text: 'action' }), el('th', { text: 'details' })),
+    ...(events || []).slice().reverse().map((e) => el('tr', {}, el('td', { text: e.seq }), el('td', { text: fmtTime(e.time) }), el('td', { text: e.actor }), el('td', { text: e.action }),
+      el('td', { class: 'det', text: Object.entries(e.details || {}).filter(([k]) => k !== 'record').map(([k, v]) => k + '=' + v).join(' ') }))));
+  const orig = $('#variant option[value=original]');
+  orig.disabled = !state.me.can_view_original;
+  if (!state.me.can_view_original) $('#variant').value = 'redacted';
+  const exp = $('#export');
+  exp.disabled = !state.me.can_export;
+  $('#export-note').textContent = !state.me.export_available ? 'export bundles are not available on this appliance yet' : (state.me.can_export ? '' : 'investigators and admins only');
+}
+
+function renderDerived(item, derived, reviews) {
+  const box = $('#item-derived');
+  const rows = derived.slice();
+  if (item.relation === 'redacted') rows.unshift(Object.assign({}, item, { relation: 'redacted (this item)' }));
+  if (!rows.length) { box.replaceChildren(el('div', { class: 'muted', text: 'none (no redacted copy, thumbnail or triage output yet)' })); return; }
+  const t = el('table', { class: 'events' }, el('tr', {}, el('th', { text: 'relation' }), el('th', { text: 'kind' }), el('th', { text: 'digest' }), el('th', { text: 'labels' }), el('th', { text: 'reviewer sign-off' })));
+  for (const d of rows) {
+    const signs = reviews[d.digest];
+    let review = null;
+    if (signs) {
+      review = el('div', {}, signs.length ? signs.map((e) => e.actor.replace(/^user:/, '') + ' ' + fmtTime(e.time).slice(0, 16)).join(', ') : 'not signed off');
+      if (state.me.can_sign_off) {
+        const b = el('button', { class: 'signoff', 'data-digest': d.digest, text: 'Sign off' });
+        b.addEventListener('click', () => signOff(d.digest));
+        review.append(' ', b);
+      }
+    }
+    t.append(el('tr', {}, el('td', { text: d.relation || '' }), el('td', { text: d.kind }),
+      el('td', {}, el('a', { href: '#/item/' + d.digest, class: 'digest', text: short(d.digest) })),
+      el('td', { class: 'det', text: Object.entries(d.labels || {}).map(([k, v]) => k + '=' + v).join(' ') }),
+      el('td', {}, review)));
+  }
+  box.replaceChildren(t);
+}
+
+async function signOff(digest) {
+  const note = window.prompt('Sign off this redacted copy as reviewed. Note (optional):', '');
+  if (note === null) return;
+  const res = await api('POST', '/api/v1/items/' + digest + '/signoff', { note });
+  if (!res.ok) { $('#preview-error').textContent = await errorText(res); return; }
+  loadItem(state.item.digest);
+}
+
+// ---- preview (WHEP-style) ----
+function setPreviewUI(running) {
+  $('#preview-start').disabled = running;
+  for (const id of ['#preview-stop', '#pause', '#play', '#seek']) $(id).disabled = !running;
+}
+
+async function startPreview() {
+  $('#preview-error').textContent = '';
+  await stopPreview();
+  const digest = state.item.digest;
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  const video = $('#video');
+  pc.ontrack = (e) => { video.srcObject = e.streams[0] || new MediaStream([e.track]); video.play().catch(() => {}); };
+  const t0 = performance.now();
+  await pc.setLocalDescription(await pc.createOffer());
+  // Host candidates only (no STUN): gathering ends at once; do not wait long.
+  await new Promise((ok) => {
+    if (pc.iceGatheringState === 'complete') return ok();
+    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok();
+    setTimeout(ok, 300);
+  });
+  const variant = $('#variant').value;
+  const tPost = performance.now();
+  const res = await api('POST', '/api/v1/items/' + digest + '/preview', { offer: pc.localDescription.sdp, variant, reason: $('#reason').value });
+  if (res.status !== 201) { pc.close(); $('#preview-error').textContent = await errorText(res); return; }
+  const answer = await res.text();
+  await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+  const p = { pc, location: res.headers.get('Location'), mode: res.headers.get('X-Preview-Mode'), variant, t0, tPost, firstFrameMs: null, postToFrameMs: null };
+  state.preview = p;
+  window.etPreview = p;
+  $('#video-note').textContent = 'connecting…';
+  setPreviewUI(true);
+  watchStats(p);
+}
+
+// watchStats shows decoded frames and records time to the first one.
+async function watchStats(p) {
+  while (state.preview === p) {
+    const stats = await p.pc.getStats();
+    let frames = 0;
+    stats.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') frames = s.framesDecoded || 0; });
+    p.framesDecoded = frames;
+    if (frames > 0 && p.firstFrameMs == null) { const now = performance.now(); p.firstFrameMs = now - p.t0; p.postToFrameMs = now - p.tPost; $('#video-note').textContent = ''; }
+    $('#preview-status').textContent = p.variant + ' · ' + p.mode + ' · ' + frames + ' frames' + (p.firstFrameMs != null ? ' · first frame ' + p.firstFrameMs.toFixed(0) + ' ms' : '');
+    await new Promise((r) => setTimeout(r, p.firstFrameMs == null ? 15 : 500));
+  }
+}
+
+async function stopPreview() {
+  const p = state.preview;
+  if (!p) return;
+  state.preview = null;
+  window.etPreview = null;
+  setPreviewUI(false);
+  // DELETE before closing, so the record says the viewer stopped it.
+  await api('DELETE', p.location).catch(() => {});
+  p.pc.close();
+  $('#video').srcObject = null;
+  $('#video-note').textContent = 'no preview running';
+}
+
+async function control(action, position) {
+  const p = state.preview;
+  if (!p) return;
+  const res = await api('POST', p.location + '/control', { action, position });
+  if (!res.ok) $('#preview-error').textContent = await errorText(res);
+}
+
+async function exportItem() {
+  const res = await api('POST', '/api/v1/items/' + state.item.digest + '/export', {});
+  $('#export-note').textContent = res.ok ? 'export started' : await errorText(res);
+}
+
+// ---- routing ----
+async function route() {
+  if (!state.me) return;
+  const m = location.hash.match(/^#\/item\/([0-9a-f]{64})$/);
+  if (m) {
+    show('item');
+    if (!state.item || state.item.digest !== m[1]) { await stopPreview(); state.item = null; }
+    await loadItem(m[1]);
+  } else {
+    await stopPreview();
+    show('dash');
+    await loadItems();
+    const res = await api('GET', '/api/v1/status');
+    if (res.ok) renderStatus(await res.json());
+  }
+}
+
+async function boot() {
+  $('#login-form').addEventListener('submit', login);
+  $('#logout').addEventListener('click', logout);
+  $('#search').addEventListener('submit', (e) => { e.preventDefault(); loadItems(); });
+  $('#preview-start').addEventListener('click', startPreview);
+  $('#preview-stop').addEventListener('click', stopPreview);
+  $('#pause').addEventListener('click', () => control('pause'));
+  $('#play').addEventListener('click', () => control('play'));
+  $('#seek').addEventListener('click', () => control('seek', Number($('#seek-to').value)));
+  $('#export').addEventListener('click', exportItem);
+  window.addEventListener('hashchange', route);
+  window.addEventListener('pagehide', () => { const p = state.preview; if (p) fetch(p.location, { method: 'DELETE', headers: { 'X-CSRF-Token': cookie('et_csrf') }, keepalive: true }); });
+  const res = await fetch('/api/v1/me', { credentials: 'same-origin' });
+  if (!res.ok) return showLogin();
+  state.me = await res.json();
+  start();
+}
+
+boot();
