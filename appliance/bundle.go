@@ -29,7 +29,7 @@ func Export(ctx context.Context, v *vault.Vault, d evidence.Digest, out string, 
 		return fmt.Errorf("export: %w", err)
 	}
 	if it.State != evidence.StateStored {
-		return fmt.Errorf("export %s: the local copy was %s; fetch it from central storage", d.Short(), it.State)
+		return fmt.Errorf("export %s: the local copy was %s; fetch it from central storage: %w", d.Short(), it.State, errNotStored)
 	}
 	if _, err := v.Append(ctx, evidence.CustodyEvent{Actor: actor, Action: evidence.ActionExported, Item: d,
 		Details: map[string]string{"to": filepath.Base(out)}}); err != nil {
@@ -85,6 +85,9 @@ func writeAll(w io.Writer, b []byte) error {
 	_, err := w.Write(b)
 	return err
 }
+
+// errNotStored means the item's bytes are no longer held locally.
+var errNotStored = errors.New("not stored locally")
 
 // BundleReport is what verifying a bundle established.
 type BundleReport struct {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 )
@@ -53,17 +54,27 @@ func TestCentralClientPullsVerifiesAndAcks(t *testing.T) {
 		}
 		digests = append(digests, it.Digest)
 	}
-	token, err := AddCentralClient(ctx, d.vault, "hq", "user:admin")
+	token, err := d.auth.AddToken(ctx, "hq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.auth.AddUser(ctx, "pc-1234", auth.RoleInvestigator, "a long enough password"); err != nil {
+		t.Fatal(err)
+	}
+	session, err := d.auth.Login(ctx, "pc-1234", "a long enough password", "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	anon := centralClientT{t: t, base: base}
-	wrong := centralClientT{t: t, base: base, token: "etc_hq_" + fmt.Sprintf("%064d", 0)}
+	wrong := centralClientT{t: t, base: base, token: "et_" + fmt.Sprintf("%064d", 0)}
 	for _, path := range []string{"/api/v1/central/changes", "/api/v1/central/items/" + digests[0].String() + "/content"} {
 		for _, c := range []centralClientT{anon, wrong} {
 			if resp, _ := c.do("GET", path, nil, nil); resp.StatusCode != http.StatusUnauthorized {
 				t.Fatalf("%s with token %q: %s", path, c.token, resp.Status)
 			}
+		}
+		if resp, _ := anon.do("GET", path, nil, map[string]string{"Cookie": "et_session=" + session.Token}); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("%s with an investigator's session: %s", path, resp.Status)
 		}
 	}
 	hq := centralClientT{t: t, base: base, token: token}

@@ -16,10 +16,12 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/media"
 	"github.com/edgetriage/edgetriage/appliance/vault"
+	"github.com/edgetriage/edgetriage/appliance/web"
 	"github.com/edgetriage/edgetriage/capture/dock"
 	"github.com/edgetriage/edgetriage/capture/rtsp"
 	"github.com/edgetriage/edgetriage/firmware"
@@ -59,6 +61,8 @@ type Daemon struct {
 	cameras    []*rtsp.Recorder
 	dock       *dock.Dock
 	firmware   *firmware.Manager
+	auth       *auth.Service
+	web        *web.Server
 }
 
 // New prepares a daemon; nothing is opened until Run.
@@ -76,16 +80,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.vault = v
-	if err := d.wire(); err != nil {
+	if err := d.wire(ctx); err != nil {
 		v.Close()
 		return err
 	}
-	ln, err := net.Listen("tcp", d.cfg.HTTP.Addr)
+	srv, ln, err := d.listen()
 	if err != nil {
+		d.web.Close()
 		v.Close()
-		return fmt.Errorf("listen on %s (http.addr): %w", d.cfg.HTTP.Addr, err)
+		return err
 	}
-	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
 
 	intakeCtx, stopIntake := context.WithCancel(ctx)
 	defer stopIntake()
@@ -94,9 +98,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 		intake.Go(func() error { return d.supervise(intakeCtx, c) })
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	scheme := "http"
+	if srv.TLSConfig != nil {
+		scheme = "https"
+		go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
 	d.ready.Store(true)
-	d.log.Info("edgetriage serving", "http", "http://"+ln.Addr().String(), "data", d.cfg.DataDir)
+	d.log.Info("edgetriage serving", "http", scheme+"://"+ln.Addr().String(), "data", d.cfg.DataDir)
 	if d.Listening != nil {
 		d.Listening(ln.Addr().String())
 	}
@@ -127,6 +137,11 @@ func (d *Daemon) shutdown(srv *http.Server, stopIntake context.CancelFunc, intak
 	case <-deadline.Done():
 		errs = append(errs, errors.New("shutdown: intake did not stop in time"))
 	}
+	// Previews end (and record their stop events) and live streams close
+	// before the server waits for connections, and before the vault closes.
+	if err := d.web.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close web: %w", err))
+	}
 	if err := srv.Shutdown(deadline); err != nil {
 		errs = append(errs, fmt.Errorf("shutdown http: %w", err))
 	}
@@ -137,8 +152,34 @@ func (d *Daemon) shutdown(srv *http.Server, stopIntake context.CancelFunc, intak
 	return errors.Join(errs...)
 }
 
+// listen opens the HTTP listener, with TLS unless it is off, and refuses
+// plain HTTP anywhere but loopback.
+func (d *Daemon) listen() (*http.Server, net.Listener, error) {
+	tlsOn := d.cfg.HTTP.TLS == "auto"
+	if err := web.CheckListen(d.cfg.HTTP.Addr, tlsOn); err != nil {
+		return nil, nil, fmt.Errorf("http.addr: %w", err)
+	}
+	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
+	if tlsOn {
+		tc, err := web.TLSConfig(d.cfg.DataDir, d.cfg.HTTP.TLSCert, d.cfg.HTTP.TLSKey, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("http.tls: %w", err)
+		}
+		srv.TLSConfig = tc
+	}
+	ln, err := net.Listen("tcp", d.cfg.HTTP.Addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on %s (http.addr): %w", d.cfg.HTTP.Addr, err)
+	}
+	return srv, ln, nil
+}
+
 // wire builds the parts that need the open vault.
-func (d *Daemon) wire() error {
+func (d *Daemon) wire(ctx context.Context) error {
+	d.auth = auth.New(d.vault.State("auth"), d.vault, auth.Options{Logger: d.log.With("part", "auth")})
+	if err := d.firstAdmin(ctx); err != nil {
+		return err
+	}
 	tgt, err := newSyncTarget(d.cfg.Sync, d.log)
 	if err != nil {
 		return fmt.Errorf("sync target: %w", err)
@@ -171,6 +212,10 @@ func (d *Daemon) wire() error {
 	d.outboxData = newOutboxStore(d.vault)
 	d.outbox, err = outbox.New(outbox.Config{Store: d.outboxData, Source: vaultSource{d.vault}, Custody: d.vault,
 		Target: tgt, Actor: "appliance:sync", Windows: windows, Logger: d.log})
+	if err != nil {
+		return err
+	}
+	d.web, err = d.newWeb()
 	return err
 }
 

@@ -23,6 +23,7 @@ func startDaemon(t *testing.T, mutate func(*config.Config)) (*Daemon, string) {
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Sync.Filesystem.Root = t.TempDir()
 	cfg.Dock.Root = t.TempDir()
+	cfg.WebRTC.UDPAddr = "127.0.0.1:0"
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -112,5 +113,22 @@ func TestMetricsScrapedWithToken(t *testing.T) {
 	}
 	if code, _ := get(t, base+"/healthz", ""); code != http.StatusOK {
 		t.Errorf("healthz needs no token: %d", code)
+	}
+}
+
+func TestDashboardMountedAndFirstAdminMade(t *testing.T) {
+	d, base := startDaemon(t, nil)
+	code, body := get(t, base+"/", "")
+	if code != http.StatusOK || !strings.Contains(strings.ToLower(body), "<html") {
+		t.Fatalf("dashboard: %d %.80s", code, body)
+	}
+	for _, path := range []string{"/api/v1/items", "/api/v1/status", "/api/v1/central/changes"} {
+		if code, _ := get(t, base+path, ""); code != http.StatusUnauthorized {
+			t.Errorf("%s without credentials: %d", path, code)
+		}
+	}
+	users, err := d.auth.Users()
+	if err != nil || len(users) != 1 || users[0].Name != "admin" {
+		t.Fatalf("first start accounts: %+v %v", users, err)
 	}
 }

@@ -9,7 +9,10 @@ func (d *Daemon) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", d.healthz)
 	mux.HandleFunc("GET /readyz", d.readyz)
-	(&centralAPI{vault: d.vault, auth: CentralTokenAuth(d.vault), log: d.log}).register(mux)
+	(&centralAPI{vault: d.vault, auth: centralAuth(d.auth), log: d.log}).register(mux)
+	// Everything else (dashboard, /api/v1 for people) is the web part's;
+	// the patterns above are more specific, so they win.
+	mux.Handle("/", d.web.Handler())
 	if d.cfg.Metrics.Enabled {
 		mux.Handle("GET /metrics", metricsHandler(newMetricsRegistry(d.vault, StatfsUsage, healthCollector{d.health}), d.cfg.Metrics.BearerToken))
 	}

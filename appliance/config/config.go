@@ -30,6 +30,7 @@ type Config struct {
 	// DataDir holds the vault: objects, index, signing key.
 	DataDir string `yaml:"data_dir"`
 	HTTP    HTTP   `yaml:"http"`
+	WebRTC  WebRTC `yaml:"webrtc"`
 	Log     Log    `yaml:"log"`
 	// CheckpointInterval is how often the chain head is signed while running.
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
@@ -103,6 +104,22 @@ type Retention struct {
 // HTTP is the API and dashboard listener.
 type HTTP struct {
 	Addr string `yaml:"addr"`
+	// TLS is "auto" (a self-signed certificate made on first start, or
+	// TLSCert/TLSKey when set) or "off" (plain HTTP, allowed on loopback only).
+	TLS     string `yaml:"tls"`
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+}
+
+// WebRTC is how browser previews reach the appliance.
+type WebRTC struct {
+	// UDPAddr is the one UDP socket all previews share.
+	UDPAddr string `yaml:"udp_addr"`
+	// PublicIPs are advertised to browsers when the appliance is behind NAT.
+	PublicIPs []string `yaml:"public_ips"`
+	// WatermarkOriginals burns the viewer's name into every original shown,
+	// even one that could be passed through.
+	WatermarkOriginals bool `yaml:"watermark_originals"`
 }
 
 // Log sets the daemon's log output.
@@ -115,7 +132,8 @@ type Log struct {
 func Default() Config {
 	return Config{
 		DataDir:            "./data",
-		HTTP:               HTTP{Addr: "127.0.0.1:8080"},
+		HTTP:               HTTP{Addr: "127.0.0.1:8080", TLS: "off"},
+		WebRTC:             WebRTC{UDPAddr: "127.0.0.1:8189"},
 		Log:                Log{Level: "info", Format: "text"},
 		CheckpointInterval: time.Minute,
 		ShutdownTimeout:    15 * time.Second,
@@ -238,6 +256,15 @@ func (c Config) Validate() error {
 	}
 	if _, port, err := net.SplitHostPort(c.HTTP.Addr); err != nil || port == "" {
 		errs = append(errs, fmt.Errorf("'http.addr' must be host:port, got %q", c.HTTP.Addr))
+	}
+	if c.HTTP.TLS != "auto" && c.HTTP.TLS != "off" {
+		errs = append(errs, fmt.Errorf("'http.tls' must be auto or off, got %q", c.HTTP.TLS))
+	}
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		errs = append(errs, errors.New("'http.tls_cert' and 'http.tls_key' go together"))
+	}
+	if _, _, err := net.SplitHostPort(c.WebRTC.UDPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("'webrtc.udp_addr' must be host:port, got %q", c.WebRTC.UDPAddr))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -64,8 +64,15 @@ func newRTCEngine(addr string, publicIPs []string) (*rtcEngine, error) {
 // Addr is the UDP address all previews share.
 func (e *rtcEngine) Addr() net.Addr { return e.conn.LocalAddr() }
 
+// Close stops the shared UDP socket. The ICE mux closes the socket itself,
+// so the socket's own "already closed" is not a failure.
 func (e *rtcEngine) Close() error {
-	return errors.Join(e.mux.Close(), e.conn.Close())
+	muxErr := e.mux.Close()
+	connErr := e.conn.Close()
+	if errors.Is(connErr, net.ErrClosed) {
+		connErr = nil
+	}
+	return errors.Join(muxErr, connErr)
 }
 
 // Preview variants.

@@ -36,7 +36,7 @@ type cliEnv struct {
 func commands() []command {
 	return []command{
 		serveCommand(), ingestCommand(), offloadCommand(), recordCommand(), verifyCommand(),
-		exportCommand(), userCommand(), centralCommand(), firmwareCommand(), versionCommand(),
+		exportCommand(), userCommand(), firmwareCommand(), versionCommand(),
 	}
 }
 

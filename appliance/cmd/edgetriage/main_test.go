@@ -219,7 +219,7 @@ func TestServeAnswersHealthAndStopsCleanly(t *testing.T) {
 	data := t.TempDir()
 	cmd := exec.Command(binary, "serve")
 	cmd.Env = append(os.Environ(), "EDGETRIAGE_DATA_DIR="+data, "EDGETRIAGE_HTTP_ADDR=127.0.0.1:0",
-		"EDGETRIAGE_SYNC_FILESYSTEM_ROOT="+t.TempDir(), "EDGETRIAGE_DOCK_ROOT="+t.TempDir())
+		"EDGETRIAGE_SYNC_FILESYSTEM_ROOT="+t.TempDir(), "EDGETRIAGE_DOCK_ROOT="+t.TempDir(), "EDGETRIAGE_WEBRTC_UDP_ADDR=127.0.0.1:0")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
