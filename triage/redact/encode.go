@@ -1,0 +1,139 @@
+package redact
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"io"
+	"os/exec"
+	"strings"
+
+	"gocv.io/x/gocv"
+)
+
+// MP4 takes these audio codecs as they are; anything else is re-encoded.
+var mp4Audio = map[string]bool{"aac": true, "mp3": true, "alac": true, "ac3": true, "eac3": true, "opus": true, "flac": true}
+
+// encode decodes the master again, covers each frame's boxes, and pipes raw
+// frames to ffmpeg, which writes H.264 without B-frames (Chromium's WebRTC
+// and some players stall on them) in yuv420p with the index up front.
+func (r *Redactor) encode(ctx context.Context, master, out string, mi mediaInfo, p *plan, boxes [][]LogBox) (audio string, err error) {
+	args, audio := r.ffmpegArgs(master, out, mi, p.size)
+	cmd := exec.CommandContext(ctx, r.cfg.FFmpeg, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", fmt.Errorf("ffmpeg stdin: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("start ffmpeg: %w", err)
+	}
+	werr := r.writeFrames(ctx, master, stdin, p, boxes)
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		return "", fmt.Errorf("encode %s: ffmpeg: %w: %s", out, err, strings.TrimSpace(stderr.String()))
+	}
+	if werr != nil {
+		return "", werr
+	}
+	return audio, nil
+}
+
+func (r *Redactor) ffmpegArgs(master, out string, mi mediaInfo, size image.Point) ([]string, string) {
+	args := []string{"-hide_banner", "-loglevel", "error",
+		"-f", "rawvideo", "-pix_fmt", "bgr24", "-video_size", fmt.Sprintf("%dx%d", size.X, size.Y),
+		"-framerate", mi.FrameRate, "-i", "pipe:0"}
+	audio := "none"
+	switch {
+	case mi.AudioCodec == "":
+	case r.cfg.MuteAudio:
+		audio = "muted"
+	default:
+		args = append(args, "-i", master, "-map", "0:v:0", "-map", "1:a:0")
+		if mp4Audio[mi.AudioCodec] {
+			args = append(args, "-c:a", "copy")
+			audio = "copied"
+		} else {
+			args = append(args, "-c:a", "aac", "-b:a", "128k")
+			audio = "re-encoded"
+		}
+	}
+	if size.X%2 != 0 || size.Y%2 != 0 {
+		// yuv420p needs even sides; pad rather than crop so no pixel is lost.
+		args = append(args, "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2")
+	}
+	args = append(args, "-c:v", "libx264", "-preset", r.cfg.Preset, "-crf", fmt.Sprint(r.cfg.CRF),
+		"-bf", "0", "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", "-y", out)
+	return args, audio
+}
+
+func (r *Redactor) writeFrames(ctx context.Context, master string, w io.Writer, p *plan, boxes [][]LogBox) error {
+	vc, err := openVideo(master)
+	if err != nil {
+		return err
+	}
+	defer vc.Close()
+	frame := gocv.NewMat()
+	defer frame.Close()
+	c := newCoverer()
+	defer c.Close()
+	for i := 0; i < p.frames; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !vc.Read(&frame) || frame.Empty() {
+			return fmt.Errorf("decode %s: frame %d of %d vanished on the second pass", master, i, p.frames)
+		}
+		if frame.Cols() != p.size.X || frame.Rows() != p.size.Y {
+			return fmt.Errorf("decode %s: frame %d is %dx%d, the clip started at %dx%d; size changes are not supported",
+				master, i, frame.Cols(), frame.Rows(), p.size.X, p.size.Y)
+		}
+		for _, b := range boxes[i] {
+			c.Cover(&frame, b.Box.Rect())
+		}
+		data, err := frame.DataPtrUint8()
+		if err != nil {
+			return fmt.Errorf("frame %d: %w", i, err)
+		}
+		if _, err := w.Write(data); err != nil {
+			return fmt.Errorf("write frame %d to ffmpeg: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// coverer destroys the content of a rectangle: it averages it down to a
+// few cells (pixelation throws the detail away, unlike a blur that a
+// deconvolution can partly undo) and then blurs the cells so their edges
+// carry no shape either.
+type coverer struct{ small gocv.Mat }
+
+func newCoverer() *coverer { return &coverer{small: gocv.NewMat()} }
+
+func (c *coverer) Close() { c.small.Close() }
+
+// cellsAcross is how many cells span the short side of a covered box: too
+// few to hold a recognisable face or a readable character.
+const cellsAcross = 5
+
+func (c *coverer) Cover(frame *gocv.Mat, r image.Rectangle) {
+	r = r.Intersect(image.Rect(0, 0, frame.Cols(), frame.Rows()))
+	if r.Dx() < 2 || r.Dy() < 2 {
+		return
+	}
+	cell := max(3, min(r.Dx(), r.Dy())/cellsAcross)
+	roi := frame.Region(r)
+	defer roi.Close()
+	cw, ch := max(1, (r.Dx()+cell-1)/cell), max(1, (r.Dy()+cell-1)/cell)
+	gocv.Resize(roi, &c.small, image.Pt(cw, ch), 0, 0, gocv.InterpolationArea)
+	// Resizing into the region writes through to the frame, since the
+	// region already has the target size and type.
+	gocv.Resize(c.small, &roi, image.Pt(r.Dx(), r.Dy()), 0, 0, gocv.InterpolationNearestNeighbor)
+	// A sigma of most of a cell melts the cell edges; OpenCV's default
+	// sigma for a given kernel size is far too light for that.
+	sigma := 0.7 * float64(cell)
+	k := int(3*sigma)*2 + 1
+	gocv.GaussianBlur(roi, &roi, image.Pt(k, k), sigma, sigma, gocv.BorderReplicate)
+}

