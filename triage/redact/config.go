@@ -34,7 +34,7 @@ type Config struct {
 	PlateCascade   string // default DefaultPlateCascade
 
 	// FaceEnlarge grows a face box about its centre before covering, so
-	// hair, ears and chin go too. Default 1.6.
+	// hair, ears and chin go too. Default 1.7.
 	FaceEnlarge  float64
 	PlateEnlarge float64 // default 1.4
 	// PadSeconds holds a box this long before a track's first and after
@@ -68,7 +68,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MinFaceScore, 0.5)
 	setDefault(&c.ProfileCascade, DefaultProfileCascade)
 	setDefault(&c.PlateCascade, DefaultPlateCascade)
-	setDefault(&c.FaceEnlarge, 1.6)
+	setDefault(&c.FaceEnlarge, 1.7)
 	setDefault(&c.PlateEnlarge, 1.4)
 	setDefault(&c.PadSeconds, 0.4)
 	setDefault(&c.MaxGapSeconds, 1)

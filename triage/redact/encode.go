@@ -108,15 +108,18 @@ func (r *Redactor) writeFrames(ctx context.Context, master string, w io.Writer, 
 // few cells (pixelation throws the detail away, unlike a blur that a
 // deconvolution can partly undo) and then blurs the cells so their edges
 // carry no shape either.
-type coverer struct{ small gocv.Mat }
+type coverer struct{ small, work gocv.Mat }
 
-func newCoverer() *coverer { return &coverer{small: gocv.NewMat()} }
+func newCoverer() *coverer { return &coverer{small: gocv.NewMat(), work: gocv.NewMat()} }
 
-func (c *coverer) Close() { c.small.Close() }
+func (c *coverer) Close() {
+	c.small.Close()
+	c.work.Close()
+}
 
 // cellsAcross is how many cells span the short side of a covered box: too
 // few to hold a recognisable face or a readable character.
-const cellsAcross = 5
+const cellsAcross = 4
 
 func (c *coverer) Cover(frame *gocv.Mat, r image.Rectangle) {
 	r = r.Intersect(image.Rect(0, 0, frame.Cols(), frame.Rows()))
@@ -128,12 +131,13 @@ func (c *coverer) Cover(frame *gocv.Mat, r image.Rectangle) {
 	defer roi.Close()
 	cw, ch := max(1, (r.Dx()+cell-1)/cell), max(1, (r.Dy()+cell-1)/cell)
 	gocv.Resize(roi, &c.small, image.Pt(cw, ch), 0, 0, gocv.InterpolationArea)
-	// Resizing into the region writes through to the frame, since the
-	// region already has the target size and type.
-	gocv.Resize(c.small, &roi, image.Pt(r.Dx(), r.Dy()), 0, 0, gocv.InterpolationNearestNeighbor)
-	// A sigma of most of a cell melts the cell edges; OpenCV's default
-	// sigma for a given kernel size is far too light for that.
-	sigma := 0.7 * float64(cell)
+	gocv.Resize(c.small, &c.work, image.Pt(r.Dx(), r.Dy()), 0, 0, gocv.InterpolationNearestNeighbor)
+	// The blur works on a copy: on the region itself OpenCV would read
+	// the uncovered pixels around it and smear their edges inside. A sigma
+	// of a cell melts the cell edges; OpenCV's default sigma for a
+	// kernel size is far too light for that.
+	sigma := float64(cell)
 	k := int(3*sigma)*2 + 1
-	gocv.GaussianBlur(roi, &roi, image.Pt(k, k), sigma, sigma, gocv.BorderReplicate)
+	gocv.GaussianBlur(c.work, &c.work, image.Pt(k, k), sigma, sigma, gocv.BorderReplicate)
+	c.work.CopyTo(&roi)
 }

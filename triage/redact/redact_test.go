@@ -16,7 +16,7 @@ func TestSolvayFacesCoveredEveryFrame(t *testing.T) {
 		t.Fatalf("reference has %d faces, want 29", len(refs))
 	}
 	// The check itself must see an unredacted face as uncovered.
-	if _, c, _ := coverage(t, master, master, func(f int) map[string]image.Rectangle {
+	if _, c, _, _ := coverage(t, master, master, func(f int) map[string]image.Rectangle {
 		if f > 2 {
 			return nil
 		}
@@ -26,7 +26,7 @@ func TestSolvayFacesCoveredEveryFrame(t *testing.T) {
 	}
 	r := newRedactorT(t, Config{})
 	out := renderT(t, r, master, nil)
-	frames, covered, _ := coverage(t, master, out.Path, func(int) map[string]image.Rectangle { return refs })
+	frames, covered, _, _ := coverage(t, master, out.Path, func(int) map[string]image.Rectangle { return refs })
 	if frames != 50 {
 		t.Fatalf("output has %d frames, want 50", frames)
 	}
@@ -42,4 +42,27 @@ func TestSolvayFacesCoveredEveryFrame(t *testing.T) {
 	if all < 27 {
 		t.Errorf("%d of 29 faces covered on every frame, want >= 27", all)
 	}
+}
+
+// faces-walking: both people walk towards a corridor camera; their faces
+// (20-35 px) are labelled by hand on every frame in testdata. Both must be
+// covered on every frame of the output.
+func TestWalkingFacesCoveredEveryFrame(t *testing.T) {
+	master := filepath.Join(footage, "faces-walking.mp4")
+	labels := readLabels(t, "testdata/faces-walking.labels.txt")
+	r := newRedactorT(t, Config{})
+	out := renderT(t, r, master, nil)
+	frames, covered, seen, missed := coverage(t, master, out.Path, func(f int) map[string]image.Rectangle { return labels[f] })
+	if frames != 35 || len(labels) != 35 {
+		t.Fatalf("output has %d frames, labels %d, want 35", frames, len(labels))
+	}
+	for _, who := range []string{"woman", "man"} {
+		if covered[who] != seen[who] || seen[who] != 35 {
+			t.Errorf("%s covered on %d of %d labelled frames; not on %v", who, covered[who], seen[who], missed[who])
+		}
+	}
+	if out.Summary.FaceTracks < 2 {
+		t.Errorf("summary has %d face tracks, want at least 2", out.Summary.FaceTracks)
+	}
+	t.Logf("summary: detect_every=%d face_tracks=%d qa=%+v", out.Summary.DetectEvery, out.Summary.FaceTracks, out.Summary.QA)
 }
