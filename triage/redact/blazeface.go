@@ -18,6 +18,8 @@ var blazeFaceONNX []byte
 
 const (
 	bfSize = 256
+	// bfMargin is the black border added around a frame before tiling.
+	bfMargin = 32
 	// MediaPipe's "back" model grid: stride 16 with 2 anchors per cell, and
 	// stride 32 with 6 anchors per cell (three layers of two folded into one).
 	bfCells16   = 16
@@ -147,15 +149,16 @@ func tileOrigins(n, t int) []int {
 func (b *blazeFace) Detect(bgr gocv.Mat) ([]Detection, error) {
 	rgb := gocv.NewMat()
 	defer rgb.Close()
-	// Frames smaller than a tile are padded, not stretched, so faces keep
-	// the scale the model expects.
-	src := bgr
-	if bgr.Cols() < bfSize || bgr.Rows() < bfSize {
-		padded := gocv.NewMat()
-		defer padded.Close()
-		gocv.CopyMakeBorder(bgr, &padded, 0, max(0, bfSize-bgr.Rows()), 0, max(0, bfSize-bgr.Cols()), gocv.BorderConstant, color.RGBA{})
-		src = padded
-	}
+	// A margin of black around the frame gives a face at the frame's edge
+	// the context the model needs (it misses faces cut by the tile edge),
+	// and frames smaller than a tile are padded, not stretched, so faces
+	// keep the scale the model expects.
+	padX := bfMargin + max(0, bfSize-2*bfMargin-bgr.Cols())
+	padY := bfMargin + max(0, bfSize-2*bfMargin-bgr.Rows())
+	padded := gocv.NewMat()
+	defer padded.Close()
+	gocv.CopyMakeBorder(bgr, &padded, bfMargin, padY, bfMargin, padX, gocv.BorderConstant, color.RGBA{})
+	src := padded
 	gocv.CvtColor(src, &rgb, gocv.ColorBGRToRGB)
 	f := gocv.NewMat()
 	defer f.Close()
@@ -174,7 +177,7 @@ func (b *blazeFace) Detect(bgr gocv.Mat) ([]Detection, error) {
 	clip := image.Rect(0, 0, bgr.Cols(), bgr.Rows())
 	out := dets[:0]
 	for _, d := range dets {
-		d.Box = d.Box.Intersect(clip)
+		d.Box = d.Box.Sub(image.Pt(bfMargin, bfMargin)).Intersect(clip)
 		if !d.Box.Empty() {
 			out = append(out, d)
 		}

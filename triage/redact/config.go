@@ -18,7 +18,9 @@ const (
 // of every field means its default; see Defaults.
 type Config struct {
 	// DetectMaxSide caps the longer side of the frame the detectors see;
-	// boxes are mapped back to full resolution. Default 960.
+	// boxes are mapped back to full resolution. Default 960. (Enlarging
+	// small frames was tried: BlazeFace then draws tighter boxes on small
+	// faces, which covers them worse.)
 	DetectMaxSide int
 	// DetectEvery runs the detectors on every Nth frame and tracks in
 	// between. 0 picks N so that detection runs about DetectPerSecond

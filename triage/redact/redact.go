@@ -329,8 +329,12 @@ func (r *Redactor) analyse(ctx context.Context, path string, mi mediaInfo) (*pla
 
 func (r *Redactor) detectScaled(frame gocv.Mat, small *gocv.Mat, scale float64) ([]Detection, error) {
 	src := frame
-	if scale < 1 {
+	switch {
+	case scale < 1:
 		gocv.Resize(frame, small, image.Point{}, scale, scale, gocv.InterpolationArea)
+		src = *small
+	case scale > 1:
+		gocv.Resize(frame, small, image.Point{}, scale, scale, gocv.InterpolationLinear)
 		src = *small
 	}
 	dets, err := r.det.Detect(src)
