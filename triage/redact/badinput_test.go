@@ -55,6 +55,22 @@ func TestBrokenInputClearError(t *testing.T) {
 			}
 		})
 	}
+
+	// Asked to, the redactor renders what decodes of the truncated file and
+	// tells the reviewer what is missing.
+	partial := newRedactorT(t, Config{AllowIncomplete: true})
+	_, err = r.Render(context.Background(), truncated, t.TempDir(), nil)
+	if !errors.Is(err, ErrIncomplete) {
+		t.Errorf("truncated master: %v, want ErrIncomplete", err)
+	}
+	out := renderT(t, partial, truncated, nil)
+	var flagged bool
+	for _, f := range out.Summary.QA.Flags {
+		flagged = flagged || (f.Reason == QAIncomplete && f.StartFrame == out.Summary.Frames && f.EndFrame == 34)
+	}
+	if !flagged || out.Summary.Frames >= 35 || out.Summary.Frames == 0 {
+		t.Errorf("partial render: %d frames, QA %+v", out.Summary.Frames, out.Summary.QA)
+	}
 }
 
 // The empty room: nothing is found, the QA map says so, and the output is

@@ -52,6 +52,10 @@ type Config struct {
 	// longer than this. Default 0.5.
 	QALongGapSeconds float64
 
+	// AllowIncomplete renders what decodes of a truncated or corrupt
+	// master (and flags it in the QA map) instead of failing.
+	AllowIncomplete bool
+
 	// MuteAudio drops the master's audio instead of copying it.
 	MuteAudio bool
 	// Preset is libx264's speed preset. Default "veryfast".

@@ -16,11 +16,14 @@ type mediaInfo struct {
 	FPS        float64
 	AudioCodec string // empty when the master has no audio
 	Duration   float64
+	// Frames is what the container says the video holds: nb_frames, or
+	// duration times rate when the container does not count them.
+	Frames int
 }
 
 func probe(ctx context.Context, ffprobe, path string) (mediaInfo, error) {
 	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error", "-print_format", "json",
-		"-show_entries", "stream=codec_type,codec_name,r_frame_rate,avg_frame_rate:format=duration", path)
+		"-show_entries", "stream=codec_type,codec_name,r_frame_rate,avg_frame_rate,nb_frames:format=duration", path)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -33,6 +36,7 @@ func probe(ctx context.Context, ffprobe, path string) (mediaInfo, error) {
 			CodecName    string `json:"codec_name"`
 			RFrameRate   string `json:"r_frame_rate"`
 			AvgFrameRate string `json:"avg_frame_rate"`
+			NbFrames     string `json:"nb_frames"`
 		} `json:"streams"`
 		Format struct {
 			Duration string `json:"duration"`
@@ -57,6 +61,7 @@ func probe(ctx context.Context, ffprobe, path string) (mediaInfo, error) {
 					break
 				}
 			}
+			mi.Frames, _ = strconv.Atoi(s.NbFrames)
 		case "audio":
 			if mi.AudioCodec == "" {
 				mi.AudioCodec = s.CodecName
@@ -65,6 +70,9 @@ func probe(ctx context.Context, ffprobe, path string) (mediaInfo, error) {
 	}
 	if mi.FrameRate == "" {
 		return mi, fmt.Errorf("probe %s: no video stream with a usable frame rate", path)
+	}
+	if mi.Frames == 0 {
+		mi.Frames = int(mi.Duration * mi.FPS)
 	}
 	return mi, nil
 }

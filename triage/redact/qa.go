@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"fmt"
 	"math"
 	"slices"
 )
@@ -20,6 +21,7 @@ const (
 	QALowConfidence     = "low-confidence"     // a track was covered on weak detections
 	QALongInterpolation = "long-interpolation" // a track was missed for long and bridged
 	QAShortTrack        = "single-detection"   // found once only: a false positive or a face seen briefly
+	QAIncomplete        = "incomplete-decode"  // the master stopped decoding early; the rest is not in the output
 )
 
 // QAFlag is one stretch of frames a reviewer should look at.
@@ -114,4 +116,12 @@ func interpolationLengths(p *plan) map[int]map[int]int {
 		out[t.id] = m
 	}
 	return out
+}
+
+// addIncomplete flags the frames the container announced but the decoder
+// never delivered.
+func (qa *QA) addIncomplete(decoded, announced int, fps float64) {
+	qa.Flags = append(qa.Flags, QAFlag{Reason: QAIncomplete, StartFrame: decoded, EndFrame: announced - 1,
+		Start: round3(float64(decoded) / fps), End: round3(float64(announced) / fps)})
+	qa.Message = fmt.Sprintf("the master decodes to %d of %d frames; %s", decoded, announced, qa.Message)
 }

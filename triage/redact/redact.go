@@ -148,6 +148,11 @@ type LogFrame struct {
 // ErrNoFrames is wrapped when the master decodes to no frame at all.
 var ErrNoFrames = errors.New("no decodable video frames")
 
+// ErrIncomplete is wrapped when decoding stops well short of the frames the
+// container announces: a truncated or corrupt master. Config.AllowIncomplete
+// renders the decodable part instead.
+var ErrIncomplete = errors.New("master decodes only in part (truncated or corrupt)")
+
 // Render redacts the master at masterPath into a new MP4 in outDir.
 func (r *Redactor) Render(ctx context.Context, masterPath, outDir string, edits []ManualEdit) (Output, error) {
 	r.mu.Lock()
@@ -174,8 +179,15 @@ func (r *Redactor) Render(ctx context.Context, masterPath, outDir string, edits 
 	r.cfg.Logger.Info("redact: analysed", "master", masterDigest.Short(), "frames", plan.frames,
 		"tracks", len(plan.tracker.tracks), "detect_every", plan.detectEvery)
 
+	short := incomplete(plan.frames, mi.Frames)
+	if short && !r.cfg.AllowIncomplete {
+		return Output{}, fmt.Errorf("decode %s: %d of %d frames: %w", masterPath, plan.frames, mi.Frames, ErrIncomplete)
+	}
 	boxes := plan.frameBoxes(r.cfg)
 	qa := buildQA(boxes, mi.FPS, plan, r.cfg)
+	if short {
+		qa.addIncomplete(plan.frames, mi.Frames, mi.FPS)
+	}
 	for i := range boxes {
 		boxes[i] = applyEdits(edits, float64(i)/mi.FPS, plan.bounds(), boxes[i])
 	}
@@ -234,12 +246,18 @@ func (r *Redactor) logSettings(p *plan) LogSettings {
 	}
 }
 
+// incomplete tells a truncated master from the usual off-by-a-few between a
+// container's frame count and what a decoder delivers.
+func incomplete(decoded, announced int) bool {
+	return announced > 0 && float64(decoded) < 0.95*float64(announced)-2
+}
+
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
 
 func digestFile(path string) (evidence.Digest, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return evidence.Digest{}, fmt.Errorf("open %s: %w", path, err)
+		return evidence.Digest{}, fmt.Errorf("hash: %w", err)
 	}
 	defer f.Close()
 	d, _, err := evidence.DigestOf(f)
