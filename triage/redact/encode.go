@@ -107,19 +107,27 @@ func (r *Redactor) writeFrames(ctx context.Context, master string, w io.Writer, 
 // coverer destroys the content of a rectangle: it averages it down to a
 // few cells (pixelation throws the detail away, unlike a blur that a
 // deconvolution can partly undo) and then blurs the cells so their edges
-// carry no shape either.
-type coverer struct{ small, work gocv.Mat }
+// carry no shape either. The blur runs on the cell grid enlarged a few
+// times, not on the full-size box, so its cost does not grow with the
+// square of the box: a 1000 px box would otherwise need a 1000-tap kernel.
+type coverer struct{ small, mid, work gocv.Mat }
 
-func newCoverer() *coverer { return &coverer{small: gocv.NewMat(), work: gocv.NewMat()} }
+func newCoverer() *coverer {
+	return &coverer{small: gocv.NewMat(), mid: gocv.NewMat(), work: gocv.NewMat()}
+}
 
 func (c *coverer) Close() {
 	c.small.Close()
+	c.mid.Close()
 	c.work.Close()
 }
 
 // cellsAcross is how many cells span the short side of a covered box: too
 // few to hold a recognisable face or a readable character.
 const cellsAcross = 4
+
+// blurUp is how many pixels a cell has in the grid the blur runs on.
+const blurUp = 4
 
 func (c *coverer) Cover(frame *gocv.Mat, r image.Rectangle) {
 	r = r.Intersect(image.Rect(0, 0, frame.Cols(), frame.Rows()))
@@ -131,13 +139,11 @@ func (c *coverer) Cover(frame *gocv.Mat, r image.Rectangle) {
 	defer roi.Close()
 	cw, ch := max(1, (r.Dx()+cell-1)/cell), max(1, (r.Dy()+cell-1)/cell)
 	gocv.Resize(roi, &c.small, image.Pt(cw, ch), 0, 0, gocv.InterpolationArea)
-	gocv.Resize(c.small, &c.work, image.Pt(r.Dx(), r.Dy()), 0, 0, gocv.InterpolationNearestNeighbor)
-	// The blur works on a copy: on the region itself OpenCV would read
-	// the uncovered pixels around it and smear their edges inside. A sigma
-	// of a cell melts the cell edges; OpenCV's default sigma for a
-	// kernel size is far too light for that.
-	sigma := float64(cell)
-	k := int(3*sigma)*2 + 1
-	gocv.GaussianBlur(c.work, &c.work, image.Pt(k, k), sigma, sigma, gocv.BorderReplicate)
+	gocv.Resize(c.small, &c.mid, image.Pt(cw*blurUp, ch*blurUp), 0, 0, gocv.InterpolationNearestNeighbor)
+	// A sigma of one cell melts the cell edges; OpenCV's default sigma
+	// for a kernel size is far too light for that. The work happens off
+	// the frame, so no uncovered pixel around the box leaks in.
+	gocv.GaussianBlur(c.mid, &c.mid, image.Pt(6*blurUp+1, 6*blurUp+1), blurUp, blurUp, gocv.BorderReplicate)
+	gocv.Resize(c.mid, &c.work, image.Pt(r.Dx(), r.Dy()), 0, 0, gocv.InterpolationLinear)
 	c.work.CopyTo(&roi)
 }
