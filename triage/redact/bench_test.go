@@ -55,8 +55,8 @@ func cpuSeconds() float64 {
 // same run. Wall time on a shared machine depends on the other jobs, so it
 // also reports CPU seconds spent per second of video (self + ffmpeg): at or
 // under 2 an idle 2-core appliance keeps up with the camera.
-// "default" is the shipped Config; "realtime" trades detection rate, the
-// Haar profile cascade and encoder effort for speed.
+// "default" is the shipped Config; "realtime" is Realtime(), which trades
+// detection rate and encoder effort for speed.
 func BenchmarkRedact1080p30(b *testing.B) {
 	clip, frames := make1080p30(b)
 	for _, tc := range []struct {
@@ -64,7 +64,7 @@ func BenchmarkRedact1080p30(b *testing.B) {
 		cfg  Config
 	}{
 		{"default", Config{}},
-		{"realtime", Config{Preset: "ultrafast", DetectPerSecond: 2, NoProfileFaces: true}},
+		{"realtime", Realtime()},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			r := newRedactorT(b, tc.cfg)

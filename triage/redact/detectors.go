@@ -23,7 +23,7 @@ func newDetectors(cfg Config) (*detectors, error) {
 		return nil, err
 	}
 	d := &detectors{face: face, grey: gocv.NewMat(), flipped: gocv.NewMat(), half: gocv.NewMat()}
-	if !cfg.NoProfileFaces {
+	if cfg.ProfileFaces {
 		if d.profile, err = loadCascade(cfg.ProfileCascade); err != nil {
 			d.Close()
 			return nil, err

@@ -88,7 +88,7 @@ func TestAudioCopiedOrMuted(t *testing.T) {
 	master := filepath.Join(t.TempDir(), "parking-2s.mp4")
 	ffmpegT(t, "-i", filepath.Join(footage, "parking-cars.mp4"), "-t", "2", "-c", "copy", master)
 	for _, mute := range []bool{false, true} {
-		r := newRedactorT(t, Config{MuteAudio: mute, NoProfileFaces: true})
+		r := newRedactorT(t, Config{MuteAudio: mute})
 		out := renderT(t, r, master, nil)
 		codecs, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name", "-of", "csv=p=0", out.Path).Output()
 		if err != nil {

@@ -25,16 +25,29 @@ func findPlateRegions(grey gocv.Mat) []Detection {
 	bin := gocv.NewMat()
 	defer bin.Close()
 	gocv.Threshold(abs, &bin, 0, 255, gocv.ThresholdBinary|gocv.ThresholdOtsu)
-	k := gocv.GetStructuringElement(gocv.MorphRect, image.Pt(7, 3))
+	frameArea := grey.Rows() * grey.Cols()
+	var out []Detection
+	// Two closing widths: a narrow one joins the strokes of small plates
+	// without gluing them to their surroundings, a wide one bridges the
+	// gaps between character groups of large plates.
+	for _, kw := range []int{7, 15} {
+		out = append(out, plateBlobs(grey, bin, kw, frameArea)...)
+	}
+	return out
+}
+
+func plateBlobs(grey, bin gocv.Mat, kernelW, frameArea int) []Detection {
+	closed := gocv.NewMat()
+	defer closed.Close()
+	k := gocv.GetStructuringElement(gocv.MorphRect, image.Pt(kernelW, 3))
 	defer k.Close()
-	gocv.MorphologyEx(bin, &bin, gocv.MorphClose, k)
+	gocv.MorphologyEx(bin, &closed, gocv.MorphClose, k)
 	k2 := gocv.GetStructuringElement(gocv.MorphRect, image.Pt(3, 3))
 	defer k2.Close()
-	gocv.MorphologyEx(bin, &bin, gocv.MorphOpen, k2)
+	gocv.MorphologyEx(closed, &closed, gocv.MorphOpen, k2)
 
-	contours := gocv.FindContours(bin, gocv.RetrievalExternal, gocv.ChainApproxSimple)
+	contours := gocv.FindContours(closed, gocv.RetrievalExternal, gocv.ChainApproxSimple)
 	defer contours.Close()
-	frameArea := grey.Rows() * grey.Cols()
 	var out []Detection
 	for i := 0; i < contours.Size(); i++ {
 		c := contours.At(i)

@@ -16,8 +16,9 @@ import (
 func syntheticPlate(w, h int) gocv.Mat {
 	p := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(235, 235, 235, 0), h, w, gocv.MatTypeCV8UC3)
 	gocv.Rectangle(&p, image.Rect(0, 0, w, h), color.RGBA{20, 20, 20, 0}, 1)
-	scale := float64(h) / 30 * 0.9
 	text := "AB 123 CD"
+	unit := gocv.GetTextSize(text, gocv.FontHersheyDuplex, 1, 1)
+	scale := min(0.6*float64(h)/float64(unit.Y), 0.9*float64(w)/float64(unit.X))
 	sz := gocv.GetTextSize(text, gocv.FontHersheyDuplex, scale, 1)
 	org := image.Pt((w-sz.X)/2, (h+sz.Y)/2)
 	gocv.PutText(&p, text, org, gocv.FontHersheyDuplex, scale, color.RGBA{10, 10, 10, 0}, 1)
@@ -62,7 +63,7 @@ func TestSyntheticPlateCovered(t *testing.T) {
 	master, box := composedPlateClip(t, 52, 13)
 	plateOnly := func(int) map[string]image.Rectangle { return map[string]image.Rectangle{"plate": box} }
 
-	r := newRedactorT(t, Config{NoProfileFaces: true})
+	r := newRedactorT(t, Config{})
 	out := renderT(t, r, master, nil)
 	frames, covered, _, missed := coverage(t, master, out.Path, plateOnly)
 	if frames == 0 || covered["plate"] != frames {
@@ -85,7 +86,7 @@ func TestSyntheticPlateCovered(t *testing.T) {
 	}
 	t.Logf("detections over the plate by detector: %v", by)
 
-	off := newRedactorT(t, Config{NoProfileFaces: true, NoPlates: true})
+	off := newRedactorT(t, Config{NoPlates: true})
 	outOff := renderT(t, off, master, nil)
 	if _, c, _, _ := coverage(t, master, outOff.Path, plateOnly); c["plate"] != 0 {
 		t.Errorf("with plate detection off the plate still counts as covered on %d frames", c["plate"])

