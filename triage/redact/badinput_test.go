@@ -238,7 +238,7 @@ func checkBrowserPlayable(t *testing.T, path string) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	_, err := New(Config{DetectMaxSide: 100, CRF: 60, ProfileCascade: "/nonexistent.xml"})
+	_, err := New(Config{DetectMaxSide: 100, CRF: 60, ProfileFaces: true, ProfileCascade: "/nonexistent.xml"})
 	if err == nil {
 		t.Fatal("New accepted a bad config")
 	}

@@ -66,3 +66,16 @@ func TestWalkingFacesCoveredEveryFrame(t *testing.T) {
 	}
 	t.Logf("summary: detect_every=%d face_tracks=%d qa=%+v", out.Summary.DetectEvery, out.Summary.FaceTracks, out.Summary.QA)
 }
+
+// The faster Realtime profile (detection every 6th frame here) must still
+// cover both walking faces on every frame.
+func TestWalkingFacesCoveredRealtimeProfile(t *testing.T) {
+	master := filepath.Join(footage, "faces-walking.mp4")
+	labels := readLabels(t, "testdata/faces-walking.labels.txt")
+	r := newRedactorT(t, Realtime())
+	out := renderT(t, r, master, nil)
+	if out.Summary.DetectEvery != 6 {
+		t.Errorf("detect_every %d, want 6 at 12 fps", out.Summary.DetectEvery)
+	}
+	checkLabelsCovered(t, master, out.Path, labels, func(r image.Rectangle) image.Rectangle { return r })
+}

@@ -2,6 +2,7 @@ package redact
 
 import (
 	"image"
+	"math"
 	"slices"
 )
 
@@ -136,9 +137,12 @@ func (tr *tracker) expand(o expandOpts, emit func(frame int, b LogBox)) {
 			}
 			emit(frame, lb)
 		}
+		// Padding carries a moving box along its track's motion, so a face
+		// walking out of the last detection stays under its cover.
 		first, last := t.obs[0], t.last()
+		vIn, vOut := t.velocity(0), t.velocity(len(t.obs)-2)
 		for f := first.frame - o.pad; f < first.frame; f++ {
-			put(f, first.det.Box, first.det, SourcePadded, 1.2)
+			put(f, shiftRect(first.det.Box, vIn, f-first.frame), first.det, SourcePadded, 1.2)
 		}
 		for i, ob := range t.obs {
 			put(ob.frame, ob.det.Box, ob.det, SourceDetected, 1)
@@ -158,7 +162,7 @@ func (tr *tracker) expand(o expandOpts, emit func(frame int, b LogBox)) {
 			}
 		}
 		for f := last.frame + 1; f <= last.frame+o.pad; f++ {
-			put(f, last.det.Box, last.det, SourcePadded, 1.2)
+			put(f, shiftRect(last.det.Box, vOut, f-last.frame), last.det, SourcePadded, 1.2)
 		}
 	}
 }
@@ -178,4 +182,25 @@ func coverRect(k Kind, r image.Rectangle, enlarge float64) image.Rectangle {
 		c.Min.Y -= r.Dy() / 4
 	}
 	return c
+}
+
+// velocity is the motion of the box centre in pixels per frame between
+// observations i and i+1; zero for a track seen once.
+func (t *track) velocity(i int) [2]float64 {
+	if i < 0 || i+1 >= len(t.obs) {
+		return [2]float64{}
+	}
+	a, b := t.obs[i], t.obs[i+1]
+	df := float64(b.frame - a.frame)
+	ca, cb := centre(a.det.Box), centre(b.det.Box)
+	return [2]float64{(cb[0] - ca[0]) / df, (cb[1] - ca[1]) / df}
+}
+
+func centre(r image.Rectangle) [2]float64 {
+	return [2]float64{float64(r.Min.X+r.Max.X) / 2, float64(r.Min.Y+r.Max.Y) / 2}
+}
+
+// shiftRect moves r by v per frame over n frames (n may be negative).
+func shiftRect(r image.Rectangle, v [2]float64, n int) image.Rectangle {
+	return r.Add(image.Pt(int(math.Round(v[0]*float64(n))), int(math.Round(v[1]*float64(n)))))
 }
