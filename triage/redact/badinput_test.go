@@ -142,21 +142,36 @@ func Test4KClip(t *testing.T) {
 }
 
 // A portrait clip (faces-walking cropped to the two people and scaled to
-// 408x540) keeps its shape and its faces are covered.
+// 408x540) keeps its shape and its faces are covered; so does the same clip
+// stored the way phones record portrait video: pixels turned sideways plus
+// a rotation tag, which the decoder applies.
 func TestPortraitClip(t *testing.T) {
-	master := filepath.Join(t.TempDir(), "walking-portrait.mp4")
+	dir := t.TempDir()
+	upright := filepath.Join(dir, "walking-portrait.mp4")
 	ffmpegT(t, "-i", filepath.Join(footage, "faces-walking.mp4"), "-t", "1", "-vf", "crop=204:270:150:0,scale=408:540",
-		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", master)
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", upright)
+	sideways := filepath.Join(dir, "sideways.mp4")
+	ffmpegT(t, "-i", upright, "-vf", "transpose=1", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", sideways)
+	tagged := filepath.Join(dir, "walking-portrait-rotated.mp4")
+	ffmpegT(t, "-i", sideways, "-c", "copy", "-metadata:s:v:0", "rotate=90", tagged)
+
 	labels := readLabels(t, "testdata/faces-walking.labels.txt")
 	r := newRedactorT(t, Config{})
-	out := renderT(t, r, master, nil)
-	if out.Summary.Width != 408 || out.Summary.Height != 540 {
-		t.Errorf("output %dx%d, want 408x540", out.Summary.Width, out.Summary.Height)
+	for _, master := range []string{upright, tagged} {
+		t.Run(filepath.Base(master), func(t *testing.T) {
+			out := renderT(t, r, master, nil)
+			if out.Summary.Width != 408 || out.Summary.Height != 540 {
+				t.Errorf("output %dx%d, want 408x540", out.Summary.Width, out.Summary.Height)
+			}
+			// The output is compared with the upright clip, which is what a
+			// player shows for the tagged one (OpenCV 4.6 would decode the
+			// tagged clip upside down).
+			checkLabelsCovered(t, upright, out.Path, labels, func(r image.Rectangle) image.Rectangle {
+				r = r.Sub(image.Pt(150, 0))
+				return image.Rectangle{Min: r.Min.Mul(2), Max: r.Max.Mul(2)}
+			})
+		})
 	}
-	checkLabelsCovered(t, master, out.Path, labels, func(r image.Rectangle) image.Rectangle {
-		r = r.Sub(image.Pt(150, 0))
-		return image.Rectangle{Min: r.Min.Mul(2), Max: r.Max.Mul(2)}
-	})
 }
 
 func checkLabelsCovered(t *testing.T, master, output string, labels map[int]map[string]image.Rectangle, mapBox func(image.Rectangle) image.Rectangle) {

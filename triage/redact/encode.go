@@ -12,8 +12,15 @@ import (
 	"gocv.io/x/gocv"
 )
 
-// MP4 takes these audio codecs as they are; anything else is re-encoded.
-var mp4Audio = map[string]bool{"aac": true, "mp3": true, "alac": true, "ac3": true, "eac3": true, "opus": true, "flac": true}
+// mp4Audio reports whether MP4 takes an audio codec as it is; anything
+// else is re-encoded to AAC.
+func mp4Audio(codec string) bool {
+	switch codec {
+	case "aac", "mp3", "alac", "ac3", "eac3", "opus", "flac":
+		return true
+	}
+	return false
+}
 
 // encode decodes the master again, covers each frame's boxes, and pipes raw
 // frames to ffmpeg, which writes H.264 without B-frames (Chromium's WebRTC
@@ -52,7 +59,7 @@ func (r *Redactor) ffmpegArgs(master, out string, mi mediaInfo, size image.Point
 		audio = "muted"
 	default:
 		args = append(args, "-i", master, "-map", "0:v:0", "-map", "1:a:0")
-		if mp4Audio[mi.AudioCodec] {
+		if mp4Audio(mi.AudioCodec) {
 			args = append(args, "-c:a", "copy")
 			audio = "copied"
 		} else {
@@ -75,8 +82,9 @@ func (r *Redactor) writeFrames(ctx context.Context, master string, w io.Writer, 
 		return err
 	}
 	defer vc.Close()
-	frame := gocv.NewMat()
+	frame, turned := gocv.NewMat(), gocv.NewMat()
 	defer frame.Close()
+	defer turned.Close()
 	c := newCoverer()
 	defer c.Close()
 	for i := 0; i < p.frames; i++ {
@@ -86,6 +94,7 @@ func (r *Redactor) writeFrames(ctx context.Context, master string, w io.Writer, 
 		if !vc.Read(&frame) || frame.Empty() {
 			return fmt.Errorf("decode %s: frame %d of %d vanished on the second pass", master, i, p.frames)
 		}
+		orient(&frame, &turned, p.rotation)
 		if frame.Cols() != p.size.X || frame.Rows() != p.size.Y {
 			return fmt.Errorf("decode %s: frame %d is %dx%d, the clip started at %dx%d; size changes are not supported",
 				master, i, frame.Cols(), frame.Rows(), p.size.X, p.size.Y)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -19,11 +20,15 @@ type mediaInfo struct {
 	// Frames is what the container says the video holds: nb_frames, or
 	// duration times rate when the container does not count them.
 	Frames int
+	// Rotation is how far a player turns the stored pixels, in degrees
+	// counter-clockwise (0, 90, 180 or 270): phones record portrait video
+	// as landscape pixels plus this tag.
+	Rotation int
 }
 
 func probe(ctx context.Context, ffprobe, path string) (mediaInfo, error) {
 	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error", "-print_format", "json",
-		"-show_entries", "stream=codec_type,codec_name,r_frame_rate,avg_frame_rate,nb_frames:format=duration", path)
+		"-show_entries", "stream=codec_type,codec_name,r_frame_rate,avg_frame_rate,nb_frames:stream_side_data=rotation:format=duration", path)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -37,6 +42,9 @@ func probe(ctx context.Context, ffprobe, path string) (mediaInfo, error) {
 			RFrameRate   string `json:"r_frame_rate"`
 			AvgFrameRate string `json:"avg_frame_rate"`
 			NbFrames     string `json:"nb_frames"`
+			SideData     []struct {
+				Rotation float64 `json:"rotation"`
+			} `json:"side_data_list"`
 		} `json:"streams"`
 		Format struct {
 			Duration string `json:"duration"`
@@ -62,6 +70,9 @@ func probe(ctx context.Context, ffprobe, path string) (mediaInfo, error) {
 				}
 			}
 			mi.Frames, _ = strconv.Atoi(s.NbFrames)
+			for _, sd := range s.SideData {
+				mi.Rotation = normRotation(sd.Rotation)
+			}
 		case "audio":
 			if mi.AudioCodec == "" {
 				mi.AudioCodec = s.CodecName
@@ -91,4 +102,13 @@ func parseRate(r string) float64 {
 		return 0
 	}
 	return n / d
+}
+
+// normRotation rounds a display-matrix angle to a quarter turn in 0..270.
+func normRotation(deg float64) int {
+	q := int(math.Round(deg/90)) % 4
+	if q < 0 {
+		q += 4
+	}
+	return q * 90
 }

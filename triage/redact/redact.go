@@ -276,6 +276,7 @@ type plan struct {
 	scale       float64 // detection frame / full frame
 	detectEvery int
 	pad         int
+	rotation    int // applied to decoded frames, see orient
 	tracker     tracker
 }
 
@@ -308,7 +309,7 @@ func (r *Redactor) analyse(ctx context.Context, path string, mi mediaInfo) (*pla
 		return nil, err
 	}
 	defer vc.Close()
-	p := &plan{detectEvery: r.cfg.DetectEvery}
+	p := &plan{detectEvery: r.cfg.DetectEvery, rotation: mi.Rotation}
 	if p.detectEvery == 0 {
 		p.detectEvery = max(1, int(math.Round(mi.FPS/r.cfg.DetectPerSecond)))
 	}
@@ -317,9 +318,10 @@ func (r *Redactor) analyse(ctx context.Context, path string, mi mediaInfo) (*pla
 	p.pad = max(int(math.Ceil(r.cfg.PadSeconds*mi.FPS)), p.detectEvery)
 	p.tracker.maxGap = max(int(math.Ceil(r.cfg.MaxGapSeconds*mi.FPS)), 2*p.detectEvery)
 
-	frame, small := gocv.NewMat(), gocv.NewMat()
+	frame, small, turned := gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
 	defer frame.Close()
 	defer small.Close()
+	defer turned.Close()
 	for i := 0; ; i++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -340,6 +342,7 @@ func (r *Redactor) analyse(ctx context.Context, path string, mi mediaInfo) (*pla
 		if !vc.Read(&frame) || frame.Empty() {
 			break
 		}
+		orient(&frame, &turned, mi.Rotation)
 		if i == 0 {
 			p.size = image.Pt(frame.Cols(), frame.Rows())
 			p.scale = min(1, float64(r.cfg.DetectMaxSide)/float64(max(p.size.X, p.size.Y)))
@@ -377,6 +380,14 @@ func (r *Redactor) detectScaled(frame gocv.Mat, small *gocv.Mat, scale float64) 
 	return dets, nil
 }
 
+// capOrientationAuto is OpenCV's CAP_PROP_ORIENTATION_AUTO, which gocv
+// v0.31 does not name.
+const capOrientationAuto gocv.VideoCaptureProperties = 49
+
+// openVideo opens path for decoding with OpenCV's own rotation handling
+// off: OpenCV 4.6 turns a clip tagged "rotation 90" the opposite way to
+// ffmpeg and browsers (upside down), so frames are turned by orient from
+// the tag ffprobe reads instead.
 func openVideo(path string) (*gocv.VideoCapture, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -389,5 +400,23 @@ func openVideo(path string) (*gocv.VideoCapture, error) {
 		vc.Close()
 		return nil, fmt.Errorf("open %s for decoding: %w", path, ErrNoFrames)
 	}
+	vc.Set(capOrientationAuto, 0)
 	return vc, nil
+}
+
+// orient turns a decoded frame upright as a player would show it.
+func orient(frame *gocv.Mat, tmp *gocv.Mat, rotation int) {
+	var code gocv.RotateFlag
+	switch rotation {
+	case 90:
+		code = gocv.Rotate90CounterClockwise
+	case 180:
+		code = gocv.Rotate180Clockwise
+	case 270:
+		code = gocv.Rotate90Clockwise
+	default:
+		return
+	}
+	gocv.Rotate(*frame, tmp, code)
+	tmp.CopyTo(frame)
 }
