@@ -7,6 +7,7 @@ import (
 	"image"
 	"io"
 	"os/exec"
+	"slices"
 	"strings"
 
 	"gocv.io/x/gocv"
@@ -22,30 +23,38 @@ func mp4Audio(codec string) bool {
 	return false
 }
 
+// rendered is what encode produced besides the file.
+type rendered struct {
+	auto  [][]LogBox // the detectors' boxes per frame, before manual edits
+	final [][]LogBox // what was covered
+	audio string
+}
+
 // encode decodes the master again, covers each frame's boxes, and pipes raw
 // frames to ffmpeg, which writes H.264 without B-frames (Chromium's WebRTC
 // and some players stall on them) in yuv420p with the index up front.
-func (r *Redactor) encode(ctx context.Context, master, out string, mi mediaInfo, p *plan, boxes [][]LogBox) (audio string, err error) {
+func (r *Redactor) encode(ctx context.Context, master, out string, mi mediaInfo, p *plan, edits []ManualEdit) (rendered, error) {
 	args, audio := r.ffmpegArgs(master, out, mi, p.size)
 	cmd := exec.CommandContext(ctx, r.cfg.FFmpeg, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return "", fmt.Errorf("ffmpeg stdin: %w", err)
+		return rendered{}, fmt.Errorf("ffmpeg stdin: %w", err)
 	}
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("start ffmpeg: %w", err)
+		return rendered{}, fmt.Errorf("start ffmpeg: %w", err)
 	}
-	werr := r.writeFrames(ctx, master, stdin, p, boxes)
+	res, werr := r.writeFrames(ctx, master, stdin, mi, p, edits)
 	stdin.Close()
 	if err := cmd.Wait(); err != nil {
-		return "", fmt.Errorf("encode %s: ffmpeg: %w: %s", out, err, strings.TrimSpace(stderr.String()))
+		return rendered{}, fmt.Errorf("encode %s: ffmpeg: %w: %s", out, err, strings.TrimSpace(stderr.String()))
 	}
 	if werr != nil {
-		return "", werr
+		return rendered{}, werr
 	}
-	return audio, nil
+	res.audio = audio
+	return res, nil
 }
 
 func (r *Redactor) ffmpegArgs(master, out string, mi mediaInfo, size image.Point) ([]string, string) {
@@ -76,10 +85,11 @@ func (r *Redactor) ffmpegArgs(master, out string, mi mediaInfo, size image.Point
 	return args, audio
 }
 
-func (r *Redactor) writeFrames(ctx context.Context, master string, w io.Writer, p *plan, boxes [][]LogBox) error {
+func (r *Redactor) writeFrames(ctx context.Context, master string, w io.Writer, mi mediaInfo, p *plan, edits []ManualEdit) (rendered, error) {
+	var res rendered
 	vc, err := openVideo(master)
 	if err != nil {
-		return err
+		return res, err
 	}
 	defer vc.Close()
 	frame, turned := gocv.NewMat(), gocv.NewMat()
@@ -87,30 +97,40 @@ func (r *Redactor) writeFrames(ctx context.Context, master string, w io.Writer, 
 	defer turned.Close()
 	c := newCoverer()
 	defer c.Close()
-	for i := 0; i < p.frames; i++ {
+	for i := 0; ; i++ {
 		if err := ctx.Err(); err != nil {
-			return err
+			return res, err
+		}
+		analysed, finished, err := p.wait(i + p.lag)
+		if err != nil {
+			return res, err
+		}
+		if finished && i >= analysed {
+			return res, nil
 		}
 		if !vc.Read(&frame) || frame.Empty() {
-			return fmt.Errorf("decode %s: frame %d of %d vanished on the second pass", master, i, p.frames)
+			return res, fmt.Errorf("decode %s: frame %d vanished on the second pass", master, i)
 		}
 		orient(&frame, &turned, p.rotation)
 		if frame.Cols() != p.size.X || frame.Rows() != p.size.Y {
-			return fmt.Errorf("decode %s: frame %d is %dx%d, the clip started at %dx%d; size changes are not supported",
+			return res, fmt.Errorf("decode %s: frame %d is %dx%d, the clip started at %dx%d; size changes are not supported",
 				master, i, frame.Cols(), frame.Rows(), p.size.X, p.size.Y)
 		}
-		for _, b := range boxes[i] {
+		auto := p.boxesAt(i, r.cfg)
+		final := applyEdits(edits, float64(i)/mi.FPS, p.bounds(), slices.Clone(auto))
+		res.auto = append(res.auto, auto)
+		res.final = append(res.final, final)
+		for _, b := range final {
 			c.Cover(&frame, b.Box.Rect())
 		}
 		data, err := frame.DataPtrUint8()
 		if err != nil {
-			return fmt.Errorf("frame %d: %w", i, err)
+			return res, fmt.Errorf("frame %d: %w", i, err)
 		}
 		if _, err := w.Write(data); err != nil {
-			return fmt.Errorf("write frame %d to ffmpeg: %w", i, err)
+			return res, fmt.Errorf("write frame %d to ffmpeg: %w", i, err)
 		}
 	}
-	return nil
 }
 
 // coverer destroys the content of a rectangle: it averages it down to a

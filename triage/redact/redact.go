@@ -172,25 +172,20 @@ func (r *Redactor) Render(ctx context.Context, masterPath, outDir string, edits 
 	if err != nil {
 		return Output{}, err
 	}
-	plan, err := r.analyse(ctx, masterPath, mi)
-	if err != nil {
+	// Analysis runs ahead of rendering; a frame is rendered once analysis
+	// is far enough past it that no later detection can change its boxes.
+	plan := r.newPlan(mi)
+	actx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		plan.finish(r.analyse(actx, masterPath, mi, plan))
+	}()
+	defer wg.Wait()
+	defer cancel()
+	if _, _, err := plan.wait(1); err != nil {
 		return Output{}, err
-	}
-	analysed := time.Now()
-	r.cfg.Logger.Info("redact: analysed", "master", masterDigest.Short(), "frames", plan.frames,
-		"tracks", len(plan.tracker.tracks), "detect_every", plan.detectEvery, "seconds", analysed.Sub(start).Seconds())
-
-	short := incomplete(plan.frames, mi.Frames)
-	if short && !r.cfg.AllowIncomplete {
-		return Output{}, fmt.Errorf("decode %s: %d of %d frames: %w", masterPath, plan.frames, mi.Frames, ErrIncomplete)
-	}
-	boxes := plan.frameBoxes(r.cfg)
-	qa := buildQA(boxes, mi.FPS, plan, r.cfg)
-	if short {
-		qa.addIncomplete(plan.frames, mi.Frames, mi.FPS)
-	}
-	for i := range boxes {
-		boxes[i] = applyEdits(edits, float64(i)/mi.FPS, plan.bounds(), boxes[i])
 	}
 
 	f, err := os.CreateTemp(outDir, "redacted-"+masterDigest.Short()+"-*.mp4")
@@ -199,12 +194,23 @@ func (r *Redactor) Render(ctx context.Context, masterPath, outDir string, edits 
 	}
 	outPath := f.Name()
 	f.Close()
-	audio, err := r.encode(ctx, masterPath, outPath, mi, plan, boxes)
+	res, err := r.encode(ctx, masterPath, outPath, mi, plan, edits)
 	if err != nil {
 		os.Remove(outPath)
 		return Output{}, err
 	}
-	r.cfg.Logger.Info("redact: encoded", "master", masterDigest.Short(), "path", outPath, "seconds", time.Since(analysed).Seconds())
+	r.cfg.Logger.Info("redact: rendered", "master", masterDigest.Short(), "path", outPath, "frames", plan.frames,
+		"tracks", len(plan.tracker.tracks), "detect_every", plan.detectEvery, "seconds", time.Since(start).Seconds())
+	short := incomplete(plan.frames, mi.Frames)
+	if short && !r.cfg.AllowIncomplete {
+		os.Remove(outPath)
+		return Output{}, fmt.Errorf("decode %s: %d of %d frames: %w", masterPath, plan.frames, mi.Frames, ErrIncomplete)
+	}
+	qa := buildQA(res.auto, mi.FPS, plan, r.cfg)
+	if short {
+		qa.addIncomplete(plan.frames, mi.Frames, mi.FPS)
+	}
+	boxes, audio := res.final, res.audio
 	outDigest, err := digestFile(outPath)
 	if err != nil {
 		return Output{}, err
@@ -269,18 +275,62 @@ func digestFile(path string) (evidence.Digest, error) {
 	return d, nil
 }
 
-// plan is the outcome of the analysis pass.
+// plan is the outcome of the analysis pass, built while rendering reads
+// it: mu guards every field analyse writes.
 type plan struct {
-	frames      int
-	size        image.Point
-	scale       float64 // detection frame / full frame
 	detectEvery int
 	pad         int
 	rotation    int // applied to decoded frames, see orient
-	tracker     tracker
+	lag         int // frames analysis must be ahead before a frame is final
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	frames   int // decoded so far; all of them once finished
+	size     image.Point
+	scale    float64 // detection frame / full frame
+	tracker  tracker
+	finished bool
+	err      error
+}
+
+func (r *Redactor) newPlan(mi mediaInfo) *plan {
+	p := &plan{detectEvery: r.cfg.DetectEvery, rotation: mi.Rotation}
+	if p.detectEvery == 0 {
+		p.detectEvery = max(1, int(math.Round(mi.FPS/r.cfg.DetectPerSecond)))
+	}
+	// A face first seen on a detection frame may have been there since
+	// just after the previous one, so padding spans at least one interval.
+	p.pad = max(int(math.Ceil(r.cfg.PadSeconds*mi.FPS)), p.detectEvery)
+	p.tracker.maxGap = max(int(math.Ceil(r.cfg.MaxGapSeconds*mi.FPS)), 2*p.detectEvery)
+	// A detection at frame F changes boxes back to F-maxGap (interpolation)
+	// or F-pad (padding of a new track), never further.
+	p.lag = max(p.tracker.maxGap, p.pad) + 1
+	p.cond = sync.NewCond(&p.mu)
+	return p
 }
 
 func (p *plan) bounds() image.Rectangle { return image.Rectangle{Max: p.size} }
+
+// wait blocks until n frames are analysed or analysis has ended, and says
+// how many frames are analysed and whether that is all of them.
+func (p *plan) wait(n int) (frames int, finished bool, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.frames < n && !p.finished {
+		p.cond.Wait()
+	}
+	if p.finished && p.err != nil {
+		return p.frames, true, p.err
+	}
+	return p.frames, p.finished, nil
+}
+
+func (p *plan) finish(err error) {
+	p.mu.Lock()
+	p.finished, p.err = true, err
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
 
 func (p *plan) trackCounts() (faces, plates int) {
 	for _, t := range p.tracker.tracks {
@@ -293,38 +343,33 @@ func (p *plan) trackCounts() (faces, plates int) {
 	return faces, plates
 }
 
-func (p *plan) frameBoxes(cfg Config) [][]LogBox {
-	boxes := make([][]LogBox, p.frames)
+// boxesAt returns the automatic boxes of frame i, which must be final.
+func (p *plan) boxesAt(i int, cfg Config) []LogBox {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []LogBox
 	p.tracker.expand(expandOpts{
-		frames: p.frames, detectEvery: p.detectEvery, pad: p.pad,
+		lo: i, hi: i + 1, detectEvery: p.detectEvery, pad: p.pad,
 		faceEnlarge: cfg.FaceEnlarge, plateEnlarge: cfg.PlateEnlarge, bounds: p.bounds(),
-	}, func(f int, b LogBox) { boxes[f] = append(boxes[f], b) })
-	return boxes
+	}, func(_ int, b LogBox) { out = append(out, b) })
+	return out
 }
 
-// analyse decodes the master and runs the detectors on every Nth frame.
-func (r *Redactor) analyse(ctx context.Context, path string, mi mediaInfo) (*plan, error) {
+// analyse decodes the master, runs the detectors on every Nth frame and
+// feeds the tracker, publishing progress frame by frame.
+func (r *Redactor) analyse(ctx context.Context, path string, mi mediaInfo, p *plan) error {
 	vc, err := openVideo(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer vc.Close()
-	p := &plan{detectEvery: r.cfg.DetectEvery, rotation: mi.Rotation}
-	if p.detectEvery == 0 {
-		p.detectEvery = max(1, int(math.Round(mi.FPS/r.cfg.DetectPerSecond)))
-	}
-	// A face first seen on a detection frame may have been there since
-	// just after the previous one, so padding spans at least one interval.
-	p.pad = max(int(math.Ceil(r.cfg.PadSeconds*mi.FPS)), p.detectEvery)
-	p.tracker.maxGap = max(int(math.Ceil(r.cfg.MaxGapSeconds*mi.FPS)), 2*p.detectEvery)
-
 	frame, small, turned := gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
 	defer frame.Close()
 	defer small.Close()
 	defer turned.Close()
 	for i := 0; ; i++ {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		if i > 0 && i%p.detectEvery != 0 {
 			// Frames between detections only need counting: grabbing
@@ -336,7 +381,7 @@ func (r *Redactor) analyse(ctx context.Context, path string, mi mediaInfo) (*pla
 			if vc.Get(gocv.VideoCapturePosFrames) == pos {
 				break
 			}
-			p.frames = i + 1
+			p.advance(i+1, nil)
 			continue
 		}
 		if !vc.Read(&frame) || frame.Empty() {
@@ -344,20 +389,36 @@ func (r *Redactor) analyse(ctx context.Context, path string, mi mediaInfo) (*pla
 		}
 		orient(&frame, &turned, mi.Rotation)
 		if i == 0 {
+			p.mu.Lock()
 			p.size = image.Pt(frame.Cols(), frame.Rows())
 			p.scale = min(1, float64(r.cfg.DetectMaxSide)/float64(max(p.size.X, p.size.Y)))
+			p.mu.Unlock()
 		}
-		p.frames = i + 1
 		dets, err := r.detectScaled(frame, &small, p.scale)
 		if err != nil {
-			return nil, fmt.Errorf("detect on frame %d of %s: %w", i, path, err)
+			return fmt.Errorf("detect on frame %d of %s: %w", i, path, err)
 		}
-		p.tracker.Add(i, dets)
+		p.advance(i+1, dets)
 	}
-	if p.frames == 0 {
-		return nil, fmt.Errorf("decode %s: %w", path, ErrNoFrames)
+	p.mu.Lock()
+	n := p.frames
+	p.mu.Unlock()
+	if n == 0 {
+		return fmt.Errorf("decode %s: %w", path, ErrNoFrames)
 	}
-	return p, nil
+	return nil
+}
+
+// advance records that frames up to n are analysed, with the detections
+// of frame n-1 if it was a detection frame.
+func (p *plan) advance(n int, dets []Detection) {
+	p.mu.Lock()
+	if dets != nil || (n-1)%p.detectEvery == 0 {
+		p.tracker.Add(n-1, dets)
+	}
+	p.frames = n
+	p.mu.Unlock()
+	p.cond.Broadcast()
 }
 
 func (r *Redactor) detectScaled(frame gocv.Mat, small *gocv.Mat, scale float64) ([]Detection, error) {

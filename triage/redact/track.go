@@ -102,9 +102,9 @@ type LogBox struct {
 	Edit     int      `json:"edit,omitempty"` // 1-based index into the manual edits
 }
 
-// expandOpts turns tracks into per-frame boxes.
+// expandOpts turns tracks into per-frame boxes for frames [lo, hi).
 type expandOpts struct {
-	frames       int
+	lo, hi       int
 	detectEvery  int
 	pad          int
 	faceEnlarge  float64
@@ -122,8 +122,12 @@ func (tr *tracker) expand(o expandOpts, emit func(frame int, b LogBox)) {
 		if t.obs[0].det.Kind == KindPlate {
 			enlarge = o.plateEnlarge
 		}
+		first, last := t.obs[0], t.last()
+		if last.frame+o.pad < o.lo || first.frame-o.pad >= o.hi {
+			continue
+		}
 		put := func(frame int, r image.Rectangle, d Detection, src Source, extra float64) {
-			if frame < 0 || frame >= o.frames {
+			if frame < o.lo || frame >= o.hi {
 				return
 			}
 			cover := coverRect(d.Kind, r, enlarge*extra).Intersect(o.bounds)
@@ -139,7 +143,6 @@ func (tr *tracker) expand(o expandOpts, emit func(frame int, b LogBox)) {
 		}
 		// Padding carries a moving box along its track's motion, so a face
 		// walking out of the last detection stays under its cover.
-		first, last := t.obs[0], t.last()
 		vIn, vOut := t.velocity(0), t.velocity(len(t.obs)-2)
 		for f := first.frame - o.pad; f < first.frame; f++ {
 			put(f, shiftRect(first.det.Box, vIn, f-first.frame), first.det, SourcePadded, 1.2)
@@ -150,6 +153,9 @@ func (tr *tracker) expand(o expandOpts, emit func(frame int, b LogBox)) {
 				break
 			}
 			next := t.obs[i+1]
+			if next.frame <= o.lo || ob.frame >= o.hi {
+				continue
+			}
 			src := SourceTracked
 			if next.frame-ob.frame > o.detectEvery {
 				src = SourceInterpolated
