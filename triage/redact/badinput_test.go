@@ -225,6 +225,10 @@ func TestDigestsAndMasterUntouched(t *testing.T) {
 	if lg.Master != before || lg.Output != got || lg.Frames != 35 {
 		t.Errorf("log master %s output %s frames %d", lg.Master.Short(), lg.Output.Short(), lg.Frames)
 	}
+	video, logItem := out.Intakes()
+	if video.Parent != before || logItem.Parent != got || logItem.Kind != evidence.KindRedactionLog {
+		t.Errorf("intakes do not link copy to master and log to copy: %+v %+v", video, logItem)
+	}
 	checkBrowserPlayable(t, out.Path)
 }
 

@@ -8,11 +8,18 @@
 // The master is only read. The caller (the daemon) stores the new file and
 // the log as vault items linked to the master by digest.
 //
-// Rendering is two passes over the decoded master: the first runs the
-// detectors on every Nth frame at reduced resolution and builds tracks; the
-// second knows every track's full extent, so it can cover a face on the
-// frames before its first detection too (temporal padding), which a single
-// forward pass cannot do without buffering the video.
+// Rendering decodes the master twice, concurrently: the analysis pass runs
+// the detectors on every Nth frame at reduced resolution and builds tracks;
+// the render pass follows a fixed number of frames behind it, so that when
+// it covers a frame every track's extent around that frame is known and a
+// face is covered on the frames before its first detection too (temporal
+// padding), which a single forward pass cannot do without buffering video.
+//
+// Wiring (the daemon): call Render, store Output.Path as a new vault item
+// whose parent is Summary.Master, store Output.Log as an item linked to it,
+// and append an evidence.ActionRedacted custody event with
+// Summary.CustodyDetails(); a reviewer's sign-off of the QA map is an
+// evidence.ActionReviewSignedOff event. The CLI prints Summary as JSON.
 package redact
 
 import (
@@ -24,6 +31,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -480,4 +488,29 @@ func orient(frame *gocv.Mat, tmp *gocv.Mat, rotation int) {
 	}
 	gocv.Rotate(*frame, tmp, code)
 	tmp.CopyTo(frame)
+}
+
+// Relations of the items a render produces, for evidence.Item.Relation.
+const (
+	RelationRedacted     = "redacted"      // the redacted copy, parent the master
+	RelationRedactionLog = "redaction-log" // the log, parent the redacted copy
+)
+
+// Intakes describes the two new vault items of a render: the redacted copy
+// (parent: the master) and its redaction log (parent: the copy). The
+// daemon hands Output.Path and Output.Log to the vault with these.
+func (o Output) Intakes() (video, log evidence.Intake) {
+	details := o.Summary.CustodyDetails()
+	video = evidence.Intake{
+		Actor: "appliance", Kind: evidence.KindVideo, Source: "derived",
+		OriginalName: filepath.Base(o.Path), Parent: o.Summary.Master, Relation: RelationRedacted,
+		Details: details,
+	}
+	log = evidence.Intake{
+		Actor: "appliance", Kind: evidence.KindRedactionLog, Source: "derived",
+		OriginalName: strings.TrimSuffix(filepath.Base(o.Path), ".mp4") + ".log.json",
+		Parent:       o.Summary.Digest, Relation: RelationRedactionLog,
+		Details: map[string]string{"master": o.Summary.Master.String()},
+	}
+	return video, log
 }
