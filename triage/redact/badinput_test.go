@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"gocv.io/x/gocv"
@@ -283,4 +284,22 @@ func psnr(a, b gocv.Mat) float64 {
 		return 100
 	}
 	return 10 * math.Log10(255*255/mse)
+}
+
+// Cancelling a render stops both passes and ffmpeg, reports the
+// cancellation and leaves no partial file; the redactor stays usable.
+func TestRenderCancelled(t *testing.T) {
+	master := filepath.Join(footage, "parking-cars.mp4")
+	r := newRedactorT(t, Config{})
+	outDir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err := r.Render(ctx, master, outDir, nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Render under a 0.5 s deadline: %v", err)
+	}
+	if left, _ := os.ReadDir(outDir); len(left) != 0 {
+		t.Errorf("%d files left after a cancelled render", len(left))
+	}
+	renderT(t, r, filepath.Join(footage, "faces-walking.mp4"), nil)
 }

@@ -48,6 +48,9 @@ func (r *Redactor) encode(ctx context.Context, master, out string, mi mediaInfo,
 	res, werr := r.writeFrames(ctx, master, stdin, mi, p, edits)
 	stdin.Close()
 	if err := cmd.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return rendered{}, fmt.Errorf("encode %s: %w", out, ctx.Err())
+		}
 		return rendered{}, fmt.Errorf("encode %s: ffmpeg: %w: %s", out, err, strings.TrimSpace(stderr.String()))
 	}
 	if werr != nil {
