@@ -218,19 +218,27 @@ func (r *Redactor) Render(ctx context.Context, masterPath, outDir string, edits 
 	if short {
 		qa.addIncomplete(plan.frames, mi.Frames, mi.FPS)
 	}
-	boxes, audio := res.final, res.audio
-	outDigest, err := digestFile(outPath)
+	out, err := r.output(outPath, masterDigest, mi, plan, res, qa, edits)
 	if err != nil {
 		return Output{}, err
 	}
+	out.Summary.Seconds = round3(time.Since(start).Seconds())
+	return out, nil
+}
 
+// output hashes the new file and builds the log and the summary.
+func (r *Redactor) output(path string, master evidence.Digest, mi mediaInfo, p *plan, res rendered, qa QA, edits []ManualEdit) (Output, error) {
+	digest, err := digestFile(path)
+	if err != nil {
+		return Output{}, err
+	}
 	lg := Log{
-		Version: 1, Master: masterDigest, Output: outDigest,
-		Width: plan.size.X, Height: plan.size.Y, FPS: mi.FPS, Frames: plan.frames,
-		Settings: r.logSettings(plan), Edits: edits, QA: qa,
+		Version: 1, Master: master, Output: digest,
+		Width: p.size.X, Height: p.size.Y, FPS: mi.FPS, Frames: p.frames,
+		Settings: r.logSettings(p), Edits: edits, QA: qa,
 	}
 	total := 0
-	for i, b := range boxes {
+	for i, b := range res.final {
 		if len(b) > 0 {
 			lg.BoxFrames = append(lg.BoxFrames, LogFrame{Index: i, Time: round3(float64(i) / mi.FPS), Boxes: b})
 			total += len(b)
@@ -240,14 +248,14 @@ func (r *Redactor) Render(ctx context.Context, masterPath, outDir string, edits 
 	if err != nil {
 		return Output{}, fmt.Errorf("encode redaction log: %w", err)
 	}
-	faces, plates := plan.trackCounts()
+	faces, plates := p.trackCounts()
 	sum := Summary{
-		Digest: outDigest, Master: masterDigest, LogDigest: evidence.DigestBytes(logJSON), Path: outPath,
-		Frames: plan.frames, FPS: mi.FPS, Width: plan.size.X, Height: plan.size.Y,
-		DetectEvery: plan.detectEvery, FaceTracks: faces, PlateTracks: plates, Boxes: total,
-		ManualEdits: len(edits), Audio: audio, QA: qa, Seconds: round3(time.Since(start).Seconds()),
+		Digest: digest, Master: master, LogDigest: evidence.DigestBytes(logJSON), Path: path,
+		Frames: p.frames, FPS: mi.FPS, Width: p.size.X, Height: p.size.Y,
+		DetectEvery: p.detectEvery, FaceTracks: faces, PlateTracks: plates, Boxes: total,
+		ManualEdits: len(edits), Audio: res.audio, QA: qa,
 	}
-	return Output{Path: outPath, Log: logJSON, Summary: sum}, nil
+	return Output{Path: path, Log: logJSON, Summary: sum}, nil
 }
 
 func (r *Redactor) logSettings(p *plan) LogSettings {
