@@ -1,0 +1,158 @@
+package redact
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+)
+
+// Default locations of the cascades Debian's opencv-data installs.
+const (
+	DefaultProfileCascade = "/usr/share/opencv4/haarcascades/haarcascade_profileface.xml"
+	DefaultPlateCascade   = "/usr/share/opencv4/haarcascades/haarcascade_russian_plate_number.xml"
+)
+
+// Config tunes detection, tracking, rendering and the QA map. The zero value
+// of every field means its default; see Defaults.
+type Config struct {
+	// DetectMaxSide caps the longer side of the frame the detectors see;
+	// boxes are mapped back to full resolution. Default 960. (Enlarging
+	// small frames was tried: BlazeFace then draws tighter boxes on small
+	// faces, which covers them worse.)
+	DetectMaxSide int
+	// DetectEvery runs the detectors on every Nth frame and tracks in
+	// between. 0 picks N so that detection runs about DetectPerSecond
+	// times a second of video.
+	DetectEvery     int
+	DetectPerSecond float64 // default 6
+	// MinFaceScore is BlazeFace's score threshold, 0..1. Default 0.5.
+	MinFaceScore float32
+	// ProfileFaces adds opencv-data's Haar profile-face cascade to
+	// BlazeFace. It is off by default: measured here (BenchmarkFaceDetectors)
+	// it found 1 of the 29 Solvay faces and nothing on store-aisle where
+	// BlazeFace already finds faces on 58 of 67 frames, while costing about
+	// 110 ms of CPU per detection frame.
+	ProfileFaces bool
+	// NoPlates switches plate detection off.
+	NoPlates       bool
+	ProfileCascade string // default DefaultProfileCascade
+	PlateCascade   string // default DefaultPlateCascade
+
+	// FaceEnlarge grows a face box about its centre before covering, so
+	// hair, ears and chin go too. Default 1.7.
+	FaceEnlarge  float64
+	PlateEnlarge float64 // default 1.4
+	// PadSeconds holds a box this long before a track's first and after
+	// its last detection. Default 0.4.
+	PadSeconds float64
+	// MaxGapSeconds is how long a track survives without a detection
+	// before a new one starts. Default 1.
+	MaxGapSeconds float64
+
+	// QALowScore flags detections below this confidence. Default 0.7.
+	QALowScore float32
+	// QALongGapSeconds flags interpolation across missed detections
+	// longer than this. Default 0.5.
+	QALongGapSeconds float64
+
+	// AllowIncomplete renders what decodes of a truncated or corrupt
+	// master (and flags it in the QA map) instead of failing.
+	AllowIncomplete bool
+
+	// MuteAudio drops the master's audio instead of copying it.
+	MuteAudio bool
+	// Preset is libx264's speed preset. Default "veryfast".
+	Preset string
+	CRF    int    // default 23
+	FFmpeg string // default "ffmpeg" on $PATH
+	// FFprobe default "ffprobe" on $PATH.
+	FFprobe string
+	Logger  *slog.Logger
+}
+
+// Realtime is a Config for redacting faster than real time on a 2-core
+// appliance: detection twice a second (tracking and interpolation in
+// between) and libx264's ultrafast preset. On 1080p30 it spends about 1 CPU
+// second per second of video against 2.6 for the defaults (see
+// BenchmarkRedact1080p30); a face that appears for less than half a second
+// may be found later or not at all.
+func Realtime() Config {
+	return Config{DetectPerSecond: 2, Preset: "ultrafast"}
+}
+
+// withDefaults fills unset fields.
+func (c Config) withDefaults() Config {
+	setDefault(&c.DetectMaxSide, 960)
+	setDefault(&c.DetectPerSecond, 6)
+	setDefault(&c.MinFaceScore, 0.5)
+	setDefault(&c.ProfileCascade, DefaultProfileCascade)
+	setDefault(&c.PlateCascade, DefaultPlateCascade)
+	setDefault(&c.FaceEnlarge, 1.7)
+	setDefault(&c.PlateEnlarge, 1.4)
+	setDefault(&c.PadSeconds, 0.4)
+	setDefault(&c.MaxGapSeconds, 1)
+	setDefault(&c.QALowScore, 0.7)
+	setDefault(&c.QALongGapSeconds, 0.5)
+	setDefault(&c.Preset, "veryfast")
+	setDefault(&c.CRF, 23)
+	setDefault(&c.FFmpeg, "ffmpeg")
+	setDefault(&c.FFprobe, "ffprobe")
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func setDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+// Validate reports every out-of-range setting.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DetectMaxSide < 256 {
+		errs = append(errs, fmt.Errorf("'DetectMaxSide' must be at least 256 (one model tile), got %d", c.DetectMaxSide))
+	}
+	if c.DetectEvery < 0 {
+		errs = append(errs, fmt.Errorf("'DetectEvery' must not be negative, got %d", c.DetectEvery))
+	}
+	if c.DetectPerSecond <= 0 {
+		errs = append(errs, fmt.Errorf("'DetectPerSecond' must be greater than zero"))
+	}
+	if c.MinFaceScore <= 0 || c.MinFaceScore >= 1 {
+		errs = append(errs, fmt.Errorf("'MinFaceScore' must be between 0 and 1, got %v", c.MinFaceScore))
+	}
+	if c.FaceEnlarge < 1 || c.PlateEnlarge < 1 {
+		errs = append(errs, fmt.Errorf("'FaceEnlarge' and 'PlateEnlarge' must be at least 1"))
+	}
+	if c.PadSeconds < 0 || c.MaxGapSeconds < 0 || c.QALongGapSeconds < 0 {
+		errs = append(errs, fmt.Errorf("'PadSeconds', 'MaxGapSeconds' and 'QALongGapSeconds' must not be negative"))
+	}
+	if c.CRF < 0 || c.CRF > 51 {
+		errs = append(errs, fmt.Errorf("'CRF' must be between 0 and 51, got %d", c.CRF))
+	}
+	if c.ProfileFaces {
+		errs = append(errs, fileExists("ProfileCascade", c.ProfileCascade))
+	}
+	if !c.NoPlates {
+		errs = append(errs, fileExists("PlateCascade", c.PlateCascade))
+	}
+	for name, bin := range map[string]string{"FFmpeg": c.FFmpeg, "FFprobe": c.FFprobe} {
+		if _, err := exec.LookPath(bin); err != nil {
+			errs = append(errs, fmt.Errorf("'%s': %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func fileExists(key, path string) error {
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("'%s': %w (install opencv-data)", key, err)
+	}
+	return nil
+}

@@ -1,0 +1,33 @@
+package redact
+
+import "image"
+
+// Detector names the source of a box in the redaction log.
+type Detector string
+
+// Box sources.
+const (
+	DetectorBlazeFace   Detector = "blazeface"
+	DetectorHaarProfile Detector = "haar-profileface"
+	DetectorHaarPlate   Detector = "haar-plate"
+	DetectorPlateRegion Detector = "plate-region"
+	DetectorManual      Detector = "manual"
+)
+
+// Kind is what a box covers.
+type Kind string
+
+// Kinds of redacted object.
+const (
+	KindFace  Kind = "face"
+	KindPlate Kind = "plate"
+	KindArea  Kind = "area"
+)
+
+// Detection is one box found on one frame by one detector.
+type Detection struct {
+	Box      image.Rectangle
+	Score    float32
+	Detector Detector
+	Kind     Kind
+}

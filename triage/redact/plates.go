@@ -1,0 +1,99 @@
+package redact
+
+import (
+	"image"
+
+	"gocv.io/x/gocv"
+)
+
+// findPlateRegions looks for what a plate looks like at any size, since the
+// Russian-plate cascades miss small and foreign plates: a compact rectangle
+// of plate proportions whose inside is dense with vertical strokes
+// (characters) on a contrasting background.
+//
+// The steps: a horizontal Sobel picks character strokes; Otsu keeps the
+// strongest; a wide, short closing joins the strokes of one plate into one
+// blob; blobs are kept by aspect ratio, size and how well they fill their box,
+// then by contrast inside the box.
+func findPlateRegions(grey gocv.Mat) []Detection {
+	gx := gocv.NewMat()
+	defer gx.Close()
+	gocv.Sobel(grey, &gx, gocv.MatTypeCV16S, 1, 0, 3, 1, 0, gocv.BorderDefault)
+	abs := gocv.NewMat()
+	defer abs.Close()
+	gocv.ConvertScaleAbs(gx, &abs, 1, 0)
+	bin := gocv.NewMat()
+	defer bin.Close()
+	gocv.Threshold(abs, &bin, 0, 255, gocv.ThresholdBinary|gocv.ThresholdOtsu)
+	frameArea := grey.Rows() * grey.Cols()
+	var out []Detection
+	// Two closing widths: a narrow one joins the strokes of small plates
+	// without gluing them to their surroundings, a wide one bridges the
+	// gaps between character groups of large plates.
+	for _, kw := range []int{7, 15} {
+		out = append(out, plateBlobs(grey, bin, kw, frameArea)...)
+	}
+	return out
+}
+
+func plateBlobs(grey, bin gocv.Mat, kernelW, frameArea int) []Detection {
+	closed := gocv.NewMat()
+	defer closed.Close()
+	k := gocv.GetStructuringElement(gocv.MorphRect, image.Pt(kernelW, 3))
+	defer k.Close()
+	gocv.MorphologyEx(bin, &closed, gocv.MorphClose, k)
+	k2 := gocv.GetStructuringElement(gocv.MorphRect, image.Pt(3, 3))
+	defer k2.Close()
+	gocv.MorphologyEx(closed, &closed, gocv.MorphOpen, k2)
+
+	contours := gocv.FindContours(closed, gocv.RetrievalExternal, gocv.ChainApproxSimple)
+	defer contours.Close()
+	var out []Detection
+	for i := 0; i < contours.Size(); i++ {
+		c := contours.At(i)
+		r := gocv.BoundingRect(c)
+		if !plateShaped(r, frameArea) {
+			continue
+		}
+		fill := gocv.ContourArea(c) / float64(r.Dx()*r.Dy())
+		if fill < 0.45 {
+			continue
+		}
+		score, ok := plateContrast(grey, r)
+		if !ok {
+			continue
+		}
+		out = append(out, Detection{Box: r, Score: score, Detector: DetectorPlateRegion, Kind: KindPlate})
+	}
+	return out
+}
+
+// plateShaped accepts boxes 2 to 6 times wider than tall (EU plates are
+// about 4.7:1, US 2:1, seen at an angle less), from 16x6 px up to a fifth
+// of the frame.
+func plateShaped(r image.Rectangle, frameArea int) bool {
+	w, h := r.Dx(), r.Dy()
+	if w < 16 || h < 6 {
+		return false
+	}
+	aspect := float64(w) / float64(h)
+	return aspect >= 2 && aspect <= 6.5 && w*h <= frameArea/20
+}
+
+// plateContrast wants dark characters on a light plate (or the reverse):
+// a wide spread of grey levels inside the box. It returns a pseudo
+// confidence that grows with that spread.
+func plateContrast(grey gocv.Mat, r image.Rectangle) (float32, bool) {
+	roi := grey.Region(r)
+	defer roi.Close()
+	mean := gocv.NewMat()
+	defer mean.Close()
+	std := gocv.NewMat()
+	defer std.Close()
+	gocv.MeanStdDev(roi, &mean, &std)
+	sd := std.GetDoubleAt(0, 0)
+	if sd < 35 {
+		return 0, false
+	}
+	return float32(min(0.5+sd/200, 0.95)), true
+}
