@@ -36,7 +36,7 @@ type cliEnv struct {
 func commands() []command {
 	return []command{
 		serveCommand(), ingestCommand(), offloadCommand(), recordCommand(), verifyCommand(),
-		exportCommand(), userCommand(), firmwareCommand(), versionCommand(),
+		exportCommand(), redactCommand(), userCommand(), firmwareCommand(), versionCommand(),
 	}
 }
 
