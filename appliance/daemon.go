@@ -231,6 +231,9 @@ func (d *Daemon) components() []Component {
 		&firmwareAtDock{dock: d.dock, fw: d.firmware, dockRoot: d.cfg.Dock.Root, log: d.log, every: time.Second},
 		policy.follower(d.log),
 	}
+	if d.cfg.Redaction.OnFlag {
+		parts = append(parts, (&redactStage{vault: d.vault, cfg: d.cfg.Redaction, log: d.log}).follower())
+	}
 	for _, rec := range d.cameras {
 		parts = append(parts, named{"camera:" + rec.Config().ID, rec})
 	}

@@ -118,3 +118,38 @@ func TestDockedCameraGetsStagedFirmwareAfterOffload(t *testing.T) {
 		t.Fatalf("firmware status %+v %v", sts, err)
 	}
 }
+
+func TestFlaggedClipIsRedactedAndSent(t *testing.T) {
+	var central string
+	d, _ := startDaemon(t, func(c *config.Config) { central = c.Sync.Filesystem.Root })
+	ctx := context.Background()
+	master, _, err := d.vault.IngestFile(ctx, filepath.Join(testFootage, "faces-walking.mp4"), evidence.Intake{Source: "corridor"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Flag(ctx, d.vault, master.Digest, "user:sgt", "assault reported 14:02"); err != nil {
+		t.Fatal(err)
+	}
+	var redacted evidence.Item
+	waitFor(t, "a redacted copy of the flagged clip", 120*time.Second, func() bool {
+		found := false
+		d.vault.Items(func(it evidence.Item) bool {
+			if it.Parent == master.Digest && it.Relation == "redacted" {
+				redacted, found = it, true
+				return false
+			}
+			return true
+		})
+		return found
+	})
+	if redacted.Media.VideoCodec != "h264" || redacted.Size == 0 {
+		t.Fatalf("redacted copy %+v", redacted)
+	}
+	waitFor(t, "the flagged master to reach central storage", 60*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(central, "evidence", master.Digest.String()[:2], master.Digest.String()))
+		return err == nil
+	})
+	if after, _ := d.vault.Item(master.Digest); after.Size != master.Size || after.Digest != master.Digest {
+		t.Fatal("master changed")
+	}
+}

@@ -43,6 +43,8 @@ type Config struct {
 	Dock dock.Config `yaml:"dock"`
 	// Cameras are the CCTV cameras recorded over RTSP; none by default.
 	Cameras []rtsp.Config `yaml:"cameras"`
+	// Redaction makes redacted working copies of flagged clips.
+	Redaction Redaction `yaml:"redaction"`
 	// Health thresholds raise alarms (dashboard, custody chain, metrics).
 	Health hardware.Config `yaml:"health"`
 	// Firmware: vendor keys, battery floor, rollout limit, where cameras take updates.
@@ -111,6 +113,19 @@ type HTTP struct {
 	TLSKey  string `yaml:"tls_key"`
 }
 
+// Redaction decides when redacted copies are made.
+type Redaction struct {
+	// OnFlag renders a redacted copy of every flagged video as soon as it
+	// is flagged, so investigators can preview it at once.
+	OnFlag bool `yaml:"on_flag"`
+	// Fast uses fewer detections per second and a faster encoder, to keep
+	// up with real time on a small station CPU; tracking covers the frames
+	// in between.
+	Fast bool `yaml:"fast"`
+	// MuteAudio drops the audio from redacted copies.
+	MuteAudio bool `yaml:"mute_audio"`
+}
+
 // WebRTC is how browser previews reach the appliance.
 type WebRTC struct {
 	// UDPAddr is the one UDP socket all previews share.
@@ -139,10 +154,11 @@ func Default() Config {
 		ShutdownTimeout:    15 * time.Second,
 		Retention: Retention{HighWatermarkPercent: 85, LowWatermarkPercent: 75, ReserveMB: 1024,
 			Interval: 30 * time.Second},
-		Metrics:  Metrics{Enabled: true},
-		Sync:     defaultSync(),
-		Health:   hardware.DefaultConfig(),
-		Firmware: firmware.DefaultConfig(),
+		Metrics:   Metrics{Enabled: true},
+		Sync:      defaultSync(),
+		Health:    hardware.DefaultConfig(),
+		Redaction: Redaction{OnFlag: true, Fast: true},
+		Firmware:  firmware.DefaultConfig(),
 	}
 }
 
