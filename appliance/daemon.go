@@ -61,6 +61,7 @@ type Daemon struct {
 	cameras    []*rtsp.Recorder
 	dock       *dock.Dock
 	firmware   *firmware.Manager
+	stages     []*follower // pipeline stages that follow the custody chain
 	auth       *auth.Service
 	web        *web.Server
 }
@@ -215,13 +216,17 @@ func (d *Daemon) wire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	policy := &syncPolicy{vault: d.vault, store: d.outboxData, sendAll: d.cfg.Sync.SendAllFrom, kick: d.outbox.Kick, log: d.log}
+	d.stages = []*follower{policy.follower(d.log)}
+	if d.cfg.Redaction.OnFlag {
+		d.stages = append(d.stages, (&redactStage{vault: d.vault, cfg: d.cfg.Redaction, log: d.log}).follower())
+	}
 	d.web, err = d.newWeb()
 	return err
 }
 
 // components lists every long-running part, in start order.
 func (d *Daemon) components() []Component {
-	policy := &syncPolicy{vault: d.vault, store: d.outboxData, sendAll: d.cfg.Sync.SendAllFrom, kick: d.outbox.Kick, log: d.log}
 	parts := []Component{
 		&checkpointer{vault: d.vault, every: d.cfg.CheckpointInterval, log: d.log},
 		&Retention{Vault: d.vault, Cfg: d.cfg.Retention, Usage: StatfsUsage, Log: d.log},
@@ -229,10 +234,9 @@ func (d *Daemon) components() []Component {
 		named{"health", d.health},
 		named{"dock", d.dock},
 		&firmwareAtDock{dock: d.dock, fw: d.firmware, dockRoot: d.cfg.Dock.Root, log: d.log, every: time.Second},
-		policy.follower(d.log),
 	}
-	if d.cfg.Redaction.OnFlag {
-		parts = append(parts, (&redactStage{vault: d.vault, cfg: d.cfg.Redaction, log: d.log}).follower())
+	for _, f := range d.stages {
+		parts = append(parts, f)
 	}
 	for _, rec := range d.cameras {
 		parts = append(parts, named{"camera:" + rec.Config().ID, rec})

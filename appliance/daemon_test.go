@@ -77,7 +77,8 @@ func metricValue(t *testing.T, body, series string) float64 {
 
 func TestMetricsScrapedWithToken(t *testing.T) {
 	d, base := startDaemon(t, func(c *config.Config) { c.Metrics.BearerToken = "scrape-secret" })
-	_, _, err := d.vault.IngestReader(context.Background(), strings.NewReader("clip bytes"), evidence.Intake{Source: "cam"})
+	_, _, err := d.vault.IngestReader(context.Background(), strings.NewReader("clip bytes"),
+		evidence.Intake{Source: "cam", Labels: map[string]string{"origin": "dock"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,6 +112,13 @@ func TestMetricsScrapedWithToken(t *testing.T) {
 	if up := metricValue(t, body, "edgetriage_host_uptime_seconds"); up <= 0 {
 		t.Errorf("uptime %v", up)
 	}
+	if backlog := metricValue(t, body, `edgetriage_stage_backlog_events{stage="sync-policy"}`); backlog < 0 {
+		t.Errorf("sync policy backlog %v", backlog)
+	}
+	waitFor(t, "the clip to be queued for sync", 20*time.Second, func() bool {
+		_, body := get(t, base+"/metrics", "scrape-secret")
+		return strings.Contains(body, "edgetriage_sync_items{state=")
+	})
 	if code, _ := get(t, base+"/healthz", ""); code != http.StatusOK {
 		t.Errorf("healthz needs no token: %d", code)
 	}

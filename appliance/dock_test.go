@@ -44,7 +44,7 @@ func dockCamera(t *testing.T, root, bay, serial string, clips ...string) {
 
 func TestDockedCameraIsOffloadedAndSentCentral(t *testing.T) {
 	var dockRoot, central string
-	d, _ := startDaemon(t, func(c *config.Config) {
+	d, base := startDaemon(t, func(c *config.Config) {
 		dockRoot, central = c.Dock.Root, c.Sync.Filesystem.Root
 		c.Dock.RescanInterval = 200 * time.Millisecond
 	})
@@ -81,6 +81,13 @@ func TestDockedCameraIsOffloadedAndSentCentral(t *testing.T) {
 		}
 		return true
 	})
+	_, metrics := get(t, base+"/metrics", "")
+	if n := metricValue(t, metrics, `edgetriage_dock_offload_bytes{bay="bay-1"}`); n < float64(videos[0].Size) {
+		t.Errorf("offload bytes metric %v", n)
+	}
+	if metricValue(t, metrics, `edgetriage_dock_bay_state{bay="bay-1",state="done"}`) != 1 {
+		t.Error("bay state metric")
+	}
 	rep, err := d.vault.Verify(context.Background(), nil)
 	if err != nil || !rep.OK() {
 		t.Fatalf("verify: %v %v", rep.Findings, err)

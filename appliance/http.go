@@ -14,7 +14,7 @@ func (d *Daemon) routes() *http.ServeMux {
 	// the patterns above are more specific, so they win.
 	mux.Handle("/", d.web.Handler())
 	if d.cfg.Metrics.Enabled {
-		mux.Handle("GET /metrics", metricsHandler(newMetricsRegistry(d.vault, StatfsUsage, healthCollector{d.health}), d.cfg.Metrics.BearerToken))
+		mux.Handle("GET /metrics", metricsHandler(newMetricsRegistry(d.vault, StatfsUsage, healthCollector{d.health}, partsCollector{d: d, stages: d.stages}), d.cfg.Metrics.BearerToken))
 	}
 	return mux
 }
