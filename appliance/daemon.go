@@ -219,7 +219,7 @@ func (d *Daemon) wire(ctx context.Context) error {
 	policy := &syncPolicy{vault: d.vault, store: d.outboxData, sendAll: d.cfg.Sync.SendAllFrom, kick: d.outbox.Kick, log: d.log}
 	d.stages = []*follower{policy.follower(d.log)}
 	if d.cfg.Redaction.OnFlag {
-		d.stages = append(d.stages, (&redactStage{vault: d.vault, cfg: d.cfg.Redaction, log: d.log}).follower())
+		d.stages = append(d.stages, (&redactStage{vault: d.vault, cfg: d.cfg.Redaction, log: d.log, edits: d.redactionEdits}).follower())
 	}
 	d.web, err = d.newWeb()
 	return err

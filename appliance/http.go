@@ -10,6 +10,8 @@ func (d *Daemon) routes() *http.ServeMux {
 	mux.HandleFunc("GET /healthz", d.healthz)
 	mux.HandleFunc("GET /readyz", d.readyz)
 	(&centralAPI{vault: d.vault, auth: centralAuth(d.auth), log: d.log}).register(mux)
+	mux.HandleFunc("GET /api/v1/items/{digest}/redaction-edits", d.redactionEditsHandler)
+	mux.HandleFunc("PUT /api/v1/items/{digest}/redaction-edits", d.redactionEditsHandler)
 	// Everything else (dashboard, /api/v1 for people) is the web part's;
 	// the patterns above are more specific, so they win.
 	mux.Handle("/", d.web.Handler())

@@ -15,15 +15,19 @@ import (
 // redactStage makes a redacted copy of every flagged video master, once.
 // A clip that cannot be redacted (undecodable) is recorded as such and the
 // stage moves on; it never blocks ingest or sync.
+// Manual edits ("redaction-edited") always render a new copy with them.
 type redactStage struct {
 	vault *vault.Vault
 	cfg   config.Redaction
 	log   *slog.Logger
+	edits func(evidence.Digest) ([]redact.ManualEdit, error)
 }
 
 func (s *redactStage) follower() *follower {
 	return &follower{name: "redact", vault: s.vault, log: s.log, poll: time.Second,
-		wants:  func(e evidence.CustodyEvent) bool { return e.Action == evidence.ActionFlagged && !e.Item.IsZero() },
+		wants: func(e evidence.CustodyEvent) bool {
+			return (e.Action == evidence.ActionFlagged || e.Action == evidence.ActionRedactionEdited) && !e.Item.IsZero()
+		},
 		handle: s.handle}
 }
 
@@ -32,8 +36,15 @@ func (s *redactStage) handle(ctx context.Context, e evidence.CustodyEvent) error
 	if err != nil {
 		return err
 	}
-	if it.Kind != evidence.KindVideo || !it.Parent.IsZero() || it.State != evidence.StateStored || s.alreadyRedacted(it.Digest) {
+	if it.Kind != evidence.KindVideo || !it.Parent.IsZero() || it.State != evidence.StateStored {
 		return nil
+	}
+	if e.Action == evidence.ActionFlagged && s.alreadyRedacted(it.Digest) {
+		return nil
+	}
+	edits, err := s.edits(it.Digest)
+	if err != nil {
+		return err
 	}
 	cfg := redact.Config{}
 	if s.cfg.Fast {
@@ -45,7 +56,7 @@ func (s *redactStage) handle(ctx context.Context, e evidence.CustodyEvent) error
 		return err
 	}
 	defer r.Close()
-	_, err = Redact(ctx, s.vault, r, it.Digest, nil, "appliance:redact")
+	_, err = Redact(ctx, s.vault, r, it.Digest, edits, "appliance:redact")
 	if err == nil || ctx.Err() != nil {
 		return err
 	}

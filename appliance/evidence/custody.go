@@ -43,6 +43,7 @@ const (
 	ActionTriaged         Action = "triaged"
 	ActionFlagged         Action = "flagged"
 	ActionRedacted        Action = "redacted"
+	ActionRedactionEdited Action = "redaction-edited" // manual regions changed; a new copy follows
 	ActionReviewSignedOff Action = "review-signed-off"
 	ActionTamperAlert     Action = "tamper-alert"
 
