@@ -95,4 +95,3 @@ func (d *Daemon) putRedactionEdits(w http.ResponseWriter, r *http.Request, p aut
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"edits": edits, "status": "a new redacted copy is being rendered"})
 }
-
