@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
+	"github.com/edgetriage/edgetriage/appliance/web"
 )
 
 // CentralAuth names the central client a request comes from, or refuses
@@ -107,23 +108,8 @@ func queryUint(r *http.Request, name string, def uint64) (uint64, error) {
 	return n, nil
 }
 
-// itemFor resolves the {digest} of a request, answering the error itself.
 func (c *centralAPI) itemFor(w http.ResponseWriter, r *http.Request) (evidence.Item, bool) {
-	d, err := evidence.ParseDigest(r.PathValue("digest"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return evidence.Item{}, false
-	}
-	it, err := c.vault.Item(d)
-	if errors.Is(err, vault.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "no item "+d.String())
-		return it, false
-	}
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return it, false
-	}
-	return it, true
+	return web.LookupItem(w, r, c.vault)
 }
 
 func (c *centralAPI) item(w http.ResponseWriter, r *http.Request, _ string) {

@@ -111,15 +111,7 @@ func changedWhileRead(f *os.File, before os.FileInfo, read int64) string {
 	if err != nil {
 		return fmt.Sprintf("could not re-check the source: %v", err)
 	}
-	switch {
-	case read != before.Size():
-		return fmt.Sprintf("size was %d bytes when reading started, %d bytes were read", before.Size(), read)
-	case after.Size() != before.Size():
-		return fmt.Sprintf("size went from %d to %d bytes while it was read", before.Size(), after.Size())
-	case !after.ModTime().Equal(before.ModTime()):
-		return fmt.Sprintf("modified while it was read (mtime %s -> %s)", before.ModTime().UTC(), after.ModTime().UTC())
-	}
-	return ""
+	return evidence.ChangedWhileRead(before, after, read)
 }
 
 func displayName(in evidence.Intake) string {

@@ -259,12 +259,18 @@ func summarise(it evidence.Item, kids []evidence.Item) ItemSummary {
 }
 
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (evidence.Item, bool) {
+	return LookupItem(w, r, s.deps.Vault)
+}
+
+// LookupItem resolves the {digest} of a request to its record, answering
+// the error (400 bad digest, 404 unknown, 500) itself when it cannot.
+func LookupItem(w http.ResponseWriter, r *http.Request, v *vault.Vault) (evidence.Item, bool) {
 	d, err := evidence.ParseDigest(r.PathValue("digest"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return evidence.Item{}, false
 	}
-	it, err := s.deps.Vault.Item(d)
+	it, err := v.Item(d)
 	if errors.Is(err, vault.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no item "+d.String())
 		return it, false

@@ -550,17 +550,10 @@ func (d *Dock) recordCopy(ctx context.Context, s *session, f camFile, parent *Fi
 
 func changedWhileRead(fh *os.File, before fs.FileInfo, read int64) string {
 	after, err := fh.Stat()
-	switch {
-	case err != nil:
+	if err != nil {
 		return fmt.Sprintf("could not re-check the file: %v", err)
-	case read != before.Size():
-		return fmt.Sprintf("%d bytes when opened, %d read", before.Size(), read)
-	case after.Size() != before.Size():
-		return fmt.Sprintf("grew from %d to %d bytes while it was read (still recording?)", before.Size(), after.Size())
-	case !after.ModTime().Equal(before.ModTime()):
-		return fmt.Sprintf("modified while it was read (camera time %s -> %s)", before.ModTime().UTC(), after.ModTime().UTC())
 	}
-	return ""
+	return evidence.ChangedWhileRead(before, after, read)
 }
 
 func (s *session) intake(f camFile, parent *FileReport, now time.Time) evidence.Intake {
