@@ -62,7 +62,6 @@ type Detector struct {
 	cfg     Config
 	size    image.Point // work frame size, set by the first frame
 	grid    image.Point // size of the per-block motion history
-	inSize  image.Point
 	started bool
 	first   time.Duration
 	last    time.Duration
@@ -121,15 +120,18 @@ func (d *Detector) minArea() float64 {
 	return (0.0016 - 0.0012*d.cfg.Sensitivity) * float64(d.size.X*d.size.Y)
 }
 
-// setup sizes the work buffers for frames of size in and draws masks and zones.
-func (d *Detector) setup(in image.Point) {
-	d.inSize = in
-	h := d.cfg.WorkHeight
-	if h > in.Y {
-		h = in.Y
-	}
+// workSize is the size the detector analyses frames of size in at. A frame
+// already of that size maps to itself, so callers may pre-shrink frames.
+func workSize(in image.Point, height int) image.Point {
+	h := min(height, in.Y)
 	w := int(math.Round(float64(h)*float64(in.X)/float64(in.Y))) &^ 1
-	d.size = image.Pt(w, h)
+	return image.Pt(w, h)
+}
+
+// setup sizes the work buffers and draws masks and zones.
+func (d *Detector) setup(size image.Point) {
+	d.size = size
+	w, h := size.X, size.Y
 	d.grid = image.Pt((w+blockSize-1)/blockSize, (h+blockSize-1)/blockSize)
 	d.active.Close()
 	d.active = gocv.NewMatWithSizeFromScalar(gocv.NewScalar(255, 0, 0, 0), h, w, gocv.MatTypeCV8U)
@@ -162,9 +164,8 @@ func fillPolygon(m *gocv.Mat, p Polygon, size image.Point, c color.RGBA) {
 // Process analyses one frame (BGR or grey, any size) taken at t from the
 // start of the stream. Frames must come in time order.
 func (d *Detector) Process(frame gocv.Mat, t time.Duration) FrameStats {
-	in := image.Pt(frame.Cols(), frame.Rows())
-	if in != d.inSize {
-		d.setup(in)
+	if ws := workSize(image.Pt(frame.Cols(), frame.Rows()), d.cfg.WorkHeight); ws != d.size {
+		d.setup(ws)
 	}
 	d.toGray(frame)
 	var st FrameStats
