@@ -34,6 +34,6 @@ func TestExplorePF(t *testing.T) {
 	}
 	for i, g := range gops {
 		ch := i+1 < len(kfs) && p.keyframesDiffer(kfs[i], kfs[i+1])
-		t.Logf("gop %3d t %6.2f dur %.2f n %d prate %8.0f burst %v sus %v changed %v", i, g.start, g.dur, g.end-g.first, g.pRate, g.burst, sus[i], ch)
+		t.Logf("gop %3d t %6.2f dur %.2f n %d prate %8.0f p3 %6.0f sus %v changed %v", i, g.start, g.dur, g.end-g.first, g.pRate, g.p3, sus[i], ch)
 	}
 }

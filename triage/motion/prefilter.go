@@ -56,8 +56,7 @@ const (
 	prefilterChunk = 120 // GOPs judged together; bounds the keyframes held in memory
 	kfSensitivity  = 0.6 // keyframe difference threshold as a share of the detector's
 	sizeDeviation  = 1.6 // a GOP's bit rate this far from its neighbours' is suspect
-	sizeBurst      = 4.0 // a frame this much larger than its GOP's median is suspect
-	burstFloor     = 1500
+	sizeBurst      = 2.0 // a GOP whose third largest frame grew this much against its neighbours' is suspect
 	sizeHistory    = 8
 	// Below this many bytes per second per 100 pixels a change in a GOP's
 	// bit rate is encoder noise, not content.
@@ -69,8 +68,8 @@ type gop struct {
 	start      float64 // keyframe presentation time, seconds from the clip start
 	dur        float64
 	pRate      float64 // bytes per second of its predicted frames
-	burst      bool
-	order      []int // sample indices in presentation order
+	p3         float64 // size of its third largest predicted frame
+	order      []int   // sample indices in presentation order
 }
 
 func analyzePrefiltered(ctx context.Context, path string, cfg Config) (Result, error) {
@@ -159,12 +158,22 @@ func splitGOPs(tr *avcTrack, maxGOP float64) ([]gop, error) {
 		if g.dur > 0 {
 			g.pRate = sum / g.dur
 		}
-		if len(sizes) > 2 {
-			med := median(sizes)
-			g.burst = slices.Max(sizes) > sizeBurst*med && slices.Max(sizes) > burstFloor
-		}
+		g.p3 = thirdLargest(sizes)
 	}
 	return gops, nil
+}
+
+// thirdLargest is the size of the GOP's third largest predicted frame:
+// one or two big frames are the encoder's own rhythm (a re-encode of
+// footage whose source had short GOPs pulses like that), three or more
+// mean something passed through.
+func thirdLargest(sizes []float64) float64 {
+	if len(sizes) < 3 {
+		return 0
+	}
+	c := slices.Clone(sizes)
+	slices.Sort(c)
+	return c[len(c)-3]
 }
 
 func median(v []float64) float64 {
@@ -204,19 +213,17 @@ func (p *prefilter) run() error {
 func (p *prefilter) sizeSuspects() []bool {
 	out := make([]bool, len(p.gops))
 	floor := float64(p.tr.width*p.tr.height) / 100 * sizeFloorPer100Px
-	var hist []float64
+	var rates, p3s []float64
 	for i, g := range p.gops {
-		out[i] = g.burst
-		if len(hist) > 0 {
-			ref := median(hist)
+		if len(rates) > 0 {
+			ref, ref3 := median(rates), median(p3s)
 			off := g.pRate > sizeDeviation*ref || g.pRate < ref/sizeDeviation
-			if off && math.Abs(g.pRate-ref) > floor {
-				out[i] = true
-			}
+			out[i] = off && math.Abs(g.pRate-ref) > floor ||
+				g.p3 > sizeBurst*ref3 && g.p3-ref3 > floor/10
 		}
-		hist = append(hist, g.pRate)
-		if len(hist) > sizeHistory {
-			hist = hist[1:]
+		rates, p3s = append(rates, g.pRate), append(p3s, g.p3)
+		if len(rates) > sizeHistory {
+			rates, p3s = rates[1:], p3s[1:]
 		}
 	}
 	return out
