@@ -95,16 +95,11 @@ func analyzeFull(ctx context.Context, path string, cfg Config) (Result, error) {
 	fps := vc.Get(gocv.VideoCaptureFPS)
 	expect := int(vc.Get(gocv.VideoCaptureFrameCount))
 
-	frame := gocv.NewMat()
-	defer frame.Close()
-	for i := 0; ; i++ {
-		if err := ctx.Err(); err != nil {
-			return a.finish(), fmt.Errorf("analyze %s: %w", path, err)
-		}
-		if !vc.Read(&frame) || frame.Empty() {
-			break
-		}
-		a.feed(frame, frameTime(vc, i, fps, a.lastT))
+	eachFrame(ctx, vc, func(f decodedFrame) {
+		a.feed(f.m, frameTime(f.posSec, f.index, fps, a.lastT))
+	})
+	if err := ctx.Err(); err != nil {
+		return a.finish(), fmt.Errorf("analyze %s: %w", path, err)
 	}
 	res := a.finish()
 	if res.Decoded == 0 {
@@ -122,8 +117,7 @@ func analyzeFull(ctx context.Context, path string, cfg Config) (Result, error) {
 
 // frameTime prefers the container's timestamp and falls back to the frame
 // rate when the timestamp is missing or runs backwards.
-func frameTime(vc *gocv.VideoCapture, i int, fps, last float64) float64 {
-	t := vc.Get(gocv.VideoCapturePosMsec) / 1000
+func frameTime(t float64, i int, fps, last float64) float64 {
 	if i > 0 && t <= last || math.IsNaN(t) {
 		if fps > 0 && fps < 1000 {
 			return math.Max(float64(i)/fps, last+1/fps)

@@ -276,7 +276,7 @@ func (d *Detector) start(t time.Duration) {
 }
 
 func (d *Detector) toGray(frame gocv.Mat) {
-	gocv.Resize(frame, &d.small, d.size, 0, 0, gocv.InterpolationArea)
+	gocv.Resize(frame, &d.small, d.size, 0, 0, gocv.InterpolationLinear)
 	if d.small.Channels() == 3 {
 		gocv.CvtColor(d.small, &d.gray, gocv.ColorBGRToGray)
 	} else {

@@ -27,7 +27,7 @@ import (
 //     rest of its GOP (rate control can make still scenes expensive and
 //     busy ones cheap, so no direction is trusted to mean "still"),
 //
-// plus one GOP either side of each, the first and the last. In a skipped
+// plus the GOP either side of each, the first and the last. In a skipped
 // GOP the detector sees only the keyframe, which keeps its background
 // current. Whenever the prefilter is unsure (not H.264 in MP4, open GOPs,
 // GOPs longer than PrefilterMaxGOP, a frame count that does not match) it
@@ -232,7 +232,7 @@ func (p *prefilter) sizeSuspects() []bool {
 // chunk judges and analyses GOPs [from, to).
 func (p *prefilter) chunk(from, to int, suspect []bool) error {
 	// Keyframes up to to+1 bound every GOP up to to, one past the chunk, so
-	// the GOP after the chunk can widen the decoded set into it.
+	// a change just after the chunk widens the decoded set into it.
 	kfTo := min(to+2, len(p.gops))
 	var kfIdx []int
 	for g := from; g < kfTo; g++ {
@@ -258,6 +258,8 @@ func (p *prefilter) chunk(from, to int, suspect []bool) error {
 	decode := make([]bool, to-from)
 	for g := from; g < to; g++ {
 		d := g == 0 || g == len(p.gops)-1
+		// Its neighbours too: motion's head or tail may leave the next
+		// keyframe pair looking alike, and the detector needs the context.
 		for _, n := range []int{g - 1, g, g + 1} {
 			if n >= 0 && n < len(p.gops) && (p.changed[n] || suspect[n]) {
 				d = true
@@ -323,49 +325,55 @@ func (p *prefilter) keyframesDiffer(x, y gocv.Mat) bool {
 }
 
 // analyse feeds GOPs [from, to) to the analyzer: decoded GOPs frame by
-// frame, skipped ones as their keyframe.
+// frame, skipped ones as their keyframe, in presentation order.
 func (p *prefilter) analyse(from, to int, decode []bool, kfs []gocv.Mat) error {
-	var idx []int
-	for g := from; g < to; g++ {
-		if decode[g-from] {
-			idx = append(idx, p.gops[g].order...)
-		}
-	}
-	slices.Sort(idx) // decode order for the elementary stream
-	var vc *gocv.VideoCapture
-	if len(idx) > 0 {
-		v, cleanup, err := p.openStream(idx)
-		if err != nil {
-			return err
-		}
-		defer cleanup()
-		vc = v
-	}
-	frame := gocv.NewMat()
-	defer frame.Close()
 	ts := float64(p.tr.timescale)
 	cts0 := p.tr.samples[0].cts
 	for _, s := range p.tr.samples {
 		cts0 = min(cts0, s.cts)
 	}
+	// The timeline: a sample index for a frame to decode, or -1-g for the
+	// keyframe of skipped GOP g.
+	var idx, timeline []int
 	for g := from; g < to; g++ {
-		if err := p.ctx.Err(); err != nil {
-			return fmt.Errorf("analyze %s: %w", p.f.Name(), err)
-		}
-		gp := p.gops[g]
 		if !decode[g-from] {
-			p.a.feed(kfs[g-from], gp.start)
-			p.rep.SkippedSeconds += gp.dur
+			timeline = append(timeline, -1-g)
 			continue
 		}
 		p.rep.DecodedGOPs++
-		for _, k := range gp.order {
-			if !vc.Read(&frame) || frame.Empty() {
-				return fmt.Errorf("%w: decoded stream ended early at GOP %d", errNoPrefilter, g)
-			}
-			p.a.feed(frame, float64(p.tr.samples[k].cts-cts0)/ts)
+		idx = append(idx, p.gops[g].order...)
+		timeline = append(timeline, p.gops[g].order...)
+	}
+	next := 0
+	feedSkipped := func() {
+		for ; next < len(timeline) && timeline[next] < 0; next++ {
+			g := -1 - timeline[next]
+			p.a.feed(kfs[g-from], p.gops[g].start)
+			p.rep.SkippedSeconds += p.gops[g].dur
 		}
 	}
+	if len(idx) > 0 {
+		slices.Sort(idx) // decode order for the elementary stream
+		vc, cleanup, err := p.openStream(idx)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		n := eachFrame(p.ctx, vc, func(f decodedFrame) {
+			feedSkipped()
+			if next < len(timeline) {
+				p.a.feed(f.m, float64(p.tr.samples[timeline[next]].cts-cts0)/ts)
+				next++
+			}
+		})
+		if err := p.ctx.Err(); err != nil {
+			return fmt.Errorf("analyze %s: %w", p.f.Name(), err)
+		}
+		if n != len(idx) {
+			return fmt.Errorf("%w: %d of %d frames decoded from the selected GOPs", errNoPrefilter, n, len(idx))
+		}
+	}
+	feedSkipped()
 	return nil
 }
 

@@ -1,0 +1,85 @@
+package motion
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// benchClip makes (once per machine, cached in the temp dir) a 8.5 minute
+// 1080p H.264 clip from real footage, shaped like CCTV: four minutes of the
+// empty room (played forwards and backwards so the loop has no jump), the
+// first 25 s of the room clip (one person comes in and goes out), four
+// more minutes of empty room. 10 fps, CRF 23, a keyframe every 4 s.
+func benchClip(b *testing.B) string {
+	b.Helper()
+	p := filepath.Join(os.TempDir(), "edgetriage-motion-bench-v2.mp4")
+	if fi, err := os.Stat(p); err == nil && fi.Size() > 0 {
+		return p
+	}
+	tmp := p + ".part.mp4"
+	ffmpeg(b, "-i", footage+"static-room.mp4", "-i", footage+"room-people-enter-leave.mp4", "-filter_complex",
+		"[0:v]split[a][b];[b]reverse[r];[a][r]concat=n=2:v=1:a=0,loop=loop=19:size=120:start=0,setpts=N/10/TB[s];"+
+			"[s]split[s1][s2];[1:v]trim=0:25,setpts=PTS-STARTPTS[p];"+
+			"[s1][p][s2]concat=n=3:v=1:a=0,scale=1920:1080,fps=10,format=yuv420p[out]",
+		"-map", "[out]", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-g", "40", "-an", tmp)
+	if err := os.Rename(tmp, p); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+func timeFFmpegDecode(b *testing.B, clip string) time.Duration {
+	b.Helper()
+	start := time.Now()
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-threads", "1", "-i", clip, "-f", "null", "-").CombinedOutput(); err != nil {
+		b.Fatalf("ffmpeg decode: %v\n%s", err, out)
+	}
+	return time.Since(start)
+}
+
+// BenchmarkTriage1080p times, in the same run, ffmpeg's single-threaded
+// decode of the clip, full-decode triage and prefiltered triage, and
+// reports speed ratios against ffmpeg (higher is faster) and the
+// prefilter's event recall against full decoding.
+func BenchmarkTriage1080p(b *testing.B) {
+	clip := benchClip(b)
+	cfg := DefaultConfig()
+	pcfg := cfg
+	pcfg.Prefilter = true
+	var tFF, tFull, tPre time.Duration
+	var full, pre Result
+	b.ResetTimer()
+	for range b.N {
+		tFF += timeFFmpegDecode(b, clip)
+		start := time.Now()
+		var err error
+		if full, err = Analyze(context.Background(), clip, cfg); err != nil {
+			b.Fatal(err)
+		}
+		tFull += time.Since(start)
+		start = time.Now()
+		if pre, err = Analyze(context.Background(), clip, pcfg); err != nil {
+			b.Fatal(err)
+		}
+		tPre += time.Since(start)
+	}
+	r, missed := recall(full.Events, pre.Events)
+	if len(missed) > 0 {
+		b.Logf("prefilter missed %s", spans(missed))
+	}
+	n := float64(b.N)
+	b.ReportMetric(tFF.Seconds()/n, "ffmpeg-s")
+	b.ReportMetric(tFull.Seconds()/n, "full-s")
+	b.ReportMetric(tPre.Seconds()/n, "prefilter-s")
+	b.ReportMetric(tFF.Seconds()/tFull.Seconds(), "full/ffmpeg")
+	b.ReportMetric(tFF.Seconds()/tPre.Seconds(), "prefilter/ffmpeg")
+	b.ReportMetric(r, "recall")
+	b.ReportMetric(float64(len(full.Events)), "events")
+	if pre.Prefilter != nil {
+		b.ReportMetric(pre.Prefilter.SkippedSeconds/full.Duration, "skipped-share")
+	}
+}
