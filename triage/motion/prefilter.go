@@ -279,12 +279,16 @@ func (p *prefilter) decodeKeyframes(idx []int) ([]gocv.Mat, error) {
 	}
 	defer cleanup()
 	var out []gocv.Mat
-	frame := gocv.NewMat()
-	defer frame.Close()
-	for vc.Read(&frame) && !frame.Empty() {
+	eachFrame(p.ctx, vc, func(f decodedFrame) {
 		small := gocv.NewMat()
-		gocv.Resize(frame, &small, workSize(image.Pt(frame.Cols(), frame.Rows()), p.cfg.WorkHeight), 0, 0, gocv.InterpolationArea)
+		gocv.Resize(f.m, &small, workSize(image.Pt(f.m.Cols(), f.m.Rows()), p.cfg.WorkHeight), 0, 0, gocv.InterpolationLinear)
 		out = append(out, small)
+	})
+	if err := p.ctx.Err(); err != nil {
+		for i := range out {
+			out[i].Close()
+		}
+		return nil, fmt.Errorf("analyze %s: %w", p.f.Name(), err)
 	}
 	if len(out) != len(idx) {
 		for i := range out {

@@ -96,3 +96,8 @@ func hold(since *float64, on *bool, cond bool, at float64) (float64, bool) {
 	}
 	return 0, false
 }
+
+// Details returns the custody event details for an evidence.ActionTamperAlert event.
+func (a Alert) Details() map[string]string {
+	return map[string]string{"kind": string(a.Kind), "at": fmt.Sprintf("%.3f", a.At), "detail": a.Detail}
+}
