@@ -22,6 +22,7 @@ type sample struct {
 }
 
 type avcTrack struct {
+	id            uint32
 	timescale     uint32
 	width, height int
 	lengthSize    int      // bytes in each NAL length prefix
@@ -33,6 +34,7 @@ var errNotAVC = errors.New("no H.264 video track in an MP4 container")
 
 type box struct {
 	typ        string
+	pos        int64 // where the box header starts
 	start, end int64 // payload range in the file
 }
 
@@ -60,7 +62,7 @@ func readBoxes(r io.ReaderAt, from, to int64) ([]box, error) {
 			// Trailing junk after the last real box is common; stop there.
 			break
 		}
-		out = append(out, box{typ: typ, start: pos + hl, end: pos + size})
+		out = append(out, box{typ: typ, pos: pos, start: pos + hl, end: pos + size})
 		pos += size
 	}
 	return out, nil
@@ -114,11 +116,24 @@ func readAVCTrack(path string) (*avcTrack, error) {
 			if t.typ != "trak" {
 				continue
 			}
-			if tr, err := readTrak(f, t); err == nil {
-				return tr, nil
-			} else if !errors.Is(err, errNotAVC) {
+			tr, err := readTrak(f, t)
+			if errors.Is(err, errNotAVC) {
+				continue
+			}
+			if err != nil {
 				return nil, err
 			}
+			if len(tr.samples) == 0 {
+				// Fragmented MP4 (what RTSP recording writes): the samples
+				// are described by the moof boxes after the moov.
+				if err := tr.readFragments(f, b, top); err != nil {
+					return nil, err
+				}
+			}
+			if len(tr.samples) == 0 {
+				return nil, errors.New("video track has no samples")
+			}
+			return tr, nil
 		}
 	}
 	return nil, errNotAVC
@@ -138,6 +153,14 @@ func readTrak(r io.ReaderAt, trak box) (*avcTrack, error) {
 		return nil, errNotAVC
 	}
 	tr := &avcTrack{}
+	if tkhd, ok := child(r, trak, "tkhd"); ok {
+		if h, err := payload(r, tkhd); err == nil && len(h) >= 24 {
+			tr.id = u32(h, 12)
+			if h[0] == 1 {
+				tr.id = u32(h, 20)
+			}
+		}
+	}
 	mdhd, ok := child(r, mdia, "mdhd")
 	if !ok {
 		return nil, errors.New("mdhd missing")
@@ -249,7 +272,10 @@ func (tr *avcTrack) parseSamples(t map[string][]byte) error {
 		return errors.New("sample tables missing")
 	}
 	n := int(u32(stsz, 8))
-	if n == 0 || n > 50_000_000 {
+	if n == 0 {
+		return nil // fragmented: see readFragments
+	}
+	if n > 50_000_000 {
 		return fmt.Errorf("stsz: %d samples", n)
 	}
 	fixed := u32(stsz, 4)
@@ -379,6 +405,189 @@ func sampleTimes(s []sample, stts, ctts []byte) error {
 			s[k].cts = s[k].dts + off
 			k++
 		}
+	}
+	return nil
+}
+
+// Bits of the ISO BMFF sample flags and fragment box flags used here.
+const (
+	flagNonSync         = 0x10000
+	tfhdBaseOffset      = 0x1
+	tfhdDescIndex       = 0x2
+	tfhdDuration        = 0x8
+	tfhdSize            = 0x10
+	tfhdFlags           = 0x20
+	trunDataOffset      = 0x1
+	trunFirstFlags      = 0x4
+	trunSampleDuration  = 0x100
+	trunSampleSize      = 0x200
+	trunSampleFlags     = 0x400
+	trunSampleCTSOffset = 0x800
+)
+
+type fragDefaults struct{ duration, size, flags uint32 }
+
+// readFragments appends the samples of every moof's traf for this track.
+func (tr *avcTrack) readFragments(r io.ReaderAt, moov box, top []box) error {
+	def := fragDefaults{}
+	if mvex, ok := child(r, moov, "mvex"); ok {
+		bs, _ := readBoxes(r, mvex.start, mvex.end)
+		for _, b := range bs {
+			if b.typ != "trex" {
+				continue
+			}
+			t, err := payload(r, b)
+			if err == nil && len(t) >= 24 && u32(t, 4) == tr.id {
+				def = fragDefaults{duration: u32(t, 12), size: u32(t, 16), flags: u32(t, 20)}
+			}
+		}
+	}
+	var dts int64
+	for _, moof := range top {
+		if moof.typ != "moof" {
+			continue
+		}
+		trafs, err := readBoxes(r, moof.start, moof.end)
+		if err != nil {
+			return err
+		}
+		for _, traf := range trafs {
+			if traf.typ != "traf" {
+				continue
+			}
+			if err := tr.readTraf(r, moof.pos, traf, def, &dts); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (tr *avcTrack) readTraf(r io.ReaderAt, moofStart int64, traf box, def fragDefaults, dts *int64) error {
+	bs, err := readBoxes(r, traf.start, traf.end)
+	if err != nil {
+		return err
+	}
+	base := moofStart
+	d := def
+	for _, b := range bs {
+		p, err := payload(r, b)
+		if err != nil {
+			return err
+		}
+		switch b.typ {
+		case "tfhd":
+			if len(p) < 8 {
+				return errors.New("tfhd too short")
+			}
+			if u32(p, 4) != tr.id {
+				return nil // another track's fragment
+			}
+			fl, q := u32(p, 0)&0xffffff, 8
+			take := func() uint32 {
+				if q+4 > len(p) {
+					return 0
+				}
+				q += 4
+				return u32(p, q-4)
+			}
+			if fl&tfhdBaseOffset != 0 && q+8 <= len(p) {
+				base = int64(binary.BigEndian.Uint64(p[q:]))
+				q += 8
+			}
+			if fl&tfhdDescIndex != 0 {
+				take()
+			}
+			if fl&tfhdDuration != 0 {
+				d.duration = take()
+			}
+			if fl&tfhdSize != 0 {
+				d.size = take()
+			}
+			if fl&tfhdFlags != 0 {
+				d.flags = take()
+			}
+		case "tfdt":
+			if len(p) >= 8 && p[0] == 0 {
+				*dts = int64(u32(p, 4))
+			} else if len(p) >= 12 {
+				*dts = int64(binary.BigEndian.Uint64(p[4:]))
+			}
+		case "trun":
+			if err := tr.readTrun(p, base, d, dts); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (tr *avcTrack) readTrun(p []byte, base int64, d fragDefaults, dts *int64) error {
+	if len(p) < 8 {
+		return errors.New("trun too short")
+	}
+	fl, n, q := u32(p, 0)&0xffffff, int(u32(p, 4)), 8
+	take := func() (uint32, error) {
+		if q+4 > len(p) {
+			return 0, errors.New("trun truncated")
+		}
+		q += 4
+		return u32(p, q-4), nil
+	}
+	off := base
+	if fl&trunDataOffset != 0 {
+		v, err := take()
+		if err != nil {
+			return err
+		}
+		off = base + int64(int32(v))
+	}
+	first := d.flags
+	hasFirst := fl&trunFirstFlags != 0
+	if hasFirst {
+		v, err := take()
+		if err != nil {
+			return err
+		}
+		first = v
+	}
+	if n > 10_000_000 {
+		return fmt.Errorf("trun: %d samples", n)
+	}
+	for i := range n {
+		s := sample{offset: off, size: d.size, dts: *dts}
+		dur, flags, cto := d.duration, d.flags, int64(0)
+		if i == 0 && hasFirst {
+			flags = first
+		}
+		var err error
+		if fl&trunSampleDuration != 0 {
+			if dur, err = take(); err != nil {
+				return err
+			}
+		}
+		if fl&trunSampleSize != 0 {
+			if s.size, err = take(); err != nil {
+				return err
+			}
+		}
+		if fl&trunSampleFlags != 0 {
+			if flags, err = take(); err != nil {
+				return err
+			}
+		}
+		if fl&trunSampleCTSOffset != 0 {
+			v, err := take()
+			if err != nil {
+				return err
+			}
+			cto = int64(int32(v))
+		}
+		s.cts = s.dts + cto
+		s.sync = flags&flagNonSync == 0
+		tr.samples = append(tr.samples, s)
+		off += int64(s.size)
+		*dts += int64(dur)
 	}
 	return nil
 }

@@ -76,6 +76,13 @@ func TestPrefilterNeverLosesAnEvent(t *testing.T) {
 			clips = append(clips, clip{sn + "-" + rn, p})
 		}
 	}
+	// Fragmented MP4, as RTSP recording writes it.
+	for _, sn := range []string{"room", "parking"} {
+		p := filepath.Join(dir, sn+"-fmp4.mp4")
+		ffmpeg(t, "-i", filepath.Join(dir, sn+"-crf.mp4"), "-c", "copy",
+			"-movflags", "+frag_keyframe+empty_moov+default_base_moof", p)
+		clips = append(clips, clip{sn + "-fmp4", p})
+	}
 	var skipped float64
 	for _, c := range clips {
 		full, pre := analyzeBoth(t, c.path)
@@ -86,6 +93,9 @@ func TestPrefilterNeverLosesAnEvent(t *testing.T) {
 			skipped += pre.Prefilter.SkippedSeconds
 		}
 		t.Logf("%-32s events full %2d prefilter %2d recall %.2f; %s", c.name, len(full.Events), len(pre.Events), r, rep)
+		if pre.Prefilter == nil && (c.name == "room-fmp4" || c.name == "room-crf") {
+			t.Errorf("%s: the prefilter should handle this file", c.name)
+		}
 		if r < 1 {
 			t.Errorf("%s: prefilter lost events %s (full: %s, prefilter: %s)", c.name, spans(missed), spans(full.Events), spans(pre.Events))
 		}
@@ -108,6 +118,12 @@ func TestPrefilterSkipsStillFootage(t *testing.T) {
 	}
 	if len(pre.Events) != 0 || len(full.Events) != 0 {
 		t.Errorf("still footage has events: full %s prefilter %s", spans(full.Events), spans(pre.Events))
+	}
+	frag := filepath.Join(dir, "still-fmp4.mp4")
+	ffmpeg(t, "-i", still, "-c", "copy", "-movflags", "+frag_keyframe+empty_moov+default_base_moof", frag)
+	_, fpre := analyzeBoth(t, frag)
+	if fpre.Prefilter == nil || fpre.Prefilter.SkippedSeconds < full.Duration/2 || len(fpre.Events) != 0 {
+		t.Fatalf("still fragmented MP4: want most skipped and no events, got %+v %s", fpre.Prefilter, spans(fpre.Events))
 	}
 	longGOP := filepath.Join(dir, "long-gop.mp4")
 	ffmpeg(t, "-i", still, "-c:v", "libx264", "-preset", "ultrafast", "-g", "300", longGOP)
