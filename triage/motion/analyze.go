@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"gocv.io/x/gocv"
 )
 
@@ -44,6 +45,16 @@ type DecodeError struct {
 	// Frames is how many frames were analysed before the failure; the
 	// Result returned with the error covers those.
 	Frames int
+	Empty  bool // the file has no bytes at all
+}
+
+// Problem is the marking the daemon records on the item.
+func (e *DecodeError) Problem() evidence.Problem {
+	code := evidence.ProblemUndecodable
+	if e.Empty {
+		code = evidence.ProblemEmpty
+	}
+	return evidence.Problem{Code: code, Detail: e.Error()}
 }
 
 func (e *DecodeError) Error() string {
@@ -67,7 +78,7 @@ func Analyze(ctx context.Context, path string, cfg Config) (Result, error) {
 		return Result{}, fmt.Errorf("analyze %s: %w", path, err)
 	}
 	if fi.Size() == 0 {
-		return Result{Path: path}, &DecodeError{Path: path, Reason: "empty file (0 bytes)"}
+		return Result{Path: path}, &DecodeError{Path: path, Reason: "empty file (0 bytes)", Empty: true}
 	}
 	if cfg.Prefilter {
 		res, err := analyzePrefiltered(ctx, path, cfg)

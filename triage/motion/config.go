@@ -1,13 +1,3 @@
-// Package motion finds motion events in recorded or live video, raises camera
-// tamper alerts from the same statistics, and decides which clips to flag.
-//
-// The detector works on a small luma copy of each frame: contrast is
-// normalised, the frame is blurred and compared with a slowly learned
-// background; changed areas that persist in the same pixels (foliage, a
-// flickering light) are absorbed, and a sudden change of most of the frame
-// (lights, auto exposure, a moved camera) recalibrates the background instead
-// of counting as motion. Coordinates in the configuration are normalised to
-// 0..1 so they survive a change of the camera's resolution.
 package motion
 
 import (

@@ -244,6 +244,9 @@ func TestBadInputGivesAClearError(t *testing.T) {
 		if !strings.Contains(msg, path) || !strings.Contains(strings.ToLower(msg), want[name]) {
 			t.Errorf("%s: error %q should name the file and say %q", name, msg, want[name])
 		}
+		if pr := de.Problem(); pr.Detail != msg || (pr.Code == "empty") != (name == "empty") {
+			t.Errorf("%s: problem %+v", name, pr)
+		}
 		if name == "truncated-mdat" && (de.Frames == 0 || res.Decoded != de.Frames) {
 			t.Errorf("truncated clip: want the frames before the cut analysed, got %d (result %d)", de.Frames, res.Decoded)
 		}
