@@ -202,10 +202,21 @@ func (d *Detector) Process(frame gocv.Mat, t time.Duration) FrameStats {
 		return st
 	}
 
-	// Nuisance is judged on the history before this frame, so that new
-	// motion is never hidden by itself. History is kept per block, not per
-	// pixel: a leaf never moves the same pixels twice, but it keeps moving
-	// within the same few blocks.
+	d.learn(dt, age, st.Warming)
+	if st.Warming {
+		return st
+	}
+	d.moving(dt)
+	d.contours(&st)
+	return st
+}
+
+// learn updates the per-block motion history and the background, and
+// derives from the history before this frame which areas are nuisance, so
+// that new motion is never hidden by itself. History is kept per block, not
+// per pixel: a leaf never moves the same pixels twice, but it keeps moving
+// within the same few blocks.
+func (d *Detector) learn(dt, age float64, warming bool) {
 	gocv.Threshold(d.persist, &d.tmp, persistLimit*255, 255, gocv.ThresholdBinary)
 	d.tmp.ConvertTo(&d.blk, gocv.MatTypeCV8U)
 	gocv.Dilate(d.blk, &d.blk, d.kernel)
@@ -214,24 +225,24 @@ func (d *Detector) Process(frame gocv.Mat, t time.Duration) FrameStats {
 	gocv.Threshold(d.blk, &d.blk, 0, 255, gocv.ThresholdBinary)
 	beta := rate(dt, persistenceTau)
 	alpha := rate(dt, backgroundTau)
-	if st.Warming {
-		// A running mean while warming, so the first second sets the scene.
-		n := math.Max(1, age*10)
-		alpha = math.Max(alpha, 1/n)
-	}
-	if age < persistenceTau && age > 0 {
+	if age > 0 && age < persistenceTau {
 		// An exact running mean until the history is long enough.
 		beta = math.Max(beta, dt/age)
 	}
+	if warming {
+		// Learn fast while warming, so the first seconds set the scene:
+		// each frame weighs as one of ten a second would in a running mean.
+		alpha = math.Max(alpha, 1/math.Max(1, age*10))
+	}
 	gocv.AccumulatedWeighted(d.blk, &d.persist, beta)
 	gocv.AccumulatedWeighted(d.blurred, &d.bg, alpha)
-	if st.Warming {
-		return st
-	}
+}
 
-	// Only what differs from the background and also from the last second
-	// moves: a person standing still, or the ghost left where a parked
-	// object was, stops counting within about a second.
+// moving keeps in d.motion only what differs from the background (d.thresh)
+// and also from the last second, outside nuisance areas: a person standing
+// still, or the ghost left where a parked object was, stops counting within
+// about a second.
+func (d *Detector) moving(dt float64) {
 	d.recent.ConvertTo(&d.recent8, gocv.MatTypeCV8U)
 	gocv.AbsDiff(d.blurred, d.recent8, &d.diff)
 	gocv.Threshold(d.diff, &d.diff, d.threshold()*recentShare, 255, gocv.ThresholdBinary)
@@ -240,8 +251,6 @@ func (d *Detector) Process(frame gocv.Mat, t time.Duration) FrameStats {
 	gocv.BitwiseNot(d.nuisance, &d.nuisance)
 	gocv.BitwiseAnd(d.motion, d.nuisance, &d.motion)
 	gocv.DilateWithParams(d.motion, &d.motion, d.kernel, image.Pt(-1, -1), 2, gocv.BorderConstant, color.RGBA{})
-	d.contours(&st)
-	return st
 }
 
 // median8 returns the median of a single-channel 8-bit Mat.
