@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -263,6 +264,27 @@ func TestCancelledAnalysisStops(t *testing.T) {
 	_, err := Analyze(ctx, footage+"room-people-enter-leave.mp4", DefaultConfig())
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("want context.Canceled, got %v", err)
+	}
+	// Cancelled part way, with and without the prefilter: it returns soon
+	// and leaves no decoding goroutine behind.
+	g0 := runtime.NumGoroutine()
+	for _, pre := range []bool{false, true} {
+		cfg := DefaultConfig()
+		cfg.Prefilter = pre
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		start := time.Now()
+		_, err := Analyze(ctx, footage+"room-people-enter-leave.mp4", cfg)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("prefilter %v: want context.DeadlineExceeded, got %v", pre, err)
+		}
+		if d := time.Since(start); d > 20*time.Second {
+			t.Errorf("prefilter %v: cancellation took %s", pre, d)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if g := runtime.NumGoroutine(); g > g0 {
+		t.Errorf("goroutines %d -> %d after cancelled analyses", g0, g)
 	}
 }
 
