@@ -80,13 +80,18 @@ func Analyze(ctx context.Context, path string, cfg Config) (Result, error) {
 	if fi.Size() == 0 {
 		return Result{Path: path}, &DecodeError{Path: path, Reason: "empty file (0 bytes)", Empty: true}
 	}
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		// Without ffmpeg (not a supported install, but no reason to fail)
+		// OpenCV decodes, converting full frames to BGR, which is slower.
+		return analyzeFull(ctx, path, cfg)
+	}
 	if cfg.Prefilter {
 		res, err := analyzePrefiltered(ctx, path, cfg)
 		if !errors.Is(err, errNoPrefilter) {
 			return res, err
 		}
 	}
-	return analyzeFull(ctx, path, cfg)
+	return analyzeFFmpeg(ctx, path, cfg)
 }
 
 func analyzeFull(ctx context.Context, path string, cfg Config) (Result, error) {

@@ -79,6 +79,9 @@ func analyzePrefiltered(ctx context.Context, path string, cfg Config) (Result, e
 		return Result{}, errNoPrefilter
 	}
 	gops, err := splitGOPs(tr, cfg.PrefilterMaxGOP.D().Seconds())
+	if err == nil && (tr.width <= 0 || tr.height <= 0) {
+		err = errors.New("no frame size in the sample entry")
+	}
 	if err != nil {
 		slog.Debug("prefilter: full decode", "path", path, "reason", err)
 		return Result{}, errNoPrefilter
@@ -273,17 +276,24 @@ func (p *prefilter) chunk(from, to int, suspect []bool) error {
 // decodeKeyframes decodes the given sync samples and returns them shrunk to
 // the detector's working size.
 func (p *prefilter) decodeKeyframes(idx []int) ([]gocv.Mat, error) {
-	vc, cleanup, err := p.openStream(idx)
+	tmp, cleanup, err := p.writeStream(idx)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
 	var out []gocv.Mat
-	eachFrame(p.ctx, vc, func(f decodedFrame) {
+	w, h := outSize(p.tr.width, p.tr.height)
+	_, _, err = ffDecode(p.ctx, tmp, w, h, func(m gocv.Mat, _ float64) {
 		small := gocv.NewMat()
-		gocv.Resize(f.m, &small, workSize(image.Pt(f.m.Cols(), f.m.Rows()), p.cfg.WorkHeight), 0, 0, gocv.InterpolationLinear)
+		gocv.Resize(m, &small, workSize(image.Pt(m.Cols(), m.Rows()), p.cfg.WorkHeight), 0, 0, gocv.InterpolationLinear)
 		out = append(out, small)
 	})
+	if err != nil {
+		for i := range out {
+			out[i].Close()
+		}
+		return nil, err
+	}
 	if err := p.ctx.Err(); err != nil {
 		for i := range out {
 			out[i].Close()
@@ -358,18 +368,22 @@ func (p *prefilter) analyse(from, to int, decode []bool, kfs []gocv.Mat) error {
 	}
 	if len(idx) > 0 {
 		slices.Sort(idx) // decode order for the elementary stream
-		vc, cleanup, err := p.openStream(idx)
+		tmp, cleanup, err := p.writeStream(idx)
 		if err != nil {
 			return err
 		}
 		defer cleanup()
-		n := eachFrame(p.ctx, vc, func(f decodedFrame) {
+		w, h := outSize(p.tr.width, p.tr.height)
+		n, _, err := ffDecode(p.ctx, tmp, w, h, func(m gocv.Mat, _ float64) {
 			feedSkipped()
 			if next < len(timeline) {
-				p.a.feed(f.m, float64(p.tr.samples[timeline[next]].cts-cts0)/ts)
+				p.a.feed(m, float64(p.tr.samples[timeline[next]].cts-cts0)/ts)
 				next++
 			}
 		})
+		if err != nil {
+			return err
+		}
 		if err := p.ctx.Err(); err != nil {
 			return fmt.Errorf("analyze %s: %w", p.f.Name(), err)
 		}
@@ -381,12 +395,12 @@ func (p *prefilter) analyse(from, to int, decode []bool, kfs []gocv.Mat) error {
 	return nil
 }
 
-// openStream writes the given samples (decode order, whole GOPs or lone
-// keyframes) as an Annex B elementary stream and opens it for decoding.
-func (p *prefilter) openStream(idx []int) (*gocv.VideoCapture, func(), error) {
+// writeStream writes the given samples (decode order, whole GOPs or lone
+// keyframes) as an Annex B elementary stream to a temporary file.
+func (p *prefilter) writeStream(idx []int) (string, func(), error) {
 	tmp, err := os.CreateTemp(p.tmpDir, "edgetriage-prefilter-*.h264")
 	if err != nil {
-		return nil, nil, fmt.Errorf("prefilter temp file: %w", err)
+		return "", nil, fmt.Errorf("prefilter temp file: %w", err)
 	}
 	remove := func() { os.Remove(tmp.Name()) }
 	w := bufio.NewWriterSize(tmp, 1<<20)
@@ -399,17 +413,9 @@ func (p *prefilter) openStream(idx []int) (*gocv.VideoCapture, func(), error) {
 	}
 	if err != nil {
 		remove()
-		return nil, nil, fmt.Errorf("prefilter %s: %w", p.f.Name(), err)
+		return "", nil, fmt.Errorf("prefilter %s: %w", p.f.Name(), err)
 	}
-	vc, err := gocv.VideoCaptureFileWithAPI(tmp.Name(), gocv.VideoCaptureFFmpeg)
-	if err != nil {
-		if vc != nil {
-			vc.Close()
-		}
-		remove()
-		return nil, nil, fmt.Errorf("%w: cannot open elementary stream: %v", errNoPrefilter, err)
-	}
-	return vc, func() { vc.Close(); remove() }, nil
+	return tmp.Name(), remove, nil
 }
 
 var startCode = []byte{0, 0, 0, 1}
