@@ -1,0 +1,44 @@
+// Package motion finds motion events in recorded or live video, raises camera
+// tamper alerts from the same statistics, and decides which items to flag.
+//
+// # Using it
+//
+//   - Analyze(ctx, path, cfg) triages a file: events (start/end seconds from
+//     the clip's start, peak score, zones, sampled boxes, a JPEG thumbnail of
+//     the peak frame) and tamper alerts. Broken input returns a *DecodeError
+//     (errors.Is(err, ErrUndecodable)) naming the file and the decoder's
+//     complaint; DecodeError.Problem() is the evidence.Problem to record.
+//   - Live is the per-camera signal for motion-only RTSP recording:
+//     Feed(frame, at) reports whether motion is active.
+//   - FlagRules.Decide(item, events) is a pure decision with one readable
+//     reason per matching rule, for an evidence.ActionFlagged custody event.
+//   - Alert.Details() gives the details of an evidence.ActionTamperAlert event.
+//
+// The package needs nothing from the daemon: it reads a file and returns
+// values. Storing thumbnails and writing custody events is the caller's.
+//
+// # The detector
+//
+// Each frame is shrunk to Config.WorkHeight lines of luma. Auto exposure is
+// undone by matching the frame's median to the background's; contrast is
+// normalised with slowly smoothed statistics; the frame is blurred. Motion
+// is what differs both from a slowly learned background (10 s) and from the
+// last second (so a person standing still, or the ghost a parked car
+// leaves, stops counting). A per-block history absorbs motion that keeps
+// recurring in the same place (foliage, flicker); a change of most of the
+// frame at once recalibrates the background instead of counting. Contours
+// below a minimum area are dropped. Time constants are in seconds, not
+// frames, so the same settings work at 2 and at 30 frames a second.
+//
+// # The prefilter
+//
+// With Config.Prefilter, H.264 in MP4 or fragmented MP4 is first judged in
+// the compressed domain: the sample tables give every access unit's size,
+// type and time without decoding; only keyframes are decoded (as an Annex B
+// elementary stream of IDR pictures), and a GOP is fully decoded only when
+// its bounding keyframes differ, its bit spending stands out from its
+// neighbours in either direction, or a neighbouring GOP qualifies. Anything
+// it cannot vouch for (other codecs or containers, open GOPs, GOPs longer
+// than PrefilterMaxGOP, a decoder that drops frames) falls back to a full
+// decode. See prefilter.go for what it cannot see.
+package motion
