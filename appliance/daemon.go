@@ -218,6 +218,9 @@ func (d *Daemon) wire(ctx context.Context) error {
 	}
 	policy := &syncPolicy{vault: d.vault, store: d.outboxData, sendAll: d.cfg.Sync.SendAllFrom, kick: d.outbox.Kick, log: d.log}
 	d.stages = []*follower{policy.follower(d.log)}
+	if d.cfg.Triage.Enabled {
+		d.stages = append(d.stages, (&triageStage{vault: d.vault, cfg: d.cfg.Triage, log: d.log}).follower())
+	}
 	if d.cfg.Redaction.OnFlag {
 		d.stages = append(d.stages, (&redactStage{vault: d.vault, cfg: d.cfg.Redaction, log: d.log, edits: d.redactionEdits}).follower())
 	}

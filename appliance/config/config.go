@@ -21,6 +21,7 @@ import (
 	"github.com/edgetriage/edgetriage/capture/rtsp"
 	"github.com/edgetriage/edgetriage/firmware"
 	"github.com/edgetriage/edgetriage/hardware"
+	"github.com/edgetriage/edgetriage/triage/motion"
 )
 
 // Config is the whole appliance configuration. Field tags are the YAML keys;
@@ -43,6 +44,8 @@ type Config struct {
 	Dock dock.Config `yaml:"dock"`
 	// Cameras are the CCTV cameras recorded over RTSP; none by default.
 	Cameras []rtsp.Config `yaml:"cameras"`
+	// Triage finds motion in new footage and decides what is flagged.
+	Triage Triage `yaml:"triage"`
 	// Redaction makes redacted working copies of flagged clips.
 	Redaction Redaction `yaml:"redaction"`
 	// Health thresholds raise alarms (dashboard, custody chain, metrics).
@@ -113,6 +116,29 @@ type HTTP struct {
 	TLSKey  string `yaml:"tls_key"`
 }
 
+// Triage is motion triage of new footage and the flag rules.
+type Triage struct {
+	// Enabled runs motion triage on every new video.
+	Enabled bool `yaml:"enabled"`
+	// Motion is the detector configuration for every source; see
+	// triage/motion.Config.
+	Motion motion.Config `yaml:"motion"`
+	// Sources holds per-camera configurations (masks, zones, sensitivity),
+	// by source id (RTSP camera id or body camera serial). Keys left out
+	// (or zero) inherit from motion; prefilter is on if either says so.
+	Sources map[string]motion.Config `yaml:"sources"`
+	// Flag decides which items are flagged (sent to central, redacted).
+	Flag motion.FlagRules `yaml:"flag"`
+}
+
+// For is the motion configuration for items from source.
+func (t Triage) For(source string) motion.Config {
+	if c, ok := t.Sources[source]; ok {
+		return c
+	}
+	return t.Motion
+}
+
 // Redaction decides when redacted copies are made.
 type Redaction struct {
 	// OnFlag renders a redacted copy of every flagged video as soon as it
@@ -158,6 +184,7 @@ func Default() Config {
 		Sync:      defaultSync(),
 		Health:    hardware.DefaultConfig(),
 		Redaction: Redaction{OnFlag: true, Fast: true},
+		Triage:    Triage{Enabled: true, Motion: motion.DefaultConfig()},
 		Firmware:  firmware.DefaultConfig(),
 	}
 }
@@ -256,12 +283,44 @@ func keyAtLine(n *yaml.Node, line int, prefix string) string {
 // deriveDefaults fills in defaults that depend on other keys.
 func (c *Config) deriveDefaults() {
 	c.Dock.Defaults()
+	for src, over := range c.Triage.Sources {
+		c.Triage.Sources[src] = inheritMotion(c.Triage.Motion, over)
+	}
 	for i := range c.Cameras {
 		if c.Cameras[i].SpoolDir == "" {
 			c.Cameras[i].SpoolDir = filepath.Join(c.DataDir, "spool")
 		}
 		c.Cameras[i] = c.Cameras[i].WithDefaults()
 	}
+}
+
+func inheritMotion(base, over motion.Config) motion.Config {
+	if over.Masks == nil {
+		over.Masks = base.Masks
+	}
+	if over.Zones == nil {
+		over.Zones = base.Zones
+	}
+	if over.Sensitivity == 0 {
+		over.Sensitivity = base.Sensitivity
+	}
+	if over.MinEventLength == 0 {
+		over.MinEventLength = base.MinEventLength
+	}
+	if over.MergeGap == 0 {
+		over.MergeGap = base.MergeGap
+	}
+	if over.WorkHeight == 0 {
+		over.WorkHeight = base.WorkHeight
+	}
+	if over.PrefilterMaxGOP == 0 {
+		over.PrefilterMaxGOP = base.PrefilterMaxGOP
+	}
+	if over.TempDir == "" {
+		over.TempDir = base.TempDir
+	}
+	over.Prefilter = over.Prefilter || base.Prefilter
+	return over
 }
 
 // Validate checks values a YAML decoder cannot.
@@ -311,6 +370,7 @@ func (c Config) Validate() error {
 		}
 		seen[cam.ID] = true
 	}
+	errs = append(errs, c.Triage.validate()...)
 	if err := c.Health.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -338,6 +398,22 @@ func (r Retention) validate() []error {
 		if keep <= 0 {
 			errs = append(errs, fmt.Errorf("'retention.categories.%s' must be greater than zero", cat))
 		}
+	}
+	return errs
+}
+
+func (t Triage) validate() []error {
+	var errs []error
+	if err := t.Motion.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("'triage.motion': %w", err))
+	}
+	for src, c := range t.Sources {
+		if err := c.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("'triage.sources.%s': %w", src, err))
+		}
+	}
+	if err := t.Flag.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("'triage.flag': %w", err))
 	}
 	return errs
 }
