@@ -116,9 +116,10 @@ func TestDockedCameraGetsStagedFirmwareAfterOffload(t *testing.T) {
 	}
 	dockCamera(t, dockRoot, "bay-2", "BWC3-000777", "static-room.mp4")
 	written := filepath.Join(dockRoot, "bay-2", "UPDATE", "bwc3.bin")
-	waitFor(t, "the image to be written to the camera", 60*time.Second, func() bool {
+	waitFor(t, "the image to be written to the camera and recorded", 60*time.Second, func() bool {
 		got, err := os.ReadFile(written)
-		return err == nil && bytes.Equal(got, image)
+		sts, _ := d.FirmwareStatus()
+		return err == nil && bytes.Equal(got, image) && len(sts) == 1
 	})
 	sts, err := d.FirmwareStatus()
 	if err != nil || len(sts) != 1 || sts[0].Serial != "BWC3-000777" || sts[0].To != "1.3.0" {
