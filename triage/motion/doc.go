@@ -17,6 +17,15 @@
 // The package needs nothing from the daemon: it reads a file and returns
 // values. Storing thumbnails and writing custody events is the caller's.
 //
+// # Decoding
+//
+// Files are decoded by an ffmpeg child process that scales each frame to
+// thumbnail size before converting it to BGR (OpenCV's VideoCapture
+// converts the full frame first, which costs more than decoding 1080p
+// H.264); its showinfo filter times each frame and its error lines become
+// the DecodeError's reason. Without ffmpeg on PATH, gocv's VideoCapture is
+// used instead. The detector itself is gocv either way.
+//
 // # The detector
 //
 // Each frame is shrunk to Config.WorkHeight lines of luma. Auto exposure is

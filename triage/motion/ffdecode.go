@@ -86,7 +86,7 @@ func ffDecode(parent context.Context, input string, w, h int, fn func(m gocv.Mat
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "+level+info", "-i", input,
 		"-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough",
-		"-vf", fmt.Sprintf("scale=%d:%d:flags=area,showinfo", w, h),
+		"-vf", fmt.Sprintf("scale=%d:%d:flags=fast_bilinear,showinfo=checksum=0", w, h),
 		"-pix_fmt", "bgr24", "-f", "rawvideo", "-")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -316,3 +316,29 @@ func spans(es []Event) string {
 	}
 	return b.String()
 }
+
+// TestOpenCVDecodePathAgrees covers the decode path used when ffmpeg is
+// not installed: the same clips give the same verdicts.
+func TestOpenCVDecodePathAgrees(t *testing.T) {
+	ctx := context.Background()
+	res, err := analyzeFull(ctx, footage+"static-room.mp4", DefaultConfig())
+	if err != nil || len(res.Events) != 0 {
+		t.Fatalf("static room: %v %s", err, spans(res.Events))
+	}
+	res, err = analyzeFull(ctx, footage+"tree-nuisance.avi", DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hand := loadLabels(t)["tree-nuisance.avi"][0]
+	if len(res.Events) != 1 || !startsNear(res.Events, hand.Enter, 1) {
+		t.Fatalf("tree: want only the hand at %.1f s, got %s", hand.Enter, spans(res.Events))
+	}
+	for name, p := range badInputs(t) {
+		if name == "empty" {
+			continue // Analyze catches it before any decoder
+		}
+		if _, err := analyzeFull(ctx, p, DefaultConfig()); !errors.Is(err, ErrUndecodable) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
