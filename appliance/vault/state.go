@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 )
@@ -95,7 +96,9 @@ func (kv *KV) Scan(prefix string, fn func(key string, val []byte) bool) error {
 
 // VerifyItem re-reads the stored bytes of d and checks them against the
 // digest and size on record: the proof a copy is good before its source may
-// be released.
+// be released. The file's cached pages are dropped first (they are clean:
+// the copy was fsynced), so the bytes checked are the ones on the disk, not
+// the ones still in memory from writing them.
 func (v *Vault) VerifyItem(ctx context.Context, d evidence.Digest) error {
 	it, err := v.Item(d)
 	if err != nil {
@@ -106,6 +109,9 @@ func (v *Vault) VerifyItem(ctx context.Context, d evidence.Digest) error {
 		return err
 	}
 	defer f.Close()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		v.log.Warn("verify: could not drop cached pages; checking what the cache holds", "digest", d.String(), "err", err)
+	}
 	got, n, err := evidence.DigestOf(contextReader{ctx, f})
 	switch {
 	case err != nil:
