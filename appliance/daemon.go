@@ -324,14 +324,25 @@ type checkpointer struct {
 func (c *checkpointer) Name() string { return "checkpointer" }
 
 func (c *checkpointer) Run(ctx context.Context) error {
-	t := time.NewTicker(c.every)
+	return every(ctx, c.every, func() error {
+		if _, err := c.vault.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+			return err
+		}
+		return nil
+	})
+}
+
+// every calls fn at each tick until ctx ends or fn fails; a ticker, not a
+// sleep, so a slow fn does not push later ticks back.
+func every(ctx context.Context, interval time.Duration, fn func() error) error {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if _, err := c.vault.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+			if err := fn(); err != nil {
 				return err
 			}
 		}

@@ -30,16 +30,7 @@ func (f *firmwareAtDock) Name() string { return "firmware-at-dock" }
 
 func (f *firmwareAtDock) Run(ctx context.Context) error {
 	f.done = map[string]bool{}
-	t := time.NewTicker(f.every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			f.pass(ctx)
-		}
-	}
+	return every(ctx, f.every, func() error { f.pass(ctx); return nil })
 }
 
 func (f *firmwareAtDock) pass(ctx context.Context) {

@@ -69,28 +69,7 @@ func (s *outboxStore) Due(ctx context.Context, now time.Time, limit int) ([]outb
 	if err != nil {
 		return nil, err
 	}
-	var due []outbox.Entry
-	for _, e := range all {
-		switch e.State {
-		case outbox.StateQueued, outbox.StateUploading, outbox.StateUploaded:
-			if !e.NextAttempt.After(now) {
-				due = append(due, e)
-			}
-		}
-	}
-	slices.SortFunc(due, func(a, b outbox.Entry) int {
-		if a.Urgent != b.Urgent {
-			if a.Urgent {
-				return -1
-			}
-			return 1
-		}
-		return a.QueuedAt.Compare(b.QueuedAt)
-	})
-	if len(due) > limit {
-		due = due[:limit]
-	}
-	return due, nil
+	return outbox.SelectDue(all, now, limit), nil
 }
 
 func (s *outboxStore) LoadCheckpoint(_ context.Context, d evidence.Digest) (target.Checkpoint, bool, error) {

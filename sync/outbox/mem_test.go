@@ -38,23 +38,11 @@ func (s *memStore) enqueue(d evidence.Digest, urgent bool, at time.Time) {
 func (s *memStore) Due(_ context.Context, now time.Time, limit int) ([]outbox.Entry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var due []outbox.Entry
+	all := make([]outbox.Entry, 0, len(s.entries))
 	for _, e := range s.entries {
-		pending := e.State == outbox.StateQueued || e.State == outbox.StateUploading || e.State == outbox.StateUploaded
-		if pending && !e.NextAttempt.After(now) {
-			due = append(due, e)
-		}
+		all = append(all, e)
 	}
-	slices.SortFunc(due, func(a, b outbox.Entry) int {
-		if a.Urgent != b.Urgent {
-			if a.Urgent {
-				return -1
-			}
-			return 1
-		}
-		return a.QueuedAt.Compare(b.QueuedAt)
-	})
-	return due[:min(limit, len(due))], nil
+	return outbox.SelectDue(all, now, limit), nil
 }
 
 func (s *memStore) Update(_ context.Context, e outbox.Entry) error {

@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
@@ -124,4 +125,28 @@ func (m *meter) rate(now time.Time) float64 {
 		}
 	}
 	return float64(sum) / meterSpan
+}
+
+// SelectDue picks from entries the ones a Store's Due returns: queued,
+// uploading or uploaded, next attempt not after now, urgent first, then in
+// queue order, at most limit. Stores keep entries their own way and share
+// this rule.
+func SelectDue(entries []Entry, now time.Time, limit int) []Entry {
+	var due []Entry
+	for _, e := range entries {
+		pending := e.State == StateQueued || e.State == StateUploading || e.State == StateUploaded
+		if pending && !e.NextAttempt.After(now) {
+			due = append(due, e)
+		}
+	}
+	slices.SortFunc(due, func(a, b Entry) int {
+		if a.Urgent != b.Urgent {
+			if a.Urgent {
+				return -1
+			}
+			return 1
+		}
+		return a.QueuedAt.Compare(b.QueuedAt)
+	})
+	return due[:min(limit, len(due))]
 }
