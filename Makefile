@@ -4,7 +4,7 @@ GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
 BIN       := bin/edgetriage
 PKG       := ./appliance/cmd/edgetriage
 
-.PHONY: all deps build run test bench vet clean
+.PHONY: all deps build run demo test bench vet clean
 
 all: build
 
@@ -16,6 +16,10 @@ build: deps
 
 run: build
 	./$(BIN) serve
+
+# run, plus a local RTSP camera and a docked sample body camera.
+demo: build
+	bash scripts/demo.sh
 
 # The whole suite against real components; see scripts/test.sh.
 test: deps

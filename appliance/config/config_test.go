@@ -90,3 +90,13 @@ func TestStationExampleLoads(t *testing.T) {
 		t.Fatalf("example loaded as %+v", cfg)
 	}
 }
+
+func TestDemoConfigLoads(t *testing.T) {
+	cfg, err := Load("../../configs/demo.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Cameras) != 1 || cfg.Triage.Flag.LongerThan == 0 {
+		t.Fatalf("demo config loaded as %+v", cfg)
+	}
+}
