@@ -204,7 +204,7 @@ func (d *Daemon) wire(ctx context.Context) error {
 		return fmt.Errorf("firmware: %w", err)
 	}
 	for _, cam := range d.cfg.Cameras {
-		rec, err := rtsp.New(cam, originVault{d.vault, "rtsp"}, rtsp.Options{Logger: d.log.With("camera", cam.ID)})
+		rec, err := rtsp.New(cam, originVault{d.vault, "rtsp"}, rtsp.Options{Logger: d.log})
 		if err != nil {
 			return fmt.Errorf("camera %s: %w", cam.ID, err)
 		}
