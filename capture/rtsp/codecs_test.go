@@ -20,9 +20,7 @@ func TestRecordH265WithAAC(t *testing.T) {
 	clip := filepath.Join(t.TempDir(), "h265-aac.mp4")
 	ffmpegMake(t, "-t", "6", "-i", footage("parking-cars.mp4"), "-c:v", "libx265", "-preset", "ultrafast",
 		"-x265-params", "keyint=12:min-keyint=12:open-gop=0:log-level=error", "-tag:v", "hvc1", "-c:a", "copy", clip)
-	srv := startRelay(t, nil)
-	startPublisher(t, clip, srv.url("cam"))
-	srv.waitPublished(t, "cam", 15*time.Second)
+	srv, _ := servedClip(t, clip, nil)
 
 	v := newTestVault(t)
 	r, err := New(testConfig(t, srv.url("cam")), v, Options{})
@@ -59,9 +57,7 @@ func (m *windowMotion) MotionBetween(_ string, from, to time.Time) bool {
 
 func TestMotionModeKeepsOnlySegmentsNearMotion(t *testing.T) {
 	t.Parallel()
-	srv := startRelay(t, nil)
-	startPublisher(t, footage("static-room.mp4"), srv.url("cam"))
-	srv.waitPublished(t, "cam", 15*time.Second)
+	srv, _ := servedClip(t, footage("static-room.mp4"), nil)
 
 	start := time.Now()
 	motion := &windowMotion{from: start.Add(4 * time.Second), to: start.Add(4200 * time.Millisecond)}
@@ -166,9 +162,7 @@ func TestAudioCodecs(t *testing.T) {
 			t.Parallel()
 			clip := filepath.Join(t.TempDir(), "clip."+tc.ext)
 			ffmpegMake(t, "-t", "6", "-i", footage("parking-cars.mp4"), "-c:v", "copy", "-c:a", tc.encoder, "-ar", map[string]string{"opus": "48000", "g711": "8000"}[tc.name], "-ac", "1", clip)
-			srv := startRelay(t, nil)
-			startPublisher(t, clip, srv.url("cam"))
-			srv.waitPublished(t, "cam", 15*time.Second)
+			srv, _ := servedClip(t, clip, nil)
 			v := newTestVault(t)
 			r, err := New(testConfig(t, srv.url("cam")), v, Options{})
 			if err != nil {
@@ -202,9 +196,7 @@ func TestCodecChangeIsReported(t *testing.T) {
 	t.Parallel()
 	mjpeg := filepath.Join(t.TempDir(), "mjpeg.mkv")
 	ffmpegMake(t, "-i", footage("static-room.mp4"), "-c:v", "mjpeg", "-q:v", "8", mjpeg)
-	srv := startRelay(t, nil)
-	pub := startPublisher(t, footage("static-room.mp4"), srv.url("cam"))
-	srv.waitPublished(t, "cam", 15*time.Second)
+	srv, pub := servedClip(t, footage("static-room.mp4"), nil)
 	v := newTestVault(t)
 	r, err := New(testConfig(t, srv.url("cam")), v, Options{})
 	if err != nil {

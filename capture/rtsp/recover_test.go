@@ -48,9 +48,7 @@ func helperRecord() int {
 
 func TestRecoverSegmentOfKilledDaemon(t *testing.T) {
 	t.Parallel()
-	srv := startRelay(t, nil)
-	startPublisher(t, footage("static-room.mp4"), srv.url("cam"))
-	srv.waitPublished(t, "cam", 15*time.Second)
+	srv, _ := servedClip(t, footage("static-room.mp4"), nil)
 
 	spool := t.TempDir()
 	child := exec.Command(os.Args[0], "-test.run=^$")
@@ -181,9 +179,7 @@ func (v *downVault) IngestFile(ctx context.Context, path string, in evidence.Int
 
 func TestVaultOutageLosesNoSegment(t *testing.T) {
 	t.Parallel()
-	srv := startRelay(t, nil)
-	startPublisher(t, footage("static-room.mp4"), srv.url("cam"))
-	srv.waitPublished(t, "cam", 15*time.Second)
+	srv, _ := servedClip(t, footage("static-room.mp4"), nil)
 	cfg := testConfig(t, srv.url("cam"))
 	dir := filepath.Join(cfg.SpoolDir, "cam1")
 	closedInSpool := func() int {

@@ -114,9 +114,7 @@ func checkSegments(t *testing.T, v *testVault, srv *relayServer, path, codec str
 
 func TestRecordH264SegmentsAcrossRTPWrap(t *testing.T) {
 	t.Parallel()
-	srv := startRelay(t, func(s *relayServer) { s.wrapAfter = 4 * time.Second })
-	startPublisher(t, footage("static-room.mp4"), srv.url("cam"))
-	srv.waitPublished(t, "cam", 15*time.Second)
+	srv, _ := servedClip(t, footage("static-room.mp4"), func(s *relayServer) { s.wrapAfter = 4 * time.Second })
 
 	v := newTestVault(t)
 	var mu sync.Mutex
@@ -175,9 +173,7 @@ func TestRecordH264SegmentsAcrossRTPWrap(t *testing.T) {
 
 func TestPublisherOutageIsOneGap(t *testing.T) {
 	t.Parallel()
-	srv := startRelay(t, nil)
-	pub := startPublisher(t, footage("static-room.mp4"), srv.url("cam"))
-	srv.waitPublished(t, "cam", 15*time.Second)
+	srv, pub := servedClip(t, footage("static-room.mp4"), nil)
 
 	v := newTestVault(t)
 	cfg := testConfig(t, srv.url("cam"))
@@ -242,9 +238,7 @@ func TestPublisherOutageIsOneGap(t *testing.T) {
 
 func TestWrongPasswordIsReportedAndRetried(t *testing.T) {
 	t.Parallel()
-	srv := startRelay(t, func(s *relayServer) { s.user, s.pass = "admin", "right-secret" })
-	startPublisher(t, footage("static-room.mp4"), srv.url("cam"))
-	srv.waitPublished(t, "cam", 15*time.Second)
+	srv, _ := servedClip(t, footage("static-room.mp4"), func(s *relayServer) { s.user, s.pass = "admin", "right-secret" })
 
 	v := newTestVault(t)
 	cfg := testConfig(t, "rtsp://admin:wrong-secret@"+srv.addr+"/cam")
@@ -405,9 +399,7 @@ func TestCameraClockJumpsKeepSegmentsContinuous(t *testing.T) {
 	}{{"forward", time.Hour}, {"back", -time.Hour}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv := startRelay(t, func(s *relayServer) { s.jumpAfter, s.jumpBy = 3*time.Second, tc.by })
-			startPublisher(t, footage("static-room.mp4"), srv.url("cam"))
-			srv.waitPublished(t, "cam", 15*time.Second)
+			srv, _ := servedClip(t, footage("static-room.mp4"), func(s *relayServer) { s.jumpAfter, s.jumpBy = 3*time.Second, tc.by })
 			v := newTestVault(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 7*time.Second)
 			defer cancel()
@@ -436,9 +428,7 @@ func TestCameraClockJumpsKeepSegmentsContinuous(t *testing.T) {
 
 func TestPacketLossIsNotedNotSilent(t *testing.T) {
 	t.Parallel()
-	srv := startRelay(t, func(s *relayServer) { s.dropAfter, s.dropCount = 3*time.Second, 12 })
-	startPublisher(t, footage("static-room.mp4"), srv.url("cam"))
-	srv.waitPublished(t, "cam", 15*time.Second)
+	srv, _ := servedClip(t, footage("static-room.mp4"), func(s *relayServer) { s.dropAfter, s.dropCount = 3*time.Second, 12 })
 	v := newTestVault(t)
 	r, err := New(testConfig(t, srv.url("cam")), v, Options{})
 	if err != nil {

@@ -289,6 +289,17 @@ type publisher struct {
 	cmd *exec.Cmd
 }
 
+// servedClip starts a relay (configured by configure, may be nil) and an
+// ffmpeg publisher looping clip into it at "cam", and waits until the
+// stream is up: the camera most tests record from.
+func servedClip(t testing.TB, clip string, configure func(*relayServer)) (*relayServer, *publisher) {
+	t.Helper()
+	srv := startRelay(t, configure)
+	pub := startPublisher(t, clip, srv.url("cam"))
+	srv.waitPublished(t, "cam", 15*time.Second)
+	return srv, pub
+}
+
 func startPublisher(t testing.TB, clip, url string) *publisher {
 	t.Helper()
 	cmd := exec.Command("ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
