@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -228,7 +229,11 @@ func (d *Dock) finishPass(ctx context.Context, s *session, rep BayReport, todo i
 		}
 	}
 	d.setBay(s.bay, func(b *bayProgress) { b.State = state })
-	d.log.Info("offload pass ended", "bay", s.bay, "serial", s.dev.Serial, "state", state, "files", len(rep.Files), "worked_on", todo)
+	level := slog.LevelInfo
+	if todo == 0 {
+		level = slog.LevelDebug
+	}
+	d.log.Log(ctx, level, "offload pass ended", "bay", s.bay, "serial", s.dev.Serial, "state", state, "files", len(rep.Files), "worked_on", todo)
 	return nil
 }
 
