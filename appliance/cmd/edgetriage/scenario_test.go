@@ -128,6 +128,12 @@ func TestStationDay(t *testing.T) {
 		t.Logf("edgetriage verify: %s", strings.TrimSpace(r.stdout))
 	}
 	st.checkStory(master)
+	if warned := st.log.lines("level=WARN", "level=ERROR", "panic:"); len(warned) > 0 {
+		t.Logf("the daemon's warnings and errors over the day:\n%s", strings.Join(warned, "\n"))
+	}
+	if n := st.log.grep("panic:"); n > 0 {
+		t.Errorf("the daemon panicked %d times", n)
+	}
 }
 
 // dayState is what the central feed and the custody chain show of a

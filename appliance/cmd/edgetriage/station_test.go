@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -394,22 +395,25 @@ func (l *lockedFile) tail(n int) string {
 }
 
 // grep counts the daemon log lines containing s.
-func (l *lockedFile) grep(s string) int {
+func (l *lockedFile) grep(s string) int { return len(l.lines(s)) }
+
+// lines are the daemon log lines containing any of the strings.
+func (l *lockedFile) lines(any ...string) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f, err := os.Open(l.f.Name())
 	if err != nil {
-		return 0
+		return []string{err.Error()}
 	}
 	defer f.Close()
-	n := 0
+	var out []string
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		if strings.Contains(sc.Text(), s) {
-			n++
+		if slices.ContainsFunc(any, func(s string) bool { return strings.Contains(sc.Text(), s) }) {
+			out = append(out, sc.Text())
 		}
 	}
-	return n
+	return out
 }
 
