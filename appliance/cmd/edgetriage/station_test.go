@@ -416,4 +416,3 @@ func (l *lockedFile) lines(any ...string) []string {
 	}
 	return out
 }
-
