@@ -4,7 +4,7 @@ GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
 BIN       := bin/edgetriage
 PKG       := ./appliance/cmd/edgetriage
 
-.PHONY: all deps build run demo test bench vet clean
+.PHONY: all deps build run demo test bench soak vet clean
 
 all: build
 
@@ -27,7 +27,13 @@ test: deps
 
 bench: deps
 	bash scripts/s3server.sh start
-	eval "$$(bash scripts/s3server.sh env)" && $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+	eval "$$(bash scripts/s3server.sh env)" && $(GO) test -run '^$$' -bench . -skip '^BenchmarkSoak$$' -benchtime 1x -timeout 60m ./...
+
+# The daemon for EDGETRIAGE_TEST_SOAK_DURATION (default 10m) with four RTSP
+# cameras and repeated docks: memory, goroutines, descriptors, gaps, errors.
+soak: deps
+	bash scripts/s3server.sh start
+	eval "$$(bash scripts/s3server.sh env)" && $(GO) test -run '^$$' -bench '^BenchmarkSoak$$' -benchtime 1x -timeout 90m -v $(PKG)
 
 clean:
 	rm -rf bin
