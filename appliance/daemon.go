@@ -237,6 +237,7 @@ func (d *Daemon) components() []Component {
 		named{"health", d.health},
 		named{"dock", d.dock},
 		&firmwareAtDock{dock: d.dock, fw: d.firmware, dockRoot: d.cfg.Dock.Root, log: d.log, every: time.Second},
+		heapTrimmer{every: 10 * time.Second},
 	}
 	for _, f := range d.stages {
 		parts = append(parts, f)
