@@ -108,10 +108,8 @@ func TestStationDay(t *testing.T) {
 		if len(d.bwc) != total {
 			return false, fmt.Sprintf("%d of %d bay-2 clips in the vault", len(d.bwc), total)
 		}
-		for _, it := range append(d.bwc, d.segments...) {
-			if !d.has(it, evidence.ActionTriaged) {
-				return false, "not triaged: " + it.OriginalName
-			}
+		if ok, why := d.triaged(2); !ok {
+			return false, why
 		}
 		for _, it := range d.bwc {
 			if it.Labels[evidence.LabelSynced] == "" {
@@ -186,6 +184,30 @@ func (d dayState) children(it evidence.Item, relation string) []evidence.Item {
 	return out
 }
 
+// triaged says whether every body camera clip has been triaged, and the
+// camera's segments too: at least atLeast of them, and every one sealed more
+// than half a minute ago (it seals a new one every few seconds).
+func (d dayState) triaged(atLeast int) (bool, string) {
+	for _, it := range d.bwc {
+		if !d.has(it, evidence.ActionTriaged) {
+			return false, "not yet triaged: " + it.Source + " " + it.OriginalName
+		}
+	}
+	done := 0
+	for _, it := range d.segments {
+		switch {
+		case d.has(it, evidence.ActionTriaged):
+			done++
+		case time.Since(it.IngestedAt) > 30*time.Second:
+			return false, "segment sealed at " + it.IngestedAt.Format(time.TimeOnly) + " not yet triaged: " + it.OriginalName
+		}
+	}
+	if done < atLeast {
+		return false, fmt.Sprintf("%d segments triaged", done)
+	}
+	return true, ""
+}
+
 // done says whether the first part of the day is over: the body camera's
 // clips in, RTSP segments sealed, every clip triaged, every flagged clip
 // redacted and both uploaded.
@@ -193,10 +215,8 @@ func (d dayState) done(clips, segments int) (bool, string) {
 	if len(d.bwc) != clips || len(d.segments) < segments {
 		return false, fmt.Sprintf("%d body camera clips, %d segments", len(d.bwc), len(d.segments))
 	}
-	for _, it := range append(slices.Clone(d.bwc), d.segments...) {
-		if !d.has(it, evidence.ActionTriaged) {
-			return false, "not yet triaged: " + it.Source + " " + it.OriginalName
-		}
+	if ok, why := d.triaged(segments); !ok {
+		return false, why
 	}
 	for _, it := range d.bwc {
 		if it.Labels[evidence.LabelFlagged] == "" {
