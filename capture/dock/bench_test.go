@@ -59,7 +59,7 @@ func BenchmarkOffloadCamera(b *testing.B) {
 	writeBenchBay(b, cam.bay)
 	cam.remount(b)
 	cam.throttle(b)
-	runOffloadBench(b, offloadBench{bay: cam.bay, work: b.TempDir(), rounds: 3, camera: cam})
+	runOffloadBench(b, offloadBench{bay: cam.bay, work: b.TempDir(), rounds: 5, camera: cam})
 }
 
 func writeBenchBay(b *testing.B, bay string) {
