@@ -615,7 +615,13 @@ func (s *session) intake(f camFile, parent *FileReport, now time.Time) evidence.
 	return in
 }
 
+// recordVerifyFailed records a read-back that did not match. One cut short
+// by an undock or shutdown (possibly while waiting for a verify slot) proved
+// nothing either way: it is not recorded, the pass's interruption is.
 func (d *Dock) recordVerifyFailed(ctx context.Context, s *session, f camFile, it evidence.Item, verr error) {
+	if ctx.Err() != nil {
+		return
+	}
 	det := s.fileDetails(f, d.now())
 	det["error"] = verr.Error()
 	if _, err := d.vault.Append(context.WithoutCancel(ctx), evidence.CustodyEvent{Actor: s.actor, Action: ActionVerifyFailed, Item: it.Digest, Details: det}); err != nil {
