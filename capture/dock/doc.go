@@ -49,8 +49,9 @@
 // with the camera's files already in memory, the offload cannot come near
 // cp + sync, only near cp + sync + a read-back. BenchmarkOffloadCamera reads
 // a camera that is its own block device at a USB camera's rate (a loop
-// device throttled by the blkio cgroup; it needs root): there the read-back
-// overlaps the camera reads, and the offload is as fast as cp + sync.
+// device throttled by the blkio cgroup; it needs root): there the fsyncs and
+// read-backs overlap the camera reads, and the offload takes about as long
+// as cp + sync.
 //
 // Progress returns a JSON-ready snapshot of every bay and file (bytes, total,
 // rate, ETA, state) for the dashboard.
