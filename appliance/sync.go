@@ -173,7 +173,7 @@ func (p *syncPolicy) follower(log *slog.Logger) *follower {
 	return &follower{name: "sync-policy", vault: p.vault, log: log, poll: time.Second,
 		wants: func(e evidence.CustodyEvent) bool {
 			return !e.Item.IsZero() && (e.Action == evidence.ActionIngested || e.Action == evidence.ActionFlagged ||
-				e.Action == evidence.ActionUploadVerified)
+				e.Action == evidence.ActionUploadVerified || e.Action == evidence.ActionRedacted)
 		},
 		handle: p.handle}
 }
@@ -188,11 +188,30 @@ func (p *syncPolicy) handle(ctx context.Context, e evidence.CustodyEvent) error 
 		return p.markSynced(ctx, it, e)
 	case evidence.ActionFlagged:
 		return p.send(ctx, it, false, "flagged: "+it.Labels[evidence.LabelFlagged])
+	case evidence.ActionRedacted:
+		return p.sendRedactedCopy(ctx, it, e)
 	}
 	if it.Parent.IsZero() && slices.Contains(p.sendAll, sourceClass(it)) && it.Labels[evidence.LabelNeverSync] == "" {
 		return p.send(ctx, it, false, "policy: every item from "+sourceClass(it))
 	}
 	return nil
+}
+
+// sendRedactedCopy sends the redacted copy of a flagged clip after it:
+// central storage discloses from the copy and keeps the master as evidence.
+func (p *syncPolicy) sendRedactedCopy(ctx context.Context, master evidence.Item, e evidence.CustodyEvent) error {
+	if master.Labels[evidence.LabelFlagged] == "" || master.Labels[evidence.LabelNeverSync] != "" {
+		return nil
+	}
+	d, err := evidence.ParseDigest(e.Details["redacted_copy"])
+	if err != nil {
+		return fmt.Errorf("redacted event %d: %w", e.Seq, err)
+	}
+	copyItem, err := p.vault.Item(d)
+	if err != nil {
+		return err
+	}
+	return p.send(ctx, copyItem, false, "redacted copy of flagged "+master.Digest.String())
 }
 
 // sourceClass is the kind of source an item came from ("dock", "rtsp",

@@ -22,7 +22,11 @@
 #
 # Every port is set explicitly so weed never wanders to another one, everything
 # binds to 127.0.0.1, telemetry is off, and WebDAV, the admin UI and the
-# Iceberg/Lance catalogs are off. The binary is built once per SeaweedFS
+# Iceberg/Lance catalogs are off. Every test bucket is a collection with
+# volumes of its own, and Object Lock keeps them from being deleted, so
+# volumes are small (64 MB) and many (4000): left to itself weed sizes them
+# at 1 GB and allows free disk / 1 GB of them, which a few dozen test runs
+# use up ("No writable volumes"). The binary is built once per SeaweedFS
 # version from the tools/seaweedfs module and cached outside the checkout
 # (EDGETRIAGE_TEST_CACHE, default ~/.cache/edgetriage/bin), so fresh clones on the
 # same machine (CI) reuse it instead of spending minutes rebuilding.
@@ -116,6 +120,7 @@ start_locked() {
       -s3.port.https=0 -s3.port.iceberg=0 -s3.port.lance=0 \
       -metricsPort=0 -s3.metricsPort=0 \
       -master.telemetry=false \
+      -master.volumeSizeLimitMB=64 -volume.max=4000 \
       -s3.config="$state/s3.json" \
       </dev/null >>"$logfile" 2>&1 9>&- &
     echo $! >"$pidfile"

@@ -328,3 +328,31 @@ func TestAfterAckReleasesWhileDocked(t *testing.T) {
 		}
 	}
 }
+
+// A camera whose every file is done stays docked without being read again:
+// no new offload pass, so no new custody events and no firmware offers,
+// however long it sits in the bay.
+func TestFinishedBayIsNotOffloadedAgain(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "dock")
+	v := openVault(t, t.TempDir())
+	d := newDock(t, v, dock.Config{Root: root, RescanInterval: 100 * time.Millisecond, RetryInterval: 200 * time.Millisecond,
+		Profiles: []dock.Profile{profile(dock.ReleaseAfterVerify)}}, nil)
+	runDock(t, d)
+	staging := t.TempDir()
+	buildCamera(t, staging, identity{Serial: "BWC-0050"}, standardCamera())
+	if err := os.Rename(staging, filepath.Join(root, "bay1")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bay1 done", 90*time.Second, func() bool { b, _ := bayState(d, "bay1"); return b.State == dock.BayDone })
+	// The release changes the listing, which earns one more look.
+	time.Sleep(time.Second)
+	before, _ := bayState(d, "bay1")
+	events := len(allEvents(t, v))
+	time.Sleep(2 * time.Second)
+	if after, _ := bayState(d, "bay1"); !after.Started.Equal(before.Started) {
+		t.Fatalf("a finished bay was read again: pass started %v, then %v", before.Started, after.Started)
+	}
+	if n := len(allEvents(t, v)); n != events {
+		t.Fatalf("%d custody events about an idle finished bay", n-events)
+	}
+}

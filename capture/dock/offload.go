@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -171,6 +172,9 @@ type job struct {
 func (d *Dock) pass(ctx context.Context, s *session, l listing) (BayReport, error) {
 	rep := BayReport{Bay: s.bay, Profile: s.profile.Name, Device: s.dev, Skipped: l.skipped}
 	d.recoverReleases(ctx, s)
+	if err := d.recoverInterrupted(ctx, s); err != nil {
+		return rep, err
+	}
 	jobs := d.showPass(s, l)
 	todo := 0
 	for _, j := range jobs {
@@ -185,6 +189,7 @@ func (d *Dock) pass(ctx context.Context, s *session, l listing) (BayReport, erro
 		if _, err := d.vault.Append(ctx, evidence.CustodyEvent{Actor: s.actor, Action: evidence.ActionOffloadStarted, Details: det}); err != nil {
 			return rep, fmt.Errorf("bay %s: record offload start: %w", s.bay, err)
 		}
+		d.markOffloading(ctx, s, d.now())
 	}
 	results := make([][]FileReport, len(jobs))
 	work := make(chan int)
@@ -229,8 +234,15 @@ func (d *Dock) finishPass(ctx context.Context, s *session, rep BayReport, todo i
 			return fmt.Errorf("bay %s: record interruption: %w", s.bay, err)
 		}
 	}
+	if todo > 0 {
+		d.clearOffloading(ctx, s)
+	}
 	d.setBay(s.bay, func(b *bayProgress) { b.State = state })
-	d.log.Info("offload pass ended", "bay", s.bay, "serial", s.dev.Serial, "state", state, "files", len(rep.Files), "worked_on", todo)
+	level := slog.LevelInfo
+	if todo == 0 {
+		level = slog.LevelDebug
+	}
+	d.log.Log(ctx, level, "offload pass ended", "bay", s.bay, "serial", s.dev.Serial, "state", state, "files", len(rep.Files), "worked_on", todo)
 	return nil
 }
 

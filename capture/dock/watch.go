@@ -78,8 +78,10 @@ func (d *Dock) Run(ctx context.Context) error {
 		s := bw.sess
 		go func() {
 			rep, err := d.pass(bctx, s, l)
-			cancel(nil)
+			// Judged before the cancel below, which would make every pass
+			// look interrupted and so retried forever.
 			complete := err == nil && rep.Complete() && bctx.Err() == nil
+			cancel(nil)
 			done <- passDone{bw: bw, fp: l.fingerprint, complete: complete, retry: !complete || awaitsAck(s, rep), err: err}
 		}()
 	}

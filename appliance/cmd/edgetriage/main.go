@@ -36,7 +36,7 @@ type cliEnv struct {
 func commands() []command {
 	return []command{
 		serveCommand(), ingestCommand(), offloadCommand(), recordCommand(), verifyCommand(),
-		exportCommand(), triageCommand(), redactCommand(), userCommand(), firmwareCommand(), versionCommand(),
+		exportCommand(), custodyCommand(), triageCommand(), redactCommand(), userCommand(), firmwareCommand(), versionCommand(),
 	}
 }
 

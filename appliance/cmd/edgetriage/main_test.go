@@ -46,12 +46,12 @@ type result struct {
 	stdout, stderr string
 }
 
-func run(t *testing.T, args ...string) result {
+func run(t testing.TB, args ...string) result {
 	t.Helper()
 	return runCmd(t, exec.Command(binary, args...))
 }
 
-func runCmd(t *testing.T, cmd *exec.Cmd) result {
+func runCmd(t testing.TB, cmd *exec.Cmd) result {
 	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -1,0 +1,418 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/capture/rtsp/rtsptest"
+	"github.com/edgetriage/edgetriage/sync/s3/s3test"
+)
+
+// station is a whole appliance as a station runs it: the edgetriage binary
+// serving from its own data directory, a dock root where camera bays
+// appear, a real S3 server with an Object Lock bucket as central storage,
+// and a real RTSP camera. Tests drive it only from outside: the file
+// system of the dock, HTTP, signals and the CLI.
+type station struct {
+	t        testing.TB
+	dir      string
+	data     string
+	dockRoot string
+	config   string
+	base     string
+	s3       s3test.Conn
+	bucket   string
+	token    string // central client "hq"
+	user     *http.Client
+	daemon   *exec.Cmd
+	exited   chan struct{}
+	log      *lockedFile
+}
+
+const (
+	investigator     = "ivy"
+	investigatorPass = "correct horse battery staple"
+)
+
+type stationOptions struct {
+	cameras      map[string]string // id -> RTSP URL
+	bandwidthMBs float64
+	flagSources  []string
+}
+
+func newStation(t testing.TB, opt stationOptions) *station {
+	t.Helper()
+	dir := t.TempDir()
+	st := &station{t: t, dir: dir, data: filepath.Join(dir, "data"), dockRoot: filepath.Join(dir, "dock"),
+		config: filepath.Join(dir, "station.yaml")}
+	if err := os.MkdirAll(st.dockRoot, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st.s3 = s3test.Shared(t)
+	st.bucket = s3test.NewBucket(t, st.s3, true)
+	st.base = "http://" + freeAddr(t, "tcp")
+	st.writeConfig(opt)
+	st.addUsers()
+	lf, err := os.Create(filepath.Join(dir, "daemon.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.log = &lockedFile{f: lf}
+	t.Cleanup(func() {
+		st.kill()
+		if t.Failed() {
+			t.Logf("daemon log (last 120 lines):\n%s", st.log.tail(120))
+		}
+		lf.Close()
+	})
+	return st
+}
+
+func freeAddr(t testing.TB, network string) string {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().String()
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// writeConfig writes the station's configuration the way an installer
+// would: one body-camera profile releasing after verify, the cameras, S3
+// with Object Lock as central storage.
+func (st *station) writeConfig(opt stationOptions) {
+	var cams strings.Builder
+	for id, url := range opt.cameras {
+		fmt.Fprintf(&cams, "  - {id: %s, url: %q, transport: tcp, segment_length: 4s}\n", id, url)
+	}
+	if cams.Len() == 0 {
+		cams.WriteString("  []\n")
+	}
+	flag := "[]"
+	if len(opt.flagSources) > 0 {
+		flag = `["` + strings.Join(opt.flagSources, `", "`) + `"]`
+	}
+	cfg := fmt.Sprintf(`data_dir: %s
+http: {addr: %q, tls: "off"}
+webrtc: {udp_addr: %q}
+log: {level: info}
+checkpoint_interval: 5s
+dock:
+  root: %s
+  rescan_interval: 500ms
+  retry_interval: 2s
+  profiles:
+    - name: station-bwc
+      videos: ["DCIM/**/*.MP4"]
+      sidecars: [".GPX"]
+      identity: {files: [device.json]}
+      release: after-verify
+cameras:
+%striage:
+  flag:
+    sources: %s
+sync:
+  target: s3
+  s3: {endpoint: %q, secure: false, region: %q, bucket: %q, access_key: %q, secret_key: %q, retention: 1h}
+  bandwidth_mbps: %g
+retention: {interval: 5s}
+health: {interval: 5s}
+`, st.data, strings.TrimPrefix(st.base, "http://"), freeAddr(st.t, "udp"), st.dockRoot, cams.String(), flag,
+		st.s3.Endpoint, st.s3.Region, st.bucket, st.s3.AccessKey, st.s3.SecretKey, opt.bandwidthMBs)
+	if err := os.WriteFile(st.config, []byte(cfg), 0o600); err != nil {
+		st.t.Fatal(err)
+	}
+}
+
+// addUsers makes the investigator's account and the central client's
+// token with the CLI before the first start, as an installer does.
+func (st *station) addUsers() {
+	add := exec.Command(binary, "user", "add", "--data", st.data, "--name", investigator, "--role", "investigator")
+	add.Stdin = strings.NewReader(investigatorPass + "\n")
+	if r := runCmd(st.t, add); r.code != 0 {
+		st.t.Fatalf("user add: %s", r.stderr)
+	}
+	r := runCmd(st.t, exec.Command(binary, "user", "token", "--data", st.data, "--name", "hq"))
+	if r.code != 0 {
+		st.t.Fatalf("user token: %s", r.stderr)
+	}
+	st.token = strings.TrimSpace(r.stdout)
+}
+
+// serve starts the daemon and waits until it is ready and the
+// investigator is logged in.
+func (st *station) serve() {
+	st.t.Helper()
+	cmd := exec.Command(binary, "serve", "--config", st.config)
+	cmd.Stdout, cmd.Stderr = st.log, st.log
+	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
+	if err := cmd.Start(); err != nil {
+		st.t.Fatalf("start daemon: %v", err)
+	}
+	st.daemon, st.exited = cmd, make(chan struct{})
+	go func() { cmd.Wait(); close(st.exited) }()
+	st.waitFor("the daemon to be ready", 60*time.Second, func() (bool, string) {
+		select {
+		case <-st.exited:
+			st.t.Fatalf("daemon exited at start: %v", cmd.ProcessState)
+		default:
+		}
+		resp, err := http.Get(st.base + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
+	st.login()
+}
+
+func (st *station) login() {
+	jar, _ := cookiejar.New(nil)
+	st.user = &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	body, _ := json.Marshal(map[string]string{"user": investigator, "password": investigatorPass})
+	resp, err := st.user.Post(st.base+"/api/v1/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		st.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		st.t.Fatalf("login: %s", resp.Status)
+	}
+}
+
+// kill ends the daemon with SIGKILL, as a power cut or the OOM killer
+// does: no shutdown code runs.
+func (st *station) kill() {
+	if st.daemon == nil {
+		return
+	}
+	st.daemon.Process.Signal(syscall.SIGKILL)
+	<-st.exited
+	st.daemon = nil
+}
+
+// stop asks the daemon to shut down in order and waits for it.
+func (st *station) stop() {
+	st.t.Helper()
+	st.daemon.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-st.exited:
+	case <-time.After(60 * time.Second):
+		st.t.Fatal("daemon did not stop within 60 s of SIGTERM")
+	}
+	if code := st.daemon.ProcessState.ExitCode(); code != 0 {
+		st.t.Fatalf("daemon exit status %d after SIGTERM", code)
+	}
+	st.daemon = nil
+}
+
+// waitFor polls cond every 250 ms; on timeout it fails with cond's last
+// word on what it is still waiting for.
+func (st *station) waitFor(what string, timeout time.Duration, cond func() (bool, string)) {
+	st.t.Helper()
+	start := time.Now()
+	var last string
+	for time.Since(start) < timeout {
+		var ok bool
+		if ok, last = cond(); ok {
+			st.t.Logf("%s: after %.1f s", what, time.Since(start).Seconds())
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	st.t.Fatalf("waited %v for %s; still: %s", timeout, what, last)
+}
+
+// getJSON fetches path as the central client (token) or the logged-in
+// investigator (client st.user) and decodes the answer into v.
+func (st *station) getJSON(c *http.Client, path string, v any) error {
+	req, err := http.NewRequest(http.MethodGet, st.base+path, nil)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		c = http.DefaultClient
+		req.Header.Set("Authorization", "Bearer "+st.token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, b)
+	}
+	return json.Unmarshal(b, v)
+}
+
+// items is every item record the central feed shows, latest version each.
+func (st *station) items() (map[evidence.Digest]evidence.Item, error) {
+	out := map[evidence.Digest]evidence.Item{}
+	var after uint64
+	for {
+		var page struct {
+			Changes []struct {
+				Item evidence.Item `json:"item"`
+			} `json:"changes"`
+			Next uint64 `json:"next"`
+		}
+		if err := st.getJSON(nil, fmt.Sprintf("/api/v1/central/changes?after=%d&limit=1000", after), &page); err != nil {
+			return nil, err
+		}
+		for _, c := range page.Changes {
+			out[c.Item.Digest] = c.Item
+		}
+		if page.Next == after {
+			return out, nil
+		}
+		after = page.Next
+	}
+}
+
+func (st *station) itemEvents(d evidence.Digest) ([]evidence.CustodyEvent, error) {
+	var out struct {
+		Events []evidence.CustodyEvent `json:"events"`
+	}
+	err := st.getJSON(nil, "/api/v1/central/items/"+d.String()+"/events", &out)
+	return out.Events, err
+}
+
+// bodyCamera is what a docked camera holds: clips (camera file name ->
+// clip to copy), sidecars (name -> content) and its identity.
+type bodyCamera struct {
+	serial, officer string
+	clips           map[string]string
+	sidecars        map[string]string
+}
+
+// dock makes the camera appear in a bay whole, as a mount does: built
+// aside, then renamed into the dock root.
+func (st *station) dock(bay string, cam bodyCamera) string {
+	st.t.Helper()
+	staging := filepath.Join(st.dir, "staging-"+bay)
+	for name, clip := range cam.clips {
+		copyFile(st.t, clip, filepath.Join(staging, "DCIM", "100BWC", name))
+	}
+	for name, text := range cam.sidecars {
+		writeFile(st.t, filepath.Join(staging, "DCIM", "100BWC", name), text)
+	}
+	id, _ := json.Marshal(map[string]string{"serial": cam.serial, "model": "BWC-3", "firmware": "1.2.0", "battery": "80", "officer": cam.officer})
+	writeFile(st.t, filepath.Join(staging, "device.json"), string(id))
+	dst := filepath.Join(st.dockRoot, bay)
+	if err := os.Rename(staging, dst); err != nil {
+		st.t.Fatal(err)
+	}
+	return dst
+}
+
+func copyFile(t testing.TB, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, to, string(b))
+}
+
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// cameraFiles lists the videos still on a docked camera.
+func cameraFiles(t testing.TB, bay string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(bay, "DCIM", "100BWC", "*.MP4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// servedCamera starts a real RTSP camera looping clip.
+func servedCamera(t testing.TB, clip string) string {
+	srv := rtsptest.Start(t)
+	srv.Publish(t, "cam", clip)
+	return srv.URL("cam")
+}
+
+// lockedFile is the daemon's log, written by its stdout and stderr at once.
+type lockedFile struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func (l *lockedFile) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Write(b)
+}
+
+func (l *lockedFile) tail(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, err := os.ReadFile(l.f.Name())
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// grep counts the daemon log lines containing s.
+func (l *lockedFile) grep(s string) int { return len(l.lines(s)) }
+
+// lines are the daemon log lines containing any of the strings.
+func (l *lockedFile) lines(any ...string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f, err := os.Open(l.f.Name())
+	if err != nil {
+		return []string{err.Error()}
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if slices.ContainsFunc(any, func(s string) bool { return strings.Contains(sc.Text(), s) }) {
+			out = append(out, sc.Text())
+		}
+	}
+	return out
+}
