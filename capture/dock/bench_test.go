@@ -94,6 +94,7 @@ func runOffloadBench(b *testing.B, ob offloadBench) {
 			ob.camera.remount(b)
 		}
 	}
+	pressure := cpuPressure()
 	b.SetBytes(total)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -129,7 +130,10 @@ func runOffloadBench(b *testing.B, ob offloadBench) {
 		b.ReportMetric(rate(camR.median()), "camera-read-MB/s")
 		src = fmt.Sprintf("a camera on %s read at %.0f MB/s (throttled to %d MB/s)", ob.camera.dev, rate(camR.median()), ob.camera.bps/1e6)
 	}
-	b.Logf("%d GiB from %s, medians of %d rounds:", total>>30, src, len(off))
+	b.Logf("%d GiB from %s, medians of %d rounds (CPU pressure from other work, avg60: %s before, %s after):", total>>30, src, len(off), pressure, cpuPressure())
+	if mcr < mc {
+		b.Logf("WARNING: cp + sync + read-back came out faster than cp + sync alone: other work on this machine swamped the figures; run again when it is quiet")
+	}
 	b.Logf("  offload %v %v", mo, off)
 	b.Logf("  cp -r + sync %v %v", mc, cp)
 	b.Logf("  cp -r + sync + read-back from the disk %v %v", mcr, cpRead)
@@ -251,6 +255,21 @@ func alignedBuf(n int) []byte {
 		off = align - off
 	}
 	return b[off : off+n]
+}
+
+// cpuPressure is the share of the last minute in which some task waited
+// for a CPU (Linux PSI), to tell a quiet run from a contended one.
+func cpuPressure() string {
+	raw, err := os.ReadFile("/proc/pressure/cpu")
+	if err != nil {
+		return "unknown"
+	}
+	for f := range strings.FieldsSeq(string(raw)) {
+		if v, ok := strings.CutPrefix(f, "avg60="); ok {
+			return v + "%"
+		}
+	}
+	return "unknown"
 }
 
 func syncDisks(b testing.TB) {
