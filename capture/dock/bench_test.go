@@ -77,6 +77,16 @@ type offloadBench struct {
 	camera    *camera // nil: the bay is a directory in the page cache
 }
 
+// roundRatios is the median over rounds of a[i]/b[i].
+func roundRatios(a, b timings) float64 {
+	r := make([]float64, len(a))
+	for i := range a {
+		r[i] = a[i].Seconds() / b[i].Seconds()
+	}
+	slices.Sort(r)
+	return r[len(r)/2]
+}
+
 // timings are one step's durations over the rounds.
 type timings []time.Duration
 
@@ -142,6 +152,8 @@ func runOffloadBench(b *testing.B, ob offloadBench) {
 		mo.Seconds()/mc.Seconds(), mcr.Seconds()/mc.Seconds())
 	b.Logf("offload / (cp -r + sync + read-back) = %.2f: what hashing on copy and on read-back, fsyncs and custody events add over the I/O a verified copy cannot avoid.",
 		mo.Seconds()/mcr.Seconds())
+	b.Logf("cross-check, medians of the per-round ratios (steps of one round run close together): offload / (cp -r + sync) %.2f, offload / (cp -r + sync + read-back) %.2f",
+		roundRatios(off, cp), roundRatios(off, cpRead))
 	if ob.camera != nil {
 		mr := camR.median()
 		b.ReportMetric(mo.Seconds()/mr.Seconds(), "offload/camera-read")
