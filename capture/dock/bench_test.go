@@ -50,7 +50,10 @@ func BenchmarkOffloadBay(b *testing.B) {
 // controller. The bay is unmounted and mounted again before every timed
 // step, so cp and offload both read it from the "camera", not from memory.
 // Here the vault's read-back overlaps reading the next file from the
-// camera, so an offload can come close to cp + sync.
+// camera, so an offload can come close to cp + sync. Cameras use FAT or
+// exFAT; ext4 stands in because kernels built without VFAT_FS/EXFAT_FS
+// (this machine's) cannot mount those, and the file system is not what is
+// measured.
 //
 // It needs root, a free loop device, mkfs.ext4 (e2fsprogs), losetup and
 // mount (util-linux) and /sys/fs/cgroup/blkio with throttling; it says which
