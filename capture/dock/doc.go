@@ -36,7 +36,22 @@
 // interruption copies only what was not done; the vault itself stores the
 // same bytes only once in any case. Copies across all bays share a small
 // semaphore (max_concurrent_copies, default 2) so the vault disk is saturated
-// without seeking between many streams.
+// without seeking between many streams; read-backs have their own semaphore
+// of the same size, so while one file is read back from the vault the next
+// is already being read from the camera.
+//
+// # What verification costs
+//
+// The read-back must come from the disk, not from the page cache (that would
+// compare the copy with the kernel's memory of it), so every byte crosses
+// the vault disk twice: written, then read. `cp -r` + `sync` writes it once.
+// BenchmarkOffloadBay measures both with the disk's own rates in one run:
+// with the camera's files already in memory, the offload cannot come near
+// cp + sync, only near cp + sync + a read-back. BenchmarkOffloadCamera reads
+// a camera that is its own block device at a USB camera's rate (a loop
+// device throttled by the blkio cgroup; it needs root): there the fsyncs and
+// read-backs overlap the camera reads, and the offload takes about as long
+// as cp + sync.
 //
 // Progress returns a JSON-ready snapshot of every bay and file (bytes, total,
 // rate, ETA, state) for the dashboard.

@@ -59,7 +59,8 @@ type Config struct {
 	// before it is tried again with nothing in it changed.
 	RetryInterval time.Duration `yaml:"retry_interval"`
 	// MaxConcurrentCopies bounds file copies across all bays, so the vault
-	// disk is kept busy without seeking between many streams.
+	// disk is kept busy without seeking between many streams. Read-backs of
+	// copied files have a bound of the same size of their own.
 	MaxConcurrentCopies int `yaml:"max_concurrent_copies"`
 	// Profiles are tried in order; the first whose identity matches a bay
 	// is used. Empty means the generic mass-storage profile alone.
@@ -132,8 +133,12 @@ type Dock struct {
 	ack   AckSource
 	log   *slog.Logger
 	now   func() time.Time
-	// copies is the semaphore every file copy of every bay holds.
-	copies chan struct{}
+	// copies is the semaphore every file copy of every bay holds while it
+	// reads the camera and writes the vault; verifies bounds the vault
+	// read-backs the same way. They are separate so a camera is read while
+	// the file before is read back: with a camera on its own (slower) device
+	// the read-back then costs next to nothing.
+	copies, verifies chan struct{}
 
 	mu       sync.Mutex
 	progress map[string]*bayProgress // by bay name
@@ -162,6 +167,7 @@ func New(opts Options) (*Dock, error) {
 	return &Dock{
 		cfg: cfg, vault: opts.Vault, state: opts.State, ack: opts.Ack, log: opts.Logger, now: opts.Now,
 		copies:   make(chan struct{}, cfg.MaxConcurrentCopies),
+		verifies: make(chan struct{}, cfg.MaxConcurrentCopies),
 		progress: map[string]*bayProgress{},
 	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -373,4 +374,48 @@ func TestStopMidCopy(t *testing.T) {
 		t.Fatal("the interrupted file was released")
 	}
 	verifyVault(t, v)
+}
+
+// stalledVerify is the real vault whose read-backs hang until their context
+// ends: a slow vault disk cannot be made to outlast an undock on demand.
+type stalledVerify struct {
+	*vault.Vault
+	entered chan struct{}
+}
+
+func (s stalledVerify) VerifyItem(ctx context.Context, d evidence.Digest) error {
+	s.entered <- struct{}{}
+	<-ctx.Done()
+	return fmt.Errorf("verify item %s: %w", d.Short(), ctx.Err())
+}
+
+// A camera undocked while its copy is being read back leaves the file on
+// the camera, interrupted, with no verify-failed event: the read-back was
+// cut short, the copy was not found wrong.
+func TestUndockDuringReadBack(t *testing.T) {
+	v := openPlainVault(t, t.TempDir())
+	sv := stalledVerify{Vault: v, entered: make(chan struct{}, 1)}
+	d, err := dock.New(dock.Options{Vault: sv, State: v.State("dock"),
+		Config: dock.Config{Profiles: []dock.Profile{profile(dock.ReleaseAfterVerify)}}})
+	must(t, err)
+	bay := filepath.Join(t.TempDir(), "bay13")
+	files := standardCamera()[:1]
+	buildCamera(t, bay, identity{Serial: "BWC-RB"}, files)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	go func() { <-sv.entered; cancel(errors.New("undocked")) }()
+	rep, err := d.Offload(ctx, bay)
+	must(t, err)
+	if len(rep.Files) != 1 || rep.Files[0].State != dock.FileInterrupted {
+		t.Fatalf("report: %+v", rep.Files)
+	}
+	evs := allEvents(t, v)
+	if n := len(eventsFor(evs, dock.ActionVerifyFailed, "")); n != 0 {
+		t.Errorf("%d verify-failed events for a read-back that was cut short", n)
+	}
+	if n := len(eventsFor(evs, evidence.ActionOffloadInterrupted, "")); n != 1 {
+		t.Errorf("offload-interrupted events: %d, want 1: %v", n, actions(evs))
+	}
+	if !exists(filepath.Join(bay, files[0].rel)) {
+		t.Fatal("a file whose read-back was cut short was released")
+	}
 }

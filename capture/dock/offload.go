@@ -194,7 +194,9 @@ func (d *Dock) pass(ctx context.Context, s *session, l listing) (BayReport, erro
 	results := make([][]FileReport, len(jobs))
 	work := make(chan int)
 	var wg sync.WaitGroup
-	for range min(d.cfg.MaxConcurrentCopies, max(len(jobs), 1)) {
+	// Twice as many workers as copy slots: while one unit's file is read
+	// back from the vault, another's can be copied.
+	for range min(2*d.cfg.MaxConcurrentCopies, max(len(jobs), 1)) {
 		wg.Go(func() {
 			for i := range work {
 				results[i] = d.offloadUnit(ctx, s, jobs[i])
@@ -462,23 +464,50 @@ type copyResult struct {
 }
 
 // copyFile streams the camera file into the vault, hashing as it copies,
-// then re-reads the vault copy. It holds one of the dock's copy slots for
-// both, since both are disk-bound. changed is non-empty when the file
-// changed while it was read: the bytes read are kept, the file is not
-// released and is copied again on a later pass.
+// then has the vault re-read its copy from the disk. The copy holds one of
+// the dock's copy slots and the read-back one of its verify slots, so the
+// next file can be copied during the read-back. changed is non-empty when
+// the file changed while it was read: the bytes read are kept, the file is
+// not released and is copied again on a later pass.
 func (d *Dock) copyFile(ctx context.Context, s *session, f camFile, fp *fileProgress, parent *FileReport) (res copyResult, changed string, err error) {
+	fh, before, res, err := d.stageCopy(ctx, s, &f, fp, parent)
+	if fh != nil {
+		defer fh.Close()
+	}
+	if err != nil {
+		return res, "", err
+	}
+	read := fp.bytes.Load()
+	if res.item.Size != read {
+		return res, "", fmt.Errorf("copy %s: %d bytes read from the camera, the vault stored %d", f.Rel, read, res.item.Size)
+	}
+	d.setFile(fp, FileVerifying, "")
+	d.setDigest(fp, res.item.Digest)
+	if err := d.verify(ctx, res.item.Digest); err != nil {
+		d.recordVerifyFailed(ctx, s, f, res.item, err)
+		return res, "", fmt.Errorf("verify %s: %w", f.Rel, err)
+	}
+	changed = changedWhileRead(fh, before, read)
+	return res, changed, d.recordCopy(ctx, s, f, parent, res, changed)
+}
+
+// stageCopy copies the camera file into the vault under a copy slot. f gets
+// the size, camera time and recording times seen on open. The camera file
+// stays open (returned even on error once opened) so the caller can check
+// it did not change while it was read.
+func (d *Dock) stageCopy(ctx context.Context, s *session, f *camFile, fp *fileProgress, parent *FileReport) (*os.File, fs.FileInfo, copyResult, error) {
+	var res copyResult
 	select {
 	case d.copies <- struct{}{}:
 	case <-ctx.Done():
-		return res, "", context.Cause(ctx)
+		return nil, nil, res, context.Cause(ctx)
 	}
 	defer func() { <-d.copies }()
 	fh, before, err := openCamFile(s.root, f.Rel)
 	if err != nil {
 		res.readErr = err
-		return res, "", err
+		return nil, nil, res, err
 	}
-	defer fh.Close()
 	res.size, res.mtime = before.Size(), before.ModTime()
 	f.Size, f.Mtime = res.size, res.mtime
 	if !f.Sidecar {
@@ -498,23 +527,24 @@ func (d *Dock) copyFile(ctx context.Context, s *session, f camFile, fp *fileProg
 		src = d.readHook(f.Rel, src)
 	}
 	cr := &countingReader{r: src, f: fp}
-	res.item, res.isNew, err = d.vault.IngestReader(ctx, cr, s.intake(f, parent, d.now()))
+	res.item, res.isNew, err = d.vault.IngestReader(ctx, cr, s.intake(*f, parent, d.now()))
 	if err != nil {
 		res.readErr = cr.err
-		return res, "", fmt.Errorf("copy %s: %w", f.Rel, err)
+		return fh, before, res, fmt.Errorf("copy %s: %w", f.Rel, err)
 	}
-	read := fp.bytes.Load()
-	if res.item.Size != read {
-		return res, "", fmt.Errorf("copy %s: %d bytes read from the camera, the vault stored %d", f.Rel, read, res.item.Size)
+	return fh, before, res, nil
+}
+
+// verify has the vault re-read the stored copy of dg from the disk and check
+// it, under a verify slot.
+func (d *Dock) verify(ctx context.Context, dg evidence.Digest) error {
+	select {
+	case d.verifies <- struct{}{}:
+	case <-ctx.Done():
+		return context.Cause(ctx)
 	}
-	d.setFile(fp, FileVerifying, "")
-	d.setDigest(fp, res.item.Digest)
-	if err := d.vault.VerifyItem(ctx, res.item.Digest); err != nil {
-		d.recordVerifyFailed(ctx, s, f, res.item, err)
-		return res, "", fmt.Errorf("verify %s: %w", f.Rel, err)
-	}
-	changed = changedWhileRead(fh, before, read)
-	return res, changed, d.recordCopy(ctx, s, f, parent, res, changed)
+	defer func() { <-d.verifies }()
+	return d.vault.VerifyItem(ctx, dg)
 }
 
 // openCamFile opens a camera file for reading without following a link in
@@ -597,7 +627,13 @@ func (s *session) intake(f camFile, parent *FileReport, now time.Time) evidence.
 	return in
 }
 
+// recordVerifyFailed records a read-back that did not match. One cut short
+// by an undock or shutdown (possibly while waiting for a verify slot) proved
+// nothing either way: it is not recorded, the pass's interruption is.
 func (d *Dock) recordVerifyFailed(ctx context.Context, s *session, f camFile, it evidence.Item, verr error) {
+	if ctx.Err() != nil {
+		return
+	}
 	det := s.fileDetails(f, d.now())
 	det["error"] = verr.Error()
 	if _, err := d.vault.Append(context.WithoutCancel(ctx), evidence.CustodyEvent{Actor: s.actor, Action: ActionVerifyFailed, Item: it.Digest, Details: det}); err != nil {

@@ -12,21 +12,14 @@ import (
 // verifyForRelease re-reads the vault copy of a file offloaded in an
 // earlier pass before its camera copy may go, and records that it did.
 func (d *Dock) verifyForRelease(ctx context.Context, s *session, f camFile, it evidence.Item) error {
-	select {
-	case d.copies <- struct{}{}:
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-	err := d.vault.VerifyItem(ctx, it.Digest)
-	<-d.copies
-	if err != nil {
+	if err := d.verify(ctx, it.Digest); err != nil {
 		d.recordVerifyFailed(ctx, s, f, it, err)
 		return fmt.Errorf("verify %s before release: %w", f.Rel, err)
 	}
 	det := s.fileDetails(f, d.now())
 	det["verified_size"] = fmt.Sprint(it.Size)
 	det["before"] = "release"
-	_, err = d.vault.Append(ctx, evidence.CustodyEvent{Actor: s.actor, Action: evidence.ActionVerified, Item: it.Digest, Details: det})
+	_, err := d.vault.Append(ctx, evidence.CustodyEvent{Actor: s.actor, Action: evidence.ActionVerified, Item: it.Digest, Details: det})
 	return err
 }
 
