@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -175,22 +176,22 @@ func (s *LiveSource) session(parent context.Context) (int, error) {
 	}
 	// ffmpeg's own socket timeout does not cover a camera that keeps the
 	// connection open but stops sending.
-	stall := time.AfterFunc(2*s.opt.Timeout, cancel)
+	var stalled atomic.Bool
+	stall := time.AfterFunc(2*s.opt.Timeout, func() { stalled.Store(true); cancel() })
 	defer stall.Stop()
 	n, readErr := eachPGM(bufio.NewReaderSize(stdout, 256<<10), func(m gocv.Mat) {
 		stall.Reset(s.opt.Timeout)
 		s.observe(live, m, time.Now())
 	})
 	cancel()
-	waitErr := cmd.Wait()
-	if msg := strings.TrimSpace(stderr.String()); msg != "" {
+	_ = cmd.Wait() // killed by cancel or already gone: why it stopped is below
+	switch msg := strings.TrimSpace(stderr.String()); {
+	case msg != "":
 		return n, fmt.Errorf("ffmpeg: %s", cleanMsg(strings.ReplaceAll(msg, s.url, redactURL(s.url)), s.url))
-	}
-	if readErr != nil && !errors.Is(readErr, io.EOF) {
+	case stalled.Load():
+		return n, fmt.Errorf("no frame for %v", s.opt.Timeout)
+	case readErr != nil && !errors.Is(readErr, io.EOF):
 		return n, readErr
-	}
-	if waitErr != nil {
-		return n, fmt.Errorf("ffmpeg: %w", waitErr)
 	}
 	return n, errors.New("stream ended")
 }
@@ -201,7 +202,7 @@ func (s *LiveSource) ffmpegArgs() []string {
 		"-timeout", strconv.FormatInt(s.opt.Timeout.Microseconds(), 10),
 		// ffmpeg otherwise spends seconds probing a stream whose SDP
 		// already names the codec and its parameters.
-		"-analyzeduration", "500000", "-probesize", "100000",
+		"-analyzeduration", "100000", "-probesize", "100000",
 		"-fflags", "nobuffer", "-flags", "low_delay", "-threads", "1",
 		"-i", s.url, "-map", "0:v:0", "-an", "-sn", "-dn", "-filter_threads", "1",
 		"-vf", fmt.Sprintf("fps=%g,scale=-2:%d:flags=%s", s.opt.FPS, s.cfg.WorkHeight, grayScale),
@@ -218,6 +219,11 @@ func (s *LiveSource) observe(live *Live, m gocv.Mat, at time.Time) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// While the detector learns the scene it cannot see motion: that time
+	// is not watched.
+	if live.Last().Warming {
+		return
+	}
 	if n := len(s.watched); n > 0 && at.Sub(s.watched[n-1].To) <= watchGap {
 		s.watched[n-1].To = at
 	} else {
