@@ -41,6 +41,7 @@ type LiveSource struct {
 	motion  []Interval // motion-active stretches, oldest first; the last may be open
 	open    bool       // the last motion interval is still growing
 	watched []Interval // stretches covered by analysed frames, oldest first
+	last    time.Time  // when the last frame arrived, learning or not
 	frames  chan struct{}
 }
 
@@ -219,6 +220,7 @@ func (s *LiveSource) observe(live *Live, m gocv.Mat, at time.Time) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.last = at
 	// While the detector learns the scene it cannot see motion: that time
 	// is not watched.
 	if live.Last().Warming {
@@ -285,13 +287,15 @@ func (s *LiveSource) MotionBetween(cameraID string, from, to time.Time) bool {
 }
 
 // waitWatched waits, at most Settle, until a frame taken at or after t has
-// been analysed.
+// been analysed. It does not wait while no frames are arriving (the stream
+// is down): the recorder's sealing should not slow down with it.
 func (s *LiveSource) waitWatched(t time.Time) {
 	deadline := time.NewTimer(s.opt.Settle)
 	defer deadline.Stop()
 	for {
 		s.mu.Lock()
-		done := len(s.watched) > 0 && !s.watched[len(s.watched)-1].To.Before(t)
+		done := len(s.watched) > 0 && !s.watched[len(s.watched)-1].To.Before(t) ||
+			time.Since(s.last) > watchGap
 		ch := s.frames
 		s.mu.Unlock()
 		if done {
