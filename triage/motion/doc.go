@@ -56,4 +56,10 @@
 // it cannot vouch for (other codecs or containers, open GOPs, GOPs longer
 // than PrefilterMaxGOP, a decoder that drops frames) falls back to a full
 // decode. See prefilter.go for what it cannot see.
+//
+// Its cost is dominated by decoding every keyframe (one decoder thread, no
+// deblocking). In x264 CCTV footage keyframes carry about a third of the
+// bits and a tenth of the decoding time at a 4 s keyframe interval, so the
+// prefilter cannot be more than about ten times faster than a full decode
+// there, and twenty at 8 s, whatever else it saves.
 package motion
