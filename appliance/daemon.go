@@ -27,6 +27,7 @@ import (
 	"github.com/edgetriage/edgetriage/firmware"
 	"github.com/edgetriage/edgetriage/hardware"
 	"github.com/edgetriage/edgetriage/sync/outbox"
+	"github.com/edgetriage/edgetriage/triage/motion"
 )
 
 // Component is a long-running part of the daemon. Run returns when ctx ends
@@ -59,6 +60,7 @@ type Daemon struct {
 	outboxData *outboxStore
 	health     *hardware.Sampler
 	cameras    []*rtsp.Recorder
+	motionLive []*motion.LiveSource // one per motion-only camera
 	dock       *dock.Dock
 	firmware   *firmware.Manager
 	stages     []*follower // pipeline stages that follow the custody chain
@@ -204,7 +206,16 @@ func (d *Daemon) wire(ctx context.Context) error {
 		return fmt.Errorf("firmware: %w", err)
 	}
 	for _, cam := range d.cfg.Cameras {
-		rec, err := rtsp.New(cam, originVault{d.vault, "rtsp"}, rtsp.Options{Logger: d.log})
+		opt := rtsp.Options{Logger: d.log}
+		if cam.Mode == rtsp.ModeMotion {
+			src, err := d.liveMotion(cam)
+			if err != nil {
+				return fmt.Errorf("camera %s: %w", cam.ID, err)
+			}
+			opt.Motion = src
+			d.motionLive = append(d.motionLive, src)
+		}
+		rec, err := rtsp.New(cam, originVault{d.vault, "rtsp"}, opt)
 		if err != nil {
 			return fmt.Errorf("camera %s: %w", cam.ID, err)
 		}
@@ -241,6 +252,9 @@ func (d *Daemon) components() []Component {
 	}
 	for _, f := range d.stages {
 		parts = append(parts, f)
+	}
+	for _, src := range d.motionLive {
+		parts = append(parts, named{"motion:" + src.CameraID(), src})
 	}
 	for _, rec := range d.cameras {
 		parts = append(parts, named{"camera:" + rec.Config().ID, rec})

@@ -108,6 +108,7 @@ func analyzeFull(ctx context.Context, path string, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	defer a.close()
+	a.keepPeaks = true
 	fps := vc.Get(gocv.VideoCaptureFPS)
 	expect := int(vc.Get(gocv.VideoCaptureFrameCount))
 
@@ -172,13 +173,17 @@ func probe(ctx context.Context, path string) string {
 // analyzer runs the detector, segmenter and tamper watch over frames in
 // time order, whichever way they were decoded.
 type analyzer struct {
-	det   *Detector
-	seg   segmenter
-	tp    *tamper
-	peak  gocv.Mat // a copy of the open event's peak frame, thumbnail-sized
-	res   Result
-	lastT float64
-	n     int
+	det *Detector
+	seg segmenter
+	tp  *tamper
+	// peak is a copy of the open event's peak frame, thumbnail-sized, kept
+	// only when frames arrive in colour (OpenCV decoding); ffmpeg decoding
+	// delivers luma and the thumbnails are cut from the file afterwards.
+	peak      gocv.Mat
+	keepPeaks bool
+	res       Result
+	lastT     float64
+	n         int
 }
 
 func newAnalyzer(path string, cfg Config) (*analyzer, error) {
@@ -209,7 +214,7 @@ func (a *analyzer) feed(frame gocv.Mat, t float64) {
 	a.lastT = t
 	st := a.det.Process(frame, time.Duration(t*float64(time.Second)))
 	a.res.Alerts = append(a.res.Alerts, a.tp.update(t, dt, st)...)
-	if a.seg.add(t, st) {
+	if a.seg.add(t, st) && a.keepPeaks {
 		a.keepPeak(frame)
 	}
 }

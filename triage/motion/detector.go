@@ -54,6 +54,7 @@ const (
 	targetContrast = 48.0 // stddev the normalised frame is scaled to
 	maxGain        = 4.0  // dark, flat scenes are not amplified beyond this
 	blockSize      = 8    // work-frame pixels per side of a motion-history block
+	sharpEvery     = 200 * time.Millisecond
 )
 
 // Detector turns frames into motion statistics. It is not safe for
@@ -69,6 +70,12 @@ type Detector struct {
 	mean, std float64 // contrast statistics, smoothed
 	refMedian float64 // median luma of the background, for exposure compensation
 
+	// cur is this frame's luma at work size: the caller's frame or gray;
+	// borrowed, never closed.
+	cur                        gocv.Mat
+	sharp                      float64 // last measured sharpness, at sharpAt
+	sharpAt                    time.Duration
+	sharpOK                    bool
 	small, gray, norm, blurred gocv.Mat
 	bg, bg8, diff, thresh      gocv.Mat
 	recent, recent8            gocv.Mat
@@ -149,6 +156,7 @@ func (d *Detector) setup(size image.Point) {
 		d.zones = append(d.zones, m)
 	}
 	d.started = false
+	d.sharpOK = false
 }
 
 func fillPolygon(m *gocv.Mat, p Polygon, size image.Point, c color.RGBA) {
@@ -167,12 +175,12 @@ func (d *Detector) Process(frame gocv.Mat, t time.Duration) FrameStats {
 	if ws := workSize(image.Pt(frame.Cols(), frame.Rows()), d.cfg.WorkHeight); ws != d.size {
 		d.setup(ws)
 	}
-	d.toGray(frame)
+	d.cur = d.toGray(frame)
 	var st FrameStats
-	gocv.MeanStdDev(d.gray, &d.scalarMean, &d.scalarStd)
+	gocv.MeanStdDev(d.cur, &d.scalarMean, &d.scalarStd)
 	st.Luma = d.scalarMean.GetDoubleAt(0, 0)
 	st.Contrast = d.scalarStd.GetDoubleAt(0, 0)
-	st.Sharpness = d.sharpness()
+	st.Sharpness = d.sharpness(t)
 
 	dt := 0.0
 	if d.started {
@@ -284,13 +292,19 @@ func (d *Detector) start(t time.Duration) {
 	d.first = t
 }
 
-func (d *Detector) toGray(frame gocv.Mat) {
+// toGray returns the frame as luma of the work size: the frame itself when
+// the decoder already delivered that (ffmpeg does), else d.gray.
+func (d *Detector) toGray(frame gocv.Mat) gocv.Mat {
+	if frame.Channels() == 1 && frame.Cols() == d.size.X && frame.Rows() == d.size.Y {
+		return frame
+	}
 	gocv.Resize(frame, &d.small, d.size, 0, 0, gocv.InterpolationLinear)
 	if d.small.Channels() == 3 {
 		gocv.CvtColor(d.small, &d.gray, gocv.ColorBGRToGray)
 	} else {
 		d.small.CopyTo(&d.gray)
 	}
+	return d.gray
 }
 
 // normalise scales the frame to a fixed contrast using smoothed statistics,
@@ -301,7 +315,7 @@ func (d *Detector) toGray(frame gocv.Mat) {
 // frame is scaled so its median luma matches the slowly learned median of
 // the background. The median ignores the object that triggered the change.
 func (d *Detector) normalise(mean, std, dt float64) {
-	med := math.Max(1, median8(d.gray))
+	med := math.Max(1, median8(d.cur))
 	if !d.started {
 		d.refMedian = med
 	}
@@ -316,15 +330,21 @@ func (d *Detector) normalise(mean, std, dt float64) {
 		d.refMedian += rate(dt, backgroundTau) * (med - d.refMedian)
 	}
 	gain := math.Min(maxGain, targetContrast/math.Max(d.std, 1))
-	d.gray.ConvertToWithParams(&d.norm, gocv.MatTypeCV8U, float32(gain*k), float32(128-d.mean*gain))
+	d.cur.ConvertToWithParams(&d.norm, gocv.MatTypeCV8U, float32(gain*k), float32(128-d.mean*gain))
 	gocv.GaussianBlur(d.norm, &d.blurred, image.Pt(5, 5), 0, 0, gocv.BorderReplicate)
 }
 
-func (d *Detector) sharpness() float64 {
-	gocv.Laplacian(d.gray, &d.lap, gocv.MatTypeCV16S, 3, 1, 0, gocv.BorderReplicate)
+// sharpness is measured at most every sharpEvery of video: only the
+// defocus alert reads it, and that needs a condition to hold for 1.5 s.
+func (d *Detector) sharpness(t time.Duration) float64 {
+	if d.sharpOK && t >= d.sharpAt && t-d.sharpAt < sharpEvery {
+		return d.sharp
+	}
+	gocv.Laplacian(d.cur, &d.lap, gocv.MatTypeCV16S, 3, 1, 0, gocv.BorderReplicate)
 	gocv.MeanStdDev(d.lap, &d.scalarMean, &d.scalarStd)
 	s := d.scalarStd.GetDoubleAt(0, 0)
-	return s * s
+	d.sharp, d.sharpAt, d.sharpOK = s*s, t, true
+	return d.sharp
 }
 
 func (d *Detector) similarity() float64 {

@@ -105,7 +105,9 @@ func analyzePrefiltered(ctx context.Context, path string, cfg Config) (Result, e
 		return Result{}, err
 	}
 	res := a.finish()
+	res.Width, res.Height = tr.width, tr.height
 	res.Frames = len(tr.samples)
+	addThumbnails(ctx, path, streamInfo{width: tr.width, height: tr.height}, res.Events)
 	res.Prefilter = p.rep
 	res.Prefilter.SkippedSeconds = round3(res.Prefilter.SkippedSeconds)
 	return res, nil
@@ -282,11 +284,12 @@ func (p *prefilter) decodeKeyframes(idx []int) ([]gocv.Mat, error) {
 	}
 	defer cleanup()
 	var out []gocv.Mat
-	w, h := outSize(p.tr.width, p.tr.height)
-	_, _, err = ffDecode(p.ctx, tmp, w, h, func(m gocv.Mat, _ float64) {
-		small := gocv.NewMat()
-		gocv.Resize(m, &small, workSize(image.Pt(m.Cols(), m.Rows()), p.cfg.WorkHeight), 0, 0, gocv.InterpolationLinear)
-		out = append(out, small)
+	ws := p.workSize()
+	// The stream holds only IDR pictures, each decoded alone, so skipping
+	// the deblocking filter cannot drift; both keyframes of a pair lose it
+	// alike, and at the detector's size it changes nothing it could see.
+	_, _, err = ffDecode(p.ctx, tmp, ws.X, ws.Y, []string{"-skip_loop_filter", "all"}, func(m gocv.Mat, _ float64) {
+		out = append(out, m.Clone())
 	})
 	if err != nil {
 		for i := range out {
@@ -309,6 +312,11 @@ func (p *prefilter) decodeKeyframes(idx []int) ([]gocv.Mat, error) {
 	return out, nil
 }
 
+// workSize is the size frames are decoded at: the detector's.
+func (p *prefilter) workSize() image.Point {
+	return workSize(image.Pt(p.tr.width, p.tr.height), p.cfg.WorkHeight)
+}
+
 // keyframesDiffer compares two keyframes the way the detector compares a
 // frame with its background, only more sensitively, after undoing a global
 // exposure change.
@@ -317,8 +325,8 @@ func (p *prefilter) keyframesDiffer(x, y gocv.Mat) bool {
 	defer gx.Close()
 	defer gy.Close()
 	defer diff.Close()
-	gocv.CvtColor(x, &gx, gocv.ColorBGRToGray)
-	gocv.CvtColor(y, &gy, gocv.ColorBGRToGray)
+	x.CopyTo(&gx)
+	y.CopyTo(&gy)
 	if mx, my := median8(gx), median8(gy); mx > 0 && my > 0 {
 		gy.ConvertToWithParams(&gy, gocv.MatTypeCV8U, float32(mx/my), 0)
 	}
@@ -373,8 +381,8 @@ func (p *prefilter) analyse(from, to int, decode []bool, kfs []gocv.Mat) error {
 			return err
 		}
 		defer cleanup()
-		w, h := outSize(p.tr.width, p.tr.height)
-		n, _, err := ffDecode(p.ctx, tmp, w, h, func(m gocv.Mat, _ float64) {
+		ws := p.workSize()
+		n, _, err := ffDecode(p.ctx, tmp, ws.X, ws.Y, nil, func(m gocv.Mat, _ float64) {
 			feedSkipped()
 			if next < len(timeline) {
 				p.a.feed(m, float64(p.tr.samples[timeline[next]].cts-cts0)/ts)

@@ -1,0 +1,443 @@
+package motion
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gocv.io/x/gocv"
+)
+
+// LiveSource is the motion signal of one RTSP camera for motion-only
+// recording. Its Run keeps an ffmpeg RTSP client on the camera's stream
+// (the sub-stream, where the camera has one), decoding at a low frame rate
+// and the detector's resolution, feeds the frames to a Live detector and
+// keeps a bounded history of when motion was active and of when the
+// stream was actually watched, on the appliance clock.
+//
+// MotionBetween answers the recorder. It fails open: a stretch the source
+// did not watch (the camera's stream was down, ffmpeg was restarting, the
+// daemon had just started) counts as motion, so footage is never dropped
+// because the analysis could not see it.
+type LiveSource struct {
+	id, url string
+	cfg     Config
+	opt     LiveSourceOptions
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	motion  []Interval // motion-active stretches, oldest first; the last may be open
+	open    bool       // the last motion interval is still growing
+	watched []Interval // stretches covered by analysed frames, oldest first
+	last    time.Time  // when the last frame arrived, learning or not
+	frames  chan struct{}
+}
+
+// Interval is a stretch of appliance time, both ends included.
+type Interval struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// LiveSourceOptions tune a LiveSource; zero values take the defaults.
+type LiveSourceOptions struct {
+	Logger *slog.Logger // default slog.Default()
+	// FPS is the analysis rate. Default 5: onset needs two moving frames,
+	// so it is reported about half a second after motion starts.
+	FPS float64
+	// Transport is the RTSP transport, "tcp" (default) or "udp".
+	Transport string
+	// Timeout bounds connecting and the silence tolerated on the stream
+	// before ffmpeg is restarted. Default 10s.
+	Timeout time.Duration
+	// BackoffMin and BackoffMax bound the wait between restarts of ffmpeg;
+	// it doubles after every failure, with jitter. Defaults 1s and 30s.
+	BackoffMin, BackoffMax time.Duration
+	// History is how long motion and coverage intervals are kept; it must
+	// exceed the recorder's segment length plus its rolls. Default 1h.
+	History time.Duration
+	// Settle bounds how long MotionBetween waits for the frames of its
+	// window's end to be analysed (decoding lags the camera). Default 3s.
+	Settle time.Duration
+	// OnAlert, if set, receives tamper alerts (lens covered, defocus,
+	// camera moved), called from Run. Alert.At is seconds since the
+	// current connection's first frame; its Detail names the wall time.
+	OnAlert func(cameraID string, a Alert)
+}
+
+const (
+	// watchGap: frames further apart than this leave the time between
+	// them unwatched.
+	watchGap     = 2 * time.Second
+	maxIntervals = 4096 // per list, whatever History says
+)
+
+// NewLiveSource returns the motion signal for camera id read from url;
+// cfg is the camera's motion configuration (masks, zones, sensitivity).
+func NewLiveSource(id, streamURL string, cfg Config, opt LiveSourceOptions) (*LiveSource, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("motion config of camera %s: %w", id, err)
+	}
+	if streamURL == "" {
+		return nil, fmt.Errorf("camera %s: no stream url", id)
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.FPS <= 0 {
+		opt.FPS = 5
+	}
+	if opt.Transport == "" {
+		opt.Transport = "tcp"
+	}
+	if opt.Transport != "tcp" && opt.Transport != "udp" {
+		return nil, fmt.Errorf("camera %s: transport %q must be tcp or udp", id, opt.Transport)
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = 10 * time.Second
+	}
+	if opt.BackoffMin <= 0 {
+		opt.BackoffMin = time.Second
+	}
+	if opt.BackoffMax < opt.BackoffMin {
+		opt.BackoffMax = max(30*time.Second, opt.BackoffMin)
+	}
+	if opt.History <= 0 {
+		opt.History = time.Hour
+	}
+	if opt.Settle <= 0 {
+		opt.Settle = 3 * time.Second
+	}
+	return &LiveSource{id: id, url: streamURL, cfg: cfg, opt: opt, frames: make(chan struct{}),
+		log: opt.Logger.With("part", "motion-live", "camera", id)}, nil
+}
+
+// CameraID is the camera this source watches.
+func (s *LiveSource) CameraID() string { return s.id }
+
+// Run watches the camera until ctx ends, restarting ffmpeg with capped,
+// jittered backoff whenever the stream fails or stalls. It returns nil
+// when ctx ends; it never gives up on the camera.
+func (s *LiveSource) Run(ctx context.Context) error {
+	backoff := s.opt.BackoffMin
+	for {
+		started := time.Now()
+		n, err := s.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if n > 0 && time.Since(started) > s.opt.BackoffMax {
+			backoff = s.opt.BackoffMin
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		s.log.Warn("live motion stream ended; reconnecting", "frames", n, "err", err, "in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, s.opt.BackoffMax)
+	}
+}
+
+// session runs one ffmpeg client until the stream ends, stalls or ctx
+// ends, and returns how many frames it analysed.
+func (s *LiveSource) session(parent context.Context) (int, error) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	live, err := NewLive(s.cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer live.Close()
+	defer s.closeMotion()
+	cmd := exec.CommandContext(ctx, "ffmpeg", s.ffmpegArgs()...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, fmt.Errorf("ffmpeg for camera %s: %w", s.id, err)
+	}
+	var stderr tailBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("ffmpeg for camera %s: %w", s.id, err)
+	}
+	// ffmpeg's own socket timeout does not cover a camera that keeps the
+	// connection open but stops sending.
+	var stalled atomic.Bool
+	stall := time.AfterFunc(2*s.opt.Timeout, func() { stalled.Store(true); cancel() })
+	defer stall.Stop()
+	n, readErr := eachPGM(bufio.NewReaderSize(stdout, 256<<10), func(m gocv.Mat) {
+		stall.Reset(s.opt.Timeout)
+		s.observe(live, m, time.Now())
+	})
+	cancel()
+	_ = cmd.Wait() // killed by cancel or already gone: why it stopped is below
+	switch msg := strings.TrimSpace(stderr.String()); {
+	case msg != "":
+		return n, fmt.Errorf("ffmpeg: %s", cleanMsg(strings.ReplaceAll(msg, s.url, redactURL(s.url)), s.url))
+	case stalled.Load():
+		return n, fmt.Errorf("no frame for %v", s.opt.Timeout)
+	case readErr != nil && !errors.Is(readErr, io.EOF):
+		return n, readErr
+	}
+	return n, errors.New("stream ended")
+}
+
+func (s *LiveSource) ffmpegArgs() []string {
+	return []string{"-nostdin", "-hide_banner", "-loglevel", "error",
+		"-rtsp_transport", s.opt.Transport,
+		"-timeout", strconv.FormatInt(s.opt.Timeout.Microseconds(), 10),
+		// ffmpeg otherwise spends seconds probing a stream whose SDP
+		// already names the codec and its parameters.
+		"-analyzeduration", "100000", "-probesize", "100000",
+		"-fflags", "nobuffer", "-flags", "low_delay", "-threads", "1",
+		"-i", s.url, "-map", "0:v:0", "-an", "-sn", "-dn", "-filter_threads", "1",
+		"-vf", fmt.Sprintf("fps=%g,scale=-2:%d:flags=%s", s.opt.FPS, s.cfg.WorkHeight, grayScale),
+		"-pix_fmt", "gray", "-c:v", "pgm", "-f", "image2pipe", "-flush_packets", "1", "-"}
+}
+
+// observe feeds one frame and updates the history.
+func (s *LiveSource) observe(live *Live, m gocv.Mat, at time.Time) {
+	active := live.Feed(m, at)
+	if s.opt.OnAlert != nil {
+		for _, a := range live.TakeAlerts() {
+			s.opt.OnAlert(s.id, a)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last = at
+	// While the detector learns the scene it cannot see motion: that time
+	// is not watched.
+	if live.Last().Warming {
+		return
+	}
+	if n := len(s.watched); n > 0 && at.Sub(s.watched[n-1].To) <= watchGap {
+		s.watched[n-1].To = at
+	} else {
+		s.watched = append(s.watched, Interval{From: at, To: at})
+	}
+	switch {
+	case active && s.open:
+		s.motion[len(s.motion)-1].To = at
+	case active:
+		s.motion = append(s.motion, Interval{From: at, To: at})
+		s.open = true
+		s.log.Debug("motion onset", "at", at)
+	default:
+		s.open = false
+	}
+	s.motion = prune(s.motion, at.Add(-s.opt.History))
+	s.watched = prune(s.watched, at.Add(-s.opt.History))
+	close(s.frames)
+	s.frames = make(chan struct{})
+}
+
+func (s *LiveSource) closeMotion() {
+	s.mu.Lock()
+	s.open = false
+	s.mu.Unlock()
+}
+
+func prune(iv []Interval, before time.Time) []Interval {
+	i := 0
+	for i < len(iv) && iv[i].To.Before(before) {
+		i++
+	}
+	if len(iv)-i > maxIntervals {
+		i = len(iv) - maxIntervals
+	}
+	if i == 0 {
+		return iv
+	}
+	return slices.Delete(iv, 0, i)
+}
+
+// MotionBetween reports whether motion was active on the camera at any
+// moment in [from, to], or whether part of that stretch went unwatched
+// (fail open). It waits up to Settle for the frames of to to be analysed.
+// A camera other than this source's is unknown: true.
+func (s *LiveSource) MotionBetween(cameraID string, from, to time.Time) bool {
+	if cameraID != s.id {
+		return true
+	}
+	s.waitWatched(to)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.motion {
+		if !m.To.Before(from) && !m.From.After(to) {
+			return true
+		}
+	}
+	return !covers(s.watched, from, to)
+}
+
+// waitWatched waits, at most Settle, until a frame taken at or after t has
+// been analysed. It does not wait while no frames are arriving (the stream
+// is down): the recorder's sealing should not slow down with it.
+func (s *LiveSource) waitWatched(t time.Time) {
+	deadline := time.NewTimer(s.opt.Settle)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		done := len(s.watched) > 0 && !s.watched[len(s.watched)-1].To.Before(t) ||
+			time.Since(s.last) > watchGap
+		ch := s.frames
+		s.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return
+		}
+	}
+}
+
+// covers reports whether one watched interval spans [from, to].
+func covers(iv []Interval, from, to time.Time) bool {
+	for _, w := range iv {
+		if !w.From.After(from) && !w.To.Before(to) {
+			return true
+		}
+	}
+	return false
+}
+
+// Motion returns the motion intervals still in the history, oldest first;
+// the last one may still be growing.
+func (s *LiveSource) Motion() []Interval {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.motion)
+}
+
+// Watched returns the stretches covered by analysed frames, oldest first.
+func (s *LiveSource) Watched() []Interval {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.watched)
+}
+
+// redactURL hides the credentials in a camera URL, for logs.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
+}
+
+// eachPGM reads binary PGM images (ffmpeg's image2pipe) from r into one
+// reused Mat, calling fn for each; it returns the count and why it stopped.
+func eachPGM(r *bufio.Reader, fn func(m gocv.Mat)) (int, error) {
+	m := gocv.NewMat()
+	defer m.Close()
+	n := 0
+	for {
+		w, h, err := readPGMHeader(r)
+		if err != nil {
+			return n, err
+		}
+		if m.Cols() != w || m.Rows() != h {
+			m.Close()
+			m = gocv.NewMatWithSize(h, w, gocv.MatTypeCV8U)
+		}
+		buf, err := m.DataPtrUint8()
+		if err != nil {
+			return n, fmt.Errorf("frame buffer: %w", err)
+		}
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return n, fmt.Errorf("pgm frame %d: %w", n, err)
+		}
+		fn(m)
+		n++
+	}
+}
+
+// readPGMHeader reads "P5 <w> <h> <maxval>" and the single whitespace byte
+// that ends it.
+func readPGMHeader(r *bufio.Reader) (w, h int, err error) {
+	var f [4]int
+	for i := range f {
+		tok, err := pgmToken(r)
+		if err != nil {
+			return 0, 0, err
+		}
+		if i == 0 {
+			if tok != "P5" {
+				return 0, 0, fmt.Errorf("not a binary PGM: %q", tok)
+			}
+			continue
+		}
+		if f[i], err = strconv.Atoi(tok); err != nil || f[i] <= 0 {
+			return 0, 0, fmt.Errorf("pgm header field %q", tok)
+		}
+	}
+	if f[3] > 255 {
+		return 0, 0, fmt.Errorf("pgm maxval %d: not 8-bit", f[3])
+	}
+	return f[1], f[2], nil
+}
+
+// pgmToken reads one whitespace-delimited token, consuming exactly one
+// whitespace byte after it.
+func pgmToken(r *bufio.Reader) (string, error) {
+	var b []byte
+	for {
+		c, err := r.ReadByte()
+		if err != nil {
+			if len(b) > 0 {
+				return "", io.ErrUnexpectedEOF
+			}
+			return "", err
+		}
+		if c == ' ' || c == '\n' || c == '\r' || c == '\t' {
+			if len(b) > 0 {
+				return string(b), nil
+			}
+			continue
+		}
+		if len(b) > 16 {
+			return "", errors.New("pgm header token too long")
+		}
+		b = append(b, c)
+	}
+}
+
+// tailBuffer keeps the last few KB written to it: ffmpeg's complaint.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 4096 {
+		t.buf = slices.Clone(t.buf[len(t.buf)-2048:])
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
