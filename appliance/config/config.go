@@ -313,6 +313,9 @@ func inheritMotion(base, over motion.Config) motion.Config {
 	if over.WorkHeight == 0 {
 		over.WorkHeight = base.WorkHeight
 	}
+	if over.AnalysisFPS == 0 {
+		over.AnalysisFPS = base.AnalysisFPS
+	}
 	if over.PrefilterMaxGOP == 0 {
 		over.PrefilterMaxGOP = base.PrefilterMaxGOP
 	}

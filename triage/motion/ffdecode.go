@@ -83,17 +83,19 @@ const grayScale = "fast_bilinear"
 // ffDecode decodes the first video stream of input with a single-threaded
 // ffmpeg child process, delivering its luma shrunk to w x h (8-bit, one
 // channel) with presentation times to fn (on the calling goroutine, while
-// the next frame is being read). decoderArgs go before the input. It
-// returns the frame count and ffmpeg's error lines. When ctx ends, ffmpeg
-// is stopped and ffDecode returns after every goroutine it started.
-func ffDecode(parent context.Context, input string, w, h int, decoderArgs []string, fn func(m gocv.Mat, t float64)) (int, []string, error) {
+// the next frame is being read). With maxFPS > 0, frames closer than
+// 1/maxFPS to the last one delivered are dropped before they are shrunk.
+// decoderArgs go before the input. It returns the count of frames
+// delivered and ffmpeg's error lines. When ctx ends, ffmpeg is stopped and
+// ffDecode returns after every goroutine it started.
+func ffDecode(parent context.Context, input string, w, h int, maxFPS float64, decoderArgs []string, fn func(m gocv.Mat, t float64)) (int, []string, error) {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	args := []string{"-nostdin", "-hide_banner", "-loglevel", "+level+info", "-threads", "1"}
 	args = append(args, decoderArgs...)
 	args = append(args, "-i", input,
 		"-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough", "-filter_threads", "1",
-		"-vf", fmt.Sprintf("scale=%d:%d:flags=%s,showinfo=checksum=0", w, h, grayScale),
+		"-vf", thinning(maxFPS)+fmt.Sprintf("scale=%d:%d:flags=%s,showinfo=checksum=0", w, h, grayScale),
 		"-pix_fmt", "gray", "-f", "rawvideo", "-")
 	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
 	stdout, err := cmd.StdoutPipe()
@@ -127,6 +129,17 @@ func ffDecode(parent context.Context, input string, w, h int, decoderArgs []stri
 	return n, complaint, nil
 }
 
+// thinning is the filter that keeps at most maxFPS frames a second. It
+// selects on time rather than frame count, so variable frame rates and
+// sources slower than maxFPS pass unharmed; the 10 % slack keeps a frame
+// that is due but a rounding error early.
+func thinning(maxFPS float64) string {
+	if maxFPS <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(`select='isnan(prev_selected_t)+gte(t-prev_selected_t\,%g)',`, 0.9/maxFPS)
+}
+
 func analyzeFFmpeg(parent context.Context, path string, cfg Config) (Result, error) {
 	si, err := probeVideo(parent, path)
 	if err != nil {
@@ -138,7 +151,7 @@ func analyzeFFmpeg(parent context.Context, path string, cfg Config) (Result, err
 	}
 	defer a.close()
 	ws := workSize(image.Pt(si.width, si.height), cfg.WorkHeight)
-	n, complaint, err := ffDecode(parent, path, ws.X, ws.Y, nil, a.feed)
+	n, complaint, err := ffDecode(parent, path, ws.X, ws.Y, cfg.AnalysisFPS, nil, a.feed)
 	if err != nil {
 		return Result{Path: path}, err
 	}

@@ -288,7 +288,7 @@ func (p *prefilter) decodeKeyframes(idx []int) ([]gocv.Mat, error) {
 	// The stream holds only IDR pictures, each decoded alone, so skipping
 	// the deblocking filter cannot drift; both keyframes of a pair lose it
 	// alike, and at the detector's size it changes nothing it could see.
-	_, _, err = ffDecode(p.ctx, tmp, ws.X, ws.Y, []string{"-skip_loop_filter", "all"}, func(m gocv.Mat, _ float64) {
+	_, _, err = ffDecode(p.ctx, tmp, ws.X, ws.Y, 0, []string{"-skip_loop_filter", "all"}, func(m gocv.Mat, _ float64) {
 		out = append(out, m.Clone())
 	})
 	if err != nil {
@@ -382,7 +382,7 @@ func (p *prefilter) analyse(from, to int, decode []bool, kfs []gocv.Mat) error {
 		}
 		defer cleanup()
 		ws := p.workSize()
-		n, _, err := ffDecode(p.ctx, tmp, ws.X, ws.Y, nil, func(m gocv.Mat, _ float64) {
+		n, _, err := ffDecode(p.ctx, tmp, ws.X, ws.Y, 0, nil, func(m gocv.Mat, _ float64) {
 			feedSkipped()
 			if next < len(timeline) {
 				p.a.feed(m, float64(p.tr.samples[timeline[next]].cts-cts0)/ts)
