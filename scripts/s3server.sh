@@ -108,7 +108,10 @@ start_locked() {
     local p=$base
     # setsid: the server outlives the shell (and the go test) that started it;
     # 9>&-: it must not inherit the start lock, or the next start would hang.
-    setsid "$weed" mini \
+    # The pid is written from inside the new session: when the caller leads
+    # its process group, setsid forks and $! would be setsid's own, soon gone.
+    rm -f "$pidfile"
+    setsid bash -c 'echo $$ >"$0" && exec "$@"' "$pidfile" "$weed" mini \
       -dir="$state/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
       -master.port=$((p + 0)) -master.port.grpc=$((p + 1)) \
       -volume.port=$((p + 2)) -volume.port.grpc=$((p + 3)) \
@@ -123,8 +126,12 @@ start_locked() {
       -master.volumeSizeLimitMB=64 -volume.max=4000 \
       -s3.config="$state/s3.json" \
       </dev/null >>"$logfile" 2>&1 9>&- &
-    echo $! >"$pidfile"
-    log "started weed pid $(cat "$pidfile"), S3 on http://${endpoint}, log $logfile"
+    local w
+    for w in $(seq 1 50); do
+      [ -s "$pidfile" ] && break
+      sleep 0.1
+    done
+    log "started weed pid $(cat "$pidfile" 2>/dev/null), S3 on http://${endpoint}, log $logfile"
   fi
   local i
   for i in $(seq 1 120); do
