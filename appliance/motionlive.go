@@ -1,8 +1,10 @@
 package appliance
 
 import (
+	"context"
 	"time"
 
+	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/capture/rtsp"
 	"github.com/edgetriage/edgetriage/triage/motion"
 )
@@ -28,5 +30,20 @@ func (d *Daemon) liveMotion(cam rtsp.Config) (*motion.LiveSource, error) {
 		BackoffMin: cam.BackoffMin,
 		BackoffMax: cam.BackoffMax,
 		History:    max(time.Hour, 4*(cam.SegmentLength+cam.PreRoll+cam.PostRoll)),
+		OnAlert:    d.recordLiveTamper,
 	})
+}
+
+// recordLiveTamper puts a live camera's tamper alert (lens covered,
+// defocus, camera moved) in the custody chain, as file triage does for a
+// clip's, so the chain says when a camera stopped seeing its scene.
+func (d *Daemon) recordLiveTamper(cameraID string, a motion.Alert) {
+	det := a.Details()
+	det["camera"] = cameraID
+	if _, err := d.vault.Append(context.Background(), evidence.CustodyEvent{Actor: evidence.Actor("camera:" + cameraID),
+		Action: evidence.ActionTamperAlert, Details: det}); err != nil {
+		d.log.Error("record tamper alert", "camera", cameraID, "err", err)
+		return
+	}
+	d.log.Warn("camera tamper alert", "camera", cameraID, "kind", a.Kind, "detail", a.Detail)
 }
