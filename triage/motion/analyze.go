@@ -184,14 +184,41 @@ type analyzer struct {
 	res       Result
 	lastT     float64
 	n         int
+	thin      thinner
 }
+
+// thinner keeps the first frame of each 1/fps slot of the clip's time. The
+// slots are fixed to the clip, not to the last frame kept, so a full decode
+// and the prefilter (which decodes only some GOPs) analyse the same frames.
+// ffmpeg applies the same rule before shrinking (see thinning).
+type thinner struct {
+	fps  float64
+	slot float64
+	any  bool
+}
+
+func (th *thinner) keep(t float64) bool {
+	if th.fps <= 0 {
+		return true
+	}
+	slot := math.Floor(t*th.fps + slotSlack)
+	if th.any && slot <= th.slot {
+		return false
+	}
+	th.slot, th.any = slot, true
+	return true
+}
+
+// slotSlack puts a frame that is due but a rounding error early into its
+// slot.
+const slotSlack = 0.001
 
 func newAnalyzer(path string, cfg Config) (*analyzer, error) {
 	det, err := NewDetector(cfg)
 	if err != nil {
 		return nil, err
 	}
-	a := &analyzer{det: det, tp: newTamper(), peak: gocv.NewMat(), res: Result{Path: path}}
+	a := &analyzer{det: det, tp: newTamper(), peak: gocv.NewMat(), res: Result{Path: path}, thin: thinner{fps: cfg.AnalysisFPS}}
 	a.seg = segmenter{minLen: cfg.MinEventLength.D().Seconds(), gap: cfg.MergeGap.D().Seconds(), onClose: a.thumbnail}
 	return a, nil
 }
@@ -202,6 +229,9 @@ func (a *analyzer) close() {
 }
 
 func (a *analyzer) feed(frame gocv.Mat, t float64) {
+	if !a.thin.keep(t) {
+		return
+	}
 	dt := 0.0
 	if a.n > 0 {
 		dt = t - a.lastT

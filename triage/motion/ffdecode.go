@@ -129,15 +129,17 @@ func ffDecode(parent context.Context, input string, w, h int, maxFPS float64, de
 	return n, complaint, nil
 }
 
-// thinning is the filter that keeps at most maxFPS frames a second. It
-// selects on time rather than frame count, so variable frame rates and
-// sources slower than maxFPS pass unharmed; the 10 % slack keeps a frame
-// that is due but a rounding error early.
+// thinning is the filter that keeps the first frame of each 1/maxFPS slot
+// of the clip's time, the rule the analyzer's thinner applies, so the
+// frames dropped here are never shrunk. It selects on time rather than
+// frame count, so variable frame rates and sources slower than maxFPS pass
+// unharmed.
 func thinning(maxFPS float64) string {
 	if maxFPS <= 0 {
 		return ""
 	}
-	return fmt.Sprintf(`select='isnan(prev_selected_t)+gte(t-prev_selected_t\,%g)',`, 0.9/maxFPS)
+	slot := fmt.Sprintf("floor(%%s*%g+%g)", maxFPS, slotSlack)
+	return fmt.Sprintf(`select='isnan(prev_selected_t)+gt(%s\,%s)',`, fmt.Sprintf(slot, "t"), fmt.Sprintf(slot, "prev_selected_t"))
 }
 
 func analyzeFFmpeg(parent context.Context, path string, cfg Config) (Result, error) {
