@@ -70,26 +70,32 @@ func (c *centralAPI) changes(w http.ResponseWriter, r *http.Request, _ string) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("'limit' must be 1 to %d", maxChangesPage))
 		return
 	}
-	var out []Change
+	// The records are read after the walk, not inside it: a read
+	// transaction opened within another deadlocks bbolt as soon as a
+	// writer waits to grow the file (it froze the whole daemon).
+	var picked []evidence.CustodyEvent
 	next := after
-	var walkErr error
 	err = c.vault.Events(after+1, func(e evidence.CustodyEvent) bool {
-		if uint64(len(out)) >= limit {
+		if uint64(len(picked)) >= limit {
 			return false
 		}
 		next = e.Seq
-		if e.Item.IsZero() || e.Details["record"] == "" {
-			return true
+		if !e.Item.IsZero() && e.Details["record"] != "" {
+			picked = append(picked, e)
 		}
-		it, err := c.vault.Item(e.Item)
-		if err != nil {
-			walkErr = err
-			return false
-		}
-		out = append(out, Change{Seq: e.Seq, Action: e.Action, Item: it})
 		return true
 	})
-	if err = errors.Join(err, walkErr); err != nil {
+	out := make([]Change, 0, len(picked))
+	for _, e := range picked {
+		if err != nil {
+			break
+		}
+		var it evidence.Item
+		if it, err = c.vault.Item(e.Item); err == nil {
+			out = append(out, Change{Seq: e.Seq, Action: e.Action, Item: it})
+		}
+	}
+	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}

@@ -219,3 +219,58 @@ func TestDockFootageIsSyncedToTheFilesystemTarget(t *testing.T) {
 		t.Fatalf("custody of a synced clip %v does not contain %v in order", actions, want)
 	}
 }
+
+// Central polls its feed while the station keeps storing: the feed must
+// never hold the index so that a growing index freezes the daemon (a read
+// inside a read deadlocks bbolt once a writer waits to grow the file).
+func TestChangesFeedUnderConcurrentIntake(t *testing.T) {
+	d, base := startDaemon(t, nil)
+	ctx := context.Background()
+	token, err := d.auth.AddToken(ctx, "hq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hq := centralClientT{t: t, base: base, token: token}
+	stop := make(chan struct{})
+	polled := make(chan int)
+	go func() {
+		n := 0
+		defer func() { polled <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if resp, _ := hq.do("GET", "/api/v1/central/changes?limit=1000", nil, nil); resp.StatusCode != http.StatusOK {
+				return
+			}
+			n++
+		}
+	}()
+	done := make(chan error, 1)
+	go func() {
+		for i := range 3000 {
+			blob := bytes.Repeat([]byte(fmt.Sprintf("item %d ", i)), 64)
+			if _, _, err := d.vault.IngestReader(ctx, bytes.NewReader(blob), evidence.Intake{Source: "stress", OriginalName: fmt.Sprintf("n%d.bin", i)}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(90 * time.Second):
+		// Not t.Fatal: the daemon's cleanup would wait on the frozen
+		// index forever; the goroutine dump shows who holds what.
+		panic("intake froze while central polled the changes feed")
+	}
+	close(stop)
+	if n := <-polled; n == 0 {
+		t.Fatal("the feed was never read")
+	}
+}

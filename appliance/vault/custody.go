@@ -99,7 +99,9 @@ func (v *Vault) Head() (evidence.CustodyEvent, error) {
 }
 
 // Events calls fn for every event from seq from onwards, in order, until fn
-// returns false. Events are decoded copies; fn may keep them.
+// returns false. Events are decoded copies; fn may keep them. fn runs inside
+// a read transaction and must not call the vault: a nested read deadlocks
+// once a writer waits to grow the index.
 func (v *Vault) Events(from uint64, fn func(evidence.CustodyEvent) bool) error {
 	return v.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketCustody).Cursor()

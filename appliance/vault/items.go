@@ -65,6 +65,7 @@ func (v *Vault) Item(d evidence.Digest) (evidence.Item, error) {
 }
 
 // Items calls fn for every record in digest order until fn returns false.
+// Like Events, fn runs inside a read transaction and must not call the vault.
 func (v *Vault) Items(fn func(evidence.Item) bool) error {
 	return v.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketItems).Cursor()
