@@ -37,10 +37,11 @@ type Config struct {
 	// WorkHeight is the height in pixels of the frame the detector analyses.
 	WorkHeight int `json:"work_height" yaml:"work_height"`
 	// AnalysisFPS caps how many frames a second the detector analyses when
-	// triaging a file; faster footage is thinned before it is shrunk.
-	// Anything worth flagging lasts many frames, and the detector's time
-	// constants are in seconds, so 5 (Frigate detects at 5 too) loses no
-	// event and halves the work on 10 fps CCTV. 0 analyses every frame.
+	// triaging a file; faster footage is thinned before it is shrunk. 5
+	// (Frigate detects at 5) halves the work on 10 fps CCTV and finds every
+	// hand-labelled event, but events lasting about MinEventLength may then
+	// come out differently from a full decode and from the prefilter, whose
+	// never-lose guarantee is tested at 0, the default: every frame.
 	AnalysisFPS float64 `json:"analysis_fps" yaml:"analysis_fps"`
 	// Prefilter enables the compressed-domain prefilter for H.264 in MP4.
 	Prefilter bool `json:"prefilter" yaml:"prefilter"`
@@ -58,7 +59,6 @@ func DefaultConfig() Config {
 		MinEventLength:  Duration(time.Second),
 		MergeGap:        Duration(2 * time.Second),
 		WorkHeight:      180,
-		AnalysisFPS:     5,
 		PrefilterMaxGOP: Duration(10 * time.Second),
 	}
 }

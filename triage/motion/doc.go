@@ -29,10 +29,10 @@
 // VideoCapture converts the full frame to BGR first, which costs more than
 // decoding 1080p H.264); its showinfo filter times each frame and its error
 // lines become the DecodeError's reason. Thumbnails are cut afterwards, one
-// seek per event. At most Config.AnalysisFPS frames a second (default 5)
-// reach the detector: the rest are dropped by time inside ffmpeg before
-// they are shrunk, which on 10 fps CCTV halves the shrinking, the pipe and
-// the detector. Without ffmpeg on PATH, gocv's VideoCapture is used
+// seek per event. With Config.AnalysisFPS set, at most that many frames a
+// second reach the detector: the rest are dropped by time inside ffmpeg
+// before they are shrunk, which at 5 on 10 fps CCTV halves the shrinking,
+// the pipe and the detector. Without ffmpeg on PATH, gocv's VideoCapture is used
 // instead. The detector itself is gocv either way.
 //
 // # The detector
