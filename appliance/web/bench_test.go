@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/web"
+	"github.com/edgetriage/edgetriage/appliance/web/webtest"
 )
 
 // BenchmarkPreviewFirstFrame measures, in Debian's chromium, the time from
@@ -76,22 +77,7 @@ func median(xs []float64) float64 {
 	return s[len(s)/2]
 }
 
-func newBrowserB(b *testing.B) context.Context {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath("/usr/bin/chromium"),
-		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(b.TempDir()), chromedp.WindowSize(1366, 768),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	b.Cleanup(func() { cancel(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		b.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
+func newBrowserB(b *testing.B) context.Context { return webtest.Chromium(b) }
 
 func cpuTime() time.Duration {
 	var ru syscall.Rusage

@@ -20,6 +20,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
+	"github.com/edgetriage/edgetriage/appliance/web/webtest"
 	"github.com/edgetriage/edgetriage/sync/s3/s3test"
 	"github.com/edgetriage/edgetriage/sync/target"
 )
@@ -317,17 +318,7 @@ func (st *station) centralPullsVerifiesAndAcks(it evidence.Item) {
 func (st *station) previewRedacted(master evidence.Item) {
 	t := st.t
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath("/usr/bin/chromium"),
-		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1366, 768),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
+	ctx := webtest.Chromium(t)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
 	defer cancelTimeout()
 	link := fmt.Sprintf(`a.item[data-digest="%s"]`, master.Digest)
