@@ -316,8 +316,8 @@ func inheritMotion(base, over motion.Config) motion.Config {
 	if over.AnalysisFPS == 0 {
 		over.AnalysisFPS = base.AnalysisFPS
 	}
-	if over.PrefilterMaxGOP == 0 {
-		over.PrefilterMaxGOP = base.PrefilterMaxGOP
+	if over.PrefilterMaxSpan == 0 {
+		over.PrefilterMaxSpan = base.PrefilterMaxSpan
 	}
 	if over.TempDir == "" {
 		over.TempDir = base.TempDir

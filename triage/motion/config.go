@@ -45,9 +45,11 @@ type Config struct {
 	AnalysisFPS float64 `json:"analysis_fps" yaml:"analysis_fps"`
 	// Prefilter enables the compressed-domain prefilter for H.264 in MP4.
 	Prefilter bool `json:"prefilter" yaml:"prefilter"`
-	// PrefilterMaxGOP is the longest keyframe interval the prefilter trusts;
-	// streams with longer GOPs are fully decoded.
-	PrefilterMaxGOP Duration `json:"prefilter_max_gop" yaml:"prefilter_max_gop"`
+	// PrefilterMaxSpan is the longest stretch of video the prefilter judges
+	// from its two bounding keyframes and its bit spending alone, without
+	// decoding it: consecutive GOPs are grouped into spans up to this long,
+	// and a stream with a longer GOP is fully decoded.
+	PrefilterMaxSpan Duration `json:"prefilter_max_span" yaml:"prefilter_max_span"`
 	// TempDir holds the prefilter's temporary elementary streams; empty means os.TempDir.
 	TempDir string `json:"temp_dir,omitempty" yaml:"temp_dir,omitempty"`
 }
@@ -55,11 +57,11 @@ type Config struct {
 // DefaultConfig returns settings that suit a fixed indoor or outdoor camera.
 func DefaultConfig() Config {
 	return Config{
-		Sensitivity:     0.5,
-		MinEventLength:  Duration(time.Second),
-		MergeGap:        Duration(2 * time.Second),
-		WorkHeight:      180,
-		PrefilterMaxGOP: Duration(10 * time.Second),
+		Sensitivity:      0.5,
+		MinEventLength:   Duration(time.Second),
+		MergeGap:         Duration(2 * time.Second),
+		WorkHeight:       180,
+		PrefilterMaxSpan: Duration(10 * time.Second),
 	}
 }
 
@@ -80,8 +82,8 @@ func (c Config) Validate() error {
 	if c.AnalysisFPS < 0 || c.AnalysisFPS > 240 {
 		return fmt.Errorf("'analysis_fps' must be between 0 (every frame) and 240, got %g", c.AnalysisFPS)
 	}
-	if c.Prefilter && c.PrefilterMaxGOP <= 0 {
-		return errors.New("'prefilter_max_gop' must be greater than zero")
+	if c.Prefilter && c.PrefilterMaxSpan <= 0 {
+		return errors.New("'prefilter_max_span' must be greater than zero")
 	}
 	for i, m := range c.Masks {
 		if err := m.validate(); err != nil {

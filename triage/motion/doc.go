@@ -57,7 +57,7 @@
 // its bounding keyframes differ, its bit spending stands out from its
 // neighbours in either direction, or a neighbouring GOP qualifies. Anything
 // it cannot vouch for (other codecs or containers, open GOPs, GOPs longer
-// than PrefilterMaxGOP, a decoder that drops frames) falls back to a full
+// than PrefilterMaxSpan, a decoder that drops frames) falls back to a full
 // decode. See prefilter.go for what it cannot see.
 //
 // Its cost is dominated by decoding every keyframe (one decoder thread, no

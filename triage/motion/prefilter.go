@@ -16,27 +16,32 @@ import (
 )
 
 // The prefilter skips the decoding of stretches where nothing can have
-// changed. It reads the MP4 sample tables (no decoding) to find the GOPs,
-// decodes only the keyframes (each an IDR picture, decodable alone, written
-// to a temporary H.264 elementary stream), and then fully decodes only the
-// GOPs where
-//   - the two keyframes that bound the GOP differ (same thresholds as the
-//     detector, made more sensitive), or
+// changed. It reads the MP4 sample tables (no decoding) to find the GOPs
+// and groups consecutive GOPs into spans of at most PrefilterMaxSpan. It
+// decodes only the keyframes that start spans (each an IDR picture,
+// decodable alone, written to a temporary H.264 elementary stream), and
+// then fully decodes only the GOPs where
+//   - the two keyframes that bound the GOP's span differ (same thresholds
+//     as the detector, made more sensitive), or
 //   - the bits the encoder spent on the GOP's predicted frames deviate from
 //     the recent GOPs in EITHER direction, or one frame bursts above the
 //     rest of its GOP (rate control can make still scenes expensive and
 //     busy ones cheap, so no direction is trusted to mean "still"),
 //
 // plus the GOP either side of each, the first and the last. In a skipped
-// GOP the detector sees only the keyframe, which keeps its background
-// current. Whenever the prefilter is unsure (not H.264 in MP4, open GOPs,
-// GOPs longer than PrefilterMaxGOP, a frame count that does not match) it
-// gives up and the caller decodes everything.
+// span the detector sees only the keyframe that starts it, which keeps its
+// background current. Whenever the prefilter is unsure (not H.264 in MP4,
+// open GOPs, a GOP longer than PrefilterMaxSpan, a frame count that does
+// not match) it gives up and the caller decodes everything.
 //
-// What it cannot see: motion that starts and ends inside one GOP, leaves
-// both keyframes identical and costs the encoder no more bits than the GOPs
-// around it. Keep PrefilterMaxGOP at or below MinEventLength plus a few
-// seconds where such events matter.
+// What it cannot see: motion that starts and ends inside one span, leaves
+// both of its keyframes identical and costs the encoder no more bits than
+// the GOPs around it. A span is the stretch judged from its two ends, so a
+// stream of 4 s GOPs judged in 8 s spans is seen exactly as one of 8 s GOPs
+// would be; spans are what keeps the prefilter's cost from being that of
+// decoding every keyframe when keyframes are frequent. Keep
+// PrefilterMaxSpan at or below MinEventLength plus a few seconds where
+// such events matter.
 
 // errNoPrefilter means the prefilter cannot vouch for this file; Analyze
 // then decodes everything.
@@ -67,8 +72,8 @@ type gop struct {
 	first, end int     // sample indices [first, end) in decode order
 	start      float64 // keyframe presentation time, seconds from the clip start
 	dur        float64
-	pRate      float64 // bytes per second of its predicted frames
-	p3         float64 // size of its third largest predicted frame
+	pRate      float64 // weighed bytes (frameCost) per second of its predicted frames
+	p3         float64 // weighed bytes of its third largest predicted frame
 	order      []int   // sample indices in presentation order
 }
 
@@ -78,7 +83,16 @@ func analyzePrefiltered(ctx context.Context, path string, cfg Config) (Result, e
 		slog.Debug("prefilter: full decode", "path", path, "reason", err)
 		return Result{}, errNoPrefilter
 	}
-	gops, err := splitGOPs(tr, cfg.PrefilterMaxGOP.D().Seconds())
+	f, err := os.Open(path)
+	if err != nil {
+		return Result{}, fmt.Errorf("analyze %s: %w", path, err)
+	}
+	defer f.Close()
+	costs, err := readFrameCosts(f, tr)
+	var gops []gop
+	if err == nil {
+		gops, err = splitGOPs(tr, costs, cfg.PrefilterMaxSpan.D().Seconds())
+	}
 	if err == nil && (tr.width <= 0 || tr.height <= 0) {
 		err = errors.New("no frame size in the sample entry")
 	}
@@ -86,11 +100,6 @@ func analyzePrefiltered(ctx context.Context, path string, cfg Config) (Result, e
 		slog.Debug("prefilter: full decode", "path", path, "reason", err)
 		return Result{}, errNoPrefilter
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return Result{}, fmt.Errorf("analyze %s: %w", path, err)
-	}
-	defer f.Close()
 	a, err := newAnalyzer(path, cfg)
 	if err != nil {
 		return Result{}, err
@@ -113,8 +122,31 @@ func analyzePrefiltered(ctx context.Context, path string, cfg Config) (Result, e
 	return res, nil
 }
 
+// readFrameCosts reads what the encoder spent on each predicted frame
+// (slicehdr.go); keyframes are left zero.
+func readFrameCosts(f io.ReaderAt, tr *avcTrack) ([]frameCost, error) {
+	ps := newParamSets()
+	for _, p := range tr.params {
+		if err := ps.add(p); err != nil {
+			return nil, err
+		}
+	}
+	costs := make([]frameCost, len(tr.samples))
+	for i, s := range tr.samples {
+		if s.sync {
+			continue
+		}
+		c, err := readFrameCost(f, s.offset, s.size, tr.lengthSize, ps)
+		if err != nil {
+			return nil, fmt.Errorf("sample %d: %w", i, err)
+		}
+		costs[i] = c
+	}
+	return costs, nil
+}
+
 // splitGOPs groups samples by keyframe and refuses streams it cannot vouch for.
-func splitGOPs(tr *avcTrack, maxGOP float64) ([]gop, error) {
+func splitGOPs(tr *avcTrack, costs []frameCost, maxGOP float64) ([]gop, error) {
 	s := tr.samples
 	if !s[0].sync {
 		return nil, errors.New("first sample is not a keyframe")
@@ -157,8 +189,8 @@ func splitGOPs(tr *avcTrack, maxGOP float64) ([]gop, error) {
 		var sizes []float64
 		var sum float64
 		for k := g.first + 1; k < g.end; k++ {
-			sizes = append(sizes, float64(s[k].size))
-			sum += float64(s[k].size)
+			sizes = append(sizes, costs[k].weighed())
+			sum += costs[k].weighed()
 		}
 		if g.dur > 0 {
 			g.pRate = sum / g.dur
@@ -196,21 +228,51 @@ type prefilter struct {
 	a      *analyzer
 	rep    *PrefilterReport
 	tmpDir string
-	// changed[g] is set when the keyframes bounding GOP g differ.
-	changed []bool
+	// spans holds the first GOP of each span; the last GOP is a span alone.
+	spans []int
+	// spanOf is the span of each GOP.
+	spanOf []int
+	// spanChanged[s] is set when the keyframes bounding span s differ.
+	spanChanged []bool
 }
 
 func (p *prefilter) run() error {
 	suspect := p.sizeSuspects()
-	for c := 0; c < len(p.gops); c += prefilterChunk {
+	p.spans, p.spanOf = groupSpans(p.gops, p.cfg.PrefilterMaxSpan.D().Seconds())
+	p.spanChanged = make([]bool, len(p.spans))
+	for c := 0; c < len(p.spans); c += prefilterChunk {
 		if err := p.ctx.Err(); err != nil {
 			return fmt.Errorf("analyze %s: %w", p.f.Name(), err)
 		}
-		if err := p.chunk(c, min(len(p.gops), c+prefilterChunk), suspect); err != nil {
+		if err := p.chunk(c, min(len(p.spans), c+prefilterChunk), suspect); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// groupSpans groups consecutive GOPs into spans of at most maxSpan seconds
+// and returns the first GOP of each span and the span of each GOP. The
+// last GOP is a span of its own: it is always decoded.
+func groupSpans(gops []gop, maxSpan float64) (starts, spanOf []int) {
+	spanOf = make([]int, len(gops))
+	for g := 0; g < len(gops); {
+		starts = append(starts, g)
+		d := 0.0
+		for first := g; g == first || g < len(gops)-1 && d+gops[g].dur <= maxSpan; g++ {
+			d += gops[g].dur
+			spanOf[g] = len(starts) - 1
+		}
+	}
+	return starts, spanOf
+}
+
+// spanEnd is the GOP after span s.
+func (p *prefilter) spanEnd(s int) int {
+	if s+1 < len(p.spans) {
+		return p.spans[s+1]
+	}
+	return len(p.gops)
 }
 
 // sizeSuspects marks GOPs whose bit spending stands out, from the sample
@@ -234,14 +296,14 @@ func (p *prefilter) sizeSuspects() []bool {
 	return out
 }
 
-// chunk judges and analyses GOPs [from, to).
+// chunk judges and analyses spans [from, to).
 func (p *prefilter) chunk(from, to int, suspect []bool) error {
-	// Keyframes up to to+1 bound every GOP up to to, one past the chunk, so
-	// a change just after the chunk widens the decoded set into it.
-	kfTo := min(to+2, len(p.gops))
+	// Keyframes up to to+1 bound every span up to to, one past the chunk,
+	// so a change just after the chunk widens the decoded set into it.
+	kfTo := min(to+2, len(p.spans))
 	var kfIdx []int
-	for g := from; g < kfTo; g++ {
-		kfIdx = append(kfIdx, p.gops[g].first)
+	for s := from; s < kfTo; s++ {
+		kfIdx = append(kfIdx, p.gops[p.spans[s]].first)
 	}
 	kfs, err := p.decodeKeyframes(kfIdx)
 	if err != nil {
@@ -253,26 +315,29 @@ func (p *prefilter) chunk(from, to int, suspect []bool) error {
 		}
 	}()
 	p.rep.Keyframes += len(kfs)
-	if p.changed == nil {
-		p.changed = make([]bool, len(p.gops))
+	for s := from; s < min(to+1, len(p.spans)); s++ {
+		k := s - from
+		p.spanChanged[s] = s+1 >= len(p.spans) || k+1 >= len(kfs) || p.keyframesDiffer(kfs[k], kfs[k+1])
 	}
-	for g := from; g < min(to+1, len(p.gops)); g++ {
-		k := g - from
-		p.changed[g] = g+1 >= len(p.gops) || k+1 >= len(kfs) || p.keyframesDiffer(kfs[k], kfs[k+1])
-	}
-	decode := make([]bool, to-from)
-	for g := from; g < to; g++ {
+	gFrom, gTo := p.spans[from], p.spanEnd(to-1)
+	decode := make([]bool, gTo-gFrom)
+	for g := gFrom; g < gTo; g++ {
 		d := g == 0 || g == len(p.gops)-1
 		// Its neighbours too: motion's head or tail may leave the next
 		// keyframe pair looking alike, and the detector needs the context.
 		for _, n := range []int{g - 1, g, g + 1} {
-			if n >= 0 && n < len(p.gops) && (p.changed[n] || suspect[n]) {
+			if n >= 0 && n < len(p.gops) && (p.spanChanged[p.spanOf[n]] || suspect[n]) {
 				d = true
 			}
 		}
-		decode[g-from] = d
+		decode[g-gFrom] = d
 	}
-	return p.analyse(from, to, decode, kfs)
+	return p.analyse(gFrom, gTo, decode, func(g int) *gocv.Mat {
+		if s := p.spanOf[g]; p.spans[s] == g {
+			return &kfs[s-from]
+		}
+		return nil
+	})
 }
 
 // decodeKeyframes decodes the given sync samples and returns them shrunk to
@@ -285,10 +350,7 @@ func (p *prefilter) decodeKeyframes(idx []int) ([]gocv.Mat, error) {
 	defer cleanup()
 	var out []gocv.Mat
 	ws := p.workSize()
-	// The stream holds only IDR pictures, each decoded alone, so skipping
-	// the deblocking filter cannot drift; both keyframes of a pair lose it
-	// alike, and at the detector's size it changes nothing it could see.
-	_, _, err = ffDecode(p.ctx, tmp, ws.X, ws.Y, 0, []string{"-skip_loop_filter", "all"}, func(m gocv.Mat, _ float64) {
+	_, _, err = ffDecode(p.ctx, tmp, ws.X, ws.Y, 0, func(m gocv.Mat, _ float64) {
 		out = append(out, m.Clone())
 	})
 	if err != nil {
@@ -347,8 +409,9 @@ func (p *prefilter) keyframesDiffer(x, y gocv.Mat) bool {
 }
 
 // analyse feeds GOPs [from, to) to the analyzer: decoded GOPs frame by
-// frame, skipped ones as their keyframe, in presentation order.
-func (p *prefilter) analyse(from, to int, decode []bool, kfs []gocv.Mat) error {
+// frame, skipped ones as their keyframe where keyframe(g) has it decoded
+// (it has for the first GOP of each span), in presentation order.
+func (p *prefilter) analyse(from, to int, decode []bool, keyframe func(g int) *gocv.Mat) error {
 	ts := float64(p.tr.timescale)
 	cts0 := p.tr.samples[0].cts
 	for _, s := range p.tr.samples {
@@ -370,7 +433,9 @@ func (p *prefilter) analyse(from, to int, decode []bool, kfs []gocv.Mat) error {
 	feedSkipped := func() {
 		for ; next < len(timeline) && timeline[next] < 0; next++ {
 			g := -1 - timeline[next]
-			p.a.feed(kfs[g-from], p.gops[g].start)
+			if kf := keyframe(g); kf != nil {
+				p.a.feed(*kf, p.gops[g].start)
+			}
 			p.rep.SkippedSeconds += p.gops[g].dur
 		}
 	}
@@ -382,7 +447,7 @@ func (p *prefilter) analyse(from, to int, decode []bool, kfs []gocv.Mat) error {
 		}
 		defer cleanup()
 		ws := p.workSize()
-		n, _, err := ffDecode(p.ctx, tmp, ws.X, ws.Y, 0, nil, func(m gocv.Mat, _ float64) {
+		n, _, err := ffDecode(p.ctx, tmp, ws.X, ws.Y, 0, func(m gocv.Mat, _ float64) {
 			feedSkipped()
 			if next < len(timeline) {
 				p.a.feed(m, float64(p.tr.samples[timeline[next]].cts-cts0)/ts)

@@ -135,6 +135,6 @@ func TestPrefilterSkipsStillFootage(t *testing.T) {
 	cfg.Prefilter = true
 	res, err := Analyze(context.Background(), longGOP, cfg)
 	if err != nil || res.Prefilter != nil || res.Decoded != res.Frames {
-		t.Fatalf("GOP longer than %s: want a full decode, got %v %+v", cfg.PrefilterMaxGOP.D(), err, res.Prefilter)
+		t.Fatalf("GOP longer than %s: want a full decode, got %v %+v", cfg.PrefilterMaxSpan.D(), err, res.Prefilter)
 	}
 }
