@@ -54,15 +54,6 @@ func benchClip(b *testing.B, gop int) string {
 	return p
 }
 
-func timeFFmpegDecode(b *testing.B, clip string) time.Duration {
-	b.Helper()
-	start := time.Now()
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-threads", "1", "-i", clip, "-f", "null", "-").CombinedOutput(); err != nil {
-		b.Fatalf("ffmpeg decode: %v\n%s", err, out)
-	}
-	return time.Since(start)
-}
-
 // BenchmarkTriage1080p times, in the same run, ffmpeg's single-threaded
 // decode of the clip, full-decode triage and prefiltered triage, and
 // reports speed ratios against ffmpeg (higher is faster), in wall time and
@@ -86,43 +77,48 @@ func cpuTime() time.Duration {
 	return time.Duration(self.Utime.Nano() + self.Stime.Nano() + kids.Utime.Nano() + kids.Stime.Nano())
 }
 
+// benchTriage reports medians over b.N rounds, each timing the three in
+// turn, so a noisy neighbour slows one round rather than one contender.
 func benchTriage(b *testing.B, clip string) {
 	cfg := DefaultConfig()
 	pcfg := cfg
 	pcfg.Prefilter = true
-	var tFF, tFull, tPre, cFF, cFull, cPre time.Duration
+	var tFF, tFull, tPre, rFull, rPre, rFullCPU, rPreCPU []float64
 	var full, pre Result
 	b.ResetTimer()
 	for range b.N {
-		c := cpuTime()
-		tFF += timeFFmpegDecode(b, clip)
-		cFF += cpuTime() - c
 		c, start := cpuTime(), time.Now()
+		if out, err := exec.Command("ffmpeg", "-v", "error", "-threads", "1", "-i", clip, "-f", "null", "-").CombinedOutput(); err != nil {
+			b.Fatalf("ffmpeg decode: %v\n%s", err, out)
+		}
+		ff, cff := time.Since(start).Seconds(), (cpuTime() - c).Seconds()
 		var err error
+		c, start = cpuTime(), time.Now()
 		if full, err = Analyze(context.Background(), clip, cfg); err != nil {
 			b.Fatal(err)
 		}
-		tFull += time.Since(start)
-		cFull += cpuTime() - c
+		fu, cfu := time.Since(start).Seconds(), (cpuTime() - c).Seconds()
 		c, start = cpuTime(), time.Now()
 		if pre, err = Analyze(context.Background(), clip, pcfg); err != nil {
 			b.Fatal(err)
 		}
-		tPre += time.Since(start)
-		cPre += cpuTime() - c
+		pr, cpr := time.Since(start).Seconds(), (cpuTime() - c).Seconds()
+		b.Logf("round: ffmpeg %.1f s, full %.1f s (%.3f, cpu %.3f), prefilter %.2f s (%.2f, cpu %.2f)", ff, fu, ff/fu, cff/cfu, pr, ff/pr, cff/cpr)
+		tFF, tFull, tPre = append(tFF, ff), append(tFull, fu), append(tPre, pr)
+		rFull, rPre = append(rFull, ff/fu), append(rPre, ff/pr)
+		rFullCPU, rPreCPU = append(rFullCPU, cff/cfu), append(rPreCPU, cff/cpr)
 	}
 	r, missed := recall(full.Events, pre.Events)
 	if len(missed) > 0 {
 		b.Logf("prefilter missed %s", spans(missed))
 	}
-	n := float64(b.N)
-	b.ReportMetric(tFF.Seconds()/n, "ffmpeg-s")
-	b.ReportMetric(tFull.Seconds()/n, "full-s")
-	b.ReportMetric(tPre.Seconds()/n, "prefilter-s")
-	b.ReportMetric(tFF.Seconds()/tFull.Seconds(), "full/ffmpeg")
-	b.ReportMetric(tFF.Seconds()/tPre.Seconds(), "prefilter/ffmpeg")
-	b.ReportMetric(cFF.Seconds()/cFull.Seconds(), "full/ffmpeg-cpu")
-	b.ReportMetric(cFF.Seconds()/cPre.Seconds(), "prefilter/ffmpeg-cpu")
+	b.ReportMetric(median(tFF), "ffmpeg-s")
+	b.ReportMetric(median(tFull), "full-s")
+	b.ReportMetric(median(tPre), "prefilter-s")
+	b.ReportMetric(median(rFull), "full/ffmpeg")
+	b.ReportMetric(median(rPre), "prefilter/ffmpeg")
+	b.ReportMetric(median(rFullCPU), "full/ffmpeg-cpu")
+	b.ReportMetric(median(rPreCPU), "prefilter/ffmpeg-cpu")
 	b.ReportMetric(r, "recall")
 	b.ReportMetric(float64(len(full.Events)), "events")
 	if pre.Prefilter != nil {

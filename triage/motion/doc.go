@@ -51,18 +51,23 @@
 // # The prefilter
 //
 // With Config.Prefilter, H.264 in MP4 or fragmented MP4 is first judged in
-// the compressed domain: the sample tables give every access unit's size,
-// type and time without decoding; only keyframes are decoded (as an Annex B
-// elementary stream of IDR pictures), and a GOP is fully decoded only when
-// its bounding keyframes differ, its bit spending stands out from its
-// neighbours in either direction, or a neighbouring GOP qualifies. Anything
-// it cannot vouch for (other codecs or containers, open GOPs, GOPs longer
-// than PrefilterMaxSpan, a decoder that drops frames) falls back to a full
-// decode. See prefilter.go for what it cannot see.
+// the compressed domain: the sample tables give every access unit's place,
+// size, type and time without decoding; for each predicted frame the slice
+// NAL units' bytes (not filler or SEI) and the QP in the slice header are
+// read, which together say what the picture cost the encoder whatever its
+// rate control did. GOPs whose cost matches their neighbours' closely are
+// grouped into spans of up to PrefilterMaxSpan; only the keyframe that
+// starts each span is decoded (as an Annex B elementary stream of IDR
+// pictures), and a GOP is fully decoded only when its span's bounding
+// keyframes differ, its cost stands out from its neighbours' in either
+// direction, or a neighbouring GOP qualifies. Anything it cannot vouch for
+// (other codecs or containers, open GOPs, GOPs longer than
+// PrefilterMaxSpan, slice groups, a decoder that drops frames) falls back
+// to a full decode. See prefilter.go for what it cannot see.
 //
-// Its cost is dominated by decoding every keyframe (one decoder thread, no
-// deblocking). In x264 CCTV footage keyframes carry about a third of the
-// bits and a tenth of the decoding time at a 4 s keyframe interval, so the
-// prefilter cannot be more than about ten times faster than a full decode
-// there, and twenty at 8 s, whatever else it saves.
+// Its cost is dominated by decoding keyframes (one decoder thread, no
+// deblocking). In x264 CCTV footage at 10 fps a keyframe every 4 s
+// carries about a third of the bits and a tenth of the decoding time, so
+// decoding every keyframe would cap the prefilter at about ten times
+// faster than a full decode; spans decode one in two there.
 package motion

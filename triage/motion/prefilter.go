@@ -35,8 +35,10 @@ import (
 // not match) it gives up and the caller decodes everything.
 //
 // What it cannot see: motion that starts and ends inside one span, leaves
-// both of its keyframes identical and costs the encoder no more bits than
-// the GOPs around it. A span is the stretch judged from its two ends, so a
+// both of its keyframes identical and costs the encoder no more than the
+// GOPs around it. Under a capped bit rate a small object (a car a tenth of
+// the frame wide) costs too little to tell: then only the keyframes can
+// find it. A span is the stretch judged from its two ends, so a
 // stream of 4 s GOPs judged in 8 s spans is seen exactly as one of 8 s GOPs
 // would be; spans are what keeps the prefilter's cost from being that of
 // decoding every keyframe when keyframes are frequent. Keep
@@ -62,7 +64,13 @@ const (
 	kfSensitivity  = 0.6 // keyframe difference threshold as a share of the detector's
 	sizeDeviation  = 1.6 // a GOP's bit rate this far from its neighbours' is suspect
 	sizeBurst      = 2.0 // a GOP whose third largest frame grew this much against its neighbours' is suspect
-	sizeHistory    = 8
+	// Only GOPs whose bit rate and third largest frame stay this close to
+	// their neighbours' may share a span: a still scene's noise costs the
+	// same from GOP to GOP; anything between steady and suspect has its
+	// own keyframes compared.
+	steadyDeviation = 1.25
+	steadyBurst     = 1.4
+	sizeHistory     = 8
 	// Below this many bytes per second per 100 pixels a change in a GOP's
 	// bit rate is encoder noise, not content.
 	sizeFloorPer100Px = 1.0
@@ -237,8 +245,8 @@ type prefilter struct {
 }
 
 func (p *prefilter) run() error {
-	suspect := p.sizeSuspects()
-	p.spans, p.spanOf = groupSpans(p.gops, p.cfg.PrefilterMaxSpan.D().Seconds())
+	suspect, steady := p.judgeBits()
+	p.spans, p.spanOf = groupSpans(p.gops, steady, p.cfg.PrefilterMaxSpan.D().Seconds())
 	p.spanChanged = make([]bool, len(p.spans))
 	for c := 0; c < len(p.spans); c += prefilterChunk {
 		if err := p.ctx.Err(); err != nil {
@@ -251,15 +259,16 @@ func (p *prefilter) run() error {
 	return nil
 }
 
-// groupSpans groups consecutive GOPs into spans of at most maxSpan seconds
-// and returns the first GOP of each span and the span of each GOP. The
-// last GOP is a span of its own: it is always decoded.
-func groupSpans(gops []gop, maxSpan float64) (starts, spanOf []int) {
+// groupSpans groups consecutive steady GOPs into spans of at most maxSpan
+// seconds and returns the first GOP of each span and the span of each GOP.
+// A GOP that is not steady, and the last GOP (always decoded), are spans
+// of their own.
+func groupSpans(gops []gop, steady []bool, maxSpan float64) (starts, spanOf []int) {
 	spanOf = make([]int, len(gops))
 	for g := 0; g < len(gops); {
 		starts = append(starts, g)
 		d := 0.0
-		for first := g; g == first || g < len(gops)-1 && d+gops[g].dur <= maxSpan; g++ {
+		for first := g; g == first || g < len(gops)-1 && steady[first] && steady[g] && d+gops[g].dur <= maxSpan; g++ {
 			d += gops[g].dur
 			spanOf[g] = len(starts) - 1
 		}
@@ -275,25 +284,28 @@ func (p *prefilter) spanEnd(s int) int {
 	return len(p.gops)
 }
 
-// sizeSuspects marks GOPs whose bit spending stands out, from the sample
-// table alone.
-func (p *prefilter) sizeSuspects() []bool {
-	out := make([]bool, len(p.gops))
+// judgeBits marks, from the encoder's bit spending alone, the GOPs that
+// stand out from the recent ones (suspect) and those that match them
+// closely (steady).
+func (p *prefilter) judgeBits() (suspect, steady []bool) {
+	suspect, steady = make([]bool, len(p.gops)), make([]bool, len(p.gops))
 	floor := float64(p.tr.width*p.tr.height) / 100 * sizeFloorPer100Px
 	var rates, p3s []float64
 	for i, g := range p.gops {
 		if len(rates) > 0 {
 			ref, ref3 := median(rates), median(p3s)
 			off := g.pRate > sizeDeviation*ref || g.pRate < ref/sizeDeviation
-			out[i] = off && math.Abs(g.pRate-ref) > floor ||
+			suspect[i] = off && math.Abs(g.pRate-ref) > floor ||
 				g.p3 > sizeBurst*ref3 && g.p3-ref3 > floor/10
+			steady[i] = len(rates) >= sizeHistory/2 && !suspect[i] &&
+				g.pRate <= steadyDeviation*ref && g.pRate >= ref/steadyDeviation && g.p3 <= steadyBurst*ref3
 		}
 		rates, p3s = append(rates, g.pRate), append(p3s, g.p3)
 		if len(rates) > sizeHistory {
 			rates, p3s = rates[1:], p3s[1:]
 		}
 	}
-	return out
+	return suspect, steady
 }
 
 // chunk judges and analyses spans [from, to).

@@ -3,6 +3,7 @@ package motion
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -136,5 +137,97 @@ func TestPrefilterSkipsStillFootage(t *testing.T) {
 	res, err := Analyze(context.Background(), longGOP, cfg)
 	if err != nil || res.Prefilter != nil || res.Decoded != res.Frames {
 		t.Fatalf("GOP longer than %s: want a full decode, got %v %+v", cfg.PrefilterMaxSpan.D(), err, res.Prefilter)
+	}
+}
+
+// TestPrefilterFindsAWalkThroughInStillFootage is the case the prefilter
+// exists for and the one spans make risky: a long still stretch, a car that
+// crosses the frame in a few seconds, still again; whatever the rate
+// control. Where the encoder's quantiser is free (CRF, constant QP) the
+// car's bits alone must keep its GOPs out of multi-GOP spans and send
+// them to a full decode, wherever the keyframes fall. Under a bit rate cap
+// a car a tenth of the frame wide costs the encoder too little to tell
+// (its bits stay within a fifth of the still scene's): there the keyframes
+// bounding each span find it, and a car that came and went between them
+// would not be seen (prefilter.go).
+func TestPrefilterFindsAWalkThroughInStillFootage(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.mkv")
+	// 36 s of the car park's own still stretch (played forwards and
+	// backwards, so the loop has no jump), a car crossing, 36 s still.
+	ffmpeg(t, "-i", footage+"parking-cars.mp4", "-filter_complex",
+		"[0:v]trim=9.5:12.5,setpts=PTS-STARTPTS,split[a][b];[b]reverse[r];[a][r]concat=n=2:v=1:a=0,loop=loop=5:size=75:start=0,split[s1][s2];"+
+			"[0:v]trim=13.5:19.5,setpts=PTS-STARTPTS[car];[s1][car][s2]concat=n=3:v=1:a=0,setpts=N/12.5/TB[out]",
+		"-map", "[out]", "-c:v", "ffv1", src)
+	rc := map[string][]string{
+		"crf":     {"-crf", "23"},
+		"cbr":     {"-b:v", "500k", "-minrate", "500k", "-maxrate", "500k", "-bufsize", "500k", "-x264-params", "nal-hrd=cbr"},
+		"vbv-cap": {"-b:v", "300k", "-maxrate", "300k", "-bufsize", "300k"},
+		"cqp":     {"-qp", "28"},
+	}
+	for name, r := range rc {
+		p := filepath.Join(dir, name+".mp4")
+		ffmpeg(t, append(append([]string{"-i", src, "-c:v", "libx264", "-preset", "veryfast", "-g", "25"}, r...), p)...)
+		full, pre := analyzeBoth(t, p)
+		rec, missed := recall(full.Events, pre.Events)
+		if pre.Prefilter == nil {
+			t.Fatalf("%s: the prefilter should handle this file", name)
+		}
+		t.Logf("%-8s full %s prefilter %s; %d/%d GOPs decoded, %d keyframes, %.1f s skipped", name, spans(full.Events), spans(pre.Events),
+			pre.Prefilter.DecodedGOPs, pre.Prefilter.GOPs, pre.Prefilter.Keyframes, pre.Prefilter.SkippedSeconds)
+		if len(full.Events) == 0 {
+			t.Errorf("%s: full decoding found no car", name)
+		}
+		if rec < 1 {
+			t.Errorf("%s: prefilter lost %s", name, spans(missed))
+		}
+		if pre.Prefilter.SkippedSeconds < 40 {
+			t.Errorf("%s: only %.1f s of %.0f s still footage skipped", name, pre.Prefilter.SkippedSeconds, full.Duration)
+		}
+		if name == "crf" || name == "cqp" {
+			checkBitsSeeTheCar(t, name, p, full.Events)
+		}
+	}
+}
+
+// checkBitsSeeTheCar requires the encoder's bit spending alone to keep
+// every GOP the car is seen in throughout out of multi-GOP spans, and to send at
+// least one to a full decode: keyframes that happen to show the car would
+// hide a blind bit signal from the end-to-end check.
+func checkBitsSeeTheCar(t *testing.T, name, path string, events []Event) {
+	t.Helper()
+	tr, err := readAVCTrack(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	costs, err := readFrameCosts(f, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gops, err := splitGOPs(tr, costs, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suspect, steady := (&prefilter{tr: tr, gops: gops}).judgeBits()
+	anySuspect := false
+	for i, g := range gops {
+		for _, e := range events {
+			// GOPs with only the car's head or tail in them are decoded
+			// as neighbours of the others.
+			if g.start >= e.Start && g.start+g.dur <= e.End {
+				if steady[i] {
+					t.Errorf("%s: the GOP at %.1f s shows the car but its bits look steady", name, g.start)
+				}
+				anySuspect = anySuspect || suspect[i]
+			}
+		}
+	}
+	if !anySuspect {
+		t.Errorf("%s: no GOP with the car in it has suspect bit spending", name)
 	}
 }
