@@ -38,8 +38,8 @@ import (
 // both of its keyframes identical and costs the encoder no more than the
 // GOPs around it. Under a capped bit rate a small object (a car a tenth of
 // the frame wide) costs too little to tell: then only the keyframes can
-// find it. A span is the stretch judged from its two ends, so a
-// stream of 4 s GOPs judged in 8 s spans is seen exactly as one of 8 s GOPs
+// find it. A span is the stretch judged from its two ends, so a stream of
+// 4 s GOPs judged in 8 s spans is seen no worse than one of 8 s GOPs
 // would be; spans are what keeps the prefilter's cost from being that of
 // decoding every keyframe when keyframes are frequent. Keep
 // PrefilterMaxSpan at or below MinEventLength plus a few seconds where
