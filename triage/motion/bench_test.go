@@ -3,6 +3,7 @@ package motion
 import (
 	"context"
 	"fmt"
+	"image"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgetriage/edgetriage/triage/opencv"
+	"gocv.io/x/gocv"
 )
 
 // benchClip makes (once per machine, cached in the temp dir) a 57 minute
@@ -62,6 +66,7 @@ func benchClip(b *testing.B, gop int) string {
 // dominated by decoding one keyframe per GOP, so it is measured at two
 // keyframe intervals common in CCTV: 4 s and 8 s.
 func BenchmarkTriage1080p(b *testing.B) {
+	serialOpenCV(b)
 	for _, gop := range []int{40, 80} {
 		b.Run(fmt.Sprintf("gop=%ds", gop/10), func(b *testing.B) { benchTriage(b, benchClip(b, gop)) })
 	}
@@ -124,4 +129,43 @@ func benchTriage(b *testing.B, clip string) {
 	if pre.Prefilter != nil {
 		b.ReportMetric(pre.Prefilter.SkippedSeconds/full.Duration, "skipped-share")
 	}
+}
+
+// BenchmarkDetector times the detector alone on the room clip's frames,
+// already decoded and shrunk to the work size as the ffmpeg child
+// delivers them: the per-frame cost triage adds to decoding (ns/op is one
+// frame).
+func BenchmarkDetector(b *testing.B) {
+	var frames []gocv.Mat
+	ws := workSize(image.Pt(1920, 1080), DefaultConfig().WorkHeight)
+	_, _, err := ffDecode(context.Background(), footage+"room-people-enter-leave.mp4", ws.X, ws.Y, 0, func(m gocv.Mat, _ float64) {
+		frames = append(frames, m.Clone())
+	})
+	if err != nil || len(frames) == 0 {
+		b.Fatalf("decode: %v (%d frames)", err, len(frames))
+	}
+	defer func() {
+		for i := range frames {
+			frames[i].Close()
+		}
+	}()
+	d, err := NewDetector(DefaultConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	serialOpenCV(b)
+	b.ResetTimer()
+	for i := range b.N {
+		// 10 frames a second, looping: the clip's time keeps going forward.
+		d.Process(frames[i%len(frames)], time.Duration(i)*100*time.Millisecond)
+	}
+}
+
+// serialOpenCV runs OpenCV's loops on the calling thread for the rest of
+// the benchmark, as the edgetriage binary does.
+func serialOpenCV(b *testing.B) {
+	prev := opencv.Threads()
+	opencv.SetThreads(1)
+	b.Cleanup(func() { opencv.SetThreads(prev) })
 }

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/edgetriage/edgetriage/triage/opencv"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -41,6 +43,12 @@ func commands() []command {
 }
 
 func main() {
+	// Triage and redaction run side by side already; OpenCV's own thread
+	// pool only spins on cores the decoders need (triage/opencv). The
+	// variable OpenCV reads, when set, still wins.
+	if _, set := os.LookupEnv("OPENCV_FOR_THREADS_NUM"); !set {
+		opencv.SetThreads(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	env := &cliEnv{stdout: os.Stdout, stderr: os.Stderr, environ: os.Environ(), isTTY: isTerminal(os.Stderr)}
 	code := dispatch(ctx, env, os.Args[1:])
