@@ -140,11 +140,12 @@ func readFrameCosts(f io.ReaderAt, tr *avcTrack) ([]frameCost, error) {
 		}
 	}
 	costs := make([]frameCost, len(tr.samples))
+	buf := make([]byte, tr.lengthSize+sliceHeaderBytes)
 	for i, s := range tr.samples {
 		if s.sync {
 			continue
 		}
-		c, err := readFrameCost(f, s.offset, s.size, tr.lengthSize, ps)
+		c, err := readFrameCost(f, s.offset, s.size, tr.lengthSize, ps, buf)
 		if err != nil {
 			return nil, fmt.Errorf("sample %d: %w", i, err)
 		}

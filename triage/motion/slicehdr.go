@@ -81,33 +81,26 @@ func (ps *paramSets) add(nalu []byte) error {
 }
 
 func parsePPS(b []byte) (*picParams, uint32, error) {
-	pos := 0
+	r := headerReader{b: b}
 	var p picParams
-	var errs []error
-	ue := func() uint32 { v, err := bits.ReadGolombUnsigned(b, &pos); errs = append(errs, err); return v }
-	se := func() int32 { v, err := bits.ReadGolombSigned(b, &pos); errs = append(errs, err); return v }
-	flag := func() bool { v, err := bits.ReadFlag(b, &pos); errs = append(errs, err); return v }
-	id := ue()
-	p.spsID = ue()
-	p.cabac = flag()
-	p.bottomFieldPicOrderInFrame = flag()
-	if groups := ue(); groups > 0 {
+	id := r.ue()
+	p.spsID = r.ue()
+	p.cabac = r.flag()
+	p.bottomFieldPicOrderInFrame = r.flag()
+	if groups := r.ue(); groups > 0 {
 		return nil, 0, errors.New("slice groups (FMO) are not supported")
 	}
-	p.numRefIdxL0, p.numRefIdxL1 = ue()+1, ue()+1
-	p.weightedPred = flag()
-	var err error
-	if p.weightedBipredIdc, err = bits.ReadBits(b, &pos, 2); err != nil {
-		return nil, 0, err
-	}
-	p.picInitQP = 26 + int(se())
-	se() // pic_init_qs_minus26
-	se() // chroma_qp_index_offset
-	flag()
-	flag()
-	p.redundantPicCntPresent = flag()
-	if err := errors.Join(errs...); err != nil {
-		return nil, 0, err
+	p.numRefIdxL0, p.numRefIdxL1 = r.ue()+1, r.ue()+1
+	p.weightedPred = r.flag()
+	p.weightedBipredIdc = r.u(2)
+	p.picInitQP = 26 + int(r.se())
+	r.se() // pic_init_qs_minus26
+	r.se() // chroma_qp_index_offset
+	r.flag()
+	r.flag()
+	p.redundantPicCntPresent = r.flag()
+	if r.err != nil {
+		return nil, 0, r.err
 	}
 	return &p, id, nil
 }
@@ -118,7 +111,7 @@ func (ps *paramSets) sliceQP(nalu []byte) (int, error) {
 	if len(nalu) < 2 {
 		return 0, errors.New("empty slice")
 	}
-	h := sliceHeaderReader{b: h264.EmulationPreventionRemove(nalu[1:])}
+	h := headerReader{b: h264.EmulationPreventionRemove(nalu[1:])}
 	idr := nalu[0]&0x1f == byte(h264.NALUTypeIDR)
 	refIdc := nalu[0] >> 5
 	h.ue() // first_mb_in_slice
@@ -211,15 +204,16 @@ func chromaFormat(sps *h264.SPS) uint32 {
 	return 1
 }
 
-// sliceHeaderReader reads Exp-Golomb and fixed-width fields, keeping the
-// first error so a header is parsed straight through and checked once.
-type sliceHeaderReader struct {
+// headerReader reads the Exp-Golomb and fixed-width fields of a parameter
+// set or slice header, keeping the first error so a header is parsed
+// straight through and checked once.
+type headerReader struct {
 	b   []byte
 	pos int
 	err error
 }
 
-func (r *sliceHeaderReader) ue() uint32 {
+func (r *headerReader) ue() uint32 {
 	if r.err != nil {
 		return 0
 	}
@@ -228,7 +222,7 @@ func (r *sliceHeaderReader) ue() uint32 {
 	return v
 }
 
-func (r *sliceHeaderReader) se() int32 {
+func (r *headerReader) se() int32 {
 	if r.err != nil {
 		return 0
 	}
@@ -237,7 +231,7 @@ func (r *sliceHeaderReader) se() int32 {
 	return v
 }
 
-func (r *sliceHeaderReader) u(n int) uint64 {
+func (r *headerReader) u(n int) uint64 {
 	if r.err != nil {
 		return 0
 	}
@@ -246,9 +240,9 @@ func (r *sliceHeaderReader) u(n int) uint64 {
 	return v
 }
 
-func (r *sliceHeaderReader) flag() bool { return r.u(1) == 1 }
+func (r *headerReader) flag() bool { return r.u(1) == 1 }
 
-func (r *sliceHeaderReader) refPicListModification() {
+func (r *headerReader) refPicListModification() {
 	if !r.flag() {
 		return
 	}
@@ -269,7 +263,7 @@ func (r *sliceHeaderReader) refPicListModification() {
 	r.fail("ref_pic_list_modification does not end")
 }
 
-func (r *sliceHeaderReader) predWeightTable(refs uint32, chroma bool) {
+func (r *headerReader) predWeightTable(refs uint32, chroma bool) {
 	if r.err == nil && refs > 32 {
 		r.fail("more than 32 reference pictures")
 		return
@@ -291,7 +285,7 @@ func (r *sliceHeaderReader) predWeightTable(refs uint32, chroma bool) {
 	}
 }
 
-func (r *sliceHeaderReader) decRefPicMarking(idr bool) {
+func (r *headerReader) decRefPicMarking(idr bool) {
 	if idr {
 		r.flag()
 		r.flag()
@@ -321,7 +315,7 @@ func (r *sliceHeaderReader) decRefPicMarking(idr bool) {
 	r.fail("dec_ref_pic_marking does not end")
 }
 
-func (r *sliceHeaderReader) fail(msg string) {
+func (r *headerReader) fail(msg string) {
 	if r.err == nil {
 		r.err = errors.New(msg)
 	}
@@ -334,11 +328,11 @@ const sliceHeaderBytes = 512
 
 // readFrameCost walks the NAL units of the access unit at [off, off+size)
 // of r (length-prefixed, lengthSize bytes), reading only each unit's
-// first bytes: the slices' bytes and the first slice's QP. Parameter sets
-// found in band are added to ps.
-func readFrameCost(r io.ReaderAt, off int64, size uint32, lengthSize int, ps *paramSets) (frameCost, error) {
+// first bytes into buf (lengthSize+sliceHeaderBytes long): the slices'
+// bytes and the first slice's QP. Parameter sets found in band are added
+// to ps.
+func readFrameCost(r io.ReaderAt, off int64, size uint32, lengthSize int, ps *paramSets, buf []byte) (frameCost, error) {
 	var c frameCost
-	buf := make([]byte, lengthSize+sliceHeaderBytes)
 	end := off + int64(size)
 	for pos := off; pos < end; {
 		n := min(int64(len(buf)), end-pos)
