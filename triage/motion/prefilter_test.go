@@ -3,7 +3,6 @@ package motion
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 )
@@ -191,24 +190,12 @@ func TestPrefilterFindsAWalkThroughInStillFootage(t *testing.T) {
 }
 
 // checkBitsSeeTheCar requires the encoder's bit spending alone to keep
-// every GOP the car is seen in throughout out of multi-GOP spans, and to send at
-// least one to a full decode: keyframes that happen to show the car would
-// hide a blind bit signal from the end-to-end check.
+// every GOP the car is seen in throughout out of multi-GOP spans, and to
+// send at least one to a full decode: keyframes that happen to show the car
+// would hide a blind bit signal from the end-to-end check.
 func checkBitsSeeTheCar(t *testing.T, name, path string, events []Event) {
 	t.Helper()
-	tr, err := readAVCTrack(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	costs, err := readFrameCosts(f, tr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr, costs := frameCosts(t, path)
 	gops, err := splitGOPs(tr, costs, 10)
 	if err != nil {
 		t.Fatal(err)
