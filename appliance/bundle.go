@@ -93,7 +93,7 @@ var errNotStored = errors.New("not stored locally")
 type BundleReport struct {
 	Item     evidence.Item
 	Events   int
-	KeyID    string
+	Key      ed25519.PublicKey // the signer; proves origin only when it was pinned
 	Pinned   bool
 	Checkpnt uint64
 }
@@ -144,5 +144,5 @@ func VerifyBundle(path string, pinned ed25519.PublicKey) (BundleReport, error) {
 		return BundleReport{}, fmt.Errorf("bundle %s: the item's bytes hash to %s (%d bytes), the manifest says %s (%d bytes): %w",
 			path, digest.Short(), size, m.Item.Digest.Short(), m.Item.Size, evidence.ErrManifest)
 	}
-	return BundleReport{Item: m.Item, Events: len(m.Events), KeyID: m.KeyID, Pinned: pinned != nil, Checkpnt: m.Checkpoint.Seq}, nil
+	return BundleReport{Item: m.Item, Events: len(m.Events), Key: m.Key(), Pinned: pinned != nil, Checkpnt: m.Checkpoint.Seq}, nil
 }

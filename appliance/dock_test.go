@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/capture/dock"
 	"github.com/edgetriage/edgetriage/firmware"
 )
@@ -88,7 +89,7 @@ func TestDockedCameraIsOffloadedAndSentCentral(t *testing.T) {
 	if metricValue(t, metrics, `edgetriage_dock_bay_state{bay="bay-1",state="done"}`) != 1 {
 		t.Error("bay state metric")
 	}
-	rep, err := d.vault.Verify(context.Background(), nil)
+	rep, err := d.vault.Verify(context.Background(), vault.VerifyOptions{})
 	if err != nil || !rep.OK() {
 		t.Fatalf("verify: %v %v", rep.Findings, err)
 	}

@@ -158,7 +158,7 @@ func TestRetentionRemovesOnlyAckedOldestFirstAndStopsIntakeAtReserve(t *testing.
 		t.Fatal(err)
 	}
 	defer vr.Close()
-	rep, err := vr.Verify(ctx, nil)
+	rep, err := vr.Verify(ctx, vault.VerifyOptions{})
 	if err != nil || !rep.OK() || rep.Removed == 0 {
 		t.Fatalf("verify after retention: removed %d, %v %v", rep.Removed, rep.Findings, err)
 	}

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Action names what a custody event records.
@@ -23,6 +25,8 @@ const (
 	ActionRemoved        Action = "removed"         // local copy deleted (retention), record kept
 	ActionAppliedMigrate Action = "schema-migrated" // the index schema moved forward
 	ActionKeyCreated     Action = "key-created"     // the appliance's signing key was made
+	ActionVaultClosed    Action = "vault-closed"    // the vault was closed in order; nothing follows until it is opened again
+	ActionQuarantined    Action = "quarantined"     // bytes no record names were moved aside at start-up, not deleted
 
 	// dock
 	ActionDocked             Action = "docked"
@@ -179,9 +183,41 @@ type Checkpoint struct {
 }
 
 // KeyID is a short, stable name for a public key: the first 16 hex
-// characters of its SHA-256.
+// characters of its SHA-256. It names a key; it is too short to pin one.
 func KeyID(pub ed25519.PublicKey) string {
-	return DigestBytes(pub).String()[:16]
+	return Fingerprint(pub)[:16]
+}
+
+// Fingerprint is the whole SHA-256 of a public key in hex: what an admin
+// writes down at first start and central pins, so that a verifier never
+// has to trust a key it reads from the data it checks.
+func Fingerprint(pub ed25519.PublicKey) string {
+	return DigestBytes(pub).String()
+}
+
+// ParseFingerprint accepts a fingerprint as printed, with or without
+// spaces or colons between groups, in either case.
+func ParseFingerprint(s string) (string, error) {
+	clean := strings.ToLower(strings.NewReplacer(" ", "", ":", "", "-", "").Replace(strings.TrimSpace(s)))
+	if _, err := ParseDigest(clean); err != nil {
+		return "", fmt.Errorf("key fingerprint %q: want the 64 hex characters printed at first start", s)
+	}
+	return clean, nil
+}
+
+// HoldsReplacementCharacter reports whether any text of the event holds
+// U+FFFD, which is what a JSON encoder puts where bytes were not UTF-8.
+func (e CustodyEvent) HoldsReplacementCharacter() bool {
+	has := func(s string) bool { return strings.ContainsRune(s, utf8.RuneError) }
+	if has(string(e.Actor)) || has(string(e.Action)) {
+		return true
+	}
+	for k, v := range e.Details {
+		if has(k) || has(v) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c Checkpoint) message() []byte {

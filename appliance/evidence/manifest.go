@@ -64,7 +64,7 @@ func VerifyManifest(signed []byte, pinned ed25519.PublicKey) (Manifest, error) {
 	if m.Format != ManifestFormat {
 		return m, fmt.Errorf("manifest format %q, want %q: %w", m.Format, ManifestFormat, ErrManifest)
 	}
-	key, err := manifestKey(m, pinned)
+	key, err := manifestKey(m, env, pinned)
 	if err != nil {
 		return m, err
 	}
@@ -81,12 +81,24 @@ func VerifyManifest(signed []byte, pinned ed25519.PublicKey) (Manifest, error) {
 	return m, nil
 }
 
-func manifestKey(m Manifest, pinned ed25519.PublicKey) (ed25519.PublicKey, error) {
+// Key is the public key the manifest says signed it, nil when unreadable.
+// It proves nothing about origin until compared with a pinned key.
+func (m Manifest) Key() ed25519.PublicKey {
 	raw, err := hex.DecodeString(m.PublicKey)
 	if err != nil || len(raw) != ed25519.PublicKeySize {
+		return nil
+	}
+	return ed25519.PublicKey(raw)
+}
+
+func manifestKey(m Manifest, env SignedManifest, pinned ed25519.PublicKey) (ed25519.PublicKey, error) {
+	embedded := m.Key()
+	if embedded == nil {
 		return nil, fmt.Errorf("manifest public key unreadable: %w", ErrManifest)
 	}
-	embedded := ed25519.PublicKey(raw)
+	if id := KeyID(embedded); m.KeyID != id || env.KeyID != id {
+		return nil, fmt.Errorf("manifest names key id %q (envelope %q) but carries key %s: %w", m.KeyID, env.KeyID, id, ErrManifest)
+	}
 	if pinned != nil && !pinned.Equal(embedded) {
 		return nil, fmt.Errorf("manifest was made by key %s, not the pinned key %s: %w", KeyID(embedded), KeyID(pinned), ErrManifest)
 	}

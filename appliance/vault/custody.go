@@ -1,11 +1,13 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -52,10 +54,11 @@ func (v *Vault) appendTx(tx *bolt.Tx, events []evidence.CustodyEvent) ([]evidenc
 		e.Time = v.now().UTC()
 		e.Prev = head.Hash
 		e.Details = maps.Clone(e.Details)
+		e = e.Sanitized()
 		e.Hash = e.ComputeHash()
-		raw, err := json.Marshal(e)
+		raw, err := encodeEvent(e)
 		if err != nil {
-			return nil, fmt.Errorf("encode event %d: %w", e.Seq, err)
+			return nil, err
 		}
 		if err := chain.Put(seqKey(e.Seq), raw); err != nil {
 			return nil, fmt.Errorf("store event %d: %w", e.Seq, err)
@@ -69,6 +72,21 @@ func (v *Vault) appendTx(tx *bolt.Tx, events []evidence.CustodyEvent) ([]evidenc
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// encodeEvent is the one stored form of an event. It is checked to decode
+// to an event with the same hash: an event whose stored form disagreed with
+// its hash would break the chain for good, so it is refused instead.
+func encodeEvent(e evidence.CustodyEvent) ([]byte, error) {
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %d: %w", e.Seq, err)
+	}
+	back, err := decodeEvent(raw)
+	if err != nil || back.ComputeHash() != e.Hash {
+		return nil, fmt.Errorf("event %d (%s): its stored form would not match its hash; refusing to store it", e.Seq, e.Action)
+	}
+	return raw, nil
 }
 
 func headTx(tx *bolt.Tx) (evidence.CustodyEvent, error) {
@@ -141,7 +159,10 @@ func (v *Vault) ItemEvents(d evidence.Digest) ([]evidence.CustodyEvent, error) {
 }
 
 // Checkpoint signs the current chain head with the appliance key and stores
-// the signature; it does nothing when the head is already signed.
+// the signature. A head that is already signed is signed again with the
+// current time, in place of its older checkpoint: the newest checkpoint's
+// time then says when the vault was last seen whole, which is what lets
+// verify notice a chain cut short together with its later checkpoints.
 func (v *Vault) Checkpoint(ctx context.Context) (evidence.Checkpoint, error) {
 	var cp evidence.Checkpoint
 	err := v.update(ctx, func(tx *bolt.Tx) error {
@@ -149,20 +170,12 @@ func (v *Vault) Checkpoint(ctx context.Context) (evidence.Checkpoint, error) {
 		if err != nil || head.Seq == 0 {
 			return err
 		}
-		b := tx.Bucket(bucketCheckpoints)
-		if _, last := b.Cursor().Last(); last != nil {
-			var prev evidence.Checkpoint
-			if err := json.Unmarshal(last, &prev); err == nil && prev.Seq == head.Seq {
-				cp = prev
-				return nil
-			}
-		}
 		cp = evidence.SignCheckpoint(v.key, head, v.now())
 		raw, err := json.Marshal(cp)
 		if err != nil {
 			return err
 		}
-		return b.Put(seqKey(cp.Seq), raw)
+		return tx.Bucket(bucketCheckpoints).Put(seqKey(cp.Seq), raw)
 	})
 	if err != nil {
 		return cp, fmt.Errorf("checkpoint: %w", err)
@@ -275,4 +288,26 @@ func (g *groupCommit) commitBatch(batch []*commitJob) {
 	for _, j := range batch {
 		j.done <- g.v.db.Update(j.fn)
 	}
+}
+
+// lastItemEventTx is the newest custody event that names d, nil for none.
+func lastItemEventTx(tx *bolt.Tx, d evidence.Digest) (*evidence.CustodyEvent, error) {
+	c := tx.Bucket(bucketItemEvents).Cursor()
+	end := itemEventKey(d, math.MaxUint64)
+	k, _ := c.Seek(end)
+	switch {
+	case k == nil:
+		k, _ = c.Last()
+	case !bytes.Equal(k, end):
+		k, _ = c.Prev()
+	}
+	if k == nil || [32]byte(k[:32]) != d {
+		return nil, nil
+	}
+	raw := tx.Bucket(bucketCustody).Get(k[32:])
+	if raw == nil {
+		return nil, fmt.Errorf("item %s: indexed event %x is missing from the chain", d.Short(), k[32:])
+	}
+	e, err := decodeEvent(raw)
+	return &e, err
 }

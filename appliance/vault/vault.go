@@ -126,7 +126,7 @@ func (v *Vault) start(ctx context.Context) error {
 			return err
 		}
 	}
-	return v.recover()
+	return v.recover(ctx)
 }
 
 // headIfAny is the chain head's seq, or 0 for an index not yet created.
@@ -206,13 +206,18 @@ func (v *Vault) bindKey() error {
 // for verify in that case so the replacement can be reported, not used.
 var ErrKeyMismatch = errors.New("signing key replaced")
 
-// Close signs a checkpoint of the chain head and closes the index.
-// Calling it more than once is harmless.
+// Close records that the vault was closed in order, signs a checkpoint of
+// that event, and closes the index. A chain whose head is not such an event
+// was left by a crash, or cut short: verify tells them apart from a clean
+// stop by this event. Calling Close more than once is harmless.
 func (v *Vault) Close() error {
 	v.closeOnce.Do(func() {
 		var err error
 		if !v.verifyOnly {
-			_, err = v.Checkpoint(context.Background())
+			_, err = v.Append(context.Background(), evidence.CustodyEvent{Actor: ActorAppliance, Action: evidence.ActionVaultClosed})
+			if err == nil {
+				_, err = v.Checkpoint(context.Background())
+			}
 		}
 		v.closeErr = errors.Join(err, v.db.Close())
 	})

@@ -51,6 +51,27 @@ func TestExportedBundleVerifiesOffline(t *testing.T) {
 	}
 }
 
+// A bundle carries its signer's key; trusting it would let anyone who can
+// make a key make a "verified" bundle. Unpinned, verify names the key and
+// refuses; pinned by fingerprint (as written down at first start) it passes.
+func TestUnpinnedBundleIsRefused(t *testing.T) {
+	bundle, pubkey := exportParking(t)
+	raw, _ := hex.DecodeString(pubkey)
+	fp := evidence.Fingerprint(ed25519.PublicKey(raw))
+	r := run(t, "verify", "--bundle", bundle)
+	if r.code != 1 || !strings.Contains(r.stdout, "signature valid but signer not pinned") || !strings.Contains(r.stdout, fp) {
+		t.Fatalf("unpinned verify: exit %d, stdout %q stderr %q; want exit 1 naming key %s", r.code, r.stdout, r.stderr, fp)
+	}
+	spaced := strings.ToUpper(fp[:8]) + " " + fp[8:]
+	if r := run(t, "verify", "--bundle", bundle, "--fingerprint", spaced); r.code != 0 || !strings.Contains(r.stdout, "intact") {
+		t.Fatalf("verify pinned by fingerprint: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	other := strings.Repeat("ab", 32)
+	if r := run(t, "verify", "--bundle", bundle, "--fingerprint", other); r.code != 1 || !strings.Contains(r.stdout, "not the pinned fingerprint") {
+		t.Fatalf("verify pinned to another fingerprint: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
 func TestTamperedBundlesFail(t *testing.T) {
 	bundle, pubkey := exportParking(t)
 	_, otherPriv, _ := ed25519.GenerateKey(nil)

@@ -121,7 +121,7 @@ func TestStationDay(t *testing.T) {
 	})
 	st.stop()
 
-	if r := run(t, "verify", "--data", st.data); r.code != 0 {
+	if r := verifyPinned(t, st.data); r.code != 0 {
 		t.Fatalf("verify after the day: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	} else {
 		t.Logf("edgetriage verify: %s", strings.TrimSpace(r.stdout))

@@ -87,7 +87,7 @@ func soak(b *testing.B, duration time.Duration) {
 	samples = append(samples, st.sample(time.Since(start)))
 	gaps := st.cameraGaps()
 	st.stop()
-	if r := run(b, "verify", "--data", st.data); r.code != 0 {
+	if r := verifyPinned(b, st.data); r.code != 0 {
 		b.Fatalf("verify after the soak: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	st.reportSoak(b, samples, docks, gaps)
