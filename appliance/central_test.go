@@ -3,6 +3,7 @@ package appliance
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -54,7 +55,7 @@ func TestCentralClientPullsVerifiesAndAcks(t *testing.T) {
 		}
 		digests = append(digests, it.Digest)
 	}
-	token, err := d.auth.AddToken(ctx, "hq")
+	token, _, err := d.auth.AddToken(ctx, "user:admin", "hq", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,17 +122,37 @@ func TestCentralClientPullsVerifiesAndAcks(t *testing.T) {
 		t.Fatalf("manifest: %v", err)
 	}
 
-	if resp, _ := hq.do("POST", path+"/ack", []byte(`{"sha256":"`+digests[1].String()+`"}`), nil); resp.StatusCode != http.StatusConflict {
-		t.Fatalf("ack with the wrong digest: %s", resp.Status)
+	// Echoing the public digest, as acks used to, proves nothing.
+	if resp, _ := hq.do("POST", path+"/ack", []byte(`{"sha256":"`+theirs.String()+`"}`), nil); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("ack echoing the digest: %s", resp.Status)
 	}
-	resp, body := hq.do("POST", path+"/ack", []byte(`{"sha256":"`+theirs.String()+`"}`), nil)
+	full := append(part1, part2...)
+	if resp, b := hq.ack(path, theirs[:], manifest, nil); resp.StatusCode != http.StatusConflict || !bytes.Contains(b, []byte("proof does not match")) {
+		t.Fatalf("ack with the digest as its proof: %s %s", resp.Status, b)
+	}
+	if resp, b := hq.ack(path, full, []byte("a manifest never served"), nil); resp.StatusCode != http.StatusConflict || !bytes.Contains(b, []byte("never served")) {
+		t.Fatalf("ack naming a manifest never served: %s %s", resp.Status, b)
+	}
+	// Bytes central got somewhere else, for an item it never downloaded
+	// here and the station never pushed: refused.
+	other := "/api/v1/central/items/" + digests[1].String()
+	_, otherManifest := hq.do("GET", other+"/manifest", nil, nil)
+	otherBytes, _ := os.ReadFile(filepath.Join(testFootage, "static-room.mp4"))
+	if resp, b := hq.ack(other, otherBytes, otherManifest, nil); resp.StatusCode != http.StatusConflict || !bytes.Contains(b, []byte("downloaded 0 of")) {
+		t.Fatalf("ack of an item never downloaded: %s %s", resp.Status, b)
+	}
+	var challenge string
+	resp, body := hq.ack(path, full, manifest, &challenge)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("ack: %s %s", resp.Status, body)
+	}
+	if resp, b := hq.answer(path, challenge, full, manifest); resp.StatusCode != http.StatusConflict {
+		t.Fatalf("a challenge answered twice: %s %s", resp.Status, b)
 	}
 	var signed evidence.SignedReceipt
 	json.Unmarshal(body, &signed)
 	receipt, err := evidence.VerifyReceipt(d.vault.PublicKey(), signed)
-	if err != nil || receipt.Digest != target || receipt.Central != "hq" {
+	if err != nil || receipt.Digest != target || receipt.Central != "hq" || receipt.Manifest != evidence.DigestBytes(manifest) || receipt.Proof.IsZero() {
 		t.Fatalf("receipt %+v: %v", receipt, err)
 	}
 	evs, _ := d.vault.ItemEvents(target)
@@ -151,6 +172,33 @@ func TestCentralClientPullsVerifiesAndAcks(t *testing.T) {
 	if it, _ := d.vault.Item(target); it.Labels[evidence.LabelCentralAck] == "" {
 		t.Fatal("item not marked acknowledged")
 	}
+}
+
+// ack asks for a challenge and answers it with content and the manifest
+// central verified; the challenge used is stored in *used when not nil.
+func (c centralClientT) ack(path string, content, manifest []byte, used *string) (*http.Response, []byte) {
+	c.t.Helper()
+	resp, b := c.do("POST", path+"/challenge", nil, nil)
+	var ch struct{ Challenge string }
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &ch) != nil {
+		c.t.Fatalf("challenge: %s %s", resp.Status, b)
+	}
+	if used != nil {
+		*used = ch.Challenge
+	}
+	return c.answer(path, ch.Challenge, content, manifest)
+}
+
+func (c centralClientT) answer(path, challenge string, content, manifest []byte) (*http.Response, []byte) {
+	c.t.Helper()
+	nonce, _ := hex.DecodeString(challenge)
+	proof, err := evidence.AckProof(nonce, bytes.NewReader(content))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"challenge": challenge, "proof": proof.String(),
+		"manifest_sha256": evidence.DigestBytes(manifest).String()})
+	return c.do("POST", path+"/ack", body, nil)
 }
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -226,7 +274,7 @@ func TestDockFootageIsSyncedToTheFilesystemTarget(t *testing.T) {
 func TestChangesFeedUnderConcurrentIntake(t *testing.T) {
 	d, base := startDaemon(t, nil)
 	ctx := context.Background()
-	token, err := d.auth.AddToken(ctx, "hq")
+	token, _, err := d.auth.AddToken(ctx, "user:admin", "hq", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

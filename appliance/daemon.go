@@ -5,6 +5,7 @@ package appliance
 
 import (
 	"context"
+	"io"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +56,9 @@ type Daemon struct {
 	// RestartBackoff is the first wait before a failed component is
 	// restarted; it doubles up to 60 times that. Zero means one second.
 	RestartBackoff time.Duration
+	// Terminal, when set, is an interactive terminal to show first-start
+	// secrets on (never the log).
+	Terminal io.Writer
 
 	outbox     *outbox.Worker
 	outboxData *outboxStore
@@ -83,6 +87,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.vault = v
+	if err := d.checkKey(); err != nil {
+		v.Close()
+		return err
+	}
 	if err := d.wire(ctx); err != nil {
 		v.Close()
 		return err
@@ -153,6 +161,27 @@ func (d *Daemon) shutdown(srv *http.Server, stopIntake context.CancelFunc, intak
 	}
 	d.log.Info("stopped")
 	return errors.Join(errs...)
+}
+
+// checkKey refuses to run with a signing key other than the one pinned in
+// the configuration, and shows the key's fingerprint: on first start
+// prominently, so that an admin writes it down outside the appliance.
+func (d *Daemon) checkKey() error {
+	fp := evidence.Fingerprint(d.vault.PublicKey())
+	if d.cfg.KeyFingerprint != "" {
+		if pinned, err := evidence.ParseFingerprint(d.cfg.KeyFingerprint); err != nil || pinned != fp {
+			return fmt.Errorf("key_fingerprint: the vault in %s signs with key %s, not the pinned %s: refusing to start", d.cfg.DataDir, fp, d.cfg.KeyFingerprint)
+		}
+	}
+	if !d.vault.KeyCreated() {
+		d.log.Info("appliance signing key", "fingerprint", fp)
+		return nil
+	}
+	d.log.Warn("first start: made the appliance's signing key; write its fingerprint down outside the appliance (verify --fingerprint, central's fleet list, key_fingerprint)", "fingerprint", fp)
+	if d.Terminal != nil {
+		fmt.Fprintf(d.Terminal, "\nfirst start: the appliance's signing key fingerprint is\n  %s\nwrite it down outside the appliance: verify and central pin it.\n", fp)
+	}
+	return nil
 }
 
 // listen opens the HTTP listener, with TLS unless it is off, and refuses
@@ -249,6 +278,7 @@ func (d *Daemon) components() []Component {
 		named{"dock", d.dock},
 		&firmwareAtDock{dock: d.dock, fw: d.firmware, dockRoot: d.cfg.Dock.Root, log: d.log, every: time.Second},
 		heapTrimmer{every: 10 * time.Second},
+		named{"auth", d.auth},
 	}
 	for _, f := range d.stages {
 		parts = append(parts, f)

@@ -5,9 +5,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -139,4 +142,56 @@ func TestDashboardMountedAndFirstAdminMade(t *testing.T) {
 	if err != nil || len(users) != 1 || users[0].Name != "admin" {
 		t.Fatalf("first start accounts: %+v %v", users, err)
 	}
+}
+
+// The first admin's password is left in a file only root can read, and
+// never in the log, which is shipped off the box and kept; the log names
+// the file and the signing key's fingerprint instead.
+func TestFirstAdminPasswordIsNotLogged(t *testing.T) {
+	var logged strings.Builder
+	var mu sync.Mutex
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Sync.Filesystem.Root = t.TempDir()
+	cfg.Dock.Root = t.TempDir()
+	cfg.WebRTC.UDPAddr = "127.0.0.1:0"
+	d := New(cfg, slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	d.Listening = func(a string) { addr <- a }
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	<-addr
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(cfg.DataDir, FirstAdminPasswordFile)
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("password file: %v %v", fi, err)
+	}
+	raw, _ := os.ReadFile(path)
+	password := strings.TrimSpace(string(raw))
+	mu.Lock()
+	log := logged.String()
+	mu.Unlock()
+	if len(password) < 16 || strings.Contains(log, password) {
+		t.Fatalf("the first admin's password %q is in the log:\n%s", password, log)
+	}
+	if !strings.Contains(log, path) || !strings.Contains(log, "fingerprint=") {
+		t.Fatalf("the log does not say where the password is or which key signs:\n%s", log)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -3,13 +3,15 @@ package appliance
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/edgetriage/edgetriage/appliance/handover"
 )
 
 func (d *Daemon) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", d.healthz)
 	mux.HandleFunc("GET /readyz", d.readyz)
-	(&centralAPI{vault: d.vault, auth: centralAuth(d.auth), log: d.log}).register(mux)
+	(&centralAPI{vault: d.vault, desk: handover.New(d.vault, d.vault.State("handover"), nil), auth: centralAuth(d.auth), log: d.log}).register(mux)
 	mux.HandleFunc("GET /api/v1/items/{digest}/redaction-edits", d.redactionEditsHandler)
 	mux.HandleFunc("PUT /api/v1/items/{digest}/redaction-edits", d.redactionEditsHandler)
 	// Everything else (dashboard, /api/v1 for people) is the web part's;

@@ -165,19 +165,20 @@ func (r *Retention) record(ctx context.Context, action evidence.Action, reason s
 }
 
 // removable lists, oldest first, the stored items whose local copy may go:
-// acknowledged by central and not held, or local-only by policy and past
-// their category's retention. Flagged or unsynced items never qualify.
+// acknowledged by central (with proof that it holds them), or local-only by
+// policy and past their category's retention. Held, flagged or unsynced
+// items never qualify: a flagged clip stays on the station whatever central
+// says, because an acknowledgement is central's word, not the evidence.
 func (r *Retention) removable() ([]evidence.Item, error) {
 	var out []evidence.Item
 	now := r.now()
 	err := r.Vault.Items(func(it evidence.Item) bool {
-		if it.State != evidence.StateStored || it.Hold {
+		if it.State != evidence.StateStored || it.Hold || it.Labels[evidence.LabelFlagged] != "" {
 			return true
 		}
 		acked := it.Labels[evidence.LabelCentralAck] != ""
 		keep, hasCategory := r.Cfg.Categories[it.Labels[evidence.LabelCategory]]
-		localOnlyExpired := it.Labels[evidence.LabelNeverSync] != "" && it.Labels[evidence.LabelFlagged] == "" &&
-			hasCategory && now.Sub(it.IngestedAt) > keep
+		localOnlyExpired := it.Labels[evidence.LabelNeverSync] != "" && hasCategory && now.Sub(it.IngestedAt) > keep
 		if acked || localOnlyExpired {
 			out = append(out, it)
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -161,6 +162,65 @@ func TestRetentionRemovesOnlyAckedOldestFirstAndStopsIntakeAtReserve(t *testing.
 	rep, err := vr.Verify(ctx, vault.VerifyOptions{})
 	if err != nil || !rep.OK() || rep.Removed == 0 {
 		t.Fatalf("verify after retention: removed %d, %v %v", rep.Removed, rep.Findings, err)
+	}
+}
+
+// Each rule of the documented retention policy, one case each: which
+// stored items a pass may remove.
+func TestRetentionRules(t *testing.T) {
+	ctx := context.Background()
+	clock := &steppingClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	v, err := vault.Open(ctx, t.TempDir(), vault.Options{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	ack := evidence.LabelCentralAck
+	cases := []struct {
+		rule      string
+		labels    map[string]string
+		hold      bool
+		removable bool
+	}{
+		{"acknowledged by central: may go", map[string]string{ack: "hq"}, false, true},
+		{"acknowledged but held: stays", map[string]string{ack: "hq"}, true, false},
+		{"acknowledged but flagged: stays (an ack is never enough for a flagged clip)", map[string]string{ack: "hq", evidence.LabelFlagged: "zone door"}, false, false},
+		{"pushed to central but not acknowledged: stays", map[string]string{evidence.LabelSynced: "s3"}, false, false},
+		{"never sent anywhere: stays", nil, false, false},
+		{"local-only by policy, category expired: may go", map[string]string{evidence.LabelNeverSync: "policy", evidence.LabelCategory: "traffic"}, false, true},
+		{"local-only by policy, category not expired: stays", map[string]string{evidence.LabelNeverSync: "policy", evidence.LabelCategory: "serious"}, false, false},
+		{"local-only, category expired, but flagged: stays", map[string]string{evidence.LabelNeverSync: "policy", evidence.LabelCategory: "traffic", evidence.LabelFlagged: "staff"}, false, false},
+		{"local-only, category expired, but held: stays", map[string]string{evidence.LabelNeverSync: "policy", evidence.LabelCategory: "traffic"}, true, false},
+	}
+	rule := map[evidence.Digest]int{}
+	for i, c := range cases {
+		// Distinct bytes per case: the rule's own name.
+		it, _, err := v.IngestReader(ctx, strings.NewReader(c.rule), evidence.Intake{Source: "cam", Labels: c.labels})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.hold {
+			v.UpdateItem(ctx, it.Digest, vault.Change{Actor: "user:sgt", Action: evidence.ActionRecordChanged,
+				Apply: func(i *evidence.Item) error { i.Hold = true; return nil }})
+		}
+		rule[it.Digest] = i
+	}
+	r := &Retention{Vault: v, Now: func() time.Time { return clock.Now().Add(48 * time.Hour) },
+		Cfg: config.Retention{Categories: map[string]time.Duration{"traffic": time.Hour, "serious": 24 * 365 * time.Hour}}}
+	got, err := r.removable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	removable := map[int]bool{}
+	for _, it := range got {
+		if i, ok := rule[it.Digest]; ok {
+			removable[i] = true
+		}
+	}
+	for i, c := range cases {
+		if removable[i] != c.removable {
+			t.Errorf("%s: removable = %v", c.rule, removable[i])
+		}
 	}
 }
 

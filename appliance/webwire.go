@@ -29,7 +29,9 @@ func centralAuth(svc *auth.Service) CentralAuth {
 
 // firstAdmin makes an "admin" account with a random password when the
 // appliance has no accounts yet, so a fresh `make run` can be logged into.
-// The password is shown once, in the log, and never stored in clear.
+// The password goes to a file only root and the daemon can read
+// (DATA/first-admin-password, 0600) and to the terminal when there is one;
+// never to the log, which is shipped and kept.
 func (d *Daemon) firstAdmin(ctx context.Context) error {
 	users, err := d.auth.Users()
 	if err != nil || len(users) > 0 {
@@ -38,13 +40,24 @@ func (d *Daemon) firstAdmin(ctx context.Context) error {
 	raw := make([]byte, 15)
 	rand.Read(raw)
 	password := base64.RawURLEncoding.EncodeToString(raw)
+	path := filepath.Join(d.cfg.DataDir, FirstAdminPasswordFile)
+	if err := os.WriteFile(path, []byte(password+"\n"), 0o600); err != nil {
+		return fmt.Errorf("first admin: %w", err)
+	}
 	if err := d.auth.AddUser(ctx, "admin", auth.RoleAdmin, password); err != nil {
 		return fmt.Errorf("first admin: %w", err)
 	}
-	d.log.Warn("first start: created the admin account; this password is shown only now, change it with 'edgetriage user passwd'",
-		"user", "admin", "password", password)
+	d.log.Warn("first start: created the admin account; its password is in a file only root can read: log in, change it, delete the file",
+		"user", "admin", "password_file", path)
+	if d.Terminal != nil {
+		fmt.Fprintf(d.Terminal, "\nfirst start: the admin account's password is %s (also in %s)\n\n", password, path)
+	}
 	return nil
 }
+
+// FirstAdminPasswordFile is where, under the data directory, the first
+// admin's password is left for whoever installed the appliance.
+const FirstAdminPasswordFile = "first-admin-password"
 
 // newWeb builds the dashboard, API and previews over the daemon's parts.
 func (d *Daemon) newWeb() (*web.Server, error) {

@@ -17,6 +17,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/capture/dock"
 	"github.com/edgetriage/edgetriage/capture/rtsp"
 	"github.com/edgetriage/edgetriage/firmware"
@@ -33,6 +34,10 @@ type Config struct {
 	HTTP    HTTP   `yaml:"http"`
 	WebRTC  WebRTC `yaml:"webrtc"`
 	Log     Log    `yaml:"log"`
+	// KeyFingerprint pins the appliance's signing key (the fingerprint shown
+	// at first start): with it set, the daemon refuses to run on a vault
+	// whose key was replaced.
+	KeyFingerprint string `yaml:"key_fingerprint"`
 	// CheckpointInterval is how often the chain head is signed while running.
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 	// ShutdownTimeout bounds an orderly stop; past it the daemon exits anyway.
@@ -334,6 +339,11 @@ func (c Config) Validate() error {
 	}
 	if _, port, err := net.SplitHostPort(c.HTTP.Addr); err != nil || port == "" {
 		errs = append(errs, fmt.Errorf("'http.addr' must be host:port, got %q", c.HTTP.Addr))
+	}
+	if c.KeyFingerprint != "" {
+		if _, err := evidence.ParseFingerprint(c.KeyFingerprint); err != nil {
+			errs = append(errs, fmt.Errorf("'key_fingerprint': %w", err))
+		}
 	}
 	if c.HTTP.TLS != "auto" && c.HTTP.TLS != "off" {
 		errs = append(errs, fmt.Errorf("'http.tls' must be auto or off, got %q", c.HTTP.TLS))

@@ -67,6 +67,8 @@ const (
 	ActionIntakeStop   Action = "intake-stopped"
 	ActionIntakeResume Action = "intake-resumed"
 	ActionFirmware     Action = "firmware"
+	ActionTokenIssued  Action = "token-issued"  // a central client was given a bearer token
+	ActionTokenRevoked Action = "token-revoked" // ... and it was taken away
 )
 
 // Actor names who or what caused an event: "appliance", "user:alice",

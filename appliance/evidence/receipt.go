@@ -17,6 +17,10 @@ type Receipt struct {
 	Appliance string    `json:"appliance_key_id"`
 	Central   string    `json:"central_id"`
 	Seq       uint64    `json:"custody_seq"`
+	// Manifest is the hash of the signed manifest central verified, and
+	// Proof its answer to the appliance's challenge (see AckProof).
+	Manifest Digest `json:"manifest_sha256,omitzero"`
+	Proof    Digest `json:"proof,omitzero"`
 }
 
 // SignedReceipt carries the receipt's exact bytes and their signature.

@@ -3,7 +3,6 @@ package vault
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"time"
 
@@ -53,33 +52,37 @@ func (v *Vault) Manifest(ctx context.Context, d evidence.Digest) ([]byte, error)
 	return evidence.SignManifest(v.key, m)
 }
 
-// Acknowledge records that a central client holds item d with the digest
-// it computed itself, and returns the appliance's signed receipt. A digest
-// that does not match is refused and nothing is recorded.
-func (v *Vault) Acknowledge(ctx context.Context, d, theirs evidence.Digest, central string) (evidence.SignedReceipt, error) {
-	if theirs != d {
-		return evidence.SignedReceipt{}, fmt.Errorf("acknowledge %s: central computed %s: %w", d.Short(), theirs.Short(), ErrDigestMismatch)
-	}
+// Acknowledgement is what a central client proved when it acknowledged an
+// item: the manifest it verified and its answer to a challenge (checked by
+// the caller, appliance/handover, before it gets here).
+type Acknowledgement struct {
+	Central  string
+	Manifest evidence.Digest
+	Proof    evidence.Digest
+}
+
+// Acknowledge records that a central client holds item d, and returns the
+// appliance's signed receipt naming the custody event that records it.
+func (v *Vault) Acknowledge(ctx context.Context, d evidence.Digest, ack Acknowledgement) (evidence.SignedReceipt, error) {
 	at := v.now().UTC()
-	if _, err := v.UpdateItem(ctx, d, Change{Actor: evidence.Actor("central:" + central), Action: evidence.ActionCentralAcknowledged,
-		Details: map[string]string{"central": central, "their_sha256": theirs.String()},
+	var seq uint64
+	_, err := v.UpdateItem(ctx, d, Change{Actor: evidence.Actor("central:" + ack.Central), Action: evidence.ActionCentralAcknowledged,
+		Details: map[string]string{"central": ack.Central, "manifest_sha256": ack.Manifest.String(), "proof": ack.Proof.String()},
 		Apply: func(it *evidence.Item) error {
 			if it.Labels == nil {
 				it.Labels = map[string]string{}
 			}
-			it.Labels[evidence.LabelCentralAck] = central + " " + at.Format(time.RFC3339)
+			it.Labels[evidence.LabelCentralAck] = ack.Central + " " + at.Format(time.RFC3339)
 			return nil
-		}}); err != nil {
+		}})
+	if err != nil {
 		return evidence.SignedReceipt{}, fmt.Errorf("acknowledge: %w", err)
 	}
 	evs, err := v.ItemEvents(d)
 	if err != nil || len(evs) == 0 {
 		return evidence.SignedReceipt{}, fmt.Errorf("acknowledge %s: reading back the event: %w", d.Short(), err)
 	}
+	seq = evs[len(evs)-1].Seq
 	return evidence.SignReceipt(v.key, evidence.Receipt{Digest: d, Time: at, Appliance: evidence.KeyID(v.pub),
-		Central: central, Seq: evs[len(evs)-1].Seq})
+		Central: ack.Central, Seq: seq, Manifest: ack.Manifest, Proof: ack.Proof})
 }
-
-// ErrDigestMismatch is returned when someone else's digest of an item
-// differs from the vault's.
-var ErrDigestMismatch = errors.New("digest does not match")

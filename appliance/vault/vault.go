@@ -51,6 +51,7 @@ type Vault struct {
 
 	verifyOnly bool
 	keyErr     error // why the key file cannot be trusted, in verify-only mode
+	keyCreated bool  // this open made the signing key
 
 	closeOnce sync.Once
 	closeErr  error
@@ -108,7 +109,7 @@ func (v *Vault) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := v.loadKey(); err != nil {
+	if v.keyCreated, err = v.loadKey(); err != nil {
 		return err
 	}
 	if err := v.bindKey(); err != nil {
@@ -226,6 +227,9 @@ func (v *Vault) Close() error {
 
 // Dir is the data directory.
 func (v *Vault) Dir() string { return v.dir }
+
+// KeyCreated reports whether this open made the signing key (first start).
+func (v *Vault) KeyCreated() bool { return v.keyCreated }
 
 // PublicKey is the appliance's checkpoint-signing key.
 func (v *Vault) PublicKey() ed25519.PublicKey { return v.pub }

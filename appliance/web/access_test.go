@@ -45,7 +45,7 @@ func TestEveryAPIRouteRefusesWithoutLogin(t *testing.T) {
 
 func TestCentralTokenReadsItemsButCannotPreview(t *testing.T) {
 	f := newFixture(t, web.Config{})
-	secret, err := f.web.Auth().AddToken(t.Context(), "central-hq")
+	secret, _, err := f.web.Auth().AddToken(t.Context(), "user:admin", "central-hq", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

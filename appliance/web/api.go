@@ -42,12 +42,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, err := s.auth.Login(r.Context(), req.User, req.Password, r.RemoteAddr)
 	switch {
-	case errors.Is(err, auth.ErrRateLimited):
-		w.Header().Set("Retry-After", "5")
+	case errors.Is(err, auth.ErrRateLimited), errors.Is(err, auth.ErrLocked):
+		// One answer whether or not the name exists: lockouts are per
+		// address and name, so they reveal nothing about accounts.
+		w.Header().Set("Retry-After", "30")
 		writeError(w, http.StatusTooManyRequests, err.Error())
-		return
-	case errors.Is(err, auth.ErrLocked):
-		writeError(w, http.StatusLocked, err.Error())
 		return
 	case errors.Is(err, auth.ErrBadCredentials), errors.Is(err, auth.ErrDisabled):
 		writeError(w, http.StatusUnauthorized, err.Error())
@@ -360,15 +359,18 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 // StatusSnapshot is what the dashboard's status panels show; a nil part is
 // not configured on this appliance.
 type StatusSnapshot struct {
-	Time    time.Time `json:"time"`
-	Dock    any       `json:"dock"`
-	Cameras any       `json:"cameras"`
-	Sync    any       `json:"sync"`
-	Alarms  any       `json:"alarms"`
+	Time time.Time `json:"time"`
+	// KeyFingerprint names the appliance's signing key, so an admin can
+	// compare it with the one written down at first start.
+	KeyFingerprint string `json:"key_fingerprint"`
+	Dock           any    `json:"dock"`
+	Cameras        any    `json:"cameras"`
+	Sync           any    `json:"sync"`
+	Alarms         any    `json:"alarms"`
 }
 
 func (s *Server) snapshot() StatusSnapshot {
-	st := StatusSnapshot{Time: time.Now().UTC()}
+	st := StatusSnapshot{Time: time.Now().UTC(), KeyFingerprint: evidence.Fingerprint(s.deps.Vault.PublicKey())}
 	if s.deps.Dock != nil {
 		st.Dock = s.deps.Dock.DockStatus()
 	}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -267,14 +269,13 @@ func (st *station) centralPullsVerifiesAndAcks(it evidence.Item) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := sha256.New()
-	n, err := io.Copy(h, resp.Body)
+	content, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("central download: %s %v", resp.Status, err)
 	}
-	if got := fmt.Sprintf("%x", h.Sum(nil)); got != it.Digest.String() || n != it.Size {
-		t.Fatalf("central downloaded %d bytes hashing to %s, want %d and %s", n, got, it.Size, it.Digest)
+	if got := fmt.Sprintf("%x", sha256.Sum256(content)); got != it.Digest.String() || int64(len(content)) != it.Size {
+		t.Fatalf("central downloaded %d bytes hashing to %s, want %d and %s", len(content), got, it.Size, it.Digest)
 	}
 	var manifest json.RawMessage
 	if err := st.getJSON(nil, path+"/manifest", &manifest); err != nil {
@@ -291,7 +292,20 @@ func (st *station) centralPullsVerifiesAndAcks(it evidence.Item) {
 	if m, err := evidence.VerifyManifest(manifest, pub); err != nil || m.Item.Digest != it.Digest {
 		t.Fatalf("manifest of %s does not verify against the appliance key: %v", it.Digest.Short(), err)
 	}
-	req, _ = http.NewRequest(http.MethodPost, st.base+path+"/ack", strings.NewReader(`{"sha256":"`+it.Digest.String()+`"}`))
+	// The ack proves possession: a hash over a fresh challenge and every
+	// byte, and the manifest central verified.
+	var challenge struct{ Challenge string }
+	if err := st.postJSON(path+"/challenge", nil, &challenge); err != nil {
+		t.Fatal(err)
+	}
+	nonce, _ := hex.DecodeString(challenge.Challenge)
+	proof, err := evidence.AckProof(nonce, bytes.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, _ := json.Marshal(map[string]string{"challenge": challenge.Challenge, "proof": proof.String(),
+		"manifest_sha256": evidence.DigestBytes(manifest).String()})
+	req, _ = http.NewRequest(http.MethodPost, st.base+path+"/ack", bytes.NewReader(ack))
 	req.Header.Set("Authorization", "Bearer "+st.token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err = http.DefaultClient.Do(req)

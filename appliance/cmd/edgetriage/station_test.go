@@ -252,7 +252,16 @@ func (st *station) waitFor(what string, timeout time.Duration, cond func() (bool
 // getJSON fetches path as the central client (token) or the logged-in
 // investigator (client st.user) and decodes the answer into v.
 func (st *station) getJSON(c *http.Client, path string, v any) error {
-	req, err := http.NewRequest(http.MethodGet, st.base+path, nil)
+	return st.doJSON(c, http.MethodGet, path, nil, v)
+}
+
+// postJSON posts body (nil: none) with the central token and decodes the answer.
+func (st *station) postJSON(path string, body []byte, v any) error {
+	return st.doJSON(nil, http.MethodPost, path, body, v)
+}
+
+func (st *station) doJSON(c *http.Client, method, path string, body []byte, v any) error {
+	req, err := http.NewRequest(method, st.base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -270,7 +279,7 @@ func (st *station) getJSON(c *http.Client, path string, v any) error {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, b)
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
 	}
 	return json.Unmarshal(b, v)
 }
