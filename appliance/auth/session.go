@@ -37,8 +37,9 @@ func (s *Service) Login(ctx context.Context, name, password, remote string) (*Se
 	u, outcome, err := s.checkLogin(name, password)
 	s.noteOutcome(host, name, err == nil, now)
 	if err != nil {
+		// Logged with the summary, not one line each: a flood must not
+		// fill the disk through the log either.
 		s.noteFailure(host, name, outcome, now)
-		s.opt.Logger.Info("login failed", "user", evidence.TruncateText(name, 64), "result", outcome, "remote", remote)
 		return nil, err
 	}
 	s.recordSuccess(ctx, u.Name, remote)

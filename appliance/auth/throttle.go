@@ -165,7 +165,9 @@ func (s *Service) FlushFailures(ctx context.Context, all bool) error {
 	}
 	events := make([]evidence.CustodyEvent, 0, len(ended))
 	for source, f := range ended {
-		events = append(events, failureEvent(source, f))
+		e := failureEvent(source, f)
+		s.opt.Logger.Warn("failed logins", "remote", source, "count", f.count, "names", e.Details["names"], "outcomes", e.Details["outcomes"])
+		events = append(events, e)
 	}
 	slices.SortFunc(events, func(a, b evidence.CustodyEvent) int { return strings.Compare(a.Details["remote"], b.Details["remote"]) })
 	if _, err := s.audit.Append(ctx, events...); err != nil {
