@@ -15,6 +15,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/web"
 )
 
 const testFootage = "../testdata/footage"
@@ -81,8 +82,8 @@ func TestCentralClientPullsVerifiesAndAcks(t *testing.T) {
 
 	// The feed from the start, two at a time, then from the cursor.
 	type page struct {
-		Changes []Change `json:"changes"`
-		Next    uint64   `json:"next"`
+		Changes []web.Change `json:"changes"`
+		Next    uint64       `json:"next"`
 	}
 	var first, second page
 	_, b := hq.do("GET", "/api/v1/central/changes?limit=2", nil, nil)

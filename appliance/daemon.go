@@ -20,6 +20,9 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/media"
+	"github.com/edgetriage/edgetriage/appliance/metrics"
+	"github.com/edgetriage/edgetriage/appliance/pipeline"
+	"github.com/edgetriage/edgetriage/appliance/status"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/appliance/web"
 	"github.com/edgetriage/edgetriage/capture/dock"
@@ -57,13 +60,13 @@ type Daemon struct {
 	RestartBackoff time.Duration
 
 	outbox     *outbox.Worker
-	outboxData *outboxStore
+	syncPolicy *pipeline.SyncPolicy
 	health     *hardware.Sampler
 	cameras    []*rtsp.Recorder
 	motionLive []*motion.LiveSource // one per motion-only camera
 	dock       *dock.Dock
 	firmware   *firmware.Manager
-	stages     []*follower // pipeline stages that follow the custody chain
+	stages     []*pipeline.Follower // pipeline stages that follow the custody chain
 	auth       *auth.Service
 	web        *web.Server
 }
@@ -162,7 +165,7 @@ func (d *Daemon) listen() (*http.Server, net.Listener, error) {
 	if err := web.CheckListen(d.cfg.HTTP.Addr, tlsOn); err != nil {
 		return nil, nil, fmt.Errorf("http.addr: %w", err)
 	}
-	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: d.web.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	if tlsOn {
 		tc, err := web.TLSConfig(d.cfg.DataDir, d.cfg.HTTP.TLSCert, d.cfg.HTTP.TLSKey, nil)
 		if err != nil {
@@ -183,7 +186,7 @@ func (d *Daemon) wire(ctx context.Context) error {
 	if err := d.firstAdmin(ctx); err != nil {
 		return err
 	}
-	tgt, err := newSyncTarget(d.cfg.Sync, d.log)
+	tgt, err := pipeline.NewSyncTarget(d.cfg.Sync, d.log)
 	if err != nil {
 		return fmt.Errorf("sync target: %w", err)
 	}
@@ -191,13 +194,13 @@ func (d *Daemon) wire(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sync.windows: %w", err)
 	}
-	d.health, err = hardware.NewSampler(d.cfg.Health, d.cfg.DataDir, alarmRecorder{vault: d.vault, log: d.log},
+	d.health, err = hardware.NewSampler(d.cfg.Health, d.cfg.DataDir, pipeline.NewAlarmRecorder(d.vault, d.log),
 		hardware.Options{Logger: d.log})
 	if err != nil {
 		return fmt.Errorf("health: %w", err)
 	}
-	d.dock, err = dock.New(dock.Options{Config: d.cfg.Dock, Vault: originVault{d.vault, "dock"}, State: d.vault.State("dock"),
-		Ack: ackSource{d.vault}, Logger: d.log.With("part", "dock")})
+	d.dock, err = dock.New(dock.Options{Config: d.cfg.Dock, Vault: pipeline.NewOriginVault(d.vault, "dock"), State: d.vault.State("dock"),
+		Ack: pipeline.NewAckSource(d.vault), Logger: d.log.With("part", "dock")})
 	if err != nil {
 		return fmt.Errorf("dock: %w", err)
 	}
@@ -208,46 +211,81 @@ func (d *Daemon) wire(ctx context.Context) error {
 	for _, cam := range d.cfg.Cameras {
 		opt := rtsp.Options{Logger: d.log}
 		if cam.Mode == rtsp.ModeMotion {
-			src, err := d.liveMotion(cam)
+			src, err := pipeline.NewLiveMotion(cam, d.cfg.Triage.For(cam.ID), d.vault, d.log)
 			if err != nil {
 				return fmt.Errorf("camera %s: %w", cam.ID, err)
 			}
 			opt.Motion = src
 			d.motionLive = append(d.motionLive, src)
 		}
-		rec, err := rtsp.New(cam, originVault{d.vault, "rtsp"}, opt)
+		rec, err := rtsp.New(cam, pipeline.NewOriginVault(d.vault, "rtsp"), opt)
 		if err != nil {
 			return fmt.Errorf("camera %s: %w", cam.ID, err)
 		}
 		d.cameras = append(d.cameras, rec)
 	}
-	d.outboxData = newOutboxStore(d.vault)
-	d.outbox, err = outbox.New(outbox.Config{Store: d.outboxData, Source: vaultSource{d.vault}, Custody: d.vault,
+	store := pipeline.NewOutboxStore(d.vault)
+	d.outbox, err = outbox.New(outbox.Config{Store: store, Source: pipeline.NewOutboxSource(d.vault), Custody: d.vault,
 		Target: tgt, Actor: "appliance:sync", Windows: windows, Logger: d.log})
 	if err != nil {
 		return err
 	}
-	policy := &syncPolicy{vault: d.vault, store: d.outboxData, sendAll: d.cfg.Sync.SendAllFrom, kick: d.outbox.Kick, log: d.log}
-	d.stages = []*follower{policy.follower(d.log)}
+	d.syncPolicy = pipeline.NewSyncPolicy(d.vault, store, d.cfg.Sync.SendAllFrom, d.outbox.Kick, d.log)
+	d.stages = []*pipeline.Follower{d.syncPolicy.Follower()}
 	if d.cfg.Triage.Enabled {
-		d.stages = append(d.stages, (&triageStage{vault: d.vault, cfg: d.cfg.Triage, log: d.log}).follower())
+		d.stages = append(d.stages, pipeline.NewTriageStage(d.vault, d.cfg.Triage, d.log))
 	}
 	if d.cfg.Redaction.OnFlag {
-		d.stages = append(d.stages, (&redactStage{vault: d.vault, cfg: d.cfg.Redaction, log: d.log, edits: d.redactionEdits}).follower())
+		d.stages = append(d.stages, pipeline.NewRedactStage(d.vault, d.cfg.Redaction, d.log))
 	}
 	d.web, err = d.newWeb()
 	return err
+}
+
+// newWeb builds the dashboard, the APIs, previews and /metrics over the
+// daemon's parts.
+func (d *Daemon) newWeb() (*web.Server, error) {
+	deps := web.Deps{Vault: d.vault, Auth: d.auth, Dock: dockPanel{d}, Cameras: cameraPanel{d}, Sync: syncPanel{d},
+		Health: healthPanel{d}, Export: web.BundleExporter(d.vault), Edits: pipeline.NewRedactionEdits(d.vault), Ready: d.ready.Load}
+	if d.cfg.Metrics.Enabled {
+		stages := make([]metrics.Stage, 0, len(d.stages))
+		for _, s := range d.stages {
+			stages = append(stages, s)
+		}
+		deps.Metrics = metrics.Handler(d.vault, pipeline.StatfsUsage, d.health, metrics.Parts{Dock: d.dock.Progress,
+			Cameras: d.CameraStatus, Outbox: d.outbox.Status, Firmware: d.firmware.Statuses, Head: d.vault.Head, Stages: stages},
+			d.cfg.Metrics.BearerToken)
+	}
+	return web.New(web.Config{ICEAddr: d.cfg.WebRTC.UDPAddr, PublicIPs: d.cfg.WebRTC.PublicIPs,
+		WatermarkOriginals: d.cfg.WebRTC.WatermarkOriginals, Logger: d.log.With("part", "web")}, deps)
+}
+
+// The dashboard's panels read the daemon's parts through these.
+type (
+	dockPanel   struct{ d *Daemon }
+	cameraPanel struct{ d *Daemon }
+	syncPanel   struct{ d *Daemon }
+	healthPanel struct{ d *Daemon }
+)
+
+func (p dockPanel) DockStatus() []status.DockBay    { return status.DockBays(p.d.dock.Progress()) }
+func (p cameraPanel) CameraStatus() []status.Camera { return status.Cameras(p.d.CameraStatus()) }
+func (p syncPanel) SyncStatus() *status.Sync {
+	return status.SyncOf(p.d.outbox.Status(context.Background()))
+}
+func (p healthPanel) Alarms() []status.Alarm {
+	return status.Alarms(p.d.health.Alarms(), p.d.vault.IntakeStopped())
 }
 
 // components lists every long-running part, in start order.
 func (d *Daemon) components() []Component {
 	parts := []Component{
 		&checkpointer{vault: d.vault, every: d.cfg.CheckpointInterval, log: d.log},
-		&Retention{Vault: d.vault, Cfg: d.cfg.Retention, Usage: StatfsUsage, Log: d.log},
+		&pipeline.Retention{Vault: d.vault, Cfg: d.cfg.Retention, Usage: pipeline.StatfsUsage, Log: d.log},
 		named{"sync", d.outbox},
 		named{"health", d.health},
 		named{"dock", d.dock},
-		&firmwareAtDock{dock: d.dock, fw: d.firmware, dockRoot: d.cfg.Dock.Root, log: d.log, every: time.Second},
+		pipeline.NewFirmwareAtDock(d.dock, d.firmware, d.cfg.Dock.Root, time.Second, d.log),
 		heapTrimmer{every: 10 * time.Second},
 	}
 	for _, f := range d.stages {
@@ -290,12 +328,7 @@ func (n named) Run(ctx context.Context) error { return n.part.Run(ctx) }
 
 // SendNow queues an item for central storage ahead of upload windows.
 func (d *Daemon) SendNow(ctx context.Context, dg evidence.Digest, actor evidence.Actor) error {
-	it, err := d.vault.Item(dg)
-	if err != nil {
-		return err
-	}
-	p := &syncPolicy{vault: d.vault, store: d.outboxData, kick: d.outbox.Kick, log: d.log}
-	return p.send(ctx, it, true, "send now by "+string(actor))
+	return d.syncPolicy.SendNow(ctx, dg, actor)
 }
 
 // supervise keeps a component running: a failure is logged and the part is

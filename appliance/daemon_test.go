@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -138,5 +139,39 @@ func TestDashboardMountedAndFirstAdminMade(t *testing.T) {
 	users, err := d.auth.Users()
 	if err != nil || len(users) != 1 || users[0].Name != "admin" {
 		t.Fatalf("first start accounts: %+v %v", users, err)
+	}
+}
+
+type flakyComponent struct {
+	runs  int
+	fails int
+}
+
+func (f *flakyComponent) Name() string { return "flaky" }
+
+func (f *flakyComponent) Run(ctx context.Context) error {
+	f.runs++
+	if f.runs <= f.fails {
+		return errors.New("camera unreachable")
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func TestSupervisorRestartsAFailedComponent(t *testing.T) {
+	d := New(config.Default(), slog.New(slog.DiscardHandler))
+	d.RestartBackoff = 5 * time.Millisecond
+	c := &flakyComponent{fails: 3}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- d.supervise(ctx, c) }()
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if c.runs != 4 {
+		t.Fatalf("component ran %d times, want 3 failures and one lasting run", c.runs)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/status"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 )
 
@@ -357,18 +358,8 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	s.deps.Export.ServeHTTP(w, r)
 }
 
-// StatusSnapshot is what the dashboard's status panels show; a nil part is
-// not configured on this appliance.
-type StatusSnapshot struct {
-	Time    time.Time `json:"time"`
-	Dock    any       `json:"dock"`
-	Cameras any       `json:"cameras"`
-	Sync    any       `json:"sync"`
-	Alarms  any       `json:"alarms"`
-}
-
-func (s *Server) snapshot() StatusSnapshot {
-	st := StatusSnapshot{Time: time.Now().UTC()}
+func (s *Server) snapshot() status.Snapshot {
+	st := status.Snapshot{Time: time.Now().UTC()}
 	if s.deps.Dock != nil {
 		st.Dock = s.deps.Dock.DockStatus()
 	}

@@ -1,4 +1,4 @@
-package appliance
+package pipeline
 
 import (
 	"context"
@@ -11,12 +11,12 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/vault"
 )
 
-// follower is a durable work queue derived from the custody chain: it walks
+// Follower is a durable work queue derived from the custody chain: it walks
 // events after a cursor it keeps in the vault's state, hands the ones it
 // wants to a stage, and moves the cursor only past events the stage has
 // finished. Because the queue is the chain itself, an item ingested just
 // before a crash is never missed, and work resumes where it stopped.
-type follower struct {
+type Follower struct {
 	name  string // state key; one cursor per stage
 	vault *vault.Vault
 	log   *slog.Logger
@@ -30,11 +30,12 @@ type follower struct {
 	poll time.Duration
 }
 
-func (f *follower) Name() string { return f.name }
+func (f *Follower) Name() string { return f.name }
 
-func (f *follower) cursorKey() string { return "cursor" }
+func (f *Follower) cursorKey() string { return "cursor" }
 
-func (f *follower) cursor() (uint64, error) {
+// Cursor is the seq of the last event the stage is done with.
+func (f *Follower) Cursor() (uint64, error) {
 	raw, err := f.vault.State(f.name).Get(f.cursorKey())
 	if err != nil || len(raw) != 8 {
 		return 0, err
@@ -42,12 +43,12 @@ func (f *follower) cursor() (uint64, error) {
 	return binary.BigEndian.Uint64(raw), nil
 }
 
-func (f *follower) setCursor(ctx context.Context, seq uint64) error {
+func (f *Follower) setCursor(ctx context.Context, seq uint64) error {
 	return f.vault.State(f.name).Put(ctx, f.cursorKey(), binary.BigEndian.AppendUint64(nil, seq))
 }
 
 // Run works through the chain, then waits for more, until ctx ends.
-func (f *follower) Run(ctx context.Context) error {
+func (f *Follower) Run(ctx context.Context) error {
 	t := time.NewTicker(f.poll)
 	defer t.Stop()
 	for {
@@ -66,9 +67,9 @@ func (f *follower) Run(ctx context.Context) error {
 }
 
 // catchUp handles every wanted event after the cursor, one at a time.
-func (f *follower) catchUp(ctx context.Context) error {
+func (f *Follower) catchUp(ctx context.Context) error {
 	for {
-		from, err := f.cursor()
+		from, err := f.Cursor()
 		if err != nil {
 			return err
 		}

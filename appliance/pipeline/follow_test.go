@@ -1,4 +1,4 @@
-package appliance
+package pipeline
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 )
@@ -27,8 +26,8 @@ func TestFollowerHandlesEachItemOnceAcrossFailuresAndRestarts(t *testing.T) {
 	}
 	handled := map[evidence.Digest]int{}
 	failOnce := evidence.DigestBytes([]byte("two"))
-	newFollower := func(v *vault.Vault) *follower {
-		return &follower{name: "test-stage", vault: v, log: slog.New(slog.DiscardHandler), poll: 10 * time.Millisecond,
+	newFollower := func(v *vault.Vault) *Follower {
+		return &Follower{name: "test-stage", vault: v, log: slog.New(slog.DiscardHandler), poll: 10 * time.Millisecond,
 			wants: func(e evidence.CustodyEvent) bool { return e.Action == evidence.ActionIngested },
 			handle: func(_ context.Context, e evidence.CustodyEvent) error {
 				if e.Item == failOnce {
@@ -58,7 +57,7 @@ func TestFollowerHandlesEachItemOnceAcrossFailuresAndRestarts(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		cur, _ := f.cursor()
+		cur, _ := f.Cursor()
 		head, _ := v.Head()
 		if cur == head.Seq {
 			break
@@ -73,39 +72,5 @@ func TestFollowerHandlesEachItemOnceAcrossFailuresAndRestarts(t *testing.T) {
 		if n := handled[evidence.DigestBytes([]byte(s))]; n != 1 {
 			t.Errorf("%q handled %d times", s, n)
 		}
-	}
-}
-
-type flakyComponent struct {
-	runs  int
-	fails int
-}
-
-func (f *flakyComponent) Name() string { return "flaky" }
-
-func (f *flakyComponent) Run(ctx context.Context) error {
-	f.runs++
-	if f.runs <= f.fails {
-		return errors.New("camera unreachable")
-	}
-	<-ctx.Done()
-	return nil
-}
-
-func TestSupervisorRestartsAFailedComponent(t *testing.T) {
-	d := New(config.Default(), slog.New(slog.DiscardHandler))
-	d.RestartBackoff = 5 * time.Millisecond
-	c := &flakyComponent{fails: 3}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- d.supervise(ctx, c) }()
-	time.Sleep(500 * time.Millisecond)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if c.runs != 4 {
-		t.Fatalf("component ran %d times, want 3 failures and one lasting run", c.runs)
 	}
 }
