@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
@@ -26,11 +25,11 @@ type RedactStage struct {
 // NewRedactStage is the redaction stage as a follower of v's custody chain.
 func NewRedactStage(v *vault.Vault, cfg config.Redaction, log *slog.Logger) *Follower {
 	s := &RedactStage{vault: v, cfg: cfg, log: log, edits: NewRedactionEdits(v)}
-	return &Follower{name: "redact", vault: s.vault, log: s.log, poll: time.Second,
-		wants: func(e evidence.CustodyEvent) bool {
+	return newFollower("redact", s.vault, s.log,
+		func(e evidence.CustodyEvent) bool {
 			return (e.Action == evidence.ActionFlagged || e.Action == evidence.ActionRedactionEdited) && !e.Item.IsZero()
 		},
-		handle: s.handle}
+		s.handle)
 }
 
 func (s *RedactStage) handle(ctx context.Context, e evidence.CustodyEvent) error {

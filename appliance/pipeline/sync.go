@@ -31,12 +31,12 @@ func NewSyncPolicy(v *vault.Vault, store *OutboxStore, sendAll []string, kick fu
 
 // Follower is the policy as a follower of the custody chain.
 func (p *SyncPolicy) Follower() *Follower {
-	return &Follower{name: "sync-policy", vault: p.vault, log: p.log, poll: time.Second,
-		wants: func(e evidence.CustodyEvent) bool {
+	return newFollower("sync-policy", p.vault, p.log,
+		func(e evidence.CustodyEvent) bool {
 			return !e.Item.IsZero() && (e.Action == evidence.ActionIngested || e.Action == evidence.ActionFlagged ||
 				e.Action == evidence.ActionUploadVerified || e.Action == evidence.ActionRedacted)
 		},
-		handle: p.handle}
+		p.handle)
 }
 
 func (p *SyncPolicy) handle(ctx context.Context, e evidence.CustodyEvent) error {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
@@ -33,11 +32,11 @@ const actorTriage evidence.Actor = "appliance:triage"
 // NewTriageStage is the triage stage as a follower of v's custody chain.
 func NewTriageStage(v *vault.Vault, cfg config.Triage, log *slog.Logger) *Follower {
 	s := &TriageStage{vault: v, cfg: cfg, log: log}
-	return &Follower{name: "triage", vault: s.vault, log: s.log, poll: time.Second,
-		wants: func(e evidence.CustodyEvent) bool {
+	return newFollower("triage", s.vault, s.log,
+		func(e evidence.CustodyEvent) bool {
 			return e.Action == evidence.ActionIngested && !e.Item.IsZero()
 		},
-		handle: s.handle}
+		s.handle)
 }
 
 func (s *TriageStage) handle(ctx context.Context, e evidence.CustodyEvent) error {
