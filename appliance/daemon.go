@@ -8,13 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/config"
@@ -23,6 +20,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/metrics"
 	"github.com/edgetriage/edgetriage/appliance/pipeline"
 	"github.com/edgetriage/edgetriage/appliance/status"
+	"github.com/edgetriage/edgetriage/appliance/supervisor"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/appliance/web"
 	"github.com/edgetriage/edgetriage/capture/dock"
@@ -32,13 +30,6 @@ import (
 	"github.com/edgetriage/edgetriage/sync/outbox"
 	"github.com/edgetriage/edgetriage/triage/motion"
 )
-
-// Component is a long-running part of the daemon. Run returns when ctx ends
-// (nil) or when the part fails (the supervisor restarts it with backoff).
-type Component interface {
-	Name() string
-	Run(ctx context.Context) error
-}
 
 // OpenVault opens the vault in dir the way the daemon and the CLI use it:
 // with media probing of every media file.
@@ -55,8 +46,8 @@ type Daemon struct {
 	// Listening, when set, is told the HTTP address once it accepts
 	// connections (tests use it to find a port chosen by the kernel).
 	Listening func(addr string)
-	// RestartBackoff is the first wait before a failed component is
-	// restarted; it doubles up to 60 times that. Zero means one second.
+	// RestartBackoff is the first wait before a failed part is restarted;
+	// it doubles up to 60 times that. Zero means one second.
 	RestartBackoff time.Duration
 
 	outbox     *outbox.Worker
@@ -76,10 +67,11 @@ func New(cfg config.Config, log *slog.Logger) *Daemon {
 	return &Daemon{cfg: cfg, log: log}
 }
 
-// Run starts the daemon and blocks until ctx ends or a part fails for good.
-// Shutdown goes in order: intake stops first, in-flight writes drain, the
-// chain head is signed, and the index is closed last; the whole stop is
-// bounded by shutdown_timeout.
+// Run starts the daemon and blocks until ctx ends or a part says the
+// daemon must stop. Shutdown goes in order, bounded by shutdown_timeout:
+// intake stops first, the pipeline's stages finish the work in hand, then
+// the background parts stop, previews end, and the vault (which signs the
+// chain head) is closed last.
 func (d *Daemon) Run(ctx context.Context) error {
 	v, err := OpenVault(ctx, d.cfg.DataDir, d.log)
 	if err != nil {
@@ -96,12 +88,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 		v.Close()
 		return err
 	}
-
-	intakeCtx, stopIntake := context.WithCancel(ctx)
-	defer stopIntake()
-	intake, intakeCtx := errgroup.WithContext(intakeCtx)
-	for _, c := range d.components() {
-		intake.Go(func() error { return d.supervise(intakeCtx, c) })
+	fatal := make(chan error, 1)
+	sup := supervisor.New(supervisor.Options{Backoff: d.RestartBackoff, Logger: d.log, StopEverything: func(err error) {
+		select {
+		case fatal <- err:
+		default:
+		}
+	}})
+	groups := running{
+		background: sup.Start("background parts", d.backgroundParts()...),
+		stages:     sup.Start("pipeline stages", d.stageParts()...),
+		intake:     sup.Start("intake", d.intakeParts()...),
 	}
 	serveErr := make(chan error, 1)
 	scheme := "http"
@@ -120,29 +117,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var runErr error
 	select {
 	case <-ctx.Done():
-	case <-intakeCtx.Done():
-		runErr = intake.Wait()
+	case runErr = <-fatal:
 	case err := <-serveErr:
 		runErr = fmt.Errorf("http server: %w", err)
 	}
-	return errors.Join(runErr, d.shutdown(srv, stopIntake, intake))
+	return errors.Join(runErr, d.shutdown(srv, groups))
 }
 
-func (d *Daemon) shutdown(srv *http.Server, stopIntake context.CancelFunc, intake *errgroup.Group) error {
+// running is the daemon's parts, in the groups they stop in.
+type running struct {
+	intake, stages, background *supervisor.Group
+}
+
+func (d *Daemon) shutdown(srv *http.Server, groups running) error {
 	d.ready.Store(false)
 	d.log.Info("shutting down", "timeout", d.cfg.ShutdownTimeout)
 	deadline, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownTimeout)
 	defer cancel()
-	stopIntake()
-	drained := make(chan error, 1)
-	go func() { drained <- intake.Wait() }()
-	var errs []error
-	select {
-	case err := <-drained:
-		errs = append(errs, err)
-	case <-deadline.Done():
-		errs = append(errs, errors.New("shutdown: intake did not stop in time"))
-	}
+	errs := []error{groups.intake.Stop(deadline), groups.stages.Drain(deadline), groups.background.Stop(deadline)}
 	// Previews end (and record their stop events) and live streams close
 	// before the server waits for connections, and before the vault closes.
 	if err := d.web.Close(); err != nil {
@@ -277,19 +269,12 @@ func (p healthPanel) Alarms() []status.Alarm {
 	return status.Alarms(p.d.health.Alarms(), p.d.vault.IntakeStopped())
 }
 
-// components lists every long-running part, in start order.
-func (d *Daemon) components() []Component {
-	parts := []Component{
-		&checkpointer{vault: d.vault, every: d.cfg.CheckpointInterval, log: d.log},
-		&pipeline.Retention{Vault: d.vault, Cfg: d.cfg.Retention, Usage: pipeline.StatfsUsage, Log: d.log},
-		named{"sync", d.outbox},
-		named{"health", d.health},
+// intakeParts bring evidence in: docked cameras and RTSP cameras (and the
+// firmware writes that follow a dock's offload).
+func (d *Daemon) intakeParts() []supervisor.Part {
+	parts := []supervisor.Part{
 		named{"dock", d.dock},
 		pipeline.NewFirmwareAtDock(d.dock, d.firmware, d.cfg.Dock.Root, time.Second, d.log),
-		heapTrimmer{every: 10 * time.Second},
-	}
-	for _, f := range d.stages {
-		parts = append(parts, f)
 	}
 	for _, src := range d.motionLive {
 		parts = append(parts, named{"motion:" + src.CameraID(), src})
@@ -298,6 +283,27 @@ func (d *Daemon) components() []Component {
 		parts = append(parts, named{"camera:" + rec.Config().ID, rec})
 	}
 	return parts
+}
+
+// stageParts follow the custody chain: sync policy, triage, redaction.
+func (d *Daemon) stageParts() []supervisor.Part {
+	parts := make([]supervisor.Part, 0, len(d.stages))
+	for _, f := range d.stages {
+		parts = append(parts, f)
+	}
+	return parts
+}
+
+// backgroundParts keep the station in shape and send what is queued; they
+// stop after the stages, which may still queue uploads or raise alarms.
+func (d *Daemon) backgroundParts() []supervisor.Part {
+	return []supervisor.Part{
+		&checkpointer{vault: d.vault, every: d.cfg.CheckpointInterval, log: d.log},
+		&pipeline.Retention{Vault: d.vault, Cfg: d.cfg.Retention, Usage: pipeline.StatfsUsage, Log: d.log},
+		named{"sync", d.outbox},
+		named{"health", d.health},
+		heapTrimmer{every: 10 * time.Second},
+	}
 }
 
 // DockStatus is every bay's offload progress, for the API and dashboard.
@@ -331,36 +337,6 @@ func (d *Daemon) SendNow(ctx context.Context, dg evidence.Digest, actor evidence
 	return d.syncPolicy.SendNow(ctx, dg, actor)
 }
 
-// supervise keeps a component running: a failure is logged and the part is
-// restarted after a capped, jittered backoff that resets once it has run
-// for a while.
-func (d *Daemon) supervise(ctx context.Context, c Component) error {
-	minBackoff := d.RestartBackoff
-	if minBackoff == 0 {
-		minBackoff = time.Second
-	}
-	maxBackoff := 60 * minBackoff
-	backoff := minBackoff
-	for {
-		started := time.Now()
-		err := c.Run(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if time.Since(started) > 5*maxBackoff {
-			backoff = minBackoff
-		}
-		wait := backoff/2 + rand.N(backoff/2+1)
-		d.log.Error("component failed; restarting", "component", c.Name(), "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-		backoff = min(2*backoff, maxBackoff)
-	}
-}
-
 // checkpointer signs the chain head on a timer so that a crash loses at
 // most one interval of signed history (the events themselves are durable).
 type checkpointer struct {
@@ -372,27 +348,10 @@ type checkpointer struct {
 func (c *checkpointer) Name() string { return "checkpointer" }
 
 func (c *checkpointer) Run(ctx context.Context) error {
-	return every(ctx, c.every, func() error {
+	return supervisor.Every(ctx, c.every, func() error {
 		if _, err := c.vault.Checkpoint(ctx); err != nil && ctx.Err() == nil {
 			return err
 		}
 		return nil
 	})
-}
-
-// every calls fn at each tick until ctx ends or fn fails; a ticker, not a
-// sleep, so a slow fn does not push later ticks back.
-func every(ctx context.Context, interval time.Duration, fn func() error) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if err := fn(); err != nil {
-				return err
-			}
-		}
-	}
 }

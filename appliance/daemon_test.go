@@ -2,10 +2,10 @@ package appliance
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -142,36 +142,43 @@ func TestDashboardMountedAndFirstAdminMade(t *testing.T) {
 	}
 }
 
-type flakyComponent struct {
-	runs  int
-	fails int
-}
-
-func (f *flakyComponent) Name() string { return "flaky" }
-
-func (f *flakyComponent) Run(ctx context.Context) error {
-	f.runs++
-	if f.runs <= f.fails {
-		return errors.New("camera unreachable")
-	}
-	<-ctx.Done()
-	return nil
-}
-
-func TestSupervisorRestartsAFailedComponent(t *testing.T) {
-	d := New(config.Default(), slog.New(slog.DiscardHandler))
-	d.RestartBackoff = 5 * time.Millisecond
-	c := &flakyComponent{fails: 3}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
+// Stopping the daemon stops intake, lets the stages finish the clip in
+// hand, and only then closes the vault: a clip being triaged when the
+// station is told to stop comes back triaged, not abandoned half way.
+func TestShutdownFinishesTheClipInHand(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Sync.Filesystem.Root = t.TempDir()
+	cfg.Dock.Root = t.TempDir()
+	cfg.WebRTC.UDPAddr = "127.0.0.1:0"
+	cfg.ShutdownTimeout = 2 * time.Minute
+	d := New(cfg, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	listening := make(chan struct{})
+	d.Listening = func(string) { close(listening) }
 	done := make(chan error, 1)
-	go func() { done <- d.supervise(ctx, c) }()
-	time.Sleep(500 * time.Millisecond)
-	cancel()
-	if err := <-done; err != nil {
+	go func() { done <- d.Run(ctx) }()
+	<-listening
+	clip, _, err := d.vault.IngestFile(ctx, filepath.Join(testFootage, "parking-cars.mp4"), evidence.Intake{Source: "yard"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if c.runs != 4 {
-		t.Fatalf("component ran %d times, want 3 failures and one lasting run", c.runs)
+	time.Sleep(time.Second) // triage has the clip in hand
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("daemon stopped with %v", err)
 	}
+	v, err := OpenVault(context.Background(), cfg.DataDir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	evs, _ := v.ItemEvents(clip.Digest)
+	for _, e := range evs {
+		if e.Action == evidence.ActionTriaged {
+			return
+		}
+	}
+	t.Fatalf("the clip in hand at shutdown was not triaged: %+v", evs)
 }

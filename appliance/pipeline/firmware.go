@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/edgetriage/edgetriage/appliance/supervisor"
 	"github.com/edgetriage/edgetriage/capture/dock"
 	"github.com/edgetriage/edgetriage/firmware"
 )
@@ -36,7 +37,7 @@ func (f *FirmwareAtDock) Name() string { return "firmware-at-dock" }
 
 func (f *FirmwareAtDock) Run(ctx context.Context) error {
 	f.done = map[string]bool{}
-	return every(ctx, f.every, func() error { f.pass(ctx); return nil })
+	return supervisor.Every(ctx, f.every, func() error { f.pass(ctx); return nil })
 }
 
 func (f *FirmwareAtDock) pass(ctx context.Context) {
