@@ -44,6 +44,7 @@ const (
 const (
 	LabelCategory   = "category"    // set by staff: decides local retention
 	LabelFlagged    = "flagged"     // why triage or staff flagged the item
+	LabelFlagPrefix = "flag."       // "flag.<name>": one per flag rule that matched, its reason as value
 	LabelSynced     = "synced"      // central target and time the upload was verified
 	LabelCentralAck = "central_ack" // central client and time it acknowledged the item
 	LabelNeverSync  = "never_sync"  // policy: stays local only; expires by category

@@ -120,7 +120,7 @@ func (s *TriageStage) record(ctx context.Context, it evidence.Item, res motion.R
 		}
 	}
 	if dec := s.cfg.Flag.Decide(it, res.Events); dec.Flag {
-		_, err := Flag(ctx, s.vault, it.Digest, actorTriage, dec.Reason())
+		_, err := Flag(ctx, s.vault, it.Digest, actorTriage, dec.Reason(), dec.Names...)
 		return err
 	}
 	return nil

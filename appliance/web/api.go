@@ -154,24 +154,21 @@ func itemTime(it evidence.Item) time.Time {
 	return it.IngestedAt
 }
 
-// flagsOf reads the flag labels triage leaves: a label "flag" (comma
-// separated) or labels named "flag.<name>".
+// flagsOf reads the names of the flags on an item: one label
+// "flag.<name>" per rule that flagged it. An item flagged before flags had
+// names carries only the reason ("flagged") and is shown as "flagged".
 func flagsOf(it evidence.Item) []string {
 	var out []string
-	for k, v := range it.Labels {
-		switch {
-		case k == "flag" || k == "flags":
-			for _, f := range strings.Split(v, ",") {
-				if f = strings.TrimSpace(f); f != "" {
-					out = append(out, f)
-				}
-			}
-		case strings.HasPrefix(k, "flag."):
-			out = append(out, strings.TrimPrefix(k, "flag."))
+	for k := range it.Labels {
+		if name, ok := strings.CutPrefix(k, evidence.LabelFlagPrefix); ok && name != "" {
+			out = append(out, name)
 		}
 	}
+	if len(out) == 0 && it.Labels[evidence.LabelFlagged] != "" {
+		out = append(out, evidence.LabelFlagged)
+	}
 	slices.Sort(out)
-	return slices.Compact(out)
+	return out
 }
 
 func (f filter) match(it evidence.Item) bool {
