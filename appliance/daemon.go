@@ -50,16 +50,17 @@ type Daemon struct {
 	// it doubles up to 60 times that. Zero means one second.
 	RestartBackoff time.Duration
 
-	outbox     *outbox.Worker
-	syncPolicy *pipeline.SyncPolicy
-	health     *hardware.Sampler
-	cameras    []*rtsp.Recorder
-	motionLive []*motion.LiveSource // one per motion-only camera
-	dock       *dock.Dock
-	firmware   *firmware.Manager
-	stages     []*pipeline.Follower // pipeline stages that follow the custody chain
-	auth       *auth.Service
-	web        *web.Server
+	outbox      *outbox.Worker
+	outboxStore *pipeline.OutboxStore
+	syncPolicy  *pipeline.SyncPolicy
+	health      *hardware.Sampler
+	cameras     []*rtsp.Recorder
+	motionLive  []*motion.LiveSource // one per motion-only camera
+	dock        *dock.Dock
+	firmware    *firmware.Manager
+	stages      []*pipeline.Follower // pipeline stages that follow the custody chain
+	auth        *auth.Service
+	web         *web.Server
 }
 
 // New prepares a daemon; nothing is opened until Run.
@@ -134,7 +135,11 @@ func (d *Daemon) shutdown(srv *http.Server, groups running) error {
 	d.log.Info("shutting down", "timeout", d.cfg.ShutdownTimeout)
 	deadline, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownTimeout)
 	defer cancel()
-	errs := []error{groups.intake.Stop(deadline), groups.stages.Drain(deadline), groups.background.Stop(deadline)}
+	// Stages get half the time to finish what they hold; work cut off after
+	// that is done again after the restart (their cursors stay before it).
+	drainBy, cancelDrain := context.WithTimeout(deadline, d.cfg.ShutdownTimeout/2)
+	defer cancelDrain()
+	errs := []error{groups.intake.Stop(deadline), groups.stages.Drain(drainBy, deadline), groups.background.Stop(deadline)}
 	// Previews end (and record their stop events) and live streams close
 	// before the server waits for connections, and before the vault closes.
 	if err := d.web.Close(); err != nil {
@@ -174,6 +179,7 @@ func (d *Daemon) listen() (*http.Server, net.Listener, error) {
 
 // wire builds the parts that need the open vault.
 func (d *Daemon) wire(ctx context.Context) error {
+	d.outboxStore = pipeline.NewOutboxStore(d.vault)
 	d.auth = auth.New(d.vault.State("auth"), d.vault, auth.Options{Logger: d.log.With("part", "auth")})
 	if err := d.firstAdmin(ctx); err != nil {
 		return err
@@ -192,7 +198,7 @@ func (d *Daemon) wire(ctx context.Context) error {
 		return fmt.Errorf("health: %w", err)
 	}
 	d.dock, err = dock.New(dock.Options{Config: d.cfg.Dock, Vault: pipeline.NewOriginVault(d.vault, "dock"), State: d.vault.State("dock"),
-		Ack: pipeline.NewAckSource(d.vault), Logger: d.log.With("part", "dock")})
+		Ack: d.outboxStore, Logger: d.log.With("part", "dock")})
 	if err != nil {
 		return fmt.Errorf("dock: %w", err)
 	}
@@ -216,13 +222,12 @@ func (d *Daemon) wire(ctx context.Context) error {
 		}
 		d.cameras = append(d.cameras, rec)
 	}
-	store := pipeline.NewOutboxStore(d.vault)
-	d.outbox, err = outbox.New(outbox.Config{Store: store, Source: pipeline.NewOutboxSource(d.vault), Custody: d.vault,
+	d.outbox, err = outbox.New(outbox.Config{Store: d.outboxStore, Source: pipeline.NewOutboxSource(d.vault), Custody: d.vault,
 		Target: tgt, Actor: "appliance:sync", Windows: windows, Logger: d.log})
 	if err != nil {
 		return err
 	}
-	d.syncPolicy = pipeline.NewSyncPolicy(d.vault, store, d.cfg.Sync.SendAllFrom, d.outbox.Kick, d.log)
+	d.syncPolicy = pipeline.NewSyncPolicy(d.vault, d.outboxStore, d.cfg.Sync.SendAllFrom, d.outbox.Kick, d.log)
 	d.stages = []*pipeline.Follower{d.syncPolicy.Follower()}
 	if d.cfg.Triage.Enabled {
 		d.stages = append(d.stages, pipeline.NewTriageStage(d.vault, d.cfg.Triage, d.log))
@@ -299,7 +304,7 @@ func (d *Daemon) stageParts() []supervisor.Part {
 func (d *Daemon) backgroundParts() []supervisor.Part {
 	return []supervisor.Part{
 		&checkpointer{vault: d.vault, every: d.cfg.CheckpointInterval, log: d.log},
-		&pipeline.Retention{Vault: d.vault, Cfg: d.cfg.Retention, Usage: pipeline.StatfsUsage, Log: d.log},
+		&pipeline.Retention{Vault: d.vault, Cfg: d.cfg.Retention, Usage: pipeline.StatfsUsage, Acks: d.outboxStore, Log: d.log},
 		named{"sync", d.outbox},
 		named{"health", d.health},
 		heapTrimmer{every: 10 * time.Second},

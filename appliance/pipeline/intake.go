@@ -38,15 +38,3 @@ func (o OriginVault) IngestReader(ctx context.Context, r io.Reader, in evidence.
 func (o OriginVault) IngestFile(ctx context.Context, path string, in evidence.Intake) (evidence.Item, bool, error) {
 	return o.Vault.IngestFile(ctx, path, o.label(in))
 }
-
-// AckSource tells the dock which items central has acknowledged, for the
-// release-after-ack policy.
-type AckSource struct{ vault *vault.Vault }
-
-// NewAckSource reads acknowledgements from v's item records.
-func NewAckSource(v *vault.Vault) AckSource { return AckSource{vault: v} }
-
-func (a AckSource) Acknowledged(d evidence.Digest) bool {
-	it, err := a.vault.Item(d)
-	return err == nil && it.Labels[evidence.LabelCentralAck] != ""
-}

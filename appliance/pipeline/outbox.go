@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -22,11 +23,17 @@ import (
 )
 
 // OutboxStore keeps the outbox in the vault's durable state: one entry per
-// item ("e/<digest>") and multipart progress ("cp/<digest>").
+// item ("e/<digest>") and multipart progress ("cp/<digest>"). It is the one
+// place that says how far an item is on its way to central storage, up to
+// central's acknowledgement, which dock release and retention read here.
 type OutboxStore struct {
 	kv *vault.KV
+	// mu makes each read-modify-write of an entry whole: the worker
+	// finishing an upload and central's acknowledgement may meet.
+	mu sync.Mutex
 }
 
+// NewOutboxStore keeps the outbox in v's state.
 func NewOutboxStore(v *vault.Vault) *OutboxStore { return &OutboxStore{kv: v.State("outbox")} }
 
 func (s *OutboxStore) entry(d evidence.Digest) (outbox.Entry, bool, error) {
@@ -41,7 +48,21 @@ func (s *OutboxStore) entry(d evidence.Digest) (outbox.Entry, bool, error) {
 	return e, true, nil
 }
 
+// Update stores the worker's view of an entry. Acknowledged is final: an
+// upload that finishes after central acknowledged the item (it may pull
+// items itself) does not move the entry back.
 func (s *OutboxStore) Update(ctx context.Context, e outbox.Entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.State != outbox.StateAcknowledged {
+		if cur, found, err := s.entry(e.Digest); err == nil && found && cur.State == outbox.StateAcknowledged {
+			e.State = outbox.StateAcknowledged
+		}
+	}
+	return s.put(ctx, e)
+}
+
+func (s *OutboxStore) put(ctx context.Context, e outbox.Entry) error {
 	raw, err := json.Marshal(e)
 	if err != nil {
 		return err
@@ -98,6 +119,8 @@ func (s *OutboxStore) DeleteCheckpoint(ctx context.Context, d evidence.Digest) e
 // enqueue puts d in the outbox unless it is there already; urgent ("send
 // now") upgrades an entry that is still waiting.
 func (s *OutboxStore) enqueue(ctx context.Context, it evidence.Item, urgent bool, now time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	e, found, err := s.entry(it.Digest)
 	if err != nil {
 		return false, err
@@ -107,10 +130,36 @@ func (s *OutboxStore) enqueue(ctx context.Context, it evidence.Item, urgent bool
 			return false, nil
 		}
 		e.Urgent = true
-		return false, s.Update(ctx, e)
+		return false, s.put(ctx, e)
 	}
-	return true, s.Update(ctx, outbox.Entry{Digest: it.Digest, Size: it.Size, State: outbox.StateQueued,
+	return true, s.put(ctx, outbox.Entry{Digest: it.Digest, Size: it.Size, State: outbox.StateQueued,
 		Urgent: urgent, QueuedAt: now, UpdatedAt: now})
+}
+
+// acknowledge records that central acknowledged it: the last state of its
+// entry, made for an item central pulled without it being queued.
+func (s *OutboxStore) acknowledge(ctx context.Context, it evidence.Item, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, found, err := s.entry(it.Digest)
+	if err != nil {
+		return err
+	}
+	if !found {
+		e = outbox.Entry{Digest: it.Digest, Size: it.Size, QueuedAt: at}
+	}
+	if e.State == outbox.StateAcknowledged {
+		return nil
+	}
+	e.State, e.UpdatedAt, e.LastError, e.ErrorClass, e.NextAttempt = outbox.StateAcknowledged, at, "", "", time.Time{}
+	return s.put(ctx, e)
+}
+
+// Acknowledged reports whether central has acknowledged d; the dock's
+// release-after-ack policy and retention ask this.
+func (s *OutboxStore) Acknowledged(d evidence.Digest) bool {
+	e, found, err := s.entry(d)
+	return err == nil && found && e.State == outbox.StateAcknowledged
 }
 
 // OutboxSource gives the outbox what it uploads: the vault file and the

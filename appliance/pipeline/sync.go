@@ -14,7 +14,9 @@ import (
 // SyncPolicy decides which items go to central storage, following the
 // custody chain: items from the configured sources on ingest, flagged items
 // when flagged. Derived items (thumbnails, redaction logs) travel with their
-// master's manifest only when they are themselves flagged.
+// master's manifest only when they are themselves flagged. It also records
+// central's acknowledgement of an item in the outbox, the one place sync
+// state is kept.
 type SyncPolicy struct {
 	vault   *vault.Vault
 	store   *OutboxStore
@@ -34,7 +36,7 @@ func (p *SyncPolicy) Follower() *Follower {
 	return newFollower("sync-policy", p.vault, p.log,
 		func(e evidence.CustodyEvent) bool {
 			return !e.Item.IsZero() && (e.Action == evidence.ActionIngested || e.Action == evidence.ActionFlagged ||
-				e.Action == evidence.ActionUploadVerified || e.Action == evidence.ActionRedacted)
+				e.Action == evidence.ActionCentralAcknowledged || e.Action == evidence.ActionRedacted)
 		},
 		p.handle)
 }
@@ -45,8 +47,8 @@ func (p *SyncPolicy) handle(ctx context.Context, e evidence.CustodyEvent) error 
 		return err
 	}
 	switch e.Action {
-	case evidence.ActionUploadVerified:
-		return p.markSynced(ctx, it, e)
+	case evidence.ActionCentralAcknowledged:
+		return p.store.acknowledge(ctx, it, e.Time)
 	case evidence.ActionFlagged:
 		return p.send(ctx, it, false, "flagged: "+it.Labels[evidence.LabelFlagged])
 	case evidence.ActionRedacted:
@@ -109,26 +111,4 @@ func (p *SyncPolicy) send(ctx context.Context, it evidence.Item, urgent bool, wh
 		p.kick()
 	}
 	return nil
-}
-
-// markSynced labels an item once central storage holds a verified copy, so
-// the dashboard and retention can see it without reading the outbox.
-func (p *SyncPolicy) markSynced(ctx context.Context, it evidence.Item, e evidence.CustodyEvent) error {
-	if it.Labels[evidence.LabelSynced] != "" {
-		return nil
-	}
-	where := e.Details["target"]
-	if where == "" {
-		where = "central"
-	}
-	_, err := p.vault.UpdateItem(ctx, it.Digest, vault.Change{Actor: "appliance:sync", Action: evidence.ActionRecordChanged,
-		Details: map[string]string{"label": evidence.LabelSynced},
-		Apply: func(i *evidence.Item) error {
-			if i.Labels == nil {
-				i.Labels = map[string]string{}
-			}
-			i.Labels[evidence.LabelSynced] = where + " " + e.Time.UTC().Format(time.RFC3339)
-			return nil
-		}})
-	return err
 }

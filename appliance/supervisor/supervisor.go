@@ -128,9 +128,10 @@ func (s *Supervisor) Start(name string, parts ...Part) *Group {
 	return g
 }
 
-// Drain asks every part that can to finish the work in hand, and waits for
-// all parts to return until deadline ends; then it stops the rest.
-func (g *Group) Drain(deadline context.Context) error {
+// Drain asks every part that can to finish the work in hand and waits for
+// all parts to return until drainBy ends; then it cancels what is left and
+// waits for that until deadline ends.
+func (g *Group) Drain(drainBy, deadline context.Context) error {
 	for _, p := range g.parts {
 		if d, ok := p.(Drainer); ok {
 			d.Drain()
@@ -140,7 +141,7 @@ func (g *Group) Drain(deadline context.Context) error {
 	case <-g.done:
 		g.cancel()
 		return nil
-	case <-deadline.Done():
+	case <-drainBy.Done():
 	}
 	return g.Stop(deadline)
 }

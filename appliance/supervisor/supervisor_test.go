@@ -128,15 +128,17 @@ func TestGroupsStopInOrderAndStagesDrain(t *testing.T) {
 	if err := intake.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := stages.Drain(ctx); err != nil {
+	if err := stages.Drain(ctx, ctx); err != nil {
 		t.Fatal(err)
 	}
 	short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancelShort()
-	if err := slow.Drain(short); err == nil {
+	if err := slow.Drain(short, short); err == nil {
 		t.Fatal("a stage that outlived the deadline was reported stopped")
 	}
 	want := []string{"camera cancelled", "triage drained"}
+	mu.Lock()
+	defer mu.Unlock()
 	if len(log) != 2 || log[0] != want[0] || log[1] != want[1] {
 		t.Fatalf("stop order %v, want %v", log, want)
 	}
