@@ -214,8 +214,12 @@ func (d *Desk) checkManifest(client string, item evidence.Digest, manifest evide
 	return nil
 }
 
-func servedKey(client string, item evidence.Digest) string   { return "served/" + client + "/" + item.String() }
-func manifestKey(client string, item evidence.Digest) string { return "manifest/" + client + "/" + item.String() }
+func servedKey(client string, item evidence.Digest) string {
+	return "served/" + client + "/" + item.String()
+}
+func manifestKey(client string, item evidence.Digest) string {
+	return "manifest/" + client + "/" + item.String()
+}
 
 // ServedManifest remembers that client was given a manifest of item.
 func (d *Desk) ServedManifest(ctx context.Context, client string, item evidence.Digest, signed []byte) error {

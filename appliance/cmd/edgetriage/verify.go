@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/edgetriage/edgetriage/appliance"
+	"github.com/edgetriage/edgetriage/appliance/bundle"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 )
@@ -168,7 +168,7 @@ func fingerprintOf(key ed25519.PublicKey) string {
 }
 
 func verifyBundle(env *cliEnv, path string, pin keyPin) int {
-	r, err := appliance.VerifyBundle(path, pin.key)
+	r, err := bundle.Verify(path, pin.key)
 	if err != nil {
 		fmt.Fprintln(env.stdout, err)
 		return 1

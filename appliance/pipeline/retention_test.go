@@ -1,4 +1,4 @@
-package appliance
+package pipeline
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
+	"github.com/edgetriage/edgetriage/sync/outbox"
 )
 
 // smallDisk mounts a tmpfs of the given size, a disk that really fills up.
@@ -69,13 +70,21 @@ func TestRetentionRemovesOnlyAckedOldestFirstAndStopsIntakeAtReserve(t *testing.
 	if err != nil {
 		t.Fatal(err)
 	}
-	acked := map[string]string{evidence.LabelCentralAck: "hq 2026-01-01", evidence.LabelSynced: "s3"}
+	store := NewOutboxStore(v)
+	ack := func(d evidence.Digest) {
+		t.Helper()
+		it, _ := v.Item(d)
+		if err := store.acknowledge(ctx, it, clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var ackedItems []evidence.Digest
 	for range 4 {
-		d, err := ingestRandom(t, v, 5, acked, false)
+		d, err := ingestRandom(t, v, 5, nil, false)
 		if err != nil {
 			t.Fatal(err)
 		}
+		ack(d)
 		ackedItems = append(ackedItems, d)
 	}
 	keep := map[evidence.Digest]string{}
@@ -85,12 +94,18 @@ func TestRetentionRemovesOnlyAckedOldestFirstAndStopsIntakeAtReserve(t *testing.
 		}
 		return d
 	}
-	keep[must(ingestRandom(t, v, 5, acked, true))] = "held"
+	held := must(ingestRandom(t, v, 5, nil, true))
+	ack(held)
+	keep[held] = "held"
 	keep[must(ingestRandom(t, v, 5, nil, false))] = "unsynced"
-	keep[must(ingestRandom(t, v, 5, map[string]string{evidence.LabelSynced: "s3"}, false))] = "synced, not acknowledged"
+	verified := must(ingestRandom(t, v, 5, nil, false))
+	if err := store.Update(ctx, outbox.Entry{Digest: verified, State: outbox.StateVerified}); err != nil {
+		t.Fatal(err)
+	}
+	keep[verified] = "synced, not acknowledged"
 	keep[must(ingestRandom(t, v, 5, map[string]string{evidence.LabelFlagged: "event in zone door"}, false))] = "flagged"
 
-	r := &Retention{Vault: v, Usage: StatfsUsage, Log: slog.New(slog.DiscardHandler), Now: clock.Now,
+	r := &Retention{Vault: v, Usage: StatfsUsage, Acks: store, Log: slog.New(slog.DiscardHandler), Now: clock.Now,
 		Cfg: config.Retention{HighWatermarkPercent: 70, LowWatermarkPercent: 60, ReserveMB: 6, Interval: time.Second}}
 	res, err := r.sweep(ctx)
 	if err != nil {
@@ -133,8 +148,7 @@ func TestRetentionRemovesOnlyAckedOldestFirstAndStopsIntakeAtReserve(t *testing.
 
 	// Central acknowledges the unsynced footage; space comes back and intake resumes.
 	for _, d := range unsynced {
-		v.UpdateItem(ctx, d, vault.Change{Actor: "central:hq", Action: evidence.ActionCentralAcknowledged,
-			Apply: func(i *evidence.Item) error { i.Labels = acked; return nil }})
+		ack(d)
 	}
 	r.Cfg.LowWatermarkPercent = 30
 	if err := r.Sweep(ctx); err != nil {
@@ -175,22 +189,22 @@ func TestRetentionRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	ack := evidence.LabelCentralAck
 	cases := []struct {
 		rule      string
 		labels    map[string]string
+		acked     bool
 		hold      bool
 		removable bool
 	}{
-		{"acknowledged by central: may go", map[string]string{ack: "hq"}, false, true},
-		{"acknowledged but held: stays", map[string]string{ack: "hq"}, true, false},
-		{"acknowledged but flagged: stays (an ack is never enough for a flagged clip)", map[string]string{ack: "hq", evidence.LabelFlagged: "zone door"}, false, false},
-		{"pushed to central but not acknowledged: stays", map[string]string{evidence.LabelSynced: "s3"}, false, false},
-		{"never sent anywhere: stays", nil, false, false},
-		{"local-only by policy, category expired: may go", map[string]string{evidence.LabelNeverSync: "policy", evidence.LabelCategory: "traffic"}, false, true},
-		{"local-only by policy, category not expired: stays", map[string]string{evidence.LabelNeverSync: "policy", evidence.LabelCategory: "serious"}, false, false},
-		{"local-only, category expired, but flagged: stays", map[string]string{evidence.LabelNeverSync: "policy", evidence.LabelCategory: "traffic", evidence.LabelFlagged: "staff"}, false, false},
-		{"local-only, category expired, but held: stays", map[string]string{evidence.LabelNeverSync: "policy", evidence.LabelCategory: "traffic"}, true, false},
+		{"acknowledged by central: may go", nil, true, false, true},
+		{"acknowledged but held: stays", nil, true, true, false},
+		{"acknowledged but flagged: stays (an ack is never enough for a flagged clip)", map[string]string{evidence.LabelFlagged: "zone door"}, true, false, false},
+		{"pushed to central but not acknowledged: stays", map[string]string{evidence.LabelSynced: "s3"}, false, false, false},
+		{"never sent anywhere: stays", nil, false, false, false},
+		{"local-only by policy, category expired: may go", map[string]string{evidence.LabelNeverSync: "policy", evidence.LabelCategory: "traffic"}, false, false, true},
+		{"local-only by policy, category not expired: stays", map[string]string{evidence.LabelNeverSync: "policy", evidence.LabelCategory: "serious"}, false, false, false},
+		{"local-only, category expired, but flagged: stays", map[string]string{evidence.LabelNeverSync: "policy", evidence.LabelCategory: "traffic", evidence.LabelFlagged: "staff"}, false, false, false},
+		{"local-only, category expired, but held: stays", map[string]string{evidence.LabelNeverSync: "policy", evidence.LabelCategory: "traffic"}, false, true, false},
 	}
 	rule := map[evidence.Digest]int{}
 	for i, c := range cases {
@@ -203,9 +217,18 @@ func TestRetentionRules(t *testing.T) {
 			v.UpdateItem(ctx, it.Digest, vault.Change{Actor: "user:sgt", Action: evidence.ActionRecordChanged,
 				Apply: func(i *evidence.Item) error { i.Hold = true; return nil }})
 		}
+		if c.acked {
+			if _, err := v.Acknowledge(ctx, it.Digest, vault.Acknowledgement{Central: "hq"}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		rule[it.Digest] = i
 	}
-	r := &Retention{Vault: v, Now: func() time.Time { return clock.Now().Add(48 * time.Hour) },
+	store := NewOutboxStore(v)
+	if err := NewSyncPolicy(v, store, nil, nil, slog.New(slog.DiscardHandler)).Follower().catchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := &Retention{Vault: v, Acks: store, Now: func() time.Time { return clock.Now().Add(48 * time.Hour) },
 		Cfg: config.Retention{Categories: map[string]time.Duration{"traffic": time.Hour, "serious": 24 * 365 * time.Hour}}}
 	got, err := r.removable()
 	if err != nil {
@@ -230,4 +253,48 @@ func keysOf(m map[evidence.Digest]string) []evidence.Digest {
 		out = append(out, k)
 	}
 	return out
+}
+
+// Central's acknowledgement is kept in the outbox, whatever order it
+// arrives in: it is final against an upload that finishes after it, and it
+// is recorded for an item central pulled without it being queued.
+func TestOutboxKeepsCentralAcknowledgement(t *testing.T) {
+	ctx := context.Background()
+	v, err := vault.Open(ctx, t.TempDir(), vault.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	store := NewOutboxStore(v)
+	policy := NewSyncPolicy(v, store, []string{"dock"}, nil, slog.New(slog.DiscardHandler))
+	queued, _, _ := v.IngestReader(ctx, strings.NewReader("queued clip"), evidence.Intake{Source: "bwv", Labels: map[string]string{"origin": "dock"}})
+	pulled, _, _ := v.IngestReader(ctx, strings.NewReader("pulled clip"), evidence.Intake{Source: "cli"})
+	run := func() {
+		t.Helper()
+		if err := policy.Follower().catchUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	if e, found, _ := store.entry(queued.Digest); !found || e.State != outbox.StateQueued {
+		t.Fatalf("dock clip not queued: %+v", e)
+	}
+	if store.Acknowledged(queued.Digest) || store.Acknowledged(pulled.Digest) {
+		t.Fatal("acknowledged before central said so")
+	}
+	for _, it := range []evidence.Item{queued, pulled} {
+		if _, err := v.Acknowledge(ctx, it.Digest, vault.Acknowledgement{Central: "hq"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	// The worker finishes the upload it had started after the ack.
+	e, _, _ := store.entry(queued.Digest)
+	e.State = outbox.StateVerified
+	if err := store.Update(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if !store.Acknowledged(queued.Digest) || !store.Acknowledged(pulled.Digest) {
+		t.Fatal("central's acknowledgement was lost")
+	}
 }
