@@ -277,7 +277,6 @@ func TestChangesFeedUnderConcurrentIntake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hq := centralClientT{t: t, base: base, token: token}
 	stop := make(chan struct{})
 	polled := make(chan int)
 	go func() {
