@@ -17,6 +17,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
 	"github.com/edgetriage/edgetriage/appliance/web"
 )
 
@@ -119,7 +120,7 @@ func TestCentralClientPullsVerifiesAndAcks(t *testing.T) {
 	}
 
 	_, manifest := hq.do("GET", path+"/manifest", nil, nil)
-	m, err := evidence.VerifyManifest(manifest, d.vault.PublicKey())
+	m, err := custodylog.VerifyManifest(manifest, d.vault.PublicKey())
 	if err != nil || m.Item.Digest != target {
 		t.Fatalf("manifest: %v", err)
 	}
@@ -239,7 +240,7 @@ func TestDockFootageIsSyncedToTheFilesystemTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := evidence.VerifyManifest(manifest, d.vault.PublicKey()); err != nil {
+	if _, err := custodylog.VerifyManifest(manifest, d.vault.PublicKey()); err != nil {
 		t.Fatalf("manifest beside the central copy: %v", err)
 	}
 	if err := d.SendNow(ctx, cli.Digest, "user:sgt"); err != nil {

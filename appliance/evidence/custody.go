@@ -79,28 +79,46 @@ type Actor string
 // field through a canonical encoding, and Prev is the Hash of the event before
 // it, so an edit, deletion or reordering anywhere breaks the chain.
 type CustodyEvent struct {
+	// V is the event's format: 0 (written before version 2) or 2, whose
+	// content also covers ItemPrev.
+	V       int               `json:"v,omitempty"`
 	Seq     uint64            `json:"seq"`
 	Time    time.Time         `json:"time"`
 	Actor   Actor             `json:"actor"`
 	Action  Action            `json:"action"`
 	Item    Digest            `json:"item,omitzero"`
 	Details map[string]string `json:"details,omitempty"`
-	Prev    Digest            `json:"prev"`
-	Hash    Digest            `json:"hash"`
+	// ItemPrev is the hash of the previous event naming the same item
+	// (zero for its first): an item's history is a chain of its own, so one
+	// inclusion proof of its newest event proves all of them.
+	ItemPrev Digest `json:"item_prev,omitzero"`
+	Prev     Digest `json:"prev"`
+	Hash     Digest `json:"hash"`
 }
+
+// EventFormat is the format the vault writes events in.
+const EventFormat = 2
 
 // ContentHash covers everything an event says (all but Prev and Hash).
 // The encoding is fixed here rather than left to a serialiser so that it
 // never changes under us: a domain tag, then each field length-prefixed,
-// details sorted by key.
+// details sorted by key. The tag names the format, so an event cannot be
+// passed off as the other format.
 func (e CustodyEvent) ContentHash() Digest {
 	var buf []byte
-	buf = appendField(buf, []byte("edgetriage-custody-v1"))
+	if e.V == 2 {
+		buf = appendField(buf, []byte("edgetriage-custody-v2"))
+	} else {
+		buf = appendField(buf, []byte("edgetriage-custody-v1"))
+	}
 	buf = binary.BigEndian.AppendUint64(buf, e.Seq)
 	buf = appendField(buf, []byte(e.Time.UTC().Format(time.RFC3339Nano)))
 	buf = appendField(buf, []byte(e.Actor))
 	buf = appendField(buf, []byte(e.Action))
 	buf = append(buf, e.Item[:]...)
+	if e.V == 2 {
+		buf = append(buf, e.ItemPrev[:]...)
+	}
 	keys := make([]string, 0, len(e.Details))
 	for k := range e.Details {
 		keys = append(keys, k)
@@ -159,6 +177,9 @@ var ErrChainBroken = errors.New("custody chain broken")
 // CheckLink verifies that e is intact and follows prev (nil for the first
 // event of a chain or slice whose predecessor is unknown).
 func CheckLink(prev *CustodyEvent, e CustodyEvent) error {
+	if e.V != 0 && e.V != EventFormat {
+		return fmt.Errorf("event %d: unknown event format %d: %w", e.Seq, e.V, ErrChainBroken)
+	}
 	if got := e.ComputeHash(); got != e.Hash {
 		return fmt.Errorf("event %d: content does not match its hash: %w", e.Seq, ErrChainBroken)
 	}

@@ -140,3 +140,24 @@ func (m Manifest) checkHistory() error {
 	}
 	return nil
 }
+
+// ManifestV2 is what the appliance says about one item since the custody
+// log became a Merkle tree: the record exactly as stored, every custody
+// event of the item, a signed checkpoint of the log, and inclusion proofs.
+// The item's events chain to each other (ItemPrev), so one proof of the
+// newest proves them all; events written before the tree have a proof
+// each. Proofs grow with the logarithm of the log, not with its length.
+// It travels sealed in an envelope of type TypeManifest.
+type ManifestV2 struct {
+	PublicKey  string          `json:"public_key"` // hex; pin it to prove origin
+	Record     json.RawMessage `json:"record"`     // the item record's stored bytes
+	Events     []CustodyEvent  `json:"events"`
+	Checkpoint string          `json:"checkpoint"` // C2SP signed note of the log
+	Proofs     []EventProof    `json:"proofs"`
+}
+
+// EventProof proves event Seq is leaf Seq-1 of the checkpoint's tree.
+type EventProof struct {
+	Seq    uint64   `json:"seq"`
+	Hashes []string `json:"hashes"` // base64, RFC 6962 order
+}

@@ -1,55 +1,52 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 )
 
-// Manifest signs a checkpoint of the current head and returns the signed
-// manifest of item d: its record, its custody events, and the chain links
-// from its first event to that checkpoint. The same bytes go to central
-// storage beside the item and into export bundles.
+// Manifest signs a checkpoint of the log and returns the signed manifest
+// of item d (evidence.ManifestV2 in an envelope): its record as stored, its
+// custody events, the checkpoint, and inclusion proofs. The same bytes go
+// to central storage beside the item and into export bundles. It is made
+// in one write transaction, so record, events and tree agree.
 func (v *Vault) Manifest(ctx context.Context, d evidence.Digest) ([]byte, error) {
-	it, err := v.Item(d)
-	if err != nil {
-		return nil, fmt.Errorf("manifest: %w", err)
-	}
-	events, err := v.ItemEvents(d)
-	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", d.Short(), err)
-	}
-	if len(events) == 0 {
-		return nil, fmt.Errorf("manifest %s: the item has no custody events", d.Short())
-	}
-	cp, err := v.Checkpoint(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", d.Short(), err)
-	}
-	if cp.Seq == 0 {
-		if cp, err = v.LatestCheckpoint(); err != nil {
-			return nil, fmt.Errorf("manifest %s: %w", d.Short(), err)
+	var m evidence.ManifestV2
+	err := v.update(ctx, func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucketItems).Get(d[:])
+		if raw == nil {
+			return fmt.Errorf("item %s: %w", d, ErrNotFound)
 		}
-	}
-	var links []evidence.ChainLink
-	err = v.Events(events[0].Seq, func(e evidence.CustodyEvent) bool {
-		if e.Seq > cp.Seq {
-			return false
+		cp, err := v.checkpointTx(tx)
+		if err != nil {
+			return err
 		}
-		links = append(links, e.Link())
-		return true
+		events, err := itemEventsTx(tx, d)
+		if err != nil {
+			return err
+		}
+		if len(events) == 0 {
+			return fmt.Errorf("the item has no custody events")
+		}
+		proofs, err := itemProofsTx(tx, events, cp.Size)
+		if err != nil {
+			return err
+		}
+		m = evidence.ManifestV2{PublicKey: hex.EncodeToString(v.pub), Record: bytes.Clone(raw), Events: events,
+			Checkpoint: string(cp.Signed), Proofs: proofs}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", d.Short(), err)
 	}
-	m := evidence.Manifest{
-		Format: evidence.ManifestFormat, KeyID: evidence.KeyID(v.pub), PublicKey: hex.EncodeToString(v.pub),
-		Item: it, Events: events, Links: links, Checkpoint: cp,
-	}
-	return evidence.SignManifest(v.key, m)
+	return evidence.Seal(v.key, evidence.TypeManifest, m)
 }
 
 // Acknowledgement is what a central client proved when it acknowledged an

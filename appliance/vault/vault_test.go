@@ -195,7 +195,7 @@ func TestVerifyNamesEveryTampering(t *testing.T) {
 				k, _ := tx.Bucket(bucketCustody).Cursor().Last()
 				return tx.Bucket(bucketCustody).Delete(k)
 			})
-		}, "missing from the chain"},
+		}, "covers events the chain no longer has"},
 		{"two custody events swapped", func(t *testing.T, dir string, victim evidence.Item) {
 			tamper(t, dir, func(tx *bolt.Tx) error {
 				a, b := eventAt(t, tx, 3), eventAt(t, tx, 4)

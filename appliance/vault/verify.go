@@ -13,7 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 )
@@ -42,6 +45,8 @@ type Report struct {
 	Bytes       int64  `json:"bytes"`
 	Events      uint64 `json:"events"`
 	Checkpoints int    `json:"checkpoints"`
+	// Cosigned counts the checkpoints witnesses co-signed.
+	Cosigned int `json:"cosigned"`
 	// Fingerprint is the key the checkpoints were checked with, and Pinned
 	// says whether the caller supplied it: an unpinned key was read from
 	// the vault being checked, so it proves integrity, never origin.
@@ -64,6 +69,12 @@ type VerifyOptions struct {
 	Now func() time.Time
 	// Progress, when not nil, is told the bytes hashed so far.
 	Progress func(hashed int64)
+	// Witnesses are the witnesses' keys the caller pins; cosignatures by
+	// them are checked, others are reported as unchecked.
+	Witnesses []note.Verifier
+	// Cosigned are checkpoints co-signed by a witness, obtained outside
+	// the vault (from central): the vault's history must extend each.
+	Cosigned [][]byte
 }
 
 func (o *VerifyOptions) defaults() {
@@ -90,6 +101,9 @@ func (r *Report) add(f Finding) { r.Findings = append(r.Findings, f) }
 type chainState struct {
 	hashes     map[uint64]evidence.Digest
 	times      map[uint64]time.Time
+	tree       *compact.Range      // the log's tree, rebuilt from the events
+	roots      map[int64]tlog.Hash // its root at the sizes checkpoints name
+	wantRoots  map[int64]bool
 	lastRecord map[evidence.Digest]evidence.Digest
 	recordSeq  map[evidence.Digest]uint64
 	key        ed25519.PublicKey
@@ -107,12 +121,21 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (Report, error) 
 	if v.keyErr != nil {
 		r.add(Finding{What: v.keyErr.Error()})
 	}
-	cs, err := v.verifyChain(&r)
+	sigs, err := v.readSignatures(opts)
 	if err != nil {
 		return r, err
 	}
-	if err := v.verifyCheckpoints(&r, cs, opts); err != nil {
+	cs, err := v.verifyChain(&r, sigs.sizes())
+	if err != nil {
 		return r, err
+	}
+	newest, err := v.verifyCheckpoints(&r, cs, opts)
+	if err != nil {
+		return r, err
+	}
+	if key := v.verifyKey(cs, opts); key != nil {
+		newest = newest.then(&r, v.verifyLog(&r, cs, sigs, key, opts))
+		checkCoverage(&r, cs, newest, opts)
 	}
 	if err := v.verifyItems(ctx, &r, cs, opts.Progress); err != nil {
 		return r, err
@@ -120,9 +143,10 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (Report, error) 
 	return r, nil
 }
 
-func (v *Vault) verifyChain(r *Report) (chainState, error) {
+func (v *Vault) verifyChain(r *Report, wantRoots map[int64]bool) (chainState, error) {
 	cs := chainState{hashes: map[uint64]evidence.Digest{}, times: map[uint64]time.Time{},
-		lastRecord: map[evidence.Digest]evidence.Digest{}, recordSeq: map[evidence.Digest]uint64{}}
+		lastRecord: map[evidence.Digest]evidence.Digest{}, recordSeq: map[evidence.Digest]uint64{},
+		tree: treeFactory.NewEmptyRange(0), roots: map[int64]tlog.Hash{}, wantRoots: wantRoots}
 	err := v.db.View(func(tx *bolt.Tx) error {
 		var prev *evidence.CustodyEvent
 		return tx.Bucket(bucketCustody).ForEach(func(k, raw []byte) error {
@@ -158,6 +182,7 @@ func (v *Vault) checkEvent(r *Report, cs *chainState, prev *evidence.CustodyEven
 	}
 	cs.hashes[keySeq] = e.Hash
 	cs.times[keySeq] = e.Time
+	cs.addLeaf(e)
 	if keySeq >= cs.head {
 		cs.head, cs.headAction = keySeq, e.Action
 	}
@@ -175,23 +200,24 @@ func (v *Vault) checkEvent(r *Report, cs *chainState, prev *evidence.CustodyEven
 	}
 }
 
-func (v *Vault) verifyCheckpoints(r *Report, cs chainState, opts VerifyOptions) error {
-	key := opts.Pinned
-	r.Pinned = key != nil
+// verifyCheckpoints checks the chain's key against the pinned one and the
+// checkpoints of the hash chain (written before the Merkle log; kept and
+// checked as they were), and returns the newest head they sign.
+func (v *Vault) verifyCheckpoints(r *Report, cs chainState, opts VerifyOptions) (signedHead, error) {
+	r.Pinned = opts.Pinned != nil
 	switch {
 	case cs.key == nil:
 		r.add(Finding{What: "the chain names no signing key (key-created event missing or altered)"})
-	case key == nil:
-		key = cs.key
-	case !key.Equal(cs.key):
+	case opts.Pinned != nil && !opts.Pinned.Equal(cs.key):
 		r.add(Finding{What: fmt.Sprintf("the chain was started with key %s, not the pinned key %s: its history was written under another key",
-			evidence.KeyID(cs.key), evidence.KeyID(key))})
+			evidence.KeyID(cs.key), evidence.KeyID(opts.Pinned))})
 	}
+	key := v.verifyKey(cs, opts)
 	if key == nil {
-		return nil
+		return signedHead{}, nil
 	}
 	r.Fingerprint = evidence.Fingerprint(key)
-	var newest evidence.Checkpoint
+	var newest signedHead
 	err := v.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketCheckpoints).ForEach(func(k, raw []byte) error {
 			r.Checkpoints++
@@ -205,19 +231,31 @@ func (v *Vault) verifyCheckpoints(r *Report, cs chainState, opts VerifyOptions) 
 				return nil
 			}
 			checkSignedHead(r, cs, cp)
-			if cp.Time.Before(newest.Time) {
-				r.add(Finding{Seq: cp.Seq, What: fmt.Sprintf("checkpoint signed at %s, before the checkpoint of event %d (%s): checkpoint times run backwards",
-					cp.Time.Format(time.RFC3339), newest.Seq, newest.Time.Format(time.RFC3339))})
-			}
-			newest = cp
+			newest = newest.then(r, signedHead{cp.Seq, cp.Time})
 			return nil
 		})
 	})
-	if err != nil {
-		return err
+	return newest, err
+}
+
+// signedHead is a checkpoint reduced to what coverage needs: up to which
+// event it signs, and when.
+type signedHead struct {
+	seq  uint64
+	time time.Time
+}
+
+// then is the later of two heads in chain order; a later head signed
+// before an earlier one is reported: clocks set back to re-sign history.
+func (h signedHead) then(r *Report, next signedHead) signedHead {
+	if next.seq < h.seq {
+		h, next = next, h
 	}
-	checkCoverage(r, cs, newest, opts)
-	return nil
+	if next.time.Before(h.time) {
+		r.add(Finding{Seq: next.seq, What: fmt.Sprintf("checkpoint signed at %s, before the checkpoint of event %d (%s): checkpoint times run backwards",
+			next.time.Format(time.RFC3339), h.seq, h.time.Format(time.RFC3339))})
+	}
+	return next
 }
 
 // checkSignedHead compares a validly signed checkpoint with the chain.
@@ -238,30 +276,30 @@ func checkSignedHead(r *Report, cs chainState, cp evidence.Checkpoint) {
 // with a fresh checkpoint. The daemon re-signs its head every interval while
 // it runs and records its close, so such a chain was left by a crash, or
 // was cut back to an older checkpoint together with the ones after it.
-func checkClosed(r *Report, cs chainState, newest evidence.Checkpoint, opts VerifyOptions) {
+func checkClosed(r *Report, cs chainState, newest signedHead, opts VerifyOptions) {
 	if cs.headAction == evidence.ActionVaultClosed {
 		return
 	}
-	age := opts.Now().Sub(newest.Time)
+	age := opts.Now().Sub(newest.time)
 	if age <= opts.signingGrace() {
 		return
 	}
 	r.add(Finding{Seq: cs.head, What: fmt.Sprintf("the chain ends here (%s), not with the vault closed in order, and its newest checkpoint was signed %s ago (at %s) though the head is re-signed every %s: the daemon crashed then, or the history after that checkpoint was cut away",
-		cs.headAction, age.Round(time.Second), newest.Time.Format(time.RFC3339), opts.CheckpointInterval)})
+		cs.headAction, age.Round(time.Second), newest.time.Format(time.RFC3339), opts.CheckpointInterval)})
 }
 
 // checkCoverage reports events that no checkpoint vouches for although the
 // daemon would have signed them by now: without that, a chain edited and
 // re-hashed from some event on, or cut short, would still look whole.
-func checkCoverage(r *Report, cs chainState, newest evidence.Checkpoint, opts VerifyOptions) {
+func checkCoverage(r *Report, cs chainState, newest signedHead, opts VerifyOptions) {
 	if cs.head == 0 {
 		return
 	}
-	if newest.Seq >= cs.head {
+	if newest.seq >= cs.head {
 		checkClosed(r, cs, newest, opts)
 		return
 	}
-	first := newest.Seq + 1
+	first := newest.seq + 1
 	age := opts.Now().Sub(cs.times[first])
 	// A vault closed in order signed its close; only a running (or
 	// crashed) daemon leaves its newest events unsigned for a while.
@@ -270,7 +308,7 @@ func checkCoverage(r *Report, cs chainState, newest evidence.Checkpoint, opts Ve
 	}
 	what := fmt.Sprintf("events %d to %d are covered by no signed checkpoint; the first of them is %s old and the head is signed every %s: the daemon stopped without signing, or the history from event %d on was rewritten",
 		first, cs.head, age.Round(time.Second), opts.CheckpointInterval, first)
-	if newest.Seq == 0 {
+	if newest.seq == 0 {
 		what = fmt.Sprintf("there is no signed checkpoint: all %d events are covered by no signed checkpoint; the first is %s old", cs.head, age.Round(time.Second))
 	}
 	r.add(Finding{Seq: first, What: what})

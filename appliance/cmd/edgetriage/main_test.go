@@ -255,8 +255,10 @@ func TestServeAnswersHealthAndStopsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	if _, err := v.LatestCheckpoint(); err != nil {
-		t.Fatalf("no checkpoint signed at shutdown: %v", err)
+	cp, err := v.LogCheckpoint(0)
+	head, _ := v.Head()
+	if err != nil || cp.Size != int64(head.Seq) || head.Action != evidence.ActionVaultClosed {
+		t.Fatalf("the head (%d, %s) was not closed and signed at shutdown: checkpoint of %d events, %v", head.Seq, head.Action, cp.Size, err)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/appliance/web/webtest"
 	"github.com/edgetriage/edgetriage/sync/s3/s3test"
@@ -296,7 +297,7 @@ func (st *station) centralPullsVerifiesAndAcks(it evidence.Item) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m, err := evidence.VerifyManifest(manifest, pub); err != nil || m.Item.Digest != it.Digest {
+	if m, err := custodylog.VerifyManifest(manifest, pub); err != nil || m.Item.Digest != it.Digest {
 		t.Fatalf("manifest of %s does not verify against the appliance key: %v", it.Digest.Short(), err)
 	}
 	// The ack proves possession: a hash over a fresh challenge and every
