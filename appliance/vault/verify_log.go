@@ -156,4 +156,3 @@ func (v *Vault) checkStoredTree(r *Report, cs chainState) {
 		r.add(Finding{What: fmt.Sprintf("the log's stored tree differs from the tree of the %d events: proofs served from it would not hold", cs.head)})
 	}
 }
-
