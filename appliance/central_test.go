@@ -3,6 +3,7 @@ package appliance
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -10,14 +11,19 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
+	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/appliance/web"
 )
 
@@ -358,4 +364,111 @@ func uploadVerified(d *Daemon, dg evidence.Digest) bool {
 		}
 	}
 	return false
+}
+
+// Central holds the appliance to its log over the pull API: it takes the
+// newest checkpoint, checks it extends the one it co-signed before (a
+// consistency proof), co-signs it and posts the cosignature back, which the
+// appliance keeps; inclusion proofs put an item's events in a checkpoint.
+// A cosignature of another history is refused as a fork, and one by a
+// witness the appliance does not pin is refused.
+func TestCentralWitnessesTheLog(t *testing.T) {
+	_, hqKey, _ := ed25519.GenerateKey(nil)
+	hq, err := custodylog.NewWitness("central-hq", hqKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, base := startDaemon(t, func(c *config.Config) { c.Witnesses = []string{hq.VerifierKey()} })
+	ctx := context.Background()
+	pub := d.vault.PublicKey()
+	token, _, err := d.auth.AddToken(ctx, "user:admin", "hq", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := centralClientT{t: t, base: base, token: token}
+	clip, _, err := d.vault.IngestFile(ctx, filepath.Join(testFootage, "parking-cars.mp4"), evidence.Intake{Source: "bwv-7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	witness := func(seen *custodylog.Seen) custodylog.Seen {
+		t.Helper()
+		if _, err := d.vault.Checkpoint(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_, signed := c.do("GET", "/api/v1/central/log/checkpoint", nil, nil)
+		latest, _, err := custodylog.Open(signed, pub)
+		if err != nil {
+			t.Fatalf("checkpoint %q: %v", signed, err)
+		}
+		var proof []tlog.Hash
+		if seen != nil && seen.Size < latest.Size {
+			resp, b := c.do("GET", fmt.Sprintf("/api/v1/central/log/consistency?old=%d&new=%d", seen.Size, latest.Size), nil, nil)
+			var cp struct{ Proof []string }
+			if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &cp) != nil {
+				t.Fatalf("consistency: %s %s", resp.Status, b)
+			}
+			proof, _ = custodylog.DecodeHashes(cp.Proof)
+		}
+		now, cosigned, err := hq.Cosign(pub, seen, signed, proof)
+		if err != nil {
+			t.Fatalf("witness: %v", err)
+		}
+		if resp, b := c.do("POST", "/api/v1/central/log/cosignature", cosigned, nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("post cosignature: %s %s", resp.Status, b)
+		}
+		return now
+	}
+	first := witness(nil)
+	for _, name := range []string{"static-room.mp4", "faces-walking.mp4"} {
+		d.vault.IngestFile(ctx, filepath.Join(testFootage, name), evidence.Intake{Source: "bwv-7"})
+	}
+	second := witness(&first)
+	if second.Size <= first.Size {
+		t.Fatalf("the log did not grow: %d then %d", first.Size, second.Size)
+	}
+
+	resp, b := c.do("GET", fmt.Sprintf("/api/v1/central/items/%s/proof?size=%d", clip.Digest, second.Size), nil, nil)
+	var ip struct {
+		Size   int64
+		Events []evidence.CustodyEvent
+		Proofs []evidence.EventProof
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &ip) != nil || len(ip.Proofs) != 1 {
+		t.Fatalf("item proof: %s %s", resp.Status, b)
+	}
+	last := ip.Events[len(ip.Events)-1]
+	hashes, _ := custodylog.DecodeHashes(ip.Proofs[0].Hashes)
+	if err := tlog.CheckRecord(hashes, second.Size, second.Root, int64(last.Seq-1), custodylog.LeafHash(last)); err != nil {
+		t.Fatalf("inclusion proof of the clip's newest event: %v", err)
+	}
+
+	// A cosigned checkpoint of another tree of the same size: a fork.
+	seed, _ := os.ReadFile(filepath.Join(d.cfg.DataDir, "keys", "appliance.key"))
+	raw, _ := hex.DecodeString(strings.TrimSpace(string(seed)))
+	forged := custodylog.Checkpoint{Origin: custodylog.Origin(pub), Size: second.Size, Root: tlog.Hash{1}, Time: time.Now()}
+	forgedSigned, _ := custodylog.Sign(ed25519.NewKeyFromSeed(raw), forged)
+	_, forgedCosigned, _ := hq.Cosign(pub, nil, forgedSigned, nil)
+	if resp, b := c.do("POST", "/api/v1/central/log/cosignature", forgedCosigned, nil); resp.StatusCode != http.StatusConflict {
+		t.Fatalf("a cosignature of another history: %s %s", resp.Status, b)
+	}
+	_, strangerKey, _ := ed25519.GenerateKey(nil)
+	stranger, _ := custodylog.NewWitness("someone", strangerKey)
+	cp, _ := d.vault.LogCheckpoint(second.Size)
+	_, strangers, _ := stranger.Cosign(pub, nil, cp.Signed, nil)
+	if resp, _ := c.do("POST", "/api/v1/central/log/cosignature", strangers, nil); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a cosignature by a witness not pinned: %s", resp.Status)
+	}
+	r, err := d.vault.Verify(ctx, vault.VerifyOptions{Pinned: pub, Witnesses: mustWitness(t, hq.VerifierKey())})
+	if err != nil || !r.OK() || r.Cosigned != 2 {
+		t.Fatalf("verify with the kept cosignatures: %d cosigned, %v %v", r.Cosigned, r.Findings, err)
+	}
+}
+
+func mustWitness(t *testing.T, vkey string) []note.Verifier {
+	t.Helper()
+	v, err := custodylog.WitnessVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []note.Verifier{v}
 }

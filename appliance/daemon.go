@@ -261,7 +261,7 @@ func (d *Daemon) newWeb() (*web.Server, error) {
 			Cameras: d.CameraStatus, Outbox: d.outbox.Status, Firmware: d.firmware.Statuses, Head: d.vault.Head, Stages: stages},
 			d.cfg.Metrics.BearerToken)
 	}
-	return web.New(web.Config{ICEAddr: d.cfg.WebRTC.UDPAddr, PublicIPs: d.cfg.WebRTC.PublicIPs,
+	return web.New(web.Config{ICEAddr: d.cfg.WebRTC.UDPAddr, PublicIPs: d.cfg.WebRTC.PublicIPs, Witnesses: d.cfg.Witnesses,
 		WatermarkOriginals: d.cfg.WebRTC.WatermarkOriginals, Logger: d.log.With("part", "web")}, deps)
 }
 

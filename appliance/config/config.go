@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
 	"github.com/edgetriage/edgetriage/capture/dock"
 	"github.com/edgetriage/edgetriage/capture/rtsp"
 	"github.com/edgetriage/edgetriage/firmware"
@@ -38,6 +39,11 @@ type Config struct {
 	// at first start): with it set, the daemon refuses to run on a vault
 	// whose key was replaced.
 	KeyFingerprint string `yaml:"key_fingerprint"`
+	// Witnesses are the keys of the witnesses (central) whose cosignatures
+	// of the custody log's checkpoints this appliance keeps, in the C2SP
+	// tlog-cosignature verifier-key form "name+hash+base64"
+	// (`edgetriage central` prints its own).
+	Witnesses []string `yaml:"witnesses"`
 	// CheckpointInterval is how often the chain head is signed while running.
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 	// ShutdownTimeout bounds an orderly stop; past it the daemon exits anyway.
@@ -339,6 +345,11 @@ func (c Config) Validate() error {
 	}
 	if _, port, err := net.SplitHostPort(c.HTTP.Addr); err != nil || port == "" {
 		errs = append(errs, fmt.Errorf("'http.addr' must be host:port, got %q", c.HTTP.Addr))
+	}
+	for i, w := range c.Witnesses {
+		if _, err := custodylog.WitnessVerifier(w); err != nil {
+			errs = append(errs, fmt.Errorf("'witnesses[%d]': %w", i, err))
+		}
 	}
 	if c.KeyFingerprint != "" {
 		if _, err := evidence.ParseFingerprint(c.KeyFingerprint); err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
@@ -375,4 +377,78 @@ func TestRecordEditedToRemovedKeepsItsBytes(t *testing.T) {
 	if r := verifyOnly(t, dir); !strings.Contains(findings(r), "edited outside the vault") {
 		t.Fatalf("verify:\n%s", findings(r))
 	}
+}
+
+// Whoever holds the appliance's key can rewrite history and sign it all
+// again; a local verify alone cannot tell. A checkpoint a witness co-signed
+// can: the rewritten events no longer hash to the tree the witness saw,
+// whether the cosignature is still in the vault or comes from central.
+func TestHistoryRewrittenWithTheRealKeyIsCaughtByACosignature(t *testing.T) {
+	dir := dayWithPeriodicCheckpoint(t)
+	pub := readPub(t, dir)
+	seed, _ := os.ReadFile(filepath.Join(dir, "keys", "appliance.key"))
+	raw, _ := hex.DecodeString(strings.TrimSpace(string(seed)))
+	priv := ed25519.NewKeyFromSeed(raw)
+	_, hqKey, _ := ed25519.GenerateKey(nil)
+	hq, err := custodylog.NewWitness("central-hq", hqKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hqKeyPinned, _ := custodylog.WitnessVerifier(hq.VerifierKey())
+
+	v := openVault(t, dir)
+	cp, err := v.Checkpoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cosigned, err := hq.Cosign(pub, nil, cp.Signed, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.StoreCosignature(context.Background(), cosigned, hqKeyPinned); err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	if r := verifyPinned(t, dir, pub, 0); !r.OK() || r.Cosigned != 1 {
+		t.Fatalf("before the rewrite (%d cosigned):\n%s", r.Cosigned, findings(r))
+	}
+
+	// The rewrite: an event edited, every later event re-hashed, the tree
+	// rebuilt, every checkpoint signed again with the appliance's own key.
+	tamper(t, dir, func(tx *bolt.Tx) error {
+		e := eventAt(t, tx, 4)
+		e.Details["note"] = "rewritten"
+		e.Hash = e.ComputeHash()
+		putEvent(t, tx, 4, e)
+		rehashFrom(t, tx, 5)
+		rebuildTree(t, tx)
+		b := tx.Bucket(bucketLogCheckpoints)
+		return b.ForEach(func(k, raw []byte) error {
+			c, _, _ := custodylog.Open(raw, pub)
+			c.Root, _ = tlog.TreeHash(c.Size, treeReader{tx.Bucket(bucketTree)})
+			fresh, _ := custodylog.Sign(priv, c)
+			return b.Put(k, fresh)
+		})
+	})
+	want := fmt.Sprintf("history rewritten after checkpoint %d cosigned by central-hq at", cp.Size)
+	check := func(how string, opts VerifyOptions) {
+		t.Helper()
+		v, err := Open(context.Background(), dir, Options{VerifyOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		opts.Pinned = pub
+		r, err := v.Verify(context.Background(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(findings(r), want) {
+			t.Fatalf("%s: verify said:\n%s\nwant %q", how, findings(r), want)
+		}
+	}
+	check("cosignature kept in the vault", VerifyOptions{Witnesses: []note.Verifier{hqKeyPinned}})
+	tamper(t, dir, func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketCosignatures) })
+	tamper(t, dir, func(tx *bolt.Tx) error { _, err := tx.CreateBucket(bucketCosignatures); return err })
+	check("cosignature deleted from the vault, central's copy given", VerifyOptions{Witnesses: []note.Verifier{hqKeyPinned}, Cosigned: [][]byte{cosigned}})
 }

@@ -223,3 +223,31 @@ func (v *Vault) eventAt(seq uint64) (evidence.CustodyEvent, error) {
 	})
 	return e, err
 }
+
+// ItemProofs proves item d's custody events up to size in the tree of that
+// size (size 0: the newest signed checkpoint's), with that checkpoint.
+func (v *Vault) ItemProofs(d evidence.Digest, size int64) (SignedCheckpoint, []evidence.CustodyEvent, []evidence.EventProof, error) {
+	cp, err := v.LogCheckpoint(size)
+	if err != nil {
+		return cp, nil, nil, err
+	}
+	var events []evidence.CustodyEvent
+	var proofs []evidence.EventProof
+	err = v.db.View(func(tx *bolt.Tx) error {
+		all, err := itemEventsTx(tx, d)
+		if err != nil {
+			return err
+		}
+		for _, e := range all {
+			if int64(e.Seq) <= cp.Size {
+				events = append(events, e)
+			}
+		}
+		if len(events) == 0 {
+			return fmt.Errorf("item %s has no custody event in the first %d: %w", d.Short(), cp.Size, ErrNotFound)
+		}
+		proofs, err = itemProofsTx(tx, events, cp.Size)
+		return err
+	})
+	return cp, events, proofs, err
+}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/handover"
 	"github.com/edgetriage/edgetriage/appliance/vault"
@@ -20,7 +22,9 @@ import (
 type centralAPI struct {
 	vault *vault.Vault
 	desk  *handover.Desk
-	log   *slog.Logger
+	// witnesses are the keys of the witnesses whose cosignatures are kept.
+	witnesses []note.Verifier
+	log       *slog.Logger
 }
 
 const maxChangesPage = 1000
@@ -38,6 +42,7 @@ func (c *centralAPI) register(m *http.ServeMux, guard func(audience, http.Handle
 	m.HandleFunc("GET /api/v1/central/items/{digest}/content", as(c.content))
 	m.HandleFunc("GET /api/v1/central/items/{digest}/events", as(c.events))
 	m.HandleFunc("POST /api/v1/central/items/{digest}/challenge", as(c.challenge))
+	c.registerLog(m, as)
 	m.HandleFunc("POST /api/v1/central/items/{digest}/ack", as(c.ack))
 }
 

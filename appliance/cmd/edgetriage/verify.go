@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/bundle"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 )
 
@@ -27,10 +28,12 @@ Without a pin, verify still checks everything, prints the signer's
 fingerprint, and exits 1: "signature valid but signer not pinned".
 
 With --data: re-hashes every file in the vault, walks the whole custody
-chain, checks every signed checkpoint against the pinned key, that
-checkpoints cover the chain (events older than twice the checkpoint
-interval, or a minute more, that no checkpoint signs are reported), and
-every item record. Changes nothing. Exit status 0 with a one-line summary
+chain, rebuilds the log's Merkle tree from the events, checks every signed
+checkpoint against the pinned key and the tree, that checkpoints cover the
+chain (events older than twice the checkpoint interval, or a minute more,
+that no checkpoint signs are reported), every checkpoint a witness
+co-signed (kept in the vault, or given with --cosigned), and every item
+record. Changes nothing. Exit status 0 with a one-line summary
 when all is intact; 1 with one line per problem, naming the item digest or
 event number, otherwise.
 
@@ -38,13 +41,16 @@ With --bundle: checks an export bundle offline, without the appliance's
 data: the manifest signature, the custody history up to the signed
 checkpoint, and the item's bytes.
 
-What a local verify cannot prove: someone who holds the appliance's private
-key can rewrite history and sign it again. Central's copies of the
-checkpoints are what catch that.
+What a local verify cannot prove on its own: someone who holds the
+appliance's private key can rewrite history and sign it again. A
+checkpoint central co-signed catches that: "history rewritten after
+checkpoint N cosigned by central-hq at T". Give central's copy with
+--cosigned when the vault's own may have been removed.
 
 Examples:
   edgetriage verify --data ./data --fingerprint 3f1c...e9a2
   edgetriage verify --data /srv/evidence --pubkey /etc/edgetriage/station.pub || alert-admin
+  edgetriage verify --data ./data --fingerprint 3f1c...e9a2 --witness "central-hq+1a2b3c4d+BA..." --cosigned hq-latest.checkpoint
   edgetriage verify --bundle case-1234.bundle --pubkey station-7.pub`}
 	c.run = func(ctx context.Context, env *cliEnv, args []string) int {
 		fs := newFlags(env, c)
@@ -53,6 +59,9 @@ Examples:
 		pubkey := fs.String("pubkey", "", "the appliance's public `key` (hex, or a file holding it)")
 		fingerprint := fs.String("fingerprint", "", "the appliance key's `fingerprint` as printed at first start")
 		interval := fs.Duration("checkpoint-interval", time.Minute, "the daemon's checkpoint_interval (how often it signs the chain head)")
+		var witnesses, cosigned stringList
+		fs.Var(&witnesses, "witness", "a witness's `key` (as in the config's witnesses) whose cosignatures to check; repeatable")
+		fs.Var(&cosigned, "cosigned", "a co-signed checkpoint `file` from central the vault's history must extend; repeatable")
 		if stop, code := parseFlags(fs, args); stop {
 			return code
 		}
@@ -64,9 +73,41 @@ Examples:
 		if *bundle != "" {
 			return verifyBundle(env, *bundle, pin)
 		}
-		return verifyVault(ctx, env, *data, pin, *interval)
+		opts, err := logOptions(witnesses, cosigned)
+		if err != nil {
+			fmt.Fprintf(env.stderr, "edgetriage verify: %v\n", err)
+			return 2
+		}
+		opts.CheckpointInterval = *interval
+		return verifyVault(ctx, env, *data, pin, opts)
 	}
 	return c
+}
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+// logOptions reads the witnesses' keys and central's co-signed checkpoints.
+func logOptions(witnesses, cosigned []string) (vault.VerifyOptions, error) {
+	var opts vault.VerifyOptions
+	for _, w := range witnesses {
+		v, err := custodylog.WitnessVerifier(w)
+		if err != nil {
+			return opts, fmt.Errorf("--witness: %w", err)
+		}
+		opts.Witnesses = append(opts.Witnesses, v)
+	}
+	for _, f := range cosigned {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return opts, fmt.Errorf("--cosigned: %w", err)
+		}
+		opts.Cosigned = append(opts.Cosigned, raw)
+	}
+	return opts, nil
 }
 
 // keyPin is what the caller trusts: a whole key, or only its fingerprint.
@@ -118,14 +159,14 @@ func parsePin(pubkey, fingerprint string) (keyPin, error) {
 	return pin, nil
 }
 
-func verifyVault(ctx context.Context, env *cliEnv, data string, pin keyPin, interval time.Duration) int {
+func verifyVault(ctx context.Context, env *cliEnv, data string, pin keyPin, opts vault.VerifyOptions) int {
 	v, err := vault.Open(ctx, data, vault.Options{VerifyOnly: true})
 	if err != nil {
 		fmt.Fprintf(env.stderr, "edgetriage verify: %v\n", err)
 		return 1
 	}
 	defer v.Close()
-	opts := vault.VerifyOptions{Pinned: pin.key, CheckpointInterval: interval}
+	opts.Pinned = pin.key
 	if pin.key == nil && pin.fingerprint != "" {
 		// A fingerprint pins the key the chain names once they agree;
 		// any other key then fails every checkpoint.
@@ -149,8 +190,8 @@ func verifyVault(ctx context.Context, env *cliEnv, data string, pin keyPin, inte
 		fmt.Fprintf(env.stderr, "edgetriage verify: %d problem(s) found\n", len(r.Findings))
 		return 1
 	}
-	summary := fmt.Sprintf("%d items (%d removed), %d bytes re-hashed, %d custody events, %d signed checkpoints, signed by key %s",
-		r.Items, r.Removed, r.Bytes, r.Events, r.Checkpoints, r.Fingerprint)
+	summary := fmt.Sprintf("%d items (%d removed), %d bytes re-hashed, %d custody events, %d signed checkpoints (%d co-signed by witnesses), signed by key %s",
+		r.Items, r.Removed, r.Bytes, r.Events, r.Checkpoints, r.Cosigned, r.Fingerprint)
 	if !r.Pinned {
 		fmt.Fprintf(env.stdout, "%v: %s\n", errNotPinned, summary)
 		fmt.Fprintln(env.stderr, "edgetriage verify: the key was read from the vault itself; pass --pubkey or --fingerprint with the one recorded at first start")
