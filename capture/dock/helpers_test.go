@@ -201,19 +201,6 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// waitFor polls cond until it holds; the timeout is generous because the
-// machine is shared.
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func bayState(d *dock.Dock, bay string) (dock.BayProgress, bool) {
 	for _, b := range d.Progress().Bays {
 		if b.Bay == bay {
