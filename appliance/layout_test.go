@@ -17,10 +17,11 @@ import (
 const module = "github.com/edgetriage/edgetriage"
 
 // The leaves (capture, triage, sync, firmware, hardware) may use the domain
-// types and nothing else of the project, so each can be built and tested on
-// its own and none can reach the daemon's database. Their tests are held to
-// the same rule, with the test kit allowed besides; the test kit itself
-// imports nothing of the project but the domain types.
+// types and the shared media leaf and nothing else of the project, so each
+// can be built and tested on its own and none can reach the daemon's
+// database. Their tests are held to the same rule, with the test kit allowed
+// besides; the test kit itself imports nothing of the project but the domain
+// types, and media/ nothing but itself.
 func TestLayout(t *testing.T) {
 	pkgs := listPackages(t)
 	if _, ok := pkgs[module+"/appliance/evidence"]; !ok {
@@ -85,14 +86,18 @@ func layoutViolations(path string, p goPackage, pkgs map[string]goPackage) []str
 func allowedFor(path string) func(dep string) bool {
 	rel := strings.TrimPrefix(path, module+"/")
 	top, _, _ := strings.Cut(rel, "/")
+	shared := func(dep string) bool { return strings.HasPrefix(dep, module+"/media/") }
 	switch {
 	case rel == "appliance/evidence":
 		return func(string) bool { return false }
+	case top == "media":
+		// The shared media leaf imports nothing of the project but itself.
+		return func(dep string) bool { return shared(dep) }
 	case rel == "testkit":
 		return func(dep string) bool { return dep == module+"/appliance/evidence" }
 	case top == "capture", top == "triage", top == "sync", top == "firmware", top == "hardware":
 		return func(dep string) bool {
-			return dep == module+"/appliance/evidence" || dep == module+"/testkit" ||
+			return dep == module+"/appliance/evidence" || dep == module+"/testkit" || shared(dep) ||
 				dep == module+"/"+top || strings.HasPrefix(dep, module+"/"+top+"/")
 		}
 	}
