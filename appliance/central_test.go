@@ -25,6 +25,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/appliance/web"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 const testFootage = "../testdata/footage"
@@ -178,7 +179,7 @@ func TestCentralClientPullsVerifiesAndAcks(t *testing.T) {
 	if pulls != 2 {
 		t.Fatalf("%d pull events for two range downloads", pulls)
 	}
-	waitFor(t, "the outbox to record central's acknowledgement", 10*time.Second, func() bool { return d.outboxStore.Acknowledged(target) })
+	testkit.WaitFor(t, "the outbox to record central's acknowledgement", 10*time.Second, func() bool { return d.outboxStore.Acknowledged(target) })
 	if it, _ := d.vault.Item(target); it.Labels[evidence.LabelCentralAck] == "" {
 		t.Fatal("item not marked acknowledged")
 	}
@@ -211,18 +212,6 @@ func (c centralClientT) answer(path, challenge string, content, manifest []byte)
 	return c.do("POST", path+"/ack", body, nil)
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestDockFootageIsSyncedToTheFilesystemTarget(t *testing.T) {
 	central := t.TempDir()
 	d, _ := startDaemon(t, func(c *config.Config) { c.Sync.Filesystem.Root = central })
@@ -236,7 +225,7 @@ func TestDockFootageIsSyncedToTheFilesystemTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the body-worn clip to be synced", 30*time.Second, func() bool { return uploadVerified(d, bwv.Digest) })
+	testkit.WaitFor(t, "the body-worn clip to be synced", 30*time.Second, func() bool { return uploadVerified(d, bwv.Digest) })
 	stored := filepath.Join(central, "evidence", bwv.Digest.String()[:2], bwv.Digest.String())
 	got, err := os.ReadFile(stored)
 	if err != nil || evidence.DigestBytes(got) != bwv.Digest {
@@ -252,7 +241,7 @@ func TestDockFootageIsSyncedToTheFilesystemTarget(t *testing.T) {
 	if err := d.SendNow(ctx, cli.Digest, "user:sgt"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the sent-now clip to be synced", 30*time.Second, func() bool {
+	testkit.WaitFor(t, "the sent-now clip to be synced", 30*time.Second, func() bool {
 		return uploadVerified(d, cli.Digest)
 	})
 	var actions []evidence.Action

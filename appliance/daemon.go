@@ -1,6 +1,8 @@
-// Package appliance is the edgetriage daemon: it opens the vault, wires the
-// capture, triage and sync parts to it, serves the HTTP API, and runs every
-// long-running part under one supervisor with an ordered, bounded shutdown.
+// Package appliance is the edgetriage daemon's wiring and lifecycle: it
+// opens the vault, builds the capture, pipeline, sync and web parts over it,
+// and runs them in supervised groups that stop in order (intake, pipeline
+// stages, background parts, then the vault). What decides lives in
+// appliance/pipeline; docs/architecture.md draws the whole layout.
 package appliance
 
 import (

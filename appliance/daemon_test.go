@@ -16,6 +16,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // startDaemon runs a daemon on a kernel-chosen port until the test ends.
@@ -85,7 +86,7 @@ func TestMetricsScrapedWithToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the first health sample", 20*time.Second, func() bool { return !d.health.Last().Time.IsZero() })
+	testkit.WaitFor(t, "the first health sample", 20*time.Second, func() bool { return !d.health.Last().Time.IsZero() })
 	if code, _ := get(t, base+"/metrics", ""); code != http.StatusUnauthorized {
 		t.Fatalf("metrics without token: %d", code)
 	}
@@ -118,7 +119,7 @@ func TestMetricsScrapedWithToken(t *testing.T) {
 	if backlog := metricValue(t, body, `edgetriage_stage_backlog_events{stage="sync-policy"}`); backlog < 0 {
 		t.Errorf("sync policy backlog %v", backlog)
 	}
-	waitFor(t, "the clip to be queued for sync", 20*time.Second, func() bool {
+	testkit.WaitFor(t, "the clip to be queued for sync", 20*time.Second, func() bool {
 		_, body := get(t, base+"/metrics", "scrape-secret")
 		return strings.Contains(body, "edgetriage_sync_items{state=")
 	})

@@ -8,7 +8,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 )
@@ -35,7 +34,7 @@ func StatfsUsage(path string) (used, total uint64, err error) {
 // and stops intake at the reserve rather than touch anything else.
 type Retention struct {
 	Vault *vault.Vault
-	Cfg   config.Retention
+	Cfg   RetentionConfig
 	Usage DiskUsage
 	// Acks says which items central has acknowledged: the outbox.
 	Acks interface{ Acknowledged(evidence.Digest) bool }

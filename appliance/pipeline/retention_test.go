@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/sync/outbox"
@@ -106,7 +105,7 @@ func TestRetentionRemovesOnlyAckedOldestFirstAndStopsIntakeAtReserve(t *testing.
 	keep[must(ingestRandom(t, v, 5, map[string]string{evidence.LabelFlagged: "event in zone door"}, false))] = "flagged"
 
 	r := &Retention{Vault: v, Usage: StatfsUsage, Acks: store, Log: slog.New(slog.DiscardHandler), Now: clock.Now,
-		Cfg: config.Retention{HighWatermarkPercent: 70, LowWatermarkPercent: 60, ReserveMB: 6, Interval: time.Second}}
+		Cfg: RetentionConfig{HighWatermarkPercent: 70, LowWatermarkPercent: 60, ReserveMB: 6, Interval: time.Second}}
 	res, err := r.sweep(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +228,7 @@ func TestRetentionRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &Retention{Vault: v, Acks: store, Now: func() time.Time { return clock.Now().Add(48 * time.Hour) },
-		Cfg: config.Retention{Categories: map[string]time.Duration{"traffic": time.Hour, "serious": 24 * 365 * time.Hour}}}
+		Cfg: RetentionConfig{Categories: map[string]time.Duration{"traffic": time.Hour, "serious": 24 * 365 * time.Hour}}}
 	got, err := r.removable()
 	if err != nil {
 		t.Fatal(err)

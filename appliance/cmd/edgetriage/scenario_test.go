@@ -23,9 +23,8 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
 	"github.com/edgetriage/edgetriage/appliance/vault"
-	"github.com/edgetriage/edgetriage/appliance/web/webtest"
-	"github.com/edgetriage/edgetriage/sync/s3/s3test"
 	"github.com/edgetriage/edgetriage/sync/target"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // TestStationDay plays a station's day on the running daemon and real
@@ -250,7 +249,7 @@ func (d dayState) done(clips, segments int) (bool, string) {
 // server: locked in COMPLIANCE mode, so nobody can delete it early.
 func (st *station) checkObjectLock(d dayState) {
 	st.t.Helper()
-	client := s3test.Client(st.t, st.s3)
+	client := testkit.S3Client(st.t, st.s3)
 	for _, it := range d.bwc {
 		for _, c := range append(d.children(it, "redacted"), it) {
 			mode, until, err := client.GetObjectRetention(context.Background(), st.bucket, target.Key(c.Digest), "")
@@ -340,7 +339,7 @@ func (st *station) centralPullsVerifiesAndAcks(it evidence.Item) {
 func (st *station) previewRedacted(master evidence.Item) {
 	t := st.t
 	t.Helper()
-	ctx := webtest.Chromium(t)
+	ctx := testkit.Chromium(t)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
 	defer cancelTimeout()
 	link := fmt.Sprintf(`a.item[data-digest="%s"]`, master.Digest)

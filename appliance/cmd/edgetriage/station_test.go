@@ -20,8 +20,7 @@ import (
 	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
-	"github.com/edgetriage/edgetriage/capture/rtsp/rtsptest"
-	"github.com/edgetriage/edgetriage/sync/s3/s3test"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // station is a whole appliance as a station runs it: the edgetriage binary
@@ -36,7 +35,7 @@ type station struct {
 	dockRoot string
 	config   string
 	base     string
-	s3       s3test.Conn
+	s3       testkit.S3Conn
 	bucket   string
 	token    string // central client "hq"
 	user     *http.Client
@@ -64,8 +63,8 @@ func newStation(t testing.TB, opt stationOptions) *station {
 	if err := os.MkdirAll(st.dockRoot, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	st.s3 = s3test.Shared(t)
-	st.bucket = s3test.NewBucket(t, st.s3, true)
+	st.s3 = testkit.S3(t)
+	st.bucket = testkit.NewBucket(t, st.s3, true)
 	st.base = "http://" + freeAddr(t, "tcp")
 	st.writeConfig(opt)
 	st.addUsers()
@@ -375,7 +374,7 @@ func cameraFiles(t testing.TB, bay string) []string {
 
 // servedCamera starts a real RTSP camera looping clip.
 func servedCamera(t testing.TB, clip string) string {
-	srv := rtsptest.Start(t)
+	srv := testkit.StartRTSP(t)
 	srv.Publish(t, "cam", clip)
 	return srv.URL("cam")
 }

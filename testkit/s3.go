@@ -1,8 +1,9 @@
-// Package s3test connects tests to the real S3 server (SeaweedFS) that
-// scripts/s3server.sh runs on 127.0.0.1. When EDGETRIAGE_TEST_S3_ENDPOINT is
-// unset the script is run to start the shared server, so `go test` works
-// without any setup; `make test` may start it once and export the variables.
-package s3test
+package testkit
+
+// Tests reach the real S3 server (SeaweedFS) that scripts/s3server.sh runs
+// on 127.0.0.1. When EDGETRIAGE_TEST_S3_ENDPOINT is unset the script is run
+// to start the shared server, so `go test` works without any setup; `make
+// test` may start it once and export the variables.
 
 import (
 	"bufio"
@@ -23,8 +24,8 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
-// Conn is how to reach a server.
-type Conn struct {
+// S3Conn is how to reach a server.
+type S3Conn struct {
 	Endpoint  string
 	AccessKey string
 	SecretKey string
@@ -39,31 +40,31 @@ const (
 	EnvRegion    = "EDGETRIAGE_TEST_S3_REGION"
 )
 
-// Shared returns the shared test server, starting it if the environment
+// S3 returns the shared test server, starting it if the environment
 // does not name one.
-func Shared(t testing.TB) Conn {
+func S3(t testing.TB) S3Conn {
 	t.Helper()
 	if ep := os.Getenv(EnvEndpoint); ep != "" {
-		return Conn{Endpoint: ep, AccessKey: os.Getenv(EnvAccessKey), SecretKey: os.Getenv(EnvSecretKey), Region: regionOr(os.Getenv(EnvRegion))}
+		return S3Conn{Endpoint: ep, AccessKey: os.Getenv(EnvAccessKey), SecretKey: os.Getenv(EnvSecretKey), Region: regionOr(os.Getenv(EnvRegion))}
 	}
 	return script(t, nil, "start")
 }
 
-// Private is a server of the test's own, with its own ports and data
+// PrivateS3 is a server of the test's own, with its own ports and data
 // directory, for tests that stop and start it; it is stopped at cleanup.
-type Private struct {
-	Conn
-	env []string
+type PrivateS3 struct {
+	Conn S3Conn
+	env  []string
 }
 
-// StartPrivate starts a private server.
-func StartPrivate(t testing.TB) *Private {
+// StartPrivateS3 starts a private server.
+func StartPrivateS3(t testing.TB) *PrivateS3 {
 	t.Helper()
 	base, err := freePortBase()
 	if err != nil {
 		t.Fatalf("find free ports for a private S3 server: %v", err)
 	}
-	p := &Private{env: []string{
+	p := &PrivateS3{env: []string{
 		fmt.Sprintf("EDGETRIAGE_TEST_S3_PORT_BASE=%d", base),
 		"EDGETRIAGE_TEST_S3_STATE=" + t.TempDir(),
 	}}
@@ -73,13 +74,13 @@ func StartPrivate(t testing.TB) *Private {
 }
 
 // Stop stops the private server (its data is kept).
-func (p *Private) Stop(t testing.TB) { script(t, p.env, "stop") }
+func (p *PrivateS3) Stop(t testing.TB) { script(t, p.env, "stop") }
 
 // Start starts it again and waits until it answers.
-func (p *Private) Start(t testing.TB) { script(t, p.env, "start") }
+func (p *PrivateS3) Start(t testing.TB) { script(t, p.env, "start") }
 
 // script runs scripts/s3server.sh cmd, then reads its env output.
-func script(t testing.TB, env []string, cmd string) Conn {
+func script(t testing.TB, env []string, cmd string) S3Conn {
 	t.Helper()
 	sh := filepath.Join(RepoRoot(t), "scripts", "s3server.sh")
 	run := exec.Command("bash", sh, cmd)
@@ -103,7 +104,7 @@ func script(t testing.TB, env []string, cmd string) Conn {
 			vars[k] = v
 		}
 	}
-	return Conn{Endpoint: vars[EnvEndpoint], AccessKey: vars[EnvAccessKey], SecretKey: vars[EnvSecretKey], Region: regionOr(vars[EnvRegion])}
+	return S3Conn{Endpoint: vars[EnvEndpoint], AccessKey: vars[EnvAccessKey], SecretKey: vars[EnvSecretKey], Region: regionOr(vars[EnvRegion])}
 }
 
 func regionOr(r string) string {
@@ -154,8 +155,8 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
-// Client makes a plain minio-go client for conn.
-func Client(t testing.TB, conn Conn) *minio.Client {
+// S3Client makes a plain minio-go client for conn.
+func S3Client(t testing.TB, conn S3Conn) *minio.Client {
 	t.Helper()
 	c, err := minio.New(conn.Endpoint, &minio.Options{
 		Creds:        credentials.NewStaticV4(conn.AccessKey, conn.SecretKey, ""),
@@ -170,7 +171,7 @@ func Client(t testing.TB, conn Conn) *minio.Client {
 
 // NewBucket makes a bucket with a unique name, with Object Lock if lock.
 // Buckets are not removed: objects under COMPLIANCE retention cannot be.
-func NewBucket(t testing.TB, conn Conn, lock bool) string {
+func NewBucket(t testing.TB, conn S3Conn, lock bool) string {
 	t.Helper()
 	var b [6]byte
 	rand.Read(b[:])
@@ -182,7 +183,7 @@ func NewBucket(t testing.TB, conn Conn, lock bool) string {
 	name = strings.ReplaceAll(name, "_", "-")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := Client(t, conn).MakeBucket(ctx, name, minio.MakeBucketOptions{Region: conn.Region, ObjectLocking: lock}); err != nil {
+	if err := S3Client(t, conn).MakeBucket(ctx, name, minio.MakeBucketOptions{Region: conn.Region, ObjectLocking: lock}); err != nil {
 		t.Fatalf("make bucket %s: %v", name, err)
 	}
 	return name
