@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
 )
 
 // Finding is one thing verify found wrong. Item or Seq names the culprit.
@@ -47,6 +49,10 @@ type Report struct {
 	Checkpoints int    `json:"checkpoints"`
 	// Cosigned counts the checkpoints witnesses co-signed.
 	Cosigned int `json:"cosigned"`
+	// Timestamps counts the checkpoints a TSA stamped; TrustedTimes are
+	// those whose token verified against VerifyOptions.TSARoots.
+	Timestamps   int                            `json:"timestamps"`
+	TrustedTimes []custodylog.StampedCheckpoint `json:"trusted_times,omitempty"`
 	// Fingerprint is the key the checkpoints were checked with, and Pinned
 	// says whether the caller supplied it: an unpinned key was read from
 	// the vault being checked, so it proves integrity, never origin.
@@ -75,6 +81,9 @@ type VerifyOptions struct {
 	// Cosigned are checkpoints co-signed by a witness, obtained outside
 	// the vault (from central): the vault's history must extend each.
 	Cosigned [][]byte
+	// TSARoots are the time-stamp authorities' certificates the caller
+	// trusts; nil leaves the checkpoints' TSA tokens unchecked.
+	TSARoots *x509.CertPool
 }
 
 func (o *VerifyOptions) defaults() {
