@@ -1,0 +1,125 @@
+package custodylog
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/testkit"
+)
+
+// stamp asks the real TSA to stamp note, as the appliance does.
+func stamp(t *testing.T, tsa *testkit.TSA, note []byte) ([]byte, TrustedTime) {
+	t.Helper()
+	req, nonce, err := TimestampRequest(note)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(tsa.URL, "application/timestamp-query", bytes.NewReader(req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	reply, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("TSA: %s: %s", resp.Status, reply)
+	}
+	token, tt, err := TimestampReply(reply, note, nonce, tsa.Pool())
+	if err != nil {
+		t.Fatalf("the TSA's own reply: %v", err)
+	}
+	return token, tt
+}
+
+func TestTimestampOfACheckpointVerifiesWithTheTSACertificateOnly(t *testing.T) {
+	tsa := testkit.StartTSA(t)
+	_, key, _ := ed25519.GenerateKey(nil)
+	pub := key.Public().(ed25519.PublicKey)
+	m := buildTree(40)
+	older, newer := checkpointOf(t, m, key, 25), checkpointOf(t, m, key, 40)
+	before := time.Now().Add(-2 * time.Second)
+	token, tt := stamp(t, tsa, older)
+	if tt.Time.Before(before) || tt.Time.After(time.Now().Add(2*time.Second)) || tt.TSA != tsa.Subject {
+		t.Fatalf("the token says %s by %q; want about now by %q", tt.Time, tt.TSA, tsa.Subject)
+	}
+
+	// A manifest's checkpoint of 40 events carries the stamp of 25 and the
+	// consistency proof: the 25 events existed by the TSA's time.
+	c, _, err := Open(newer, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := tlog.ProveTree(40, 25, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := evidence.CheckpointTimestamp{Note: string(older), Token: token, Consistency: EncodeHashes(proof)}
+	got, err := VerifyCheckpointTimestamp(s, c, pub, tsa.Pool())
+	if err != nil || got.Size != 25 || !got.Time.Equal(tt.Time) {
+		t.Fatalf("stamp of 25 with the manifest's 40: %+v, %v", got, err)
+	}
+
+	// The same token offered for the checkpoint of 40 is refused: it stamps
+	// another note.
+	_, err = CheckToken(token, newer, tsa.Pool())
+	if !errors.Is(err, ErrOtherCheckpoint) {
+		t.Fatalf("token of 25 taken for 40: %v", err)
+	}
+	moved := evidence.CheckpointTimestamp{Note: string(newer), Token: token}
+	if _, err := VerifyCheckpointTimestamp(moved, c, pub, tsa.Pool()); !errors.Is(err, ErrOtherCheckpoint) {
+		t.Fatalf("token moved onto checkpoint 40: %v", err)
+	}
+
+	// Another CA (a TSA nobody pinned) proves nothing.
+	other := testkit.StartTSA(t)
+	if _, err := CheckToken(token, older, other.Pool()); !errors.Is(err, ErrTimestamp) || !strings.Contains(err.Error(), "not trusted") {
+		t.Fatalf("token checked against another CA: %v", err)
+	}
+	if _, err := CheckToken(token, older, x509.NewCertPool()); !errors.Is(err, ErrTimestamp) {
+		t.Fatalf("token checked against no CA: %v", err)
+	}
+
+	// A consistency proof that does not hold, or a stamp of a later tree,
+	// is refused.
+	bad := s
+	bad.Consistency = EncodeHashes(proof[1:])
+	if _, err := VerifyCheckpointTimestamp(bad, c, pub, tsa.Pool()); !errors.Is(err, ErrTimestamp) {
+		t.Fatalf("broken consistency proof: %v", err)
+	}
+	early, _, _ := Open(older, pub)
+	if _, err := VerifyCheckpointTimestamp(evidence.CheckpointTimestamp{Note: string(newer), Token: token}, early, pub, tsa.Pool()); !errors.Is(err, ErrTimestamp) {
+		t.Fatalf("stamp of a later checkpoint: %v", err)
+	}
+}
+
+func TestTimestampReplyIsHeldToItsRequest(t *testing.T) {
+	tsa := testkit.StartTSA(t)
+	_, key, _ := ed25519.GenerateKey(nil)
+	m := buildTree(3)
+	note := checkpointOf(t, m, key, 3)
+	req, nonce, err := TimestampRequest(note)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(tsa.URL, "application/timestamp-query", bytes.NewReader(req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if _, _, err := TimestampReply(reply, note, nonce.Add(nonce, nonce), tsa.Pool()); !errors.Is(err, ErrTimestamp) || !strings.Contains(err.Error(), "nonce") {
+		t.Fatalf("reply to another request: %v", err)
+	}
+	if _, _, err := TimestampReply([]byte("<html>proxy error</html>"), note, nonce, tsa.Pool()); !errors.Is(err, ErrTimestamp) {
+		t.Fatalf("garbage reply: %v", err)
+	}
+}
