@@ -176,3 +176,19 @@ func (tsa *TSA) reply(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/timestamp-reply")
 	w.Write(out)
 }
+
+// Reply posts an RFC 3161 request to the TSA and returns its reply, as a
+// client on the network would get it.
+func (tsa *TSA) Reply(t testing.TB, query []byte) []byte {
+	t.Helper()
+	resp, err := http.Post(tsa.URL, "application/timestamp-query", bytes.NewReader(query))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	reply, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("TSA: %s, %v: %s", resp.Status, err, reply)
+	}
+	return reply
+}

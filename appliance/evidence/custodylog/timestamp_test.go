@@ -1,12 +1,9 @@
 package custodylog
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/x509"
 	"errors"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -24,16 +21,7 @@ func stamp(t *testing.T, tsa *testkit.TSA, note []byte) ([]byte, TrustedTime) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post(tsa.URL, "application/timestamp-query", bytes.NewReader(req))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	reply, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("TSA: %s: %s", resp.Status, reply)
-	}
-	token, tt, err := TimestampReply(reply, note, nonce, tsa.Pool())
+	token, tt, err := TimestampReply(tsa.Reply(t, req), note, nonce, tsa.Pool())
 	if err != nil {
 		t.Fatalf("the TSA's own reply: %v", err)
 	}
@@ -110,12 +98,7 @@ func TestTimestampReplyIsHeldToItsRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post(tsa.URL, "application/timestamp-query", bytes.NewReader(req))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reply, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	reply := tsa.Reply(t, req)
 	if _, _, err := TimestampReply(reply, note, nonce.Add(nonce, nonce), tsa.Pool()); !errors.Is(err, ErrTimestamp) || !strings.Contains(err.Error(), "nonce") {
 		t.Fatalf("reply to another request: %v", err)
 	}
