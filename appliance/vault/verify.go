@@ -59,6 +59,9 @@ type Report struct {
 	Fingerprint string    `json:"key_fingerprint,omitempty"`
 	Pinned      bool      `json:"pinned"`
 	Findings    []Finding `json:"findings,omitempty"`
+	// Notes explain what looked wrong but the chain accounts for, such as
+	// checkpoint times that run backwards across a recorded clock jump.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // VerifyOptions say what Verify may trust; none of it comes from the vault.
@@ -118,6 +121,7 @@ type chainState struct {
 	key        ed25519.PublicKey
 	head       uint64
 	headAction evidence.Action
+	jumps      []clockJump // the clock-jump events, in chain order
 }
 
 // Verify re-hashes every stored item, walks the whole custody chain, checks
@@ -143,7 +147,7 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (Report, error) 
 		return r, err
 	}
 	if key := v.verifyKey(cs, opts); key != nil {
-		newest = newest.then(&r, v.verifyLog(&r, cs, sigs, key, opts))
+		newest = newest.then(&r, cs.jumps, v.verifyLog(&r, cs, sigs, key, opts))
 		checkCoverage(&r, cs, newest, opts)
 	}
 	if err := v.verifyItems(ctx, &r, cs, opts.Progress); err != nil {
@@ -195,6 +199,9 @@ func (v *Vault) checkEvent(r *Report, cs *chainState, prev *evidence.CustodyEven
 	if keySeq >= cs.head {
 		cs.head, cs.headAction = keySeq, e.Action
 	}
+	if e.Action == evidence.ActionClockJump {
+		cs.jumps = append(cs.jumps, readClockJump(e))
+	}
 	if e.Action == evidence.ActionKeyCreated && cs.key == nil {
 		cs.key = parseChainKey(e)
 	}
@@ -240,7 +247,7 @@ func (v *Vault) verifyCheckpoints(r *Report, cs chainState, opts VerifyOptions) 
 				return nil
 			}
 			checkSignedHead(r, cs, cp)
-			newest = newest.then(r, signedHead{cp.Seq, cp.Time})
+			newest = newest.then(r, cs.jumps, signedHead{cp.Seq, cp.Time})
 			return nil
 		})
 	})
@@ -256,11 +263,15 @@ type signedHead struct {
 
 // then is the later of two heads in chain order; a later head signed
 // before an earlier one is reported: clocks set back to re-sign history.
-func (h signedHead) then(r *Report, next signedHead) signedHead {
+func (h signedHead) then(r *Report, jumps []clockJump, next signedHead) signedHead {
 	if next.seq < h.seq {
 		h, next = next, h
 	}
 	if next.time.Before(h.time) {
+		if j, ok := explainBackwards(jumps, h, next); ok {
+			r.Notes = append(r.Notes, j)
+			return next
+		}
 		r.add(Finding{Seq: next.seq, What: fmt.Sprintf("checkpoint signed at %s, before the checkpoint of event %d (%s): checkpoint times run backwards",
 			next.time.Format(time.RFC3339), h.seq, h.time.Format(time.RFC3339))})
 	}

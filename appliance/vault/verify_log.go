@@ -119,7 +119,7 @@ func (v *Vault) verifyLog(r *Report, cs chainState, sigs logSignatures, key ed25
 		case root != c.Root:
 			r.add(Finding{Seq: uint64(c.Size), What: fmt.Sprintf("the log's checkpoint of %d events (signed at %s) does not match the events: the history up to event %d changed after it was signed", c.Size, at, c.Size)})
 		}
-		newest = newest.then(r, signedHead{uint64(c.Size), c.Time})
+		newest = newest.then(r, cs.jumps, signedHead{uint64(c.Size), c.Time})
 	}
 	for _, raw := range sigs.cosigned {
 		v.checkCosigned(r, cs, raw, key, opts)

@@ -199,6 +199,9 @@ func verifyVault(ctx context.Context, env *cliEnv, data string, pin keyPin, opts
 		return 1
 	}
 	printTrustedTimes(env, r)
+	for _, n := range r.Notes {
+		fmt.Fprintln(env.stdout, "note: "+n)
+	}
 	if !r.OK() {
 		for _, f := range r.Findings {
 			fmt.Fprintln(env.stdout, f)
