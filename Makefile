@@ -5,7 +5,7 @@ GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
 BIN       := bin/edgetriage
 PKG       := ./appliance/cmd/edgetriage
 
-.PHONY: all deps build run demo test bench soak vet clean
+.PHONY: all deps build run demo test bench soak fuzz vet clean
 
 all: build
 
@@ -38,6 +38,16 @@ bench: deps
 soak: deps
 	bash scripts/s3server.sh start
 	eval "$$(bash scripts/s3server.sh env)" && $(GO) test -run '^$$' -bench '^BenchmarkSoak$$' -benchtime 1x -timeout 90m -v $(PKG)
+
+# Every fuzz target for FUZZTIME each (default 5m); what they find lands in
+# the package's testdata/fuzz and runs with `make test` from then on.
+FUZZTIME ?= 5m
+fuzz: deps
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
 
 clean:
 	rm -rf bin

@@ -69,7 +69,7 @@ func TimestampRequest(note []byte) ([]byte, *big.Int, error) {
 // nonce, stamps note, and verifies against roots, so nothing unverifiable
 // is ever stored.
 func TimestampReply(reply, note []byte, nonce *big.Int, roots *x509.CertPool) ([]byte, TrustedTime, error) {
-	ts, err := timestamp.ParseResponse(reply)
+	ts, err := guardParse(func() (*timestamp.Timestamp, error) { return timestamp.ParseResponse(reply) })
 	if err != nil {
 		return nil, TrustedTime{}, fmt.Errorf("TSA reply: %v: %w", err, ErrTimestamp)
 	}
@@ -89,11 +89,11 @@ func TimestampReply(reply, note []byte, nonce *big.Int, roots *x509.CertPool) ([
 // token over another note wraps ErrOtherCheckpoint and still returns what
 // it stamps, so the caller can say which checkpoint it belongs to.
 func CheckToken(token, note []byte, roots *x509.CertPool) (TrustedTime, error) {
-	ts, err := timestamp.Parse(token)
+	ts, err := guardParse(func() (*timestamp.Timestamp, error) { return timestamp.Parse(token) })
 	if err != nil {
 		return TrustedTime{}, fmt.Errorf("token unreadable or its signature does not hold: %v: %w", err, ErrTimestamp)
 	}
-	p7, err := pkcs7.Parse(token)
+	p7, err := guardParse(func() (*pkcs7.PKCS7, error) { return pkcs7.Parse(token) })
 	if err != nil {
 		return TrustedTime{}, fmt.Errorf("token unreadable: %v: %w", err, ErrTimestamp)
 	}
@@ -167,4 +167,17 @@ func stampExtendedBy(s evidence.CheckpointTimestamp, c, stamped Checkpoint) erro
 		return fmt.Errorf("the manifest's checkpoint of %d events does not extend the timestamped one of %d: %v: %w", c.Size, stamped.Size, err, ErrTimestamp)
 	}
 	return nil
+}
+
+// guardParse runs a parser of the pkcs7 library, whose BER reader panics
+// on some malformed input (found by FuzzTimestampToken: "0\x82"). A token
+// comes from a TSA or a bundle, so bad bytes are an error to report, never
+// a crash of verify or the daemon.
+func guardParse[T any](parse func() (T, error)) (out T, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("malformed ASN.1 (the parser gave up: %v)", p)
+		}
+	}()
+	return parse()
 }

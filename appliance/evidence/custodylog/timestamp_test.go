@@ -106,3 +106,36 @@ func TestTimestampReplyIsHeldToItsRequest(t *testing.T) {
 		t.Fatalf("garbage reply: %v", err)
 	}
 }
+
+// Tokens and replies come from the network and from bundles handed over:
+// whatever the bytes, checking them must not panic, and nothing but a
+// token over exactly this note from the trusted TSA may pass.
+func FuzzTimestampToken(f *testing.F) {
+	tsa := testkit.StartTSA(f)
+	_, key, _ := ed25519.GenerateKey(nil)
+	note := checkpointOf(f, buildTree(5), key, 5)
+	req, nonce, err := TimestampRequest(note)
+	if err != nil {
+		f.Fatal(err)
+	}
+	reply := tsa.Reply(f, req)
+	token, _, err := TimestampReply(reply, note, nonce, tsa.Pool())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(reply)
+	f.Add(token)
+	f.Add(token[:len(token)/2])
+	f.Add([]byte{0x30, 0x80, 0x00, 0x00})
+	roots := tsa.Pool()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if tt, err := CheckToken(data, note, roots); err == nil && tt.Imprint != NoteHash(note) {
+			t.Fatalf("a token over %s passed for the note %s", tt.Imprint, NoteHash(note))
+		}
+		if tok, _, err := TimestampReply(data, note, nonce, roots); err == nil {
+			if _, err := CheckToken(tok, note, roots); err != nil {
+				t.Fatalf("a reply passed whose token does not: %v", err)
+			}
+		}
+	})
+}
