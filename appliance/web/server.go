@@ -12,8 +12,8 @@
 //	GET    /api/v1/me                       P C
 //	GET    /api/v1/items?q&source&officer&from&to&flag&hold&derived&limit   P C
 //	GET    /api/v1/items/{digest}           P C  record, custody events, derived items, reviews
-//	GET    /api/v1/items/{digest}/thumbnail P    bytes of a thumbnail item only
-//	POST   /api/v1/items/{digest}/export    I    Deps.Export, or 501
+//	GET    /api/v1/items/{digest}/thumbnail P    bytes of a thumbnail item only (of an original: I only); first view a day is a custody event
+//	POST   /api/v1/items/{digest}/export    I    {reason}: investigators only; Deps.Export, or 501
 //	POST   /api/v1/items/{digest}/signoff   I    {note}: review-signed-off on a redacted copy
 //	POST   /api/v1/items/{digest}/preview   P    application/sdp offer, or {offer,variant,reason};
 //	                                             201 application/sdp answer, Location
@@ -129,13 +129,14 @@ type Server struct {
 	tmpDir string
 	mux    *http.ServeMux
 
-	witnesses  []note.Verifier
-	transcodes chan struct{}
-	quit       chan struct{} // closed by Close: ends event streams
-	mu         sync.Mutex
-	previews   map[string]*preview // recorded, running sessions
-	pending    int                 // sessions being set up, counted against MaxPreviews
-	closed     bool
+	witnesses      []note.Verifier
+	thumbnailsSeen thumbnailsSeen
+	transcodes     chan struct{}
+	quit           chan struct{} // closed by Close: ends event streams
+	mu             sync.Mutex
+	previews       map[string]*preview // recorded, running sessions
+	pending        int                 // sessions being set up, counted against MaxPreviews
+	closed         bool
 }
 
 // New makes the server and opens the shared WebRTC UDP socket. Close it

@@ -278,7 +278,7 @@ async function loadItem(digest) {
   if (!state.me.can_view_original) $('#variant').value = 'redacted';
   const exp = $('#export');
   exp.disabled = !state.me.can_export;
-  $('#export-note').textContent = !state.me.export_available ? 'export bundles are not available on this appliance yet' : (state.me.can_export ? '' : 'investigators and admins only');
+  $('#export-note').textContent = !state.me.export_available ? 'export bundles are not available on this appliance yet' : (state.me.can_export ? '' : 'investigators only');
 }
 
 function renderDerived(item, derived, reviews) {
@@ -384,7 +384,14 @@ async function control(action, position) {
 }
 
 async function exportItem() {
-  const res = await api('POST', '/api/v1/items/' + state.item.digest + '/export', {});
+  // Evidence leaves the appliance only for a case: the reason goes into
+  // the custody chain with the export.
+  const reason = window.prompt('Reason for the export (case or incident reference):', '');
+  if (!reason || !reason.trim()) {
+    $('#export-note').textContent = 'an export needs a reason';
+    return;
+  }
+  const res = await api('POST', '/api/v1/items/' + state.item.digest + '/export', { reason: reason.trim() });
   $('#export-note').textContent = res.ok ? 'export started' : await errorText(res);
 }
 
