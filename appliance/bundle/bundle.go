@@ -121,11 +121,16 @@ func Verify(path string, pinned ed25519.PublicKey) (Report, error) {
 		return Report{}, fmt.Errorf("bundle: %w", err)
 	}
 	defer f.Close()
+	return verifyFrom(f, path, pinned)
+}
+
+// verifyFrom reads and checks a bundle from r; path names it in errors.
+func verifyFrom(r io.Reader, path string, pinned ed25519.PublicKey) (Report, error) {
 	var manifest []byte
 	var digest evidence.Digest
 	var size int64
 	var items int
-	tr := tar.NewReader(f)
+	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
