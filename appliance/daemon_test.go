@@ -237,3 +237,17 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// With key_fingerprint pinned in the configuration, a daemon given a vault
+// signed by any other key refuses to start rather than sign with it.
+func TestPinnedFingerprintRefusesAnotherKey(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.WebRTC.UDPAddr = "127.0.0.1:0"
+	cfg.KeyFingerprint = strings.Repeat("ab", 32)
+	err := New(cfg, slog.New(slog.DiscardHandler)).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "key_fingerprint") {
+		t.Fatalf("a daemon on another key than the pinned one: %v", err)
+	}
+}
