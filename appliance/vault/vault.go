@@ -58,6 +58,9 @@ type Vault struct {
 	keyErr     error // why the key file cannot be trusted, in verify-only mode
 	keyCreated bool  // this open made the signing key
 	stats      itemStats
+	// withoutTree appends events to the chain only: for the benchmark that
+	// measures what the Merkle tree costs, never set otherwise.
+	withoutTree bool
 
 	closeOnce sync.Once
 	closeErr  error
