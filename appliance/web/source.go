@@ -15,6 +15,8 @@ import (
 
 	gomp4 "github.com/abema/go-mp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+
+	"github.com/edgetriage/edgetriage/media/ffmpeg"
 )
 
 // frame is one H.264 access unit in Annex-B form, ready for the RTP
@@ -313,17 +315,21 @@ func startTranscode(o transcodeOptions) (*transcode, error) {
 	}
 	fmt.Fprintf(wm, "%s  %%{gmtime} UTC", o.watermark)
 	wm.Close()
+	in, err := ffmpeg.File(o.path)
+	if err != nil {
+		os.Remove(wm.Name())
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	fpsArg := strconv.FormatFloat(fps, 'f', 3, 64)
-	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin",
-		"-ss", strconv.FormatFloat(o.start.Seconds(), 'f', 3, 64), "-i", o.path,
-		"-an", "-sn", "-dn",
-		"-vf", "drawtext=textfile=" + wm.Name() + ":fontsize=h/24:fontcolor=white:box=1:boxcolor=black@0.55:boxborderw=6:x=10:y=h-th-12",
-		"-fps_mode", "cfr", "-r", fpsArg,
-		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "baseline", "-bf", "0",
-		"-g", strconv.Itoa(int(fps + 0.5)), "-x264-params", "aud=1:repeat-headers=1",
-		"-f", "h264", "pipe:1"}
-	cmd := exec.CommandContext(ctx, o.ffmpeg, args...)
+	cmd := ffmpeg.FFmpeg(o.ffmpeg).Args("-loglevel", "error").
+		Input(in, "-ss", strconv.FormatFloat(o.start.Seconds(), 'f', 3, 64)).
+		Args("-an", "-sn", "-dn",
+			"-vf", "drawtext=textfile="+wm.Name()+":fontsize=h/24:fontcolor=white:box=1:boxcolor=black@0.55:boxborderw=6:x=10:y=h-th-12",
+			"-fps_mode", "cfr", "-r", fpsArg,
+			"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "baseline", "-bf", "0",
+			"-g", strconv.Itoa(int(fps+0.5)), "-x264-params", "aud=1:repeat-headers=1",
+			"-f", "h264", "pipe:1").Cmd(ctx)
 	t := &transcode{cmd: cmd, cancel: cancel, wmFile: wm.Name(), dur: time.Duration(float64(time.Second) / fps), pos: o.start}
 	cmd.Stderr = &t.stderr
 	stdout, err := cmd.StdoutPipe()
