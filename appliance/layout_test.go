@@ -14,8 +14,10 @@ import (
 const module = "github.com/edgetriage/edgetriage"
 
 // The leaves (capture, triage, sync, firmware, hardware) may use the domain
-// types and nothing else of the project, so each can be built and tested on
-// its own and none can reach the daemon's database.
+// types and the shared media layer and nothing else of the project, so each
+// can be built and tested on its own and none can reach the daemon's
+// database. The media layer (media/...) imports nothing of the project, so
+// anyone may use it.
 func TestLeavesImportOnlyEvidence(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-f", `{{.ImportPath}}`, "../...").Output()
 	if err != nil {
@@ -34,8 +36,11 @@ func TestLeavesImportOnlyEvidence(t *testing.T) {
 		switch top {
 		case "capture", "triage", "sync", "firmware", "hardware":
 			checkDeps(t, pkg, func(dep string) bool {
-				return dep == module+"/appliance/evidence" || strings.HasPrefix(dep, module+"/"+top+"/") || dep == module+"/"+top
+				return dep == module+"/appliance/evidence" || strings.HasPrefix(dep, module+"/media/") ||
+					strings.HasPrefix(dep, module+"/"+top+"/") || dep == module+"/"+top
 			})
+		case "media":
+			checkDeps(t, pkg, func(dep string) bool { return strings.HasPrefix(dep, module+"/media/") })
 		case "appliance":
 			if rel == "appliance/evidence" {
 				checkDeps(t, pkg, func(string) bool { return false })
