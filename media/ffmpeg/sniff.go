@@ -31,7 +31,7 @@ func unrecognised() Format { return Format{Name: "unrecognised"} }
 // Playlist and list formats (hls, dash, concat, sdp, image2 patterns) are
 // left out on purpose, as is mov's external-reference option (off by
 // default, and never turned on here).
-const SafeDemuxers = "mov,matroska,avi,mpegts,mpeg,h264,hevc,m4v,mjpeg,wav,w64,aiff,mp3,flac,ogg,aac,amr,asf,flv,ivf," +
+const SafeDemuxers = "mov,matroska,avi,mpegts,mpeg,mpegvideo,dv,h264,hevc,m4v,mjpeg,wav,w64,aiff,mp3,ac3,eac3,flac,ogg,aac,amr,asf,flv,ivf," +
 	"jpeg_pipe,png_pipe,bmp_pipe,tiff_pipe,webp_pipe,gif"
 
 // RefusedError says a file is a kind that makes ffmpeg open other files or
