@@ -1,6 +1,7 @@
 package mp4
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -44,10 +45,34 @@ func boxes(r io.ReaderAt, from, to int64) []box {
 		if size < hl || size > to-pos {
 			break
 		}
-		out = append(out, box{typ: string(hdr[4:8]), pos: pos, start: pos + hl, end: pos + size})
+		out = append(out, box{typ: typeName(hdr[4:8]), pos: pos, start: pos + hl, end: pos + size})
 		pos += size
 	}
 	return out
+}
+
+// typeName is a box's type as a string, without an allocation for the
+// types this package looks for (a fragmented hour has thousands of boxes).
+func typeName(t []byte) string {
+	switch string(t) {
+	case "moov":
+		return "moov"
+	case "moof":
+		return "moof"
+	case "traf":
+		return "traf"
+	case "tfhd":
+		return "tfhd"
+	case "tfdt":
+		return "tfdt"
+	case "trun":
+		return "trun"
+	case "mdat":
+		return "mdat"
+	case "trak":
+		return "trak"
+	}
+	return string(t)
 }
 
 // child returns the first box of type typ inside parent.
@@ -72,13 +97,17 @@ func path(r io.ReaderAt, parent box, types ...string) (box, bool) {
 	return b, true
 }
 
-// decode reads b's payload into dst with go-mp4. Every box decoded here
-// has entries of a fixed, non-zero size, so what go-mp4 allocates is
-// bounded by the payload (trun, whose entries can be empty, is read by
-// readTrun instead).
+// decode reads b's payload into dst with go-mp4: the headers and codec
+// records (hdlr, tkhd, mdhd, mvhd, trex, the sample entry and avcC), each a
+// few dozen bytes, none with a table whose entries could be empty.
 func decode(r io.ReaderAt, b box, dst gomp4.IBox) error {
-	sr := io.NewSectionReader(r, b.start, b.end-b.start)
-	if _, err := gomp4.Unmarshal(sr, uint64(b.end-b.start), dst, gomp4.Context{}); err != nil {
+	// One read of the payload; go-mp4 reads field by field, which on a
+	// file would be a system call per table entry.
+	p, err := payload(r, b)
+	if err != nil {
+		return err
+	}
+	if _, err := gomp4.Unmarshal(bytes.NewReader(p), uint64(len(p)), dst, gomp4.Context{}); err != nil {
 		return fmt.Errorf("%s box at %d: %w", b.typ, b.pos, err)
 	}
 	return nil

@@ -11,18 +11,19 @@ import (
 
 // Sample flag and box flag bits used here (ISO/IEC 14496-12).
 const (
-	sampleIsNonSync     = 0x10000
-	tfhdBaseDataOffset  = 0x1
-	tfhdDefaultDuration = 0x8
-	tfhdDefaultSize     = 0x10
-	tfhdDefaultFlags    = 0x20
-	trunDataOffset      = 0x1
-	trunFirstFlags      = 0x4
-	trunDuration        = 0x100
-	trunSize            = 0x200
-	trunFlags           = 0x400
-	trunCTSOffset       = 0x800
-	trunPerSampleFields = trunDuration | trunSize | trunFlags | trunCTSOffset
+	sampleIsNonSync       = 0x10000
+	tfhdBaseDataOffset    = 0x1
+	tfhdSampleDescription = 0x2
+	tfhdDefaultDuration   = 0x8
+	tfhdDefaultSize       = 0x10
+	tfhdDefaultFlags      = 0x20
+	trunDataOffset        = 0x1
+	trunFirstFlags        = 0x4
+	trunDuration          = 0x100
+	trunSize              = 0x200
+	trunFlags             = 0x400
+	trunCTSOffset         = 0x800
+	trunPerSampleFields   = trunDuration | trunSize | trunFlags | trunCTSOffset
 )
 
 // fragmentDefaults are a track's sample defaults from trex, overridden per
@@ -46,16 +47,39 @@ func (tr *Track) readFragments(r io.ReaderAt, moov box, top []box, b *budget) er
 		if moof.typ != "moof" {
 			continue
 		}
-		for _, traf := range boxes(r, moof.start, moof.end) {
+		// A moof is small: one read, then its boxes are walked in memory.
+		p, err := payload(r, moof)
+		if err != nil {
+			return err
+		}
+		mr := region{base: moof.start, b: p}
+		for _, traf := range boxes(mr, moof.start, moof.end) {
 			if traf.typ != "traf" {
 				continue
 			}
-			if err := tr.readTraf(r, moof.pos, traf, def, &dts, b); err != nil {
+			if err := tr.readTraf(mr, moof.pos, traf, def, &dts, b); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// region is part of the file held in memory, addressed by file offsets.
+type region struct {
+	base int64
+	b    []byte
+}
+
+func (g region) ReadAt(p []byte, off int64) (int, error) {
+	if off < g.base || off-g.base > int64(len(g.b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, g.b[off-g.base:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 // fragment is the state of one traf while its truns are read.
@@ -72,24 +96,34 @@ func (tr *Track) readTraf(r io.ReaderAt, moofPos int64, traf box, def fragmentDe
 		if k.typ != "tfhd" {
 			continue
 		}
-		var tfhd gomp4.Tfhd
-		if err := decode(r, k, &tfhd); err != nil {
+		p, err := payload(r, k)
+		if err != nil {
 			return err
 		}
-		if tfhd.TrackID != tr.ID {
+		id, ok := fr.apply(p)
+		if !ok {
+			return fmt.Errorf("tfhd at %d: truncated", k.pos)
+		}
+		if id != tr.ID {
 			return nil // another track's fragment
 		}
-		fr.apply(&tfhd)
 		break
 	}
 	for _, k := range kids {
 		switch k.typ {
 		case "tfdt":
-			var tfdt gomp4.Tfdt
-			if err := decode(r, k, &tfdt); err != nil {
+			p, err := payload(r, k)
+			if err != nil {
 				return err
 			}
-			*dts = int64(min(tfdt.GetBaseMediaDecodeTime(), 1<<62))
+			switch {
+			case len(p) >= 12 && p[0] == 1:
+				*dts = int64(min(binary.BigEndian.Uint64(p[4:]), 1<<62))
+			case len(p) >= 8:
+				*dts = int64(binary.BigEndian.Uint32(p[4:]))
+			default:
+				return fmt.Errorf("tfdt at %d: too short", k.pos)
+			}
 		case "trun":
 			if err := tr.readTrun(r, k, &fr, dts, b); err != nil {
 				return err
@@ -99,20 +133,32 @@ func (tr *Track) readTraf(r io.ReaderAt, moofPos int64, traf box, def fragmentDe
 	return nil
 }
 
-func (fr *fragment) apply(t *gomp4.Tfhd) {
-	if t.CheckFlag(tfhdBaseDataOffset) {
-		fr.base = int64(min(t.BaseDataOffset, 1<<62))
+// apply reads a tfhd payload: its track and the fragment's base offset and
+// sample defaults. ok is false when the fields its flags name are missing.
+func (fr *fragment) apply(p []byte) (trackID uint32, ok bool) {
+	if len(p) < 8 {
+		return 0, false
+	}
+	flags := binary.BigEndian.Uint32(p) & 0xffffff
+	q := fieldReader{p: p, at: 8}
+	if flags&tfhdBaseDataOffset != 0 {
+		hi, lo := q.next(), q.next()
+		fr.base = int64(min(uint64(hi)<<32|uint64(lo), 1<<62))
 		fr.next = fr.base
 	}
-	if t.CheckFlag(tfhdDefaultDuration) {
-		fr.def.duration = t.DefaultSampleDuration
+	if flags&tfhdSampleDescription != 0 {
+		q.next()
 	}
-	if t.CheckFlag(tfhdDefaultSize) {
-		fr.def.size = t.DefaultSampleSize
+	if flags&tfhdDefaultDuration != 0 {
+		fr.def.duration = q.next()
 	}
-	if t.CheckFlag(tfhdDefaultFlags) {
-		fr.def.flags = t.DefaultSampleFlags
+	if flags&tfhdDefaultSize != 0 {
+		fr.def.size = q.next()
 	}
+	if flags&tfhdDefaultFlags != 0 {
+		fr.def.flags = q.next()
+	}
+	return binary.BigEndian.Uint32(p[4:]), !q.short
 }
 
 // readTrun appends a trun's samples. It is read here rather than by

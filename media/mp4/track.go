@@ -5,7 +5,11 @@
 //
 // Everything it reads is hostile until checked. Box headers are walked
 // here, leniently (cameras leave junk after the last box; the walk stops
-// there), and payloads are decoded with github.com/abema/go-mp4. Every
+// there). Headers and codec records (hdlr, tkhd, mdhd, mvhd, trex, the
+// sample entry, avcC) are decoded with github.com/abema/go-mp4; the sample
+// tables and fragment boxes, fixed layouts of many entries, are decoded
+// here, where go-mp4's reflection would cost seconds on a long clip and
+// build trun entries that take no bytes (see tables.go, readTrun). Every
 // allocation is bounded by what the file can hold: the samples of a track
 // must lie inside the file without sharing bytes, so their count never
 // exceeds the file's size, and never MaxSamples; a fragment's sample count
