@@ -18,6 +18,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/pipeline"
 	"github.com/edgetriage/edgetriage/capture/dock"
 )
 
@@ -134,7 +135,7 @@ func TestPlaylistNamedLikeAClipReadsNoOtherFile(t *testing.T) {
 	}
 
 	// Redaction of the flagged clip: refused, no redacted copy.
-	if _, err := Flag(context.Background(), d.vault, digest, "user:sgt", "incident 7"); err != nil {
+	if _, err := pipeline.Flag(context.Background(), d.vault, digest, "user:sgt", "incident 7"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the redaction attempt", 60*time.Second, func() bool {
