@@ -1,7 +1,8 @@
-// Package media probes ingested files with ffprobe: what codec, resolution,
-// duration and frame rate they hold, and what the demuxer complained about
-// when they are broken. Probing never decides whether a file is kept; broken
-// footage is still evidence.
+// Package media probes ingested files with ffprobe, through media/ffmpeg
+// (whitelisted input, explicit demuxer, playlists refused): what codec,
+// resolution, duration and frame rate they hold, and what the demuxer
+// complained about when they are broken. Probing never decides whether a
+// file is kept; broken or refused footage is still evidence.
 package media
 
 import (
