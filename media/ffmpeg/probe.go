@@ -28,18 +28,17 @@ type Info struct {
 // Stream is one stream of a probed file. Numbers the container does not
 // give are zero.
 type Stream struct {
-	Index     int
-	Type      string // "video", "audio", ...
-	Codec     string
-	Width     int
-	Height    int
-	AvgRate   string // average frame rate as a rational: "30000/1001"
-	BaseRate  string // r_frame_rate: the container's guess at the base rate
-	Frames    int64  // nb_frames, as the container counts them
-	Packets   int64  // packets read, with ProbeOptions.CountPackets
-	Duration  float64
-	Rotation  int // how far a player turns the picture, counter-clockwise: 0, 90, 180 or 270
-	HasRotTag bool
+	Index    int
+	Type     string // "video", "audio", ...
+	Codec    string
+	Width    int
+	Height   int
+	AvgRate  string // average frame rate as a rational: "30000/1001"
+	BaseRate string // r_frame_rate: the container's guess at the base rate
+	Frames   int64  // nb_frames, as the container counts them
+	Packets  int64  // packets read, with ProbeOptions.CountPackets
+	Duration float64
+	Rotation int // how far a player turns the picture, counter-clockwise: 0, 90, 180 or 270
 }
 
 // Video returns the first video stream.
@@ -157,7 +156,7 @@ func (out probeOutput) fill(info *Info) {
 		st.Packets, _ = strconv.ParseInt(s.Packets, 10, 64)
 		for _, sd := range s.SideData {
 			if sd.Rotation != nil {
-				st.Rotation, st.HasRotTag = quarterTurn(*sd.Rotation), true
+				st.Rotation = quarterTurn(*sd.Rotation)
 			}
 		}
 		info.Streams = append(info.Streams, st)
