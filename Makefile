@@ -2,10 +2,11 @@
 # `make test` runs the whole suite. Both install what they need first.
 SHELL     := /bin/bash
 GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
+FUZZTIME  ?= 10s
 BIN       := bin/edgetriage
 PKG       := ./appliance/cmd/edgetriage
 
-.PHONY: all deps build run demo test bench soak vet clean
+.PHONY: all deps build run demo test bench soak fuzz vet clean
 
 all: build
 
@@ -38,6 +39,10 @@ bench: deps
 soak: deps
 	bash scripts/s3server.sh start
 	eval "$$(bash scripts/s3server.sh env)" && $(GO) test -run '^$$' -bench '^BenchmarkSoak$$' -benchtime 1x -timeout 90m -v $(PKG)
+
+# Every fuzz target for FUZZTIME each (default 10s; see scripts/fuzz.sh).
+fuzz: deps
+	GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 clean:
 	rm -rf bin

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	ff "github.com/edgetriage/edgetriage/media/ffmpeg" // the tests name a helper ffmpeg
 )
 
 // LiveSource is the motion signal of one RTSP camera for motion-only
@@ -33,6 +34,7 @@ import (
 // because the analysis could not see it.
 type LiveSource struct {
 	id, url string
+	in      ff.Input
 	cfg     Config
 	opt     LiveSourceOptions
 	log     *slog.Logger
@@ -93,6 +95,10 @@ func NewLiveSource(id, streamURL string, cfg Config, opt LiveSourceOptions) (*Li
 	if streamURL == "" {
 		return nil, fmt.Errorf("camera %s: no stream url", id)
 	}
+	in, err := ff.Camera(streamURL)
+	if err != nil {
+		return nil, fmt.Errorf("camera %s: %w", id, err)
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
@@ -120,7 +126,7 @@ func NewLiveSource(id, streamURL string, cfg Config, opt LiveSourceOptions) (*Li
 	if opt.Settle <= 0 {
 		opt.Settle = 3 * time.Second
 	}
-	return &LiveSource{id: id, url: streamURL, cfg: cfg, opt: opt, frames: make(chan struct{}),
+	return &LiveSource{id: id, url: streamURL, in: in, cfg: cfg, opt: opt, frames: make(chan struct{}),
 		log: opt.Logger.With("part", "motion-live", "camera", id)}, nil
 }
 
@@ -165,7 +171,7 @@ func (s *LiveSource) session(parent context.Context) (int, error) {
 	}
 	defer live.Close()
 	defer s.closeMotion()
-	cmd := exec.CommandContext(ctx, "ffmpeg", s.ffmpegArgs()...)
+	cmd := s.command().Cmd(ctx)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return 0, fmt.Errorf("ffmpeg for camera %s: %w", s.id, err)
@@ -197,17 +203,17 @@ func (s *LiveSource) session(parent context.Context) (int, error) {
 	return n, errors.New("stream ended")
 }
 
-func (s *LiveSource) ffmpegArgs() []string {
-	return []string{"-nostdin", "-hide_banner", "-loglevel", "error",
+func (s *LiveSource) command() *ff.Command {
+	return ff.FFmpeg("").Args("-loglevel", "error").Input(s.in,
 		"-rtsp_transport", s.opt.Transport,
 		"-timeout", strconv.FormatInt(s.opt.Timeout.Microseconds(), 10),
 		// ffmpeg otherwise spends seconds probing a stream whose SDP
 		// already names the codec and its parameters.
 		"-analyzeduration", "100000", "-probesize", "100000",
-		"-fflags", "nobuffer", "-flags", "low_delay", "-threads", "1",
-		"-i", s.url, "-map", "0:v:0", "-an", "-sn", "-dn", "-filter_threads", "1",
-		"-vf", fmt.Sprintf("fps=%g,scale=-2:%d:flags=%s", s.opt.FPS, s.cfg.WorkHeight, grayScale),
-		"-pix_fmt", "gray", "-c:v", "pgm", "-f", "image2pipe", "-flush_packets", "1", "-"}
+		"-fflags", "nobuffer", "-flags", "low_delay", "-threads", "1").
+		Args("-map", "0:v:0", "-an", "-sn", "-dn", "-filter_threads", "1",
+			"-vf", fmt.Sprintf("fps=%g,scale=-2:%d:flags=%s", s.opt.FPS, s.cfg.WorkHeight, grayScale),
+			"-pix_fmt", "gray", "-c:v", "pgm", "-f", "image2pipe", "-flush_packets", "1", "-")
 }
 
 // observe feeds one frame and updates the history.
