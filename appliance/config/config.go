@@ -202,6 +202,16 @@ func keyAtLine(n *yaml.Node, line int, prefix string) string {
 	return ""
 }
 
+// Deprecations names the keys of c that still work under an old name or
+// unit and should be changed; the daemon logs each at start.
+func (c Config) Deprecations() []string {
+	var out []string
+	for _, d := range c.Sync.Deprecations() {
+		out = append(out, "sync: "+d)
+	}
+	return out
+}
+
 // deriveDefaults fills in defaults that depend on other keys.
 func (c *Config) deriveDefaults() {
 	c.Dock.Defaults()
