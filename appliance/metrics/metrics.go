@@ -26,7 +26,7 @@ type DiskUsage func(path string) (used, total uint64, err error)
 func Handler(v *vault.Vault, usage DiskUsage, health *hardware.Sampler, parts Parts, token string) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&vaultCollector{v: v, usage: usage}, healthCollector{s: health}, parts)
+	reg.MustRegister(&vaultCollector{v: v, usage: usage}, healthCollector{s: health}, parts, buildInfo{version: parts.Version})
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	if token == "" {
 		return h

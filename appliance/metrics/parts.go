@@ -41,6 +41,8 @@ type Parts struct {
 	// from it.
 	Head   func() (evidence.CustodyEvent, error)
 	Stages []Stage
+	// Version is the running binary's, for edgetriage_build_info.
+	Version string
 }
 
 // Stage is a pipeline stage that follows the custody chain.

@@ -38,6 +38,7 @@ Examples:
 			log.Warn("config: "+msg, "config", *path)
 		}
 		d := appliance.New(cfg, log)
+		d.Version = version
 		if env.isTTY {
 			d.Terminal = env.stderr
 		}
