@@ -264,7 +264,7 @@ func (d *Daemon) newWeb() (*web.Server, error) {
 		for _, s := range d.stages {
 			stages = append(stages, s)
 		}
-		deps.Metrics = metrics.Handler(d.vault, pipeline.StatfsUsage, d.health, metrics.Parts{Dock: d.dock.Progress,
+		deps.Metrics = metrics.Handler(d.vault, d.health, metrics.Parts{Dock: d.dock.Progress,
 			Cameras: d.CameraStatus, Outbox: d.outbox.Status, Firmware: d.firmware.Statuses, Head: d.vault.Head, Stages: stages,
 			Version: d.Version},
 			d.cfg.Metrics.BearerToken)

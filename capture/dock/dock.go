@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
@@ -142,6 +143,9 @@ type Dock struct {
 
 	mu       sync.Mutex
 	progress map[string]*bayProgress // by bay name
+	// bytesRead counts every byte read off cameras since start, all bays
+	// and passes together, for the metrics' counter.
+	bytesRead atomic.Int64
 
 	// readHook, set only by tests, wraps each source reader so a read
 	// failure a real disk cannot produce on demand can be injected.

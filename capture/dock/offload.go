@@ -526,7 +526,7 @@ func (d *Dock) stageCopy(ctx context.Context, s *session, f *camFile, fp *filePr
 	if d.readHook != nil {
 		src = d.readHook(f.Rel, src)
 	}
-	cr := &countingReader{r: src, f: fp}
+	cr := &countingReader{r: src, f: fp, total: &d.bytesRead}
 	res.item, res.isNew, err = d.vault.IngestReader(ctx, cr, s.intake(*f, parent, d.now()))
 	if err != nil {
 		res.readErr = cr.err
