@@ -174,3 +174,94 @@ func buildDeb(t *testing.T, out string, extra ...string) string {
 	t.Logf("built %s in %s", strings.TrimSpace(string(path)), time.Since(started).Round(time.Second))
 	return strings.TrimSpace(string(path))
 }
+
+// oldRelease is the first release, tagged v0.1.0: the main of before the
+// package existed. A clone without tags still has the commit.
+const oldRelease, oldCommit = "v0.1.0", "c25235e"
+
+// buildOldRelease builds v0.1.0's binary from a git worktree of it (its
+// tree has no make deb) and packages it with today's packaging.
+func buildOldRelease(t *testing.T, out string) string {
+	t.Helper()
+	rev := oldRelease
+	if exec.Command("git", "rev-parse", "--verify", "-q", oldRelease+"^{commit}").Run() != nil {
+		t.Logf("no tag %s here; building commit %s", oldRelease, oldCommit)
+		rev = oldCommit
+	}
+	tree := filepath.Join(t.TempDir(), "v0.1.0")
+	if out, err := exec.Command("git", "worktree", "add", "--detach", tree, rev).CombinedOutput(); err != nil {
+		t.Fatalf("git worktree add %s: %v\n%s", rev, err, out)
+	}
+	t.Cleanup(func() { exec.Command("git", "worktree", "remove", "--force", tree).Run() })
+	bin := filepath.Join(t.TempDir(), "edgetriage")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version="+oldRelease, "-o", bin, "./appliance/cmd/edgetriage")
+	build.Dir = tree
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", rev, err, out)
+	}
+	return buildDeb(t, out, "--binary", bin, "--version", strings.TrimPrefix(oldRelease, "v"))
+}
+
+// The package as a station's IT meets it (scripts/install-test.sh): in a
+// fresh Debian 12 minbase root, v0.1.0's package installs with its
+// dependencies from Debian, runs as its user and offloads a docked camera;
+// today's package upgrades it (the vault migrates, verify passes against
+// the key pinned before, nothing is offloaded again); purge leaves the
+// evidence. The slow parts (debootstrap, apt's downloads) are cached.
+func TestInstallUpgradePurge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds two packages and a Debian root")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("needs root (chroot and mounts); CI runs as root")
+	}
+	if _, err := exec.LookPath("debootstrap"); err != nil {
+		t.Skip("needs debootstrap (scripts/deps.sh installs it)")
+	}
+	started := time.Now()
+	out := t.TempDir()
+	newDeb := buildDeb(t, out)
+	checkContents(t, newDeb)
+	oldDeb := buildOldRelease(t, out)
+	cmd := exec.Command("bash", "../scripts/install-test.sh", newDeb, oldDeb)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	err := cmd.Run()
+	t.Logf("scripts/install-test.sh:\n%s", log.String())
+	if err != nil {
+		t.Fatalf("install test: %v", err)
+	}
+	t.Logf("packages built and installed, upgraded, purged in %s", time.Since(started).Round(time.Second))
+}
+
+// checkContents reads the package's control fields and file list.
+func checkContents(t *testing.T, deb string) {
+	t.Helper()
+	fields, err := exec.Command("dpkg-deb", "-f", deb, "Depends").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conffiles, err := exec.Command("dpkg-deb", "--info", deb, "conffiles").Output()
+	if err != nil || !strings.Contains(string(conffiles), "/etc/edgetriage/edgetriage.yaml") {
+		t.Errorf("the config is not a conffile: %v %s", err, conffiles)
+	}
+	for _, want := range []string{"libopencv-core", "libopencv-imgproc", "ffmpeg", "opencv-data"} {
+		if !strings.Contains(string(fields), want) {
+			t.Errorf("Depends lacks %s: %s", want, fields)
+		}
+	}
+	list, err := exec.Command("dpkg-deb", "-c", deb).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"./usr/bin/edgetriage", "./etc/edgetriage/edgetriage.yaml", "./lib/systemd/system/edgetriage.service",
+		"./lib/udev/rules.d/90-edgetriage-dock.rules", "./usr/share/doc/edgetriage/copyright",
+		"./usr/share/edgetriage/monitoring/grafana-dashboard.json", "./usr/share/edgetriage/monitoring/prometheus-alerts.yaml"} {
+		if !strings.Contains(string(list), want+"\n") {
+			t.Errorf("package lacks %s", want)
+		}
+	}
+	if strings.Contains(string(list), "./var/lib/edgetriage") {
+		t.Error("the package owns /var/lib/edgetriage: a package operation could count evidence as its own")
+	}
+}
