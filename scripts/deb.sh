@@ -29,6 +29,7 @@ if [ -n "$binary" ] && [ -z "$version" ]; then
   exit 2
 fi
 mkdir -p "$out"
+out="$(cd "$out" && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
@@ -38,19 +39,33 @@ if [ -z "$binary" ]; then
   (cd "$root" && "$gobin" build -trimpath -ldflags "-X main.version=$(bash scripts/version.sh)" -o "$binary" ./appliance/cmd/edgetriage)
 fi
 
-# The shared libraries the binary needs, and the installed packages that
-# ship them (libc6 is everyone's and is left out).
+# The Debian packages of the shared libraries the binary links directly
+# (its ELF NEEDED entries, as dpkg-shlibdeps reads them; what those pull in
+# is their packages' own Depends). libc and the compiler's runtime are
+# every system's and are named without a search.
+needed="$(readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
+# owner prints the package shipping a library, under any of its names
+# (usrmerge: dpkg may know /lib/... for what is now /usr/lib/...).
+owner() {
+  local p
+  for p in "$1" "$(readlink -f "$1")" "${1/#\/usr\/lib\//\/lib\/}" "$(readlink -f "$1" | sed 's|^/usr/lib/|/lib/|')"; do
+    dpkg -S "$p" 2>/dev/null | head -n1 | cut -d: -f1 && return 0
+  done
+  return 1
+}
 shlibs=()
-while read -r lib; do
-  pkg="$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null | head -n1 | cut -d: -f1)" || true
-  [ -n "$pkg" ] || pkg="$(dpkg -S "$lib" 2>/dev/null | head -n1 | cut -d: -f1)" || true
-  [ -n "$pkg" ] || { echo "deb: no installed package ships $lib" >&2; exit 1; }
-  case "$pkg" in libc6|libgcc-s1|libstdc++6) ;; *) shlibs+=("$pkg") ;; esac
-done < <(ldd "$binary" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }')
-deps="$(printf '%s\n' "${shlibs[@]}" libstdc++6 libgcc-s1 | sort -u | paste -sd, | sed 's/,/, /g')"
+while read -r soname; do
+  [ -n "$soname" ] || continue
+  case "$soname" in libc.so.*|libm.so.*|libpthread.so.*|libdl.so.*|ld-linux*|libgcc_s.so.*|libstdc++.so.*) continue ;; esac
+  path="$(ldd "$binary" | awk -v so="$soname" '$1 == so && $2 == "=>" { print $3 }')"
+  [ -n "$path" ] || { echo "deb: $soname is not found on this machine" >&2; exit 1; }
+  pkg="$(owner "$path")" || { echo "deb: no installed package ships $path" >&2; exit 1; }
+  shlibs+=("$pkg")
+done <<<"$needed"
+deps="$(printf '%s\n' "${shlibs[@]}" libc6 libstdc++6 libgcc-s1 | sort -u | paste -sd, | sed 's/,/, /g')"
 
 # nfpm, built once per pinned version.
-nfpm_version="$(awk '$1 == "github.com/goreleaser/nfpm/v2" { print $2 }' "$root/tools/nfpm/go.mod" | head -n1)"
+nfpm_version="$(awk '{ for (i = 1; i < NF; i++) if ($i == "github.com/goreleaser/nfpm/v2") print $(i + 1) }' "$root/tools/nfpm/go.mod" | head -n1)"
 [ -n "$nfpm_version" ] || { echo "deb: no nfpm version in tools/nfpm/go.mod" >&2; exit 1; }
 nfpm="${XDG_CACHE_HOME:-$HOME/.cache}/edgetriage/bin/nfpm-$nfpm_version"
 if [ ! -x "$nfpm" ]; then
@@ -59,7 +74,14 @@ if [ ! -x "$nfpm" ]; then
   mv "$nfpm.tmp" "$nfpm"
 fi
 
+# nfpm reads the files named in packaging/nfpm.yaml relative to where it
+# runs: a staging directory with the binary beside the repository's parts.
+stage="$work/stage"
+mkdir -p "$stage"
+cp "$binary" "$stage/edgetriage"
+ln -s "$root/packaging" "$root/configs" "$stage/"
+cp "$root/LICENSE" "$stage/LICENSE" # a file in the package, not a link to this tree
 target="$out/edgetriage_${version}_amd64.deb"
-(cd "$root" && EDGETRIAGE_DEB_VERSION="$version" EDGETRIAGE_BINARY="$binary" EDGETRIAGE_SHLIBS="$deps" \
+(cd "$stage" && EDGETRIAGE_DEB_VERSION="$version" EDGETRIAGE_SHLIBS="$deps" \
   "$nfpm" package --config packaging/nfpm.yaml --packager deb --target "$target" >&2)
 echo "$target"
