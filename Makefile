@@ -5,8 +5,10 @@ GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
 FUZZTIME  ?= 10s
 BIN       := bin/edgetriage
 PKG       := ./appliance/cmd/edgetriage
+# The version stamped into the binary (edgetriage version, edgetriage_build_info).
+VERSION   ?= $(shell bash scripts/version.sh)
 
-.PHONY: all deps build run demo test bench soak fuzz vet clean
+.PHONY: all deps build run demo test bench soak fuzz vet clean deb install-test
 
 all: build
 
@@ -14,7 +16,16 @@ deps:
 	@bash scripts/deps.sh
 
 build: deps
-	$(GO) build -o $(BIN) $(PKG)
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) $(PKG)
+
+# dist/edgetriage_<version>_amd64.deb (scripts/deb.sh, packaging/).
+deb: deps
+	GO=$(GO) bash scripts/deb.sh --out dist
+
+# The package installed, started, upgraded and purged in a fresh Debian 12
+# root (scripts/install-test.sh; needs root and debootstrap).
+install-test: deps
+	GO=$(GO) $(GO) test -count=1 -timeout 60m -run 'TestInstall' -v ./packaging
 
 run: build
 	./$(BIN) serve
@@ -45,4 +56,4 @@ fuzz: deps
 	GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

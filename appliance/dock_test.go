@@ -85,7 +85,7 @@ func TestDockedCameraIsOffloadedAndSentCentral(t *testing.T) {
 		return true
 	})
 	_, metrics := get(t, base+"/metrics", "")
-	if n := metricValue(t, metrics, `edgetriage_dock_offload_bytes{bay="bay-1"}`); n < float64(videos[0].Size) {
+	if n := metricValue(t, metrics, `edgetriage_dock_read_bytes_total`); n < float64(videos[0].Size) {
 		t.Errorf("offload bytes metric %v", n)
 	}
 	if metricValue(t, metrics, `edgetriage_dock_bay_state{bay="bay-1",state="done"}`) != 1 {

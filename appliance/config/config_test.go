@@ -104,3 +104,28 @@ func TestDemoConfigLoads(t *testing.T) {
 		t.Fatalf("demo config loaded as %+v", cfg)
 	}
 }
+
+// The upload cap is in bits per second; a station upgraded with the old
+// megabytes-per-second key keeps the same cap and is told to rename it.
+func TestBandwidthKeyInBitsWithOldAlias(t *testing.T) {
+	cfg, err := Load(write(t, "sync:\n  bandwidth_bits_per_second: 20000000\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Sync.UploadBitsPerSecond() != 20e6 || len(cfg.Deprecations()) != 0 {
+		t.Fatalf("new key: %v bits/s, warnings %q", cfg.Sync.UploadBitsPerSecond(), cfg.Deprecations())
+	}
+	old, err := Load(write(t, "sync:\n  bandwidth_mbps: 2.5\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warn := strings.Join(old.Deprecations(), "\n")
+	if old.Sync.UploadBitsPerSecond() != 20e6 || !strings.Contains(warn, "'bandwidth_mbps' is deprecated") ||
+		!strings.Contains(warn, "bandwidth_bits_per_second: 20000000") {
+		t.Fatalf("old key: %v bits/s, warnings %q", old.Sync.UploadBitsPerSecond(), warn)
+	}
+	_, err = Load(write(t, "sync:\n  bandwidth_mbps: 1\n  bandwidth_bits_per_second: 8000000\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "set only the new one") {
+		t.Fatalf("both keys: %v", err)
+	}
+}

@@ -17,17 +17,14 @@ import (
 	"github.com/edgetriage/edgetriage/hardware"
 )
 
-// DiskUsage reports the used and total bytes of the volume holding path.
-type DiskUsage func(path string) (used, total uint64, err error)
-
 // Handler serves /metrics for v, the host's health and the daemon's parts,
 // behind a bearer token when one is set. It has a registry of its own
 // (never the global one, so two daemons in one test process do not share
 // series).
-func Handler(v *vault.Vault, usage DiskUsage, health *hardware.Sampler, parts Parts, token string) http.Handler {
+func Handler(v *vault.Vault, health *hardware.Sampler, parts Parts, token string) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&vaultCollector{v: v, usage: usage}, healthCollector{s: health}, parts)
+	reg.MustRegister(&vaultCollector{v: v}, healthCollector{s: health}, parts, buildInfo{version: parts.Version})
 	return guarded(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), token)
 }
 
@@ -53,19 +50,16 @@ func guarded(h http.Handler, token string) http.Handler {
 var (
 	descItems  = prometheus.NewDesc("edgetriage_vault_items", "Items in the vault index by state.", []string{"state"}, nil)
 	descBytes  = prometheus.NewDesc("edgetriage_vault_stored_bytes", "Bytes of evidence held locally.", nil, nil)
-	descEvents = prometheus.NewDesc("edgetriage_custody_events", "Length of the custody chain.", nil, nil)
+	descEvents = prometheus.NewDesc("edgetriage_custody_events_total", "Events appended to the custody chain (its length).", nil, nil)
 	descIntake = prometheus.NewDesc("edgetriage_intake_stopped", "1 while new intake is refused (disk at its reserve).", nil, nil)
-	descUsed   = prometheus.NewDesc("edgetriage_disk_used_bytes", "Used bytes of the vault volume.", nil, nil)
-	descTotal  = prometheus.NewDesc("edgetriage_disk_total_bytes", "Size of the vault volume.", nil, nil)
 )
 
 type vaultCollector struct {
-	v     *vault.Vault
-	usage DiskUsage
+	v *vault.Vault
 }
 
 func (c *vaultCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descItems, descBytes, descEvents, descIntake, descUsed, descTotal} {
+	for _, d := range []*prometheus.Desc{descItems, descBytes, descEvents, descIntake} {
 		ch <- d
 	}
 }
@@ -76,17 +70,13 @@ func (c *vaultCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descItems, prometheus.GaugeValue, float64(st.Removed), string(evidence.StateRemoved))
 	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(st.StoredBytes))
 	if head, err := c.v.Head(); err == nil {
-		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.GaugeValue, float64(head.Seq))
+		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(head.Seq))
 	}
 	stopped := 0.0
 	if c.v.IntakeStopped() != "" {
 		stopped = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descIntake, prometheus.GaugeValue, stopped)
-	if used, total, err := c.usage(c.v.Dir()); err == nil {
-		ch <- prometheus.MustNewConstMetric(descUsed, prometheus.GaugeValue, float64(used))
-		ch <- prometheus.MustNewConstMetric(descTotal, prometheus.GaugeValue, float64(total))
-	}
 }
 
 func fromLoopback(r *http.Request) bool {

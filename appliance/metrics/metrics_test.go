@@ -23,9 +23,8 @@ func TestMetricsWithoutATokenAnswerLoopbackOnly(t *testing.T) {
 	}
 	defer v.Close()
 	v.IngestReader(context.Background(), strings.NewReader("clip bytes"), evidence.Intake{Source: "cam"})
-	usage := func(string) (uint64, uint64, error) { return 1, 2, nil }
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(&vaultCollector{v: v, usage: usage})
+	reg.MustRegister(&vaultCollector{v: v})
 	inner := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	scrape := func(h http.Handler, remote, token string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("GET", "/metrics", nil)

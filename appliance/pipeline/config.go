@@ -33,13 +33,35 @@ type SyncConfig struct {
 		// Retention is the COMPLIANCE retention period of every object.
 		Retention time.Duration `yaml:"retention"`
 	} `yaml:"s3"`
-	// BandwidthMBps caps upload bandwidth (megabytes per second); 0: none.
+	// BandwidthBitsPerSecond caps upload bandwidth; 0: none. Bits, as
+	// network links are sold and measured.
+	BandwidthBitsPerSecond int64 `yaml:"bandwidth_bits_per_second"`
+	// BandwidthMBps is the old key (megabytes per second, easily read as
+	// megabits): still honoured so upgraded stations keep their cap, with a
+	// deprecation warning.
 	BandwidthMBps float64 `yaml:"bandwidth_mbps"`
 	// Windows limit non-urgent uploads to times of day ("22:00-06:00").
 	Windows []string `yaml:"windows"`
 	// Sources whose items are all sent (e.g. body-worn cameras: "dock").
 	// Flagged items and "send now" requests are always sent.
 	SendAllFrom []string `yaml:"send_all_from"`
+}
+
+// UploadBitsPerSecond is the upload cap in bits per second, from whichever
+// key sets it; 0: none.
+func (s SyncConfig) UploadBitsPerSecond() float64 {
+	if s.BandwidthMBps > 0 {
+		return s.BandwidthMBps * 8e6
+	}
+	return float64(s.BandwidthBitsPerSecond)
+}
+
+// Deprecations names the keys of s that still work but should be changed.
+func (s SyncConfig) Deprecations() []string {
+	if s.BandwidthMBps == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("'bandwidth_mbps' is deprecated: write 'bandwidth_bits_per_second: %.0f' (the same cap)", s.UploadBitsPerSecond())}
 }
 
 // RetentionConfig decides when local copies may go. Only items central storage
@@ -233,8 +255,14 @@ func (s SyncConfig) Validate() error {
 	if _, err := outbox.ParseWindows(s.Windows); err != nil {
 		errs = append(errs, fmt.Errorf("'windows': %w", err))
 	}
+	if s.BandwidthBitsPerSecond < 0 {
+		errs = append(errs, errors.New("'bandwidth_bits_per_second' must not be negative"))
+	}
 	if s.BandwidthMBps < 0 {
 		errs = append(errs, errors.New("'bandwidth_mbps' must not be negative"))
+	}
+	if s.BandwidthMBps != 0 && s.BandwidthBitsPerSecond != 0 {
+		errs = append(errs, errors.New("'bandwidth_mbps' is the old name of 'bandwidth_bits_per_second': set only the new one"))
 	}
 	return errors.Join(errs...)
 }

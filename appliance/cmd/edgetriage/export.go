@@ -30,7 +30,7 @@ Examples:
 		out := fs.String("out", "", "bundle `file` to write (must not exist)")
 		actor := fs.String("as", os.Getenv("USER"), "`name` recorded as the exporting user")
 		reason := fs.String("reason", "", "why the evidence leaves the appliance (case or incident reference); required")
-		if stop, code := parseFlags(fs, interleave(args)); stop {
+		if stop, code := parseFlags(fs, interleave(fs, args)); stop {
 			return code
 		}
 		if fs.NArg() != 1 || *out == "" {
@@ -60,45 +60,4 @@ Examples:
 		return 0
 	}
 	return c
-}
-
-// interleave moves flags after positional arguments to the front, so
-// "export DIGEST --out F" works as users type it; the flag package stops
-// at the first non-flag otherwise.
-func interleave(args []string) []string {
-	var flags, rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			rest = append(rest, args[i+1:]...)
-			i = len(args)
-		case len(a) > 1 && a[0] == '-':
-			flags = append(flags, a)
-			if !containsEq(a) && i+1 < len(args) && !isBoolFlag(a) {
-				flags = append(flags, args[i+1])
-				i++
-			}
-		default:
-			rest = append(rest, a)
-		}
-	}
-	return append(flags, rest...)
-}
-
-func containsEq(s string) bool {
-	for _, r := range s {
-		if r == '=' {
-			return true
-		}
-	}
-	return false
-}
-
-func isBoolFlag(a string) bool {
-	switch a {
-	case "-h", "--help", "-help", "--json", "-json":
-		return true
-	}
-	return false
 }

@@ -152,7 +152,7 @@ function renderCameras(v) {
     const gaps = c.gaps || [];
     return el('div', { class: 'row' },
       el('div', { class: 'top' }, el('b', { text: c.name || c.id || '?' }), stateTag(c.state)),
-      c.last_segment ? el('div', { class: 'muted', text: 'last segment ' + fmtTime(c.last_segment) }) : null,
+      c.last_segment_at ? el('div', { class: 'muted last-segment', text: 'last segment sealed ' + fmtTime(c.last_segment_at) }) : null,
       gaps.length ? el('div', { class: 'muted', text: gaps.length + ' gap(s), last ' + fmtTime(gaps[gaps.length - 1].start) }) : null,
       c.error ? el('div', { class: 'error', text: c.error }) : null);
   }));
@@ -165,6 +165,9 @@ function renderSync(v) {
     el('div', { text: (v.pending ?? '?') + ' pending · ' + (v.in_flight ?? 0) + ' uploading' }),
     v.rate_bytes_per_s != null ? el('div', { class: 'muted', text: fmtBytes(v.rate_bytes_per_s) + '/s' }) : null,
     v.last_error ? el('div', { class: 'error', text: v.last_error }) : null)];
+  if (!(v.queue || []).length) {
+    kids.push(el('div', { class: 'row muted sync-empty', text: 'Queue empty: nothing is waiting to go to central storage.' }));
+  }
   for (const q of (v.queue || []).slice(0, 20)) {
     kids.push(el('div', { class: 'row' }, el('div', { class: 'top' }, el('span', { class: 'digest', text: short(q.item) }), stateTag(q.state)), progress(q.bytes_done, q.bytes_total)));
   }
