@@ -63,7 +63,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(auth.SessionCookie); err == nil {
-		s.auth.Logout(c.Value)
+		s.auth.Logout(r.Context(), c.Value)
 	}
 	auth.ClearCookies(w, r)
 	writeJSON(w, http.StatusOK, map[string]string{"status": "logged out"})

@@ -88,7 +88,7 @@ func runUser(ctx context.Context, env *cliEnv, svc *auth.Service, sub, name, rol
 		if err != nil {
 			return err
 		}
-		if err := svc.AddUser(ctx, name, r, pw); err != nil {
+		if err := svc.AddUser(ctx, cliActor, name, r, pw); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "added %s (%s)\n", name, r)
@@ -97,12 +97,12 @@ func runUser(ctx context.Context, env *cliEnv, svc *auth.Service, sub, name, rol
 		if err != nil {
 			return err
 		}
-		if err := svc.SetPassword(ctx, name, pw); err != nil {
+		if err := svc.SetPassword(ctx, cliActor, name, pw); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "password of %s changed\n", name)
 	case "disable":
-		if err := svc.SetDisabled(ctx, name, !enable); err != nil {
+		if err := svc.SetDisabled(ctx, cliActor, name, !enable); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "%s %s\n", name, map[bool]string{true: "enabled", false: "disabled"}[enable])
