@@ -136,8 +136,8 @@ func (s *Service) ResetMFA(ctx context.Context, by evidence.Actor, name string) 
 // and returns a full one with new cookies; a wrong code counts like a
 // wrong password, and too many end the pending login.
 func (s *Service) SecondFactor(ctx context.Context, pending *Session, code, remote string) (*Session, error) {
-	if pending.Stage != StageSecondFactor {
-		return nil, errors.New("this login is not waiting for a code")
+	if pending.Stage != StageSecondFactor || !s.current(pending) {
+		return nil, ErrLoginEnded
 	}
 	host, now := hostOf(remote), s.opt.Now()
 	if err := s.admit(host, pending.Name, now); err != nil {
@@ -174,6 +174,17 @@ func (s *Service) SecondFactor(ctx context.Context, pending *Session, code, remo
 	return s.newSession(ctx, u, StageFull)
 }
 
+// ErrLoginEnded is a second step for a login that is over: finished,
+// ended after too many wrong codes, or expired.
+var ErrLoginEnded = errors.New("this login has ended; give the password again")
+
+// current says whether sess is still a live session of the service.
+func (s *Service) current(sess *Session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[sess.id] == sess && s.live(sess, s.opt.Now())
+}
+
 // countTry ends a pending login after maxCodeTries wrong codes.
 func (s *Service) countTry(ctx context.Context, pending *Session) {
 	s.mu.Lock()
@@ -189,8 +200,8 @@ func (s *Service) countTry(ctx context.Context, pending *Session) {
 // once the account has a second factor; the enrolment just made is the
 // factor it logged in with.
 func (s *Service) CompleteEnrolment(ctx context.Context, pending *Session, remote string) (*Session, error) {
-	if pending.Stage != StageEnrol {
-		return nil, errors.New("this login is not enrolling a second factor")
+	if pending.Stage != StageEnrol || !s.current(pending) {
+		return nil, ErrLoginEnded
 	}
 	u, err := s.load(pending.Name)
 	if err != nil {
