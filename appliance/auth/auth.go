@@ -45,6 +45,10 @@ const (
 	RoleStaff        Role = "staff"
 	RoleInvestigator Role = "investigator"
 	RoleCentral      Role = "central"
+	// RoleConsole is whoever reaches the daemon's local admin socket: root
+	// or a member of the edgetriage group at the station's console. It is
+	// no account; the operating system vouched for it.
+	RoleConsole Role = "console"
 )
 
 // ParseRole accepts the name of a role a person can hold.
@@ -176,8 +180,11 @@ type Principal struct {
 
 // Actor is the principal's name in custody events.
 func (p Principal) Actor() evidence.Actor {
-	if p.Role == RoleCentral {
+	switch p.Role {
+	case RoleCentral:
 		return evidence.Actor("central:" + p.Name)
+	case RoleConsole:
+		return evidence.Actor("console:" + p.Name)
 	}
 	return evidence.Actor("user:" + p.Name)
 }
@@ -330,6 +337,24 @@ func (s *Service) modify(ctx context.Context, name string, fn func(*User) error)
 
 // User returns the stored account of name.
 func (s *Service) User(name string) (User, error) { return s.load(name) }
+
+// UserInfo is an account as admins see it: never its secrets.
+type UserInfo struct {
+	Name        string    `json:"name"`
+	Role        Role      `json:"role"`
+	Disabled    bool      `json:"disabled"`
+	Created     time.Time `json:"created"`
+	Factors     []string  `json:"second_factors"`
+	MFARequired bool      `json:"second_factor_required"`
+	// RecoveryLeft is how many unused recovery codes the account holds.
+	RecoveryLeft int `json:"recovery_codes_left"`
+}
+
+// Info is what admins may see of u.
+func (s *Service) Info(u User) UserInfo {
+	return UserInfo{Name: u.Name, Role: u.Role, Disabled: u.Disabled, Created: u.Created, Factors: u.MFA.Factors(),
+		MFARequired: s.mfaRequired(u.Role), RecoveryLeft: len(u.MFA.Recovery)}
+}
 
 // Users lists every account in name order.
 func (s *Service) Users() ([]User, error) {
