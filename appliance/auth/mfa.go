@@ -33,8 +33,10 @@ type MFA struct {
 	TOTPPending string `json:"totp_pending,omitempty"`
 	// Recovery holds the SHA-256 of each unused one-time recovery code.
 	Recovery []string `json:"recovery_sha256,omitempty"`
-	// Keys are WebAuthn credentials (security keys, platform authenticators).
-	Keys     []WebAuthnKey `json:"webauthn,omitempty"`
+	// Keys are WebAuthn credentials (security keys, platform authenticators);
+	// WebAuthnID is the random user handle they were made for.
+	Keys       []WebAuthnKey `json:"webauthn,omitempty"`
+	WebAuthnID []byte        `json:"webauthn_user,omitempty"`
 	Enrolled time.Time     `json:"enrolled,omitzero"`
 }
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 )
 
@@ -55,6 +57,7 @@ type Session struct {
 	lastSeen time.Time
 	savedAt  time.Time // lastSeen as stored; it is stored again only once it moved on
 	tries    int
+	ceremony *webauthn.SessionData // a security key's challenge in flight
 	done     chan struct{}
 }
 

@@ -65,7 +65,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	auth.SetCookies(w, r, sess)
-	writeJSON(w, http.StatusOK, s.meBody(sess.Principal, sess))
+	writeJSON(w, http.StatusOK, s.meBody(r, sess.Principal, sess))
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
@@ -78,12 +78,12 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
-	writeJSON(w, http.StatusOK, s.meBody(p, sessionFrom(r.Context())))
+	writeJSON(w, http.StatusOK, s.meBody(r, p, sessionFrom(r.Context())))
 }
 
 // meBody is who the caller is and what the dashboard should offer them;
 // stage says what a login still lacks (empty once it is complete).
-func (s *Server) meBody(p auth.Principal, sess *auth.Session) map[string]any {
+func (s *Server) meBody(r *http.Request, p auth.Principal, sess *auth.Session) map[string]any {
 	body := map[string]any{"name": p.Name, "role": p.Role,
 		"can_view_original": p.Role == auth.RoleInvestigator,
 		"export_available":  s.deps.Export != nil,
@@ -100,6 +100,8 @@ func (s *Server) meBody(p auth.Principal, sess *auth.Session) map[string]any {
 		body["second_factors"] = u.MFA.Factors()
 		body["second_factor_required"] = s.auth.MFARequired(u.Role)
 		body["recovery_codes_left"] = len(u.MFA.Recovery)
+		_, err := auth.RelyingParty(requestOrigin(r))
+		body["webauthn_available"] = err == nil
 	}
 	return body
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/edgetriage/edgetriage/appliance/auth"
 )
 
@@ -65,7 +67,7 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, pending *a
 		return
 	}
 	auth.SetCookies(w, r, full)
-	writeJSON(w, http.StatusOK, s.meBody(full.Principal, full))
+	writeJSON(w, http.StatusOK, s.meBody(r, full.Principal, full))
 }
 
 func (s *Server) refuseSecondStep(w http.ResponseWriter, err error) {
@@ -131,9 +133,119 @@ func (s *Server) confirmTOTP(w http.ResponseWriter, r *http.Request) {
 		auth.SetCookies(w, r, full)
 		sess = full
 	}
-	body["me"] = s.meBody(sess.Principal, sess)
+	body["me"] = s.meBody(r, sess.Principal, sess)
 	writeJSON(w, http.StatusOK, body)
 }
 
-// webauthnRoutes: WebAuthn follows (registration and login ceremonies).
-func (s *Server) webauthnRoutes(*http.ServeMux) {}
+// WebAuthn, where the browser offers it and the dashboard is reached by a
+// host name (see auth.RelyingParty):
+//
+//	POST /api/v1/me/webauthn/register          a credential creation request for the caller's account
+//	POST /api/v1/me/webauthn/register/finish?name=KEY   the browser's new credential: enrolled
+//	POST /api/v1/login/webauthn                a challenge for a login waiting for its second factor
+//	POST /api/v1/login/webauthn/finish         the signed challenge: logged in
+func (s *Server) webauthnRoutes(m *http.ServeMux) {
+	m.HandleFunc("POST /api/v1/me/webauthn/register", s.guard(loggingIn, s.beginKeyRegistration))
+	m.HandleFunc("POST /api/v1/me/webauthn/register/finish", s.guard(loggingIn, s.finishKeyRegistration))
+	m.HandleFunc("POST /api/v1/login/webauthn", s.guard(loggingIn, s.beginKeyLogin))
+	m.HandleFunc("POST /api/v1/login/webauthn/finish", s.guard(loggingIn, s.finishKeyLogin))
+}
+
+// requestOrigin is the origin the browser reached the dashboard at.
+func requestOrigin(r *http.Request) string {
+	if r.TLS != nil {
+		return "https://" + r.Host
+	}
+	return "http://" + r.Host
+}
+
+func (s *Server) relyingParty(w http.ResponseWriter, r *http.Request) (*webauthn.WebAuthn, bool) {
+	rp, err := auth.RelyingParty(requestOrigin(r))
+	if err != nil {
+		writeError(w, http.StatusConflict, err.Error())
+		return nil, false
+	}
+	return rp, true
+}
+
+func (s *Server) beginKeyRegistration(w http.ResponseWriter, r *http.Request) {
+	sess, ok := ownSession(w, r, auth.StageEnrol, auth.StageFull)
+	if !ok {
+		return
+	}
+	rp, ok := s.relyingParty(w, r)
+	if !ok {
+		return
+	}
+	creation, err := s.auth.BeginKeyRegistration(r.Context(), sess, rp)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, creation)
+}
+
+func (s *Server) finishKeyRegistration(w http.ResponseWriter, r *http.Request) {
+	sess, ok := ownSession(w, r, auth.StageEnrol, auth.StageFull)
+	if !ok {
+		return
+	}
+	rp, ok := s.relyingParty(w, r)
+	if !ok {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	codes, err := s.auth.FinishKeyRegistration(r.Context(), sess.Actor(), sess, rp, r, r.URL.Query().Get("name"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	body := map[string]any{"recovery_codes": codes}
+	if sess.Stage == auth.StageEnrol {
+		full, err := s.auth.CompleteEnrolment(r.Context(), sess, r.RemoteAddr)
+		if err != nil {
+			s.refuseSecondStep(w, err)
+			return
+		}
+		auth.SetCookies(w, r, full)
+		sess = full
+	}
+	body["me"] = s.meBody(r, sess.Principal, sess)
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (s *Server) beginKeyLogin(w http.ResponseWriter, r *http.Request) {
+	sess, ok := ownSession(w, r, auth.StageSecondFactor)
+	if !ok {
+		return
+	}
+	rp, ok := s.relyingParty(w, r)
+	if !ok {
+		return
+	}
+	assertion, err := s.auth.BeginKeyLogin(sess, rp)
+	if err != nil {
+		s.refuseSecondStep(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, assertion)
+}
+
+func (s *Server) finishKeyLogin(w http.ResponseWriter, r *http.Request) {
+	sess, ok := ownSession(w, r, auth.StageSecondFactor)
+	if !ok {
+		return
+	}
+	rp, ok := s.relyingParty(w, r)
+	if !ok {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	full, err := s.auth.FinishKeyLogin(r.Context(), sess, rp, r, r.RemoteAddr)
+	if err != nil {
+		s.refuseSecondStep(w, err)
+		return
+	}
+	auth.SetCookies(w, r, full)
+	writeJSON(w, http.StatusOK, s.meBody(r, full.Principal, full))
+}
