@@ -37,7 +37,7 @@ type MFA struct {
 	// WebAuthnID is the random user handle they were made for.
 	Keys       []WebAuthnKey `json:"webauthn,omitempty"`
 	WebAuthnID []byte        `json:"webauthn_user,omitempty"`
-	Enrolled time.Time     `json:"enrolled,omitzero"`
+	Enrolled   time.Time     `json:"enrolled,omitzero"`
 }
 
 // Has says whether the account has a second factor to log in with.
