@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -202,16 +203,19 @@ type Service struct {
 	guesses  map[guessKey]guesses
 	failures map[string]*failureSummary
 	// userMu serialises read-modify-write of accounts.
-	userMu sync.Mutex
-	dummy  string
+	userMu   sync.Mutex
+	dummy    string
+	mfaRoles atomic.Pointer[[]Role]
 }
 
 // New makes the service over store; audit may be nil only in tools that
 // never log anyone in.
 func New(store Store, audit Auditor, opt Options) *Service {
 	opt.defaults()
-	return &Service{store: store, audit: audit, opt: opt, sessions: map[string]*Session{}, limiters: map[string]*rate.Limiter{},
+	s := &Service{store: store, audit: audit, opt: opt, sessions: map[string]*Session{}, limiters: map[string]*rate.Limiter{},
 		guesses: map[guessKey]guesses{}, failures: map[string]*failureSummary{}}
+	s.SetMFARequired(opt.MFARequired)
+	return s
 }
 
 var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -108,12 +109,15 @@ func (s *Service) Login(ctx context.Context, name, password, remote string) (*Se
 }
 
 func (s *Service) mfaRequired(r Role) bool {
-	for _, want := range s.opt.MFARequired {
-		if want == r {
-			return true
-		}
-	}
-	return false
+	roles := s.mfaRoles.Load()
+	return roles != nil && slices.Contains(*roles, r)
+}
+
+// SetMFARequired changes which roles need a second factor (a reload of the
+// policy); it applies from the next login on.
+func (s *Service) SetMFARequired(roles []Role) {
+	roles = slices.Clone(roles)
+	s.mfaRoles.Store(&roles)
 }
 
 // MFARequired says whether accounts of role r must use a second factor.
