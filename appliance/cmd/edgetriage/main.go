@@ -39,6 +39,7 @@ func commands() []command {
 	return []command{
 		serveCommand(), ingestCommand(), offloadCommand(), recordCommand(), verifyCommand(),
 		exportCommand(), custodyCommand(), triageCommand(), redactCommand(), userCommand(), firmwareCommand(), versionCommand(),
+		reloadCommand(), backupCommand(), restoreCommand(),
 	}
 }
 
