@@ -193,3 +193,81 @@ func TestAdministerWhileRecording(t *testing.T) {
 		t.Fatalf("custody of the administration:\n got %s\nwant %s...", got, want)
 	}
 }
+
+// A backup taken while the station records restores into a vault that
+// verifies: with its evidence files into an empty directory, and without
+// them into a data directory that lost its index. Restoring never deletes
+// what it finds, and never mixes two appliances.
+func TestBackupWhileRunningAndRestore(t *testing.T) {
+	st := newStation(t, stationOptions{cameras: map[string]string{
+		"yard": servedCamera(t, filepath.Join(footage, "room-people-enter-leave.mp4"))}})
+	st.serve()
+	st.waitFor("three segments", 60*time.Second, func() (bool, string) { return len(st.segmentsOf("yard")) >= 3, "" })
+	light, full := filepath.Join(st.dir, "backup-light"), filepath.Join(st.dir, "backup-full")
+	if r := run(t, "backup", "--data", st.data, "--to", light); r.code != 0 {
+		t.Fatalf("backup while running: %s", r.stderr)
+	}
+	r := run(t, "backup", "--data", st.data, "--to", full, "--objects")
+	if r.code != 0 || !strings.Contains(r.stdout, "files included") || !strings.Contains(r.stdout, "config station.yaml") {
+		t.Fatalf("backup with objects: %s %s", r.stdout, r.stderr)
+	}
+	if r := run(t, "backup", "--data", st.data, "--to", full); r.code != 1 || !strings.Contains(r.stderr, "not empty") {
+		t.Fatalf("a backup over another: %d %s", r.code, r.stderr)
+	}
+	st.waitFor("a segment after the backups", 30*time.Second, func() (bool, string) { return len(st.segmentsOf("yard")) >= 5, "" })
+	st.stop()
+
+	pub := filepath.Join(full, "keys", "appliance.pub")
+	verify := func(data string) {
+		t.Helper()
+		if r := run(t, "verify", "--data", data, "--pubkey", pub); r.code != 0 {
+			t.Fatalf("verify %s: %s%s", data, r.stdout, r.stderr)
+		}
+	}
+	fresh := filepath.Join(st.dir, "restored")
+	if r := run(t, "restore", "--from", full, "--data", fresh); r.code != 0 {
+		t.Fatalf("restore into an empty directory: %s", r.stderr)
+	}
+	verify(fresh)
+
+	// The index is lost; the evidence files are still there.
+	if err := os.Rename(filepath.Join(st.data, "index.db"), filepath.Join(st.dir, "lost-index.db")); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, "restore", "--from", light, "--data", st.data)
+	if r.code != 0 || !strings.Contains(r.stdout, "0 evidence files copied") {
+		t.Fatalf("restore of the index only: %s %s", r.stdout, r.stderr)
+	}
+	verify(st.data)
+	var quarantined, restored int
+	for _, e := range custodyOf(t, st.data) {
+		switch e.Action {
+		case evidence.ActionQuarantined:
+			quarantined++
+		case evidence.ActionVaultRestored:
+			restored++
+		}
+	}
+	if quarantined == 0 || restored != 1 {
+		t.Fatalf("after restoring an older index over newer files: %d quarantined (segments sealed after the backup), %d restore events", quarantined, restored)
+	}
+	if r := run(t, "restore", "--from", light, "--data", st.data); r.code != 1 || !strings.Contains(r.stderr, "--force") {
+		t.Fatalf("a restore over an index: %d %s", r.code, r.stderr)
+	}
+	r = run(t, "restore", "--from", full, "--data", st.data, "--force")
+	if r.code != 0 || !strings.Contains(r.stdout, "index.db.replaced-") {
+		t.Fatalf("a forced restore: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	verify(st.data)
+
+	other := filepath.Join(st.dir, "other")
+	if r := run(t, "ingest", "--data", other, clipPath()); r.code != 0 {
+		t.Fatalf("another appliance: %s", r.stderr)
+	}
+	os.Remove(filepath.Join(other, "index.db"))
+	if r := run(t, "restore", "--from", full, "--data", other); r.code != 1 || !strings.Contains(r.stderr, "another appliance's key") {
+		t.Fatalf("a restore over another appliance's key: %d %s", r.code, r.stderr)
+	}
+}
+
+func clipPath() string { return filepath.Join(footage, "static-room.mp4") }
