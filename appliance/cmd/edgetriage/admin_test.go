@@ -3,10 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -271,3 +273,79 @@ func TestBackupWhileRunningAndRestore(t *testing.T) {
 }
 
 func clipPath() string { return filepath.Join(footage, "static-room.mp4") }
+
+// The console socket is for root and the daemon's group: another user is
+// told so, a member of the group administers the running daemon (and is
+// named in the custody chain). The station's default policy makes the
+// first admin enrol a second factor at the first login.
+func TestConsoleSocketIsForRootAndTheGroup(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to act as other users")
+	}
+	base, err := os.MkdirTemp("", "edgetriage-console-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	os.Chmod(base, 0o755)
+	data := filepath.Join(base, "data")
+	cmd := exec.Command(binary, "serve")
+	cmd.Env = append(os.Environ(), "EDGETRIAGE_DATA_DIR="+data, "EDGETRIAGE_HTTP_ADDR=127.0.0.1:0",
+		"EDGETRIAGE_SYNC_FILESYSTEM_ROOT="+filepath.Join(base, "central"), "EDGETRIAGE_DOCK_ROOT="+filepath.Join(base, "dock"),
+		"EDGETRIAGE_WEBRTC_UDP_ADDR=127.0.0.1:0")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	addr := waitForLog(t, stderr, regexp.MustCompile(`http=http://(\S+)`))
+	go io.Copy(io.Discard, stderr)
+
+	fi, err := os.Stat(filepath.Join(data, "admin.sock"))
+	if err != nil || fi.Mode().Perm() != 0o660 || fi.Mode().Type() != os.ModeSocket {
+		t.Fatalf("console socket: %v %v", fi, err)
+	}
+	as := func(groups []uint32, args ...string) result {
+		c := exec.Command(binary, args...)
+		c.Stdin = strings.NewReader("a long enough password\n")
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: groups}}
+		return runCmd(t, c)
+	}
+	if r := as(nil, "user", "list", "--data", data); r.code != 1 || !strings.Contains(r.stderr, "root or as a member of the daemon's group") {
+		t.Fatalf("a user outside the group: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := as([]uint32{uint32(os.Getgid())}, "user", "add", "--data", data, "--name", "det-3", "--role", "staff"); r.code != 0 {
+		t.Fatalf("a member of the daemon's group: %d %s", r.code, r.stderr)
+	}
+	if r := run(t, "user", "list", "--data", data); r.code != 0 || !strings.Contains(r.stdout, "no second factor (enrols at next login)") {
+		t.Fatalf("root lists the accounts: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+
+	password, err := os.ReadFile(filepath.Join(data, "first-admin-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"user": "admin", "password": strings.TrimSpace(string(password))})
+	resp, err := http.Post("http://"+addr+"/api/v1/login", "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var me map[string]any
+	json.NewDecoder(resp.Body).Decode(&me)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || me["stage"] != "enrol" {
+		t.Fatalf("the first admin's first login: %s %v", resp.Status, me)
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	var actor string
+	for _, e := range custodyOf(t, data) {
+		if e.Action == evidence.ActionAccountCreated && e.Details["user"] == "det-3" {
+			actor = string(e.Actor)
+		}
+	}
+	if actor != "console:nobody" {
+		t.Fatalf("the account made through the console is by %q", actor)
+	}
+}
