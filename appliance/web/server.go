@@ -36,6 +36,8 @@
 //	GET    /metrics                         Deps.Metrics (its own bearer token), when set
 //
 // T is a central client's bearer token only: no session, no other role.
+// Second-factor routes are listed in mfa.go, the admin API (accounts, tokens,
+// sessions, holds, categories) in admin.go.
 package web
 
 import (
