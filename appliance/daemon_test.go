@@ -29,6 +29,9 @@ func startDaemon(t *testing.T, mutate func(*config.Config)) (*Daemon, string) {
 	cfg.Sync.Filesystem.Root = t.TempDir()
 	cfg.Dock.Root = t.TempDir()
 	cfg.WebRTC.UDPAddr = "127.0.0.1:0"
+	// Second factors have their own tests (auth, web, console_test.go);
+	// here people log in with a password.
+	cfg.Auth.MFARequiredRoles = nil
 	if mutate != nil {
 		mutate(&cfg)
 	}

@@ -193,7 +193,7 @@ func hasProblemContaining(it evidence.Item, code, text string) bool {
 func startPreviewOf(t *testing.T, d *Daemon, base string, digest evidence.Digest) (int, string) {
 	t.Helper()
 	ctx := context.Background()
-	if err := d.auth.AddUser(ctx, "det-hale", auth.RoleInvestigator, "a long enough password"); err != nil {
+	if err := d.auth.AddUser(ctx, "appliance:test", "det-hale", auth.RoleInvestigator, "a long enough password"); err != nil {
 		t.Fatal(err)
 	}
 	s, err := d.auth.Login(ctx, "det-hale", "a long enough password", "127.0.0.1")

@@ -37,6 +37,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		User     string `json:"user"`
 		Password string `json:"password"`
+		// Code, when the account has a second factor, finishes the login
+		// in one request (else POST /api/v1/login/code follows).
+		Code string `json:"code"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "login: "+err.Error())
@@ -58,13 +61,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "login failed on the appliance; see its log")
 		return
 	}
+	if sess.Stage == auth.StageSecondFactor && req.Code != "" {
+		s.secondFactor(w, r, sess, req.Code)
+		return
+	}
 	auth.SetCookies(w, r, sess)
-	writeJSON(w, http.StatusOK, s.meBody(sess.Principal))
+	writeJSON(w, http.StatusOK, s.meBody(r, sess.Principal, sess))
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(auth.SessionCookie); err == nil {
-		s.auth.Logout(c.Value)
+		s.auth.Logout(r.Context(), c.Value)
 	}
 	auth.ClearCookies(w, r)
 	writeJSON(w, http.StatusOK, map[string]string{"status": "logged out"})
@@ -72,15 +79,32 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
-	writeJSON(w, http.StatusOK, s.meBody(p))
+	writeJSON(w, http.StatusOK, s.meBody(r, p, sessionFrom(r.Context())))
 }
 
-func (s *Server) meBody(p auth.Principal) map[string]any {
-	return map[string]any{"name": p.Name, "role": p.Role,
+// meBody is who the caller is and what the dashboard should offer them;
+// stage says what a login still lacks (empty once it is complete).
+func (s *Server) meBody(r *http.Request, p auth.Principal, sess *auth.Session) map[string]any {
+	body := map[string]any{"name": p.Name, "role": p.Role,
 		"can_view_original": p.Role == auth.RoleInvestigator,
 		"export_available":  s.deps.Export != nil,
 		"can_export":        s.deps.Export != nil && p.Role == auth.RoleInvestigator,
-		"can_sign_off":      investigators.admits(p.Role)}
+		"can_sign_off":      investigators.admits(p.Role),
+		"can_hold":          investigators.admits(p.Role),
+		"can_administer":    admins.admits(p.Role),
+		"stage":             "",
+	}
+	if sess != nil {
+		body["stage"] = sess.Stage
+	}
+	if u, err := s.auth.User(p.Name); err == nil && p.Role != auth.RoleCentral {
+		body["second_factors"] = u.MFA.Factors()
+		body["second_factor_required"] = s.auth.MFARequired(u.Role)
+		body["recovery_codes_left"] = len(u.MFA.Recovery)
+		_, err := auth.RelyingParty(requestOrigin(r))
+		body["webauthn_available"] = err == nil
+	}
+	return body
 }
 
 // ItemSummary is an item in the list, with what the dashboard shows next

@@ -36,6 +36,8 @@
 //	GET    /metrics                         Deps.Metrics (its own bearer token), when set
 //
 // T is a central client's bearer token only: no session, no other role.
+// Second-factor routes are listed in mfa.go, the admin API (accounts, tokens,
+// sessions, holds, categories) in admin.go.
 package web
 
 import (
@@ -113,6 +115,9 @@ type Deps struct {
 	Export http.Handler
 	// Edits keeps manual redaction edits; nil answers 501.
 	Edits RedactionEdits
+	// Categories lists the item categories the station's retention knows
+	// (retention.categories); nil or empty accepts any well-formed name.
+	Categories func() []string
 	// Ready says whether the daemon is serving, for /readyz; nil: always.
 	Ready func() bool
 	// Metrics, when set, serves GET /metrics (it checks its own token).
@@ -228,12 +233,31 @@ func (s *Server) forget(id string) {
 	s.mu.Unlock()
 }
 
-type ctxKey struct{}
+type (
+	ctxKey        struct{}
+	ctxSessionKey struct{}
+)
 
 // PrincipalFrom returns who an authenticated API request acts for.
 func PrincipalFrom(ctx context.Context) (auth.Principal, bool) {
 	p, ok := ctx.Value(ctxKey{}).(auth.Principal)
 	return p, ok
+}
+
+// sessionFrom is the browser session a request came with; nil for a
+// bearer token or the console.
+func sessionFrom(ctx context.Context) *auth.Session {
+	sess, _ := ctx.Value(ctxSessionKey{}).(*auth.Session)
+	return sess
+}
+
+// endedWith is closed when the request's session ends; nil (never) for
+// callers without one.
+func endedWith(ctx context.Context) <-chan struct{} {
+	if sess := sessionFrom(ctx); sess != nil {
+		return sess.Done()
+	}
+	return nil
 }
 
 // audience is who may call a route. Central clients see items but not the
@@ -245,11 +269,18 @@ const (
 	anyone                         // people and central clients
 	investigators                  // admin, investigator
 	centralClients                 // central clients' bearer tokens only
+	admins                         // admin only
+	loggingIn                      // anyone, also a login still waiting for its second factor
 )
 
 func (a audience) admits(r auth.Role) bool {
-	if a == centralClients {
+	switch a {
+	case centralClients:
 		return r == auth.RoleCentral
+	case admins:
+		return r == auth.RoleAdmin
+	case loggingIn:
+		return true
 	}
 	switch r {
 	case auth.RoleAdmin, auth.RoleInvestigator:
@@ -284,6 +315,11 @@ func (s *Server) guard(who audience, h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, "log in first (session cookie or bearer token required)")
 			return
 		}
+		if sess != nil && sess.Stage != auth.StageFull && who != loggingIn {
+			writeJSON(w, http.StatusForbidden, map[string]string{"stage": string(sess.Stage),
+				"error": "finish logging in first: " + stageHint(sess.Stage)})
+			return
+		}
 		if !who.admits(p.Role) {
 			writeError(w, http.StatusForbidden, fmt.Sprintf("role %s may not do this", p.Role))
 			return
@@ -298,8 +334,19 @@ func (s *Server) guard(who audience, h http.HandlerFunc) http.HandlerFunc {
 				return
 			}
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
+		ctx := context.WithValue(r.Context(), ctxKey{}, p)
+		if sess != nil {
+			ctx = context.WithValue(ctx, ctxSessionKey{}, sess)
+		}
+		h(w, r.WithContext(ctx))
 	}
+}
+
+func stageHint(st auth.Stage) string {
+	if st == auth.StageEnrol {
+		return "your role needs a second factor; enrol one (an authenticator app or a security key)"
+	}
+	return "give the code from your authenticator app, a recovery code, or use your security key"
 }
 
 // checkOrigin refuses a state change whose Origin names another host; a
@@ -319,8 +366,10 @@ func checkOrigin(r *http.Request) error {
 func (s *Server) routes() *http.ServeMux {
 	m := http.NewServeMux()
 	m.HandleFunc("POST /api/v1/login", s.login)
-	m.HandleFunc("POST /api/v1/logout", s.guard(anyone, s.logout))
-	m.HandleFunc("GET /api/v1/me", s.guard(anyone, s.me))
+	m.HandleFunc("POST /api/v1/logout", s.guard(loggingIn, s.logout))
+	m.HandleFunc("GET /api/v1/me", s.guard(loggingIn, s.me))
+	s.mfaRoutes(m)
+	s.adminRoutes(m)
 	m.HandleFunc("GET /api/v1/items", s.guard(anyone, s.listItems))
 	m.HandleFunc("GET /api/v1/items/{digest}", s.guard(anyone, s.itemDetail))
 	m.HandleFunc("GET /api/v1/items/{digest}/thumbnail", s.guard(people, s.thumbnail))

@@ -40,6 +40,7 @@ func commands() []command {
 	return []command{
 		serveCommand(), ingestCommand(), offloadCommand(), recordCommand(), verifyCommand(),
 		exportCommand(), custodyCommand(), triageCommand(), redactCommand(), userCommand(), firmwareCommand(), versionCommand(),
+		reloadCommand(), backupCommand(), restoreCommand(),
 	}
 }
 
