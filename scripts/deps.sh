@@ -13,6 +13,7 @@ packages=(
   chromium                                           # browser tests (chromedp)
   util-linux e2fsprogs procps                        # small disks for retention tests; flock, setsid
   curl                                               # the S3 test server's signed readiness check
+  postgresql                                         # central's state (scripts/pgserver.sh runs its own cluster)
 )
 
 missing=()
