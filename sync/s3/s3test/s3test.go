@@ -1,7 +1,8 @@
-// Package s3test connects tests to the real S3 server (SeaweedFS) that
-// scripts/s3server.sh runs on 127.0.0.1. When EDGETRIAGE_TEST_S3_ENDPOINT is
-// unset the script is run to start the shared server, so `go test` works
-// without any setup; `make test` may start it once and export the variables.
+// Package s3test connects tests to the real S3 servers that the scripts run
+// on 127.0.0.1: SeaweedFS (scripts/s3server.sh) and, as a second, independent
+// implementation, versitygw (scripts/versitygw.sh). When a server's endpoint
+// variable is unset its script is run to start it, so `go test` works without
+// any setup; `make test` may start them once and export the variables.
 package s3test
 
 import (
@@ -49,6 +50,38 @@ func Shared(t testing.TB) Conn {
 	return script(t, nil, "start")
 }
 
+// Versity environment variables, as `scripts/versitygw.sh env` prints them.
+const (
+	EnvVersityEndpoint  = "EDGETRIAGE_TEST_VGW_ENDPOINT"
+	EnvVersityAccessKey = "EDGETRIAGE_TEST_VGW_ACCESS_KEY"
+	EnvVersitySecretKey = "EDGETRIAGE_TEST_VGW_SECRET_KEY"
+	EnvVersityRegion    = "EDGETRIAGE_TEST_VGW_REGION"
+)
+
+// Versity returns the shared versitygw server, starting it if the
+// environment does not name one.
+func Versity(t testing.TB) Conn {
+	t.Helper()
+	if ep := os.Getenv(EnvVersityEndpoint); ep != "" {
+		return Conn{Endpoint: ep, AccessKey: os.Getenv(EnvVersityAccessKey), SecretKey: os.Getenv(EnvVersitySecretKey), Region: regionOr(os.Getenv(EnvVersityRegion))}
+	}
+	vars := runScript(t, "versitygw.sh", nil, "start")
+	return Conn{Endpoint: vars[EnvVersityEndpoint], AccessKey: vars[EnvVersityAccessKey], SecretKey: vars[EnvVersitySecretKey], Region: regionOr(vars[EnvVersityRegion])}
+}
+
+// Server is one S3 implementation the tests run against.
+type Server struct {
+	Name string
+	Conn Conn
+}
+
+// Servers are every S3 implementation the tests run against: a test that
+// loops over them holds the code to S3's contract, not one server's habits.
+func Servers(t testing.TB) []Server {
+	t.Helper()
+	return []Server{{Name: "seaweedfs", Conn: Shared(t)}, {Name: "versitygw", Conn: Versity(t)}}
+}
+
 // Private is a server of the test's own, with its own ports and data
 // directory, for tests that stop and start it; it is stopped at cleanup.
 type Private struct {
@@ -81,7 +114,14 @@ func (p *Private) Start(t testing.TB) { script(t, p.env, "start") }
 // script runs scripts/s3server.sh cmd, then reads its env output.
 func script(t testing.TB, env []string, cmd string) Conn {
 	t.Helper()
-	sh := filepath.Join(RepoRoot(t), "scripts", "s3server.sh")
+	vars := runScript(t, "s3server.sh", env, cmd)
+	return Conn{Endpoint: vars[EnvEndpoint], AccessKey: vars[EnvAccessKey], SecretKey: vars[EnvSecretKey], Region: regionOr(vars[EnvRegion])}
+}
+
+// runScript runs scripts/<name> cmd, then returns what its env prints.
+func runScript(t testing.TB, name string, env []string, cmd string) map[string]string {
+	t.Helper()
+	sh := filepath.Join(RepoRoot(t), "scripts", name)
 	run := exec.Command("bash", sh, cmd)
 	run.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
@@ -100,10 +140,10 @@ func script(t testing.TB, env []string, cmd string) Conn {
 	for sc.Scan() {
 		k, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "=")
 		if ok {
-			vars[k] = v
+			vars[k] = strings.Trim(v, "'")
 		}
 	}
-	return Conn{Endpoint: vars[EnvEndpoint], AccessKey: vars[EnvAccessKey], SecretKey: vars[EnvSecretKey], Region: regionOr(vars[EnvRegion])}
+	return vars
 }
 
 func regionOr(r string) string {
