@@ -216,15 +216,7 @@ func (p *syncPolicy) sendRedactedCopy(ctx context.Context, master evidence.Item,
 
 // sourceClass is the kind of source an item came from ("dock", "rtsp",
 // "cli", "derived"), which sync policy is written in terms of.
-func sourceClass(it evidence.Item) string {
-	if c := it.Labels["origin"]; c != "" {
-		return c
-	}
-	if !it.Parent.IsZero() {
-		return "derived"
-	}
-	return "cli"
-}
+func sourceClass(it evidence.Item) string { return it.Origin() }
 
 func (p *syncPolicy) send(ctx context.Context, it evidence.Item, urgent bool, why string) error {
 	added, err := p.store.enqueue(ctx, it, urgent, time.Now().UTC())
