@@ -57,7 +57,7 @@ type Config struct {
 // Sync sends evidence to central storage.
 type Sync struct {
 	// Target is "filesystem" (a directory such as an NFS mount; the
-	// default, ./central) or "s3" (S3 with Object Lock).
+	// default, ./synced) or "s3" (S3 with Object Lock).
 	Target     string `yaml:"target"`
 	Filesystem struct {
 		Root string `yaml:"root"`
@@ -191,7 +191,7 @@ func Default() Config {
 
 func defaultSync() Sync {
 	s := Sync{Target: "filesystem", SendAllFrom: []string{"dock"}}
-	s.Filesystem.Root = "./central"
+	s.Filesystem.Root = "./synced"
 	s.S3.Region = "us-east-1"
 	s.S3.Retention = 7 * 365 * 24 * time.Hour
 	return s
