@@ -52,7 +52,13 @@ type Storage struct {
 	SecretKey    string        `yaml:"secret_key"`
 	SecretKeyEnv string        `yaml:"secret_key_env"`
 	Retention    time.Duration `yaml:"retention"`
-	PartSizeMB   int64         `yaml:"part_size_mb"`
+	// PartSizeMB and MultipartThresholdMB shape multipart uploads (16 and
+	// 64 by default); a worker that dies mid-item leaves whole parts behind
+	// that the next worker does not fetch again.
+	PartSizeMB           int64 `yaml:"part_size_mb"`
+	MultipartThresholdMB int64 `yaml:"multipart_threshold_mb"`
+	// BandwidthMBps caps this worker's writes to central storage (0: none).
+	BandwidthMBps float64 `yaml:"bandwidth_mbps"`
 }
 
 // Station is one appliance of the fleet.

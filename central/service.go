@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/central/pull"
@@ -37,6 +38,7 @@ type Service struct {
 	store    *store.Store
 	stations map[string]*station
 	metrics  *metrics
+	limiter  *rate.Limiter
 	log      *slog.Logger
 }
 
@@ -60,7 +62,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		st.Close()
 		return nil, err
 	}
-	s := &Service{cfg: cfg, store: st, stations: map[string]*station{}, log: log}
+	s := &Service{cfg: cfg, store: st, stations: map[string]*station{}, limiter: cfg.Storage.limiter(), log: log}
 	urls := map[string]string{}
 	for _, sc := range cfg.Stations {
 		stn, err := s.newStation(sc)
@@ -90,7 +92,7 @@ func (s *Service) newStation(sc Station) (*station, error) {
 		return nil, fmt.Errorf("station %s: %w", sc.ID, err)
 	}
 	key, _ := sc.Key()
-	tg, err := s.cfg.Storage.target(target.Prefixed(sc.ID), s.log)
+	tg, err := s.cfg.Storage.target(target.Prefixed(sc.ID), s.limiter, s.log)
 	if err != nil {
 		return nil, err
 	}
@@ -98,10 +100,20 @@ func (s *Service) newStation(sc Station) (*station, error) {
 }
 
 // target is central storage for one station's layout.
-func (c Storage) target(layout target.Layout, log *slog.Logger) (*s3.Target, error) {
+func (c Storage) target(layout target.Layout, limiter *rate.Limiter, log *slog.Logger) (*s3.Target, error) {
 	return s3.New(s3.Config{Endpoint: c.Endpoint, Secure: c.Secure, Region: c.Region, Bucket: c.Bucket,
 		AccessKey: c.AccessKey, SecretKey: c.SecretKey, Retention: c.Retention, PartSize: c.PartSizeMB << 20,
-		Layout: layout, Logger: log})
+		MultipartThreshold: c.MultipartThresholdMB << 20, Limiter: limiter, Layout: layout, Logger: log})
+}
+
+// limiter is the worker's one cap on writes to central storage, shared by
+// every station it follows; nil when there is none.
+func (c Storage) limiter() *rate.Limiter {
+	if c.BandwidthMBps <= 0 {
+		return nil
+	}
+	bps := c.BandwidthMBps * (1 << 20)
+	return rate.NewLimiter(rate.Limit(bps), int(max(bps/10, 64<<10)))
 }
 
 // Close releases the database.

@@ -46,7 +46,7 @@ func Verify(ctx context.Context, cfg Config, stationID string, d evidence.Digest
 	if err != nil {
 		return rep, err
 	}
-	tg, err := cfg.Storage.target(target.Prefixed(sc.ID), slog.New(slog.DiscardHandler))
+	tg, err := cfg.Storage.target(target.Prefixed(sc.ID), nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return rep, err
 	}

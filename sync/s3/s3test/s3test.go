@@ -69,6 +69,20 @@ func Versity(t testing.TB) Conn {
 	return Conn{Endpoint: vars[EnvVersityEndpoint], AccessKey: vars[EnvVersityAccessKey], SecretKey: vars[EnvVersitySecretKey], Region: regionOr(vars[EnvVersityRegion])}
 }
 
+// Cluster returns the multi-node SeaweedFS (master, two volume servers,
+// filer, S3 gateway) of scripts/seaweedcluster.sh, starting it if the
+// environment does not name one.
+func Cluster(t testing.TB) Conn {
+	t.Helper()
+	if ep := os.Getenv("EDGETRIAGE_TEST_CLUSTER_ENDPOINT"); ep != "" {
+		return Conn{Endpoint: ep, AccessKey: os.Getenv("EDGETRIAGE_TEST_CLUSTER_ACCESS_KEY"),
+			SecretKey: os.Getenv("EDGETRIAGE_TEST_CLUSTER_SECRET_KEY"), Region: regionOr(os.Getenv("EDGETRIAGE_TEST_CLUSTER_REGION"))}
+	}
+	vars := runScript(t, "seaweedcluster.sh", nil, "start")
+	return Conn{Endpoint: vars["EDGETRIAGE_TEST_CLUSTER_ENDPOINT"], AccessKey: vars["EDGETRIAGE_TEST_CLUSTER_ACCESS_KEY"],
+		SecretKey: vars["EDGETRIAGE_TEST_CLUSTER_SECRET_KEY"], Region: regionOr(vars["EDGETRIAGE_TEST_CLUSTER_REGION"])}
+}
+
 // Server is one S3 implementation the tests run against.
 type Server struct {
 	Name string

@@ -1,0 +1,445 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/minio/minio-go/v7"
+
+	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/central"
+	"github.com/edgetriage/edgetriage/central/store/pgtest"
+	"github.com/edgetriage/edgetriage/sync/s3/s3test"
+)
+
+// fleet is central's side of the fleet test: one PostgreSQL database, one
+// Object Lock bucket on the multi-node SeaweedFS, and the configuration
+// `edgetriage central serve` workers share.
+type fleet struct {
+	t        *testing.T
+	dir      string
+	dsn      string
+	s3       s3test.Conn
+	bucket   string
+	stations map[string]*station
+	db       *pgx.Conn
+}
+
+// centralWorker is one `edgetriage central serve` process.
+type centralWorker struct {
+	id     string
+	base   string
+	cmd    *exec.Cmd
+	exited chan struct{}
+	log    *lockedFile
+}
+
+func (f *fleet) writeConfig(worker, addr string) string {
+	var sts strings.Builder
+	for id, st := range f.stations {
+		token := filepath.Join(f.dir, id+".token")
+		writeFile(f.t, token, st.token+"\n")
+		pub, err := os.ReadFile(filepath.Join(st.data, "keys", "appliance.pub"))
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		fmt.Fprintf(&sts, "  - {id: %s, url: %q, token_file: %q, public_key: %s}\n", id, st.base, token, strings.TrimSpace(string(pub)))
+	}
+	cfg := fmt.Sprintf(`worker_id: %s
+database: {dsn: %q}
+storage: {endpoint: %q, region: %q, bucket: %q, access_key: %q, secret_key: %q, retention: 2h,
+  part_size_mb: 5, multipart_threshold_mb: 8, bandwidth_mbps: 8}
+http: {addr: %q}
+lease_ttl: 3s
+poll_interval: 500ms
+silent_after: 4s
+stations:
+%s`, worker, f.dsn, f.s3.Endpoint, f.s3.Region, f.bucket, f.s3.AccessKey, f.s3.SecretKey, addr, sts.String())
+	path := filepath.Join(f.dir, worker+".yaml")
+	writeFile(f.t, path, cfg)
+	return path
+}
+
+func (f *fleet) startWorker(id string) *centralWorker {
+	f.t.Helper()
+	addr := freeAddr(f.t, "tcp")
+	lf, err := os.Create(filepath.Join(f.dir, id+".log"))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	w := &centralWorker{id: id, base: "http://" + addr, log: &lockedFile{f: lf}, exited: make(chan struct{})}
+	w.cmd = exec.Command(binary, "central", "serve", "--config", f.writeConfig(id, addr))
+	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
+	if err := w.cmd.Start(); err != nil {
+		f.t.Fatal(err)
+	}
+	go func() { w.cmd.Wait(); close(w.exited) }()
+	f.t.Cleanup(func() {
+		w.kill()
+		if f.t.Failed() {
+			f.t.Logf("worker %s log (last 60 lines):\n%s", id, w.log.tail(60))
+		}
+		lf.Close()
+	})
+	return w
+}
+
+func (w *centralWorker) kill() {
+	select {
+	case <-w.exited:
+	default:
+		w.cmd.Process.Signal(syscall.SIGKILL)
+		<-w.exited
+	}
+}
+
+// query runs sql on the test's one connection to central's database.
+func (f *fleet) query(sql string, args ...any) pgx.Rows {
+	f.t.Helper()
+	ctx := context.Background()
+	if f.db == nil {
+		conn, err := pgx.Connect(ctx, f.dsn)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		f.db = conn
+		f.t.Cleanup(func() { conn.Close(context.Background()) })
+	}
+	rows, err := f.db.Query(ctx, sql, args...)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return rows
+}
+
+// wanted is every item the stations' feeds show that central's default
+// filter wants: flagged items and dock footage.
+func (f *fleet) wanted() (map[string][]evidence.Item, error) {
+	out := map[string][]evidence.Item{}
+	filter := evidence.PullFilter{Flagged: true, Origins: []string{"dock"}}
+	for id, st := range f.stations {
+		items, err := st.items()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", id, err)
+		}
+		for _, it := range items {
+			if filter.Match(it) {
+				out[id] = append(out[id], it)
+			}
+		}
+	}
+	return out, nil
+}
+
+// allAcked reports whether central holds every wanted item acknowledged.
+func (f *fleet) allAcked() (bool, string) {
+	want, err := f.wanted()
+	if err != nil {
+		return false, err.Error()
+	}
+	acked := map[string]bool{}
+	rows := f.query(`SELECT station || '/' || digest FROM items WHERE status = 'acked'`)
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return false, err.Error()
+	}
+	for _, k := range keys {
+		acked[k] = true
+	}
+	var missing []string
+	n := 0
+	for id, items := range want {
+		for _, it := range items {
+			n++
+			if !acked[id+"/"+it.Digest.String()] {
+				missing = append(missing, id+"/"+it.Digest.Short()+" "+it.OriginalName)
+			}
+		}
+	}
+	if n == 0 || len(missing) > 0 {
+		return false, fmt.Sprintf("%d wanted, not yet acknowledged: %v", n, missing)
+	}
+	return true, ""
+}
+
+func (f *fleet) view(w *centralWorker) (central.FleetView, error) {
+	var v central.FleetView
+	resp, err := http.Get(w.base + "/api/v1/fleet")
+	if err != nil {
+		return v, err
+	}
+	defer resp.Body.Close()
+	return v, json.NewDecoder(resp.Body).Decode(&v)
+}
+
+func stationView(v central.FleetView, id string) (sv struct {
+	alarms  []string
+	backlog int64
+}) {
+	for _, s := range v.Stations {
+		if s.ID == id {
+			sv.alarms, sv.backlog = s.OpenAlarms, s.BacklogItems
+		}
+	}
+	return sv
+}
+
+func bigClip(t *testing.T, dir string, size int64) string {
+	t.Helper()
+	p := filepath.Join(dir, "big.mp4")
+	out, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(out, rand.Reader, size); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestCentralFleet: three stations (one with an RTSP camera, all with
+// docked body cameras) and two central workers sharing one PostgreSQL and a
+// multi-node SeaweedFS. Every item central's policy wants lands in central
+// S3 once, under COMPLIANCE, acknowledged with a verified receipt and
+// verifiable from S3 alone. The worker downloading a large item is killed
+// mid-way: the other takes its stations over and resumes the item from the
+// parts already stored. A station killed mid-feed is shown silent, then
+// catches up after its restart.
+func TestCentralFleet(t *testing.T) {
+	f := &fleet{t: t, dir: t.TempDir(), dsn: pgtest.NewDatabase(t), s3: s3test.Cluster(t), stations: map[string]*station{}}
+	f.bucket = s3test.NewBucket(t, f.s3, true)
+	yard := servedCamera(t, filepath.Join(footage, "static-room.mp4"))
+	f.stations["st-north"] = newStation(t, stationOptions{cameras: map[string]string{"yard": yard}})
+	f.stations["st-south"] = newStation(t, stationOptions{})
+	f.stations["st-east"] = newStation(t, stationOptions{})
+	for _, st := range f.stations {
+		st.serve()
+	}
+	big := bigClip(t, f.dir, 40<<20)
+	f.stations["st-north"].dock("bay-1", bodyCamera{serial: "NRT-1", officer: "PC 1", clips: map[string]string{
+		"BIG00001.MP4": big, "CLIP0001.MP4": filepath.Join(footage, "faces-walking.mp4")}})
+	f.stations["st-south"].dock("bay-1", bodyCamera{serial: "STH-1", officer: "PC 2", clips: map[string]string{
+		"CLIP0001.MP4": filepath.Join(footage, "parking-cars.mp4"), "CLIP0002.MP4": filepath.Join(footage, "static-room.mp4")},
+		sidecars: map[string]string{"CLIP0001.GPX": "<gpx><trk><name>south</name></trk></gpx>\n"}})
+	f.stations["st-east"].dock("bay-1", bodyCamera{serial: "EST-1", officer: "PC 3", clips: map[string]string{
+		"CLIP0001.MP4": filepath.Join(footage, "store-aisle.mp4")}})
+	north := f.stations["st-north"]
+	north.waitFor("the large clip offloaded at st-north", 2*time.Minute, func() (bool, string) {
+		left := cameraFiles(t, filepath.Join(north.dockRoot, "bay-1"))
+		return len(left) == 0, fmt.Sprintf("%d videos on the camera", len(left))
+	})
+
+	workers := map[string]*centralWorker{"hq-a": f.startWorker("hq-a"), "hq-b": f.startWorker("hq-b")}
+
+	// Catch the worker that streams the large clip with some of its parts
+	// stored, and kill it.
+	var bigItem evidence.Item
+	var victim string
+	north.waitFor("the large clip half-way into central storage", 2*time.Minute, func() (bool, string) {
+		rows := f.query(`SELECT u.digest, coalesce(s.lease_owner, ''), jsonb_array_length(coalesce(u.checkpoint->'parts', '[]'))
+			FROM uploads u JOIN stations s ON s.id = u.station WHERE u.station = 'st-north'`)
+		defer rows.Close()
+		for rows.Next() {
+			var digest, owner string
+			var parts int
+			if err := rows.Scan(&digest, &owner, &parts); err != nil {
+				return false, err.Error()
+			}
+			if parts >= 2 && owner != "" {
+				victim = owner
+				bigItem.Digest, _ = evidence.ParseDigest(digest)
+				return true, ""
+			}
+		}
+		return false, "no multipart upload with two parts yet"
+	})
+	workers[victim].kill()
+	t.Logf("SIGKILL to worker %s while it streamed %s", victim, bigItem.Digest.Short())
+
+	north.waitFor("every wanted item of every station acknowledged", 4*time.Minute, f.allAcked)
+
+	// The large clip was resumed, not fetched again from its start.
+	evs, err := north.itemEvents(bigItem.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var whole, resumed int
+	for _, e := range evs {
+		if e.Action != evidence.ActionCentralPulled {
+			continue
+		}
+		if r := e.Details["range"]; r == "" || r == "bytes=0-" {
+			whole++
+		} else {
+			resumed++
+		}
+	}
+	if whole != 1 || resumed == 0 {
+		t.Errorf("the large clip was downloaded from the start %d times and resumed %d times, want once and at least once", whole, resumed)
+	}
+
+	f.checkStoredOnce()
+
+	// A station goes down mid-feed: shown silent, then it catches up.
+	east := f.stations["st-east"]
+	var survivor *centralWorker
+	for id, w := range workers {
+		if id != victim {
+			survivor = w
+		}
+	}
+	east.kill()
+	east.dock("bay-2", bodyCamera{serial: "EST-2", officer: "PC 4", clips: map[string]string{
+		"CLIP0009.MP4": filepath.Join(footage, "faces-walking.mp4")}})
+	east.waitFor("st-east shown silent", time.Minute, func() (bool, string) {
+		v, err := f.view(survivor)
+		if err != nil {
+			return false, err.Error()
+		}
+		sv := stationView(v, "st-east")
+		return containsString(sv.alarms, "silent"), fmt.Sprintf("open alarms %v", sv.alarms)
+	})
+	east.serve()
+	east.waitFor("st-east caught up and no longer silent", 3*time.Minute, func() (bool, string) {
+		if ok, why := f.allAcked(); !ok {
+			return false, why
+		}
+		v, err := f.view(survivor)
+		if err != nil {
+			return false, err.Error()
+		}
+		sv := stationView(v, "st-east")
+		return !containsString(sv.alarms, "silent"), fmt.Sprintf("open alarms %v", sv.alarms)
+	})
+	f.checkStoredOnce()
+	f.checkFleetView(survivor)
+}
+
+func containsString(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// checkStoredOnce: each wanted item is one object version in central S3,
+// stored by one completed upload, verifies from S3 alone with the CLI, and
+// is acknowledged in the station's own custody chain; nothing the policy
+// does not want (the RTSP camera's segments) was pulled.
+func (f *fleet) checkStoredOnce() {
+	t := f.t
+	t.Helper()
+	want, err := f.wanted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := s3test.Client(t, f.s3)
+	versions := map[string]int{}
+	for obj := range client.ListObjects(context.Background(), f.bucket, minio.ListObjectsOptions{Recursive: true, WithVersions: true}) {
+		if obj.Err != nil {
+			t.Fatal(obj.Err)
+		}
+		versions[obj.Key]++
+	}
+	rows := f.query(`SELECT station || '/' || digest, stores, origin FROM items`)
+	stores := map[string]int{}
+	for rows.Next() {
+		var key, origin string
+		var n int
+		if err := rows.Scan(&key, &n, &origin); err != nil {
+			t.Fatal(err)
+		}
+		stores[key] = n
+		if origin == "rtsp" {
+			t.Errorf("%s: an RTSP segment was pulled; the policy wants flagged items and dock footage", key)
+		}
+	}
+	rows.Close()
+	cfg := f.writeConfig("verify", "127.0.0.1:0")
+	checked := 0
+	for id, items := range want {
+		for _, it := range items {
+			key := id + "/" + it.Digest.String()
+			if versions[key] != 1 || versions[key+".receipt.json"] != 1 || versions[key+".manifest.json"] != 1 {
+				t.Errorf("%s (%s): %d versions of the bytes, %d of the receipt, %d of the manifest; want one each",
+					key, it.OriginalName, versions[key], versions[key+".receipt.json"], versions[key+".manifest.json"])
+			}
+			if stores[key] != 1 {
+				t.Errorf("%s: stored by %d completed uploads, want 1", key, stores[key])
+			}
+			if r := run(t, "central", "verify", "--config", cfg, "--station", id, it.Digest.String()); r.code != 0 {
+				t.Errorf("central verify %s: exit %d: %s%s", key, r.code, r.stdout, r.stderr)
+			}
+			evs, err := f.stations[id].itemEvents(it.Digest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			acks := 0
+			for _, e := range evs {
+				if e.Action == evidence.ActionCentralAcknowledged {
+					acks++
+				}
+			}
+			if acks != 1 {
+				t.Errorf("%s: %d acknowledgements in the station's custody chain, want 1", key, acks)
+			}
+			checked++
+		}
+	}
+	t.Logf("%d items across %d stations: stored once, under COMPLIANCE, verified from S3, acknowledged once", checked, len(want))
+}
+
+// checkFleetView: the page, the API and the metrics show the fleet.
+func (f *fleet) checkFleetView(w *centralWorker) {
+	t := f.t
+	t.Helper()
+	v, err := f.view(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Stations) != 3 {
+		t.Fatalf("fleet view: %d stations", len(v.Stations))
+	}
+	for _, s := range v.Stations {
+		if s.LastContact.IsZero() || s.BacklogItems != 0 || s.Acked == 0 || len(s.OpenAlarms) != 0 {
+			t.Errorf("fleet view of %s: contact %v, backlog %d, acked %d, alarms %v", s.ID, s.LastContact, s.BacklogItems, s.Acked, s.OpenAlarms)
+		}
+	}
+	silent := 0
+	for _, a := range v.Alarms {
+		if a.Station == "st-east" && a.Kind == "silent" && !a.Cleared.IsZero() {
+			silent++
+		}
+	}
+	if silent == 0 {
+		t.Errorf("the silent alarm of st-east is not on record: %+v", v.Alarms)
+	}
+	for path, want := range map[string]string{"/": "Fleet", "/metrics": `edgetriage_central_backlog_items{station="st-east"} 0`} {
+		resp, err := http.Get(w.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), want) {
+			t.Errorf("GET %s lacks %q", path, want)
+		}
+	}
+}
