@@ -4,7 +4,7 @@ GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
 BIN       := bin/edgetriage
 PKG       := ./appliance/cmd/edgetriage
 
-.PHONY: all deps build run demo test bench soak vet clean
+.PHONY: all deps build run demo test test-central bench soak vet clean
 
 all: build
 
@@ -24,6 +24,10 @@ demo: build
 # The whole suite against real components; see scripts/test.sh.
 test: deps
 	GO=$(GO) bash scripts/test.sh
+
+# The central service's tests alone, with the servers they need.
+test-central: deps
+	GO=$(GO) bash scripts/test.sh central
 
 bench: deps
 	bash scripts/s3server.sh start

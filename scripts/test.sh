@@ -19,6 +19,17 @@ for s in "${servers[@]}"; do
   eval "$(bash "scripts/$s" env)"
 done
 
+# `scripts/test.sh central` (make test-central): the central service's tests
+# alone: its packages, the S3 target on both servers, the feed filter and the
+# fleet test with real stations.
+if [ "${1:-}" = central ]; then
+  # shellcheck disable=SC2086
+  "$go" test -race $testflags ./central/... ./sync/s3/...
+  # shellcheck disable=SC2086
+  "$go" test $testflags -run 'TestChangesFeedFilter|TestCentral' ./appliance ./appliance/cmd/edgetriage
+  exit 0
+fi
+
 "$go" vet ./...
 # gocv's image work is slow under the race detector and its cgo calls are not
 # instrumented anyway, so the OpenCV packages run without -race.
