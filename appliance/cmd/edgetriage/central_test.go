@@ -28,8 +28,12 @@ import (
 // Object Lock bucket on the multi-node SeaweedFS, and the configuration
 // `edgetriage central serve` workers share.
 type fleet struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
+	// pull is the policy (default: flagged items and dock footage) and
+	// storageExtra more storage settings, as YAML flow entries.
+	pull         evidence.PullFilter
+	storageExtra string
 	dsn      string
 	s3       s3test.Conn
 	bucket   string
@@ -57,16 +61,17 @@ func (f *fleet) writeConfig(worker, addr string) string {
 		}
 		fmt.Fprintf(&sts, "  - {id: %s, url: %q, token_file: %q, public_key: %s}\n", id, st.base, token, strings.TrimSpace(string(pub)))
 	}
+	pull, _ := json.Marshal(f.filter())
 	cfg := fmt.Sprintf(`worker_id: %s
 database: {dsn: %q}
-storage: {endpoint: %q, region: %q, bucket: %q, access_key: %q, secret_key: %q, retention: 2h,
-  part_size_mb: 5, multipart_threshold_mb: 8, bandwidth_mbps: 8}
+storage: {endpoint: %q, region: %q, bucket: %q, access_key: %q, secret_key: %q, retention: 2h%s}
 http: {addr: %q}
 lease_ttl: 3s
 poll_interval: 500ms
 silent_after: 4s
+pull: %s
 stations:
-%s`, worker, f.dsn, f.s3.Endpoint, f.s3.Region, f.bucket, f.s3.AccessKey, f.s3.SecretKey, addr, sts.String())
+%s`, worker, f.dsn, f.s3.Endpoint, f.s3.Region, f.bucket, f.s3.AccessKey, f.s3.SecretKey, f.storageExtra, addr, pull, sts.String())
 	path := filepath.Join(f.dir, worker+".yaml")
 	writeFile(f.t, path, cfg)
 	return path
@@ -93,7 +98,21 @@ func (f *fleet) startWorker(id string) *centralWorker {
 		}
 		lf.Close()
 	})
-	return w
+	// The fleet view answers once the worker has migrated the database.
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(w.base + "/healthz"); err == nil {
+			resp.Body.Close()
+			return w
+		}
+		select {
+		case <-w.exited:
+			f.t.Fatalf("worker %s exited at start:\n%s", id, w.log.tail(20))
+		default:
+		}
+		if time.Since(start) > time.Minute {
+			f.t.Fatalf("worker %s did not answer within a minute:\n%s", id, w.log.tail(20))
+		}
+	}
 }
 
 func (w *centralWorker) kill() {
@@ -124,11 +143,18 @@ func (f *fleet) query(sql string, args ...any) pgx.Rows {
 	return rows
 }
 
+func (f *fleet) filter() evidence.PullFilter {
+	if f.pull.IsZero() {
+		return evidence.PullFilter{Flagged: true, Origins: []string{"dock"}}
+	}
+	return f.pull
+}
+
 // wanted is every item the stations' feeds show that central's default
 // filter wants: flagged items and dock footage.
 func (f *fleet) wanted() (map[string][]evidence.Item, error) {
 	out := map[string][]evidence.Item{}
-	filter := evidence.PullFilter{Flagged: true, Origins: []string{"dock"}}
+	filter := f.filter()
 	for id, st := range f.stations {
 		items, err := st.items()
 		if err != nil {
@@ -196,9 +222,9 @@ func stationView(v central.FleetView, id string) (sv struct {
 	return sv
 }
 
-func bigClip(t *testing.T, dir string, size int64) string {
+// bigClip writes size random bytes at p.
+func bigClip(t testing.TB, p string, size int64) string {
 	t.Helper()
-	p := filepath.Join(dir, "big.mp4")
 	out, err := os.Create(p)
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +247,8 @@ func bigClip(t *testing.T, dir string, size int64) string {
 // parts already stored. A station killed mid-feed is shown silent, then
 // catches up after its restart.
 func TestCentralFleet(t *testing.T) {
-	f := &fleet{t: t, dir: t.TempDir(), dsn: pgtest.NewDatabase(t), s3: s3test.Cluster(t), stations: map[string]*station{}}
+	f := &fleet{t: t, dir: t.TempDir(), dsn: pgtest.NewDatabase(t), s3: s3test.Cluster(t), stations: map[string]*station{},
+		storageExtra: ", part_size_mb: 5, multipart_threshold_mb: 8, bandwidth_mbps: 8"}
 	f.bucket = s3test.NewBucket(t, f.s3, true)
 	yard := servedCamera(t, filepath.Join(footage, "static-room.mp4"))
 	f.stations["st-north"] = newStation(t, stationOptions{cameras: map[string]string{"yard": yard}})
@@ -230,7 +257,7 @@ func TestCentralFleet(t *testing.T) {
 	for _, st := range f.stations {
 		st.serve()
 	}
-	big := bigClip(t, f.dir, 40<<20)
+	big := bigClip(t, filepath.Join(f.dir, "big.mp4"), 40<<20)
 	f.stations["st-north"].dock("bay-1", bodyCamera{serial: "NRT-1", officer: "PC 1", clips: map[string]string{
 		"BIG00001.MP4": big, "CLIP0001.MP4": filepath.Join(footage, "faces-walking.mp4")}})
 	f.stations["st-south"].dock("bay-1", bodyCamera{serial: "STH-1", officer: "PC 2", clips: map[string]string{
