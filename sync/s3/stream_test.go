@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -227,5 +228,41 @@ func TestRetentionQuirkIsReadFromHead(t *testing.T) {
 	mode, until, err := tg.Retention(ctx, obj.Digest)
 	if err != nil || mode != string(minio.Compliance) || until.IsZero() {
 		t.Fatalf("retention %q until %v (%v); the raw answer failed with %v", mode, until, err, rawErr)
+	}
+}
+
+// TestCopyInFromAPushBucket: an item a station already pushed is copied
+// server-side into central's layout, under COMPLIANCE, once; an item the
+// push bucket does not hold is reported not found, for the caller to fetch.
+func TestCopyInFromAPushBucket(t *testing.T) {
+	for _, srv := range s3test.Servers(t) {
+		t.Run(srv.Name, func(t *testing.T) {
+			ctx := context.Background()
+			push := newTarget(t, srv.Conn, s3test.NewBucket(t, srv.Conn, true), nil)
+			central := newTarget(t, srv.Conn, s3test.NewBucket(t, srv.Conn, true), func(c *s3.Config) { c.Layout = target.Prefixed("st") })
+			obj := randomFile(t, t.TempDir(), 2<<20)
+			if _, err := push.Put(ctx, obj, nil); err != nil {
+				t.Fatal(err)
+			}
+			rc, found, err := central.CopyIn(ctx, push, obj)
+			if err != nil || !found || rc.Key != "st/"+obj.Digest.String() {
+				t.Fatalf("copy in: found %v, key %q (%v)", found, rc.Key, err)
+			}
+			want, _ := os.ReadFile(obj.Path)
+			if !bytes.Equal(readAll(t, central, obj.Digest), want) {
+				t.Fatal("the copy differs from the item")
+			}
+			if mode, _, err := central.Retention(ctx, obj.Digest); err != nil || mode != "COMPLIANCE" {
+				t.Fatalf("retention of the copy %q (%v)", mode, err)
+			}
+			again, found, err := central.CopyIn(ctx, push, obj)
+			if err != nil || !found || !again.Existing {
+				t.Fatalf("second copy: existing %v (%v)", again.Existing, err)
+			}
+			other := randomFile(t, t.TempDir(), 1000)
+			if _, found, err := central.CopyIn(ctx, push, other); found || err != nil {
+				t.Fatalf("an item the push bucket lacks: found %v (%v)", found, err)
+			}
+		})
 	}
 }
