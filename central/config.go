@@ -74,6 +74,10 @@ type Station struct {
 	// checked against it and nothing else.
 	PublicKey string               `yaml:"public_key"`
 	Pull      *evidence.PullFilter `yaml:"pull"`
+	// PushBucket names the bucket, on central's S3 server, that the
+	// station's own sync pushes to (keys evidence/xx/<digest>): an item
+	// found there intact is copied in place instead of fetched again.
+	PushBucket string `yaml:"push_bucket"`
 }
 
 // Defaults.

@@ -138,6 +138,9 @@ func (s *Service) store1(ctx context.Context, stn *station, l store.Lease, it st
 	if err != nil {
 		return nil, err
 	}
+	if done, err := s.copyPushed(ctx, stn, l, it, m.Item.Hold, manifest, proof); done || err != nil {
+		return proof, err
+	}
 	var pulled atomic.Int64
 	open := func(ctx context.Context, off int64) (io.ReadCloser, error) {
 		r, err := stn.client.Content(ctx, it.Digest, off, it.Size)
@@ -172,6 +175,50 @@ func (s *Service) store1(ctx context.Context, stn *station, l store.Lease, it st
 		proof.manifest = msum[:]
 	}
 	return proof, nil
+}
+
+// copyPushed stores an item the station already pushed to its own bucket
+// by a server-side copy, then reads the copy through the digest (and the
+// proof of possession): verified in place, not fetched from the station.
+// done is false when the push bucket does not hold the item.
+func (s *Service) copyPushed(ctx context.Context, stn *station, l store.Lease, it store.Item, hold bool, manifest []byte, proof *possession) (done bool, err error) {
+	if stn.push == nil {
+		return false, nil
+	}
+	rc, found, err := stn.target.CopyIn(ctx, stn.push, target.Object{Digest: it.Digest, Size: it.Size, Manifest: manifest, Hold: hold})
+	if err != nil && s3.Classify(err) == target.ClassIntegrity && !found {
+		s.log.Warn("pushed copy does not match; fetching from the station", "station", stn.id, "digest", it.Digest.Short(), "err", err)
+		return false, nil
+	}
+	if !found || err != nil {
+		return false, err
+	}
+	r, size, err := stn.target.Open(ctx, it.Digest)
+	if err != nil {
+		return true, err
+	}
+	defer r.Close()
+	h := sha256.New()
+	w := io.Writer(h)
+	if proof != nil {
+		w = io.MultiWriter(h, proof.h)
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		return true, fmt.Errorf("read the copy of %s: %w", it.Digest.Short(), err)
+	}
+	if size != it.Size || evidence.Digest(h.Sum(nil)) != it.Digest {
+		return true, &errRefused{alarm: store.AlarmDigest, err: fmt.Errorf("the copy of %s from the push bucket does not hash to its digest", it.Digest.Short())}
+	}
+	msum := sha256.Sum256(manifest)
+	if err := s.store.Stored(ctx, l, it.Digest, s.cfg.WorkerID, rc, true, !rc.Existing, hex.EncodeToString(msum[:])); err != nil {
+		return true, err
+	}
+	s.metrics.stored.WithLabelValues(stn.id).Inc()
+	s.log.Info("item verified in place from the station's push", "station", stn.id, "digest", it.Digest.Short())
+	if proof != nil {
+		proof.whole, proof.manifest = true, msum[:]
+	}
+	return true, nil
 }
 
 type countingReader struct {

@@ -49,6 +49,7 @@ type station struct {
 	key    []byte
 	filter evidence.PullFilter
 	target *s3.Target
+	push   *s3.Target // the station's own push bucket, if central can read it
 }
 
 // New connects to the database, migrates it, and prepares a client and a
@@ -96,7 +97,15 @@ func (s *Service) newStation(sc Station) (*station, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &station{id: sc.ID, client: client, key: key, filter: s.cfg.Filter(sc), target: tg}, nil
+	stn := &station{id: sc.ID, client: client, key: key, filter: s.cfg.Filter(sc), target: tg}
+	if sc.PushBucket != "" {
+		push := s.cfg.Storage
+		push.Bucket = sc.PushBucket
+		if stn.push, err = push.target(target.Key, nil, s.log); err != nil {
+			return nil, err
+		}
+	}
+	return stn, nil
 }
 
 // target is central storage for one station's layout.

@@ -28,17 +28,19 @@ import (
 // Object Lock bucket on the multi-node SeaweedFS, and the configuration
 // `edgetriage central serve` workers share.
 type fleet struct {
-	t        testing.TB
-	dir      string
+	t   testing.TB
+	dir string
 	// pull is the policy (default: flagged items and dock footage) and
 	// storageExtra more storage settings, as YAML flow entries.
 	pull         evidence.PullFilter
 	storageExtra string
-	dsn      string
-	s3       s3test.Conn
-	bucket   string
-	stations map[string]*station
-	db       *pgx.Conn
+	dsn          string
+	s3           s3test.Conn
+	bucket       string
+	stations     map[string]*station
+	// pushed names the stations whose own push bucket central may read.
+	pushed map[string]bool
+	db     *pgx.Conn
 }
 
 // centralWorker is one `edgetriage central serve` process.
@@ -59,7 +61,11 @@ func (f *fleet) writeConfig(worker, addr string) string {
 		if err != nil {
 			f.t.Fatal(err)
 		}
-		fmt.Fprintf(&sts, "  - {id: %s, url: %q, token_file: %q, public_key: %s}\n", id, st.base, token, strings.TrimSpace(string(pub)))
+		push := ""
+		if f.pushed[id] {
+			push = ", push_bucket: " + st.bucket
+		}
+		fmt.Fprintf(&sts, "  - {id: %s, url: %q, token_file: %q, public_key: %s%s}\n", id, st.base, token, strings.TrimSpace(string(pub)), push)
 	}
 	pull, _ := json.Marshal(f.filter())
 	cfg := fmt.Sprintf(`worker_id: %s
@@ -252,7 +258,10 @@ func TestCentralFleet(t *testing.T) {
 	f.bucket = s3test.NewBucket(t, f.s3, true)
 	yard := servedCamera(t, filepath.Join(footage, "static-room.mp4"))
 	f.stations["st-north"] = newStation(t, stationOptions{cameras: map[string]string{"yard": yard}})
-	f.stations["st-south"] = newStation(t, stationOptions{})
+	// st-south pushes to central's own S3 server, and central may read its
+	// push bucket: what it pushed is verified in place, not fetched again.
+	f.stations["st-south"] = newStation(t, stationOptions{s3: &f.s3})
+	f.pushed = map[string]bool{"st-south": true}
 	f.stations["st-east"] = newStation(t, stationOptions{})
 	for _, st := range f.stations {
 		st.serve()
@@ -279,6 +288,22 @@ func TestCentralFleet(t *testing.T) {
 			}
 		}
 		return false, fmt.Sprintf("%d items", len(items))
+	})
+
+	south := f.stations["st-south"]
+	var pushed []evidence.Digest
+	south.waitFor("st-south's clips pushed to its own bucket", 2*time.Minute, func() (bool, string) {
+		items, err := south.items()
+		if err != nil {
+			return false, err.Error()
+		}
+		pushed = pushed[:0]
+		for _, it := range items {
+			if it.Kind == evidence.KindVideo && it.Labels[evidence.LabelSynced] != "" {
+				pushed = append(pushed, it.Digest)
+			}
+		}
+		return len(pushed) == 2, fmt.Sprintf("%d of 2 clips pushed", len(pushed))
 	})
 
 	workers := map[string]*centralWorker{"hq-a": f.startWorker("hq-a"), "hq-b": f.startWorker("hq-b")}
@@ -331,6 +356,27 @@ func TestCentralFleet(t *testing.T) {
 	}
 
 	f.checkStoredOnce()
+	for _, d := range pushed {
+		var inPlace bool
+		rows := f.query(`SELECT in_place FROM items WHERE station = 'st-south' AND digest = $1`, d.String())
+		for rows.Next() {
+			rows.Scan(&inPlace)
+		}
+		rows.Close()
+		evs, err := south.itemEvents(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pulls := 0
+		for _, e := range evs {
+			if e.Action == evidence.ActionCentralPulled {
+				pulls++
+			}
+		}
+		if !inPlace || pulls != 0 {
+			t.Errorf("st-south pushed %s: verified in place %v, downloaded %d times from the station; want in place, never", d.Short(), inPlace, pulls)
+		}
+	}
 
 	// A station goes down mid-feed: shown silent, then it catches up.
 	east := f.stations["st-east"]
@@ -353,6 +399,17 @@ func TestCentralFleet(t *testing.T) {
 	})
 	east.serve()
 	east.waitFor("st-east caught up and no longer silent", 3*time.Minute, func() (bool, string) {
+		items, err := east.items()
+		if err != nil {
+			return false, err.Error()
+		}
+		docked := false
+		for _, it := range items {
+			docked = docked || strings.HasSuffix(it.OriginalName, "CLIP0009.MP4")
+		}
+		if !docked {
+			return false, "the clip docked while it was down is not offloaded yet"
+		}
 		if ok, why := f.allAcked(); !ok {
 			return false, why
 		}

@@ -54,6 +54,7 @@ type stationOptions struct {
 	cameras      map[string]string // id -> RTSP URL
 	bandwidthMBs float64
 	flagSources  []string
+	s3           *s3test.Conn // where the station pushes (nil: the shared test server)
 }
 
 func newStation(t testing.TB, opt stationOptions) *station {
@@ -65,6 +66,9 @@ func newStation(t testing.TB, opt stationOptions) *station {
 		t.Fatal(err)
 	}
 	st.s3 = s3test.Shared(t)
+	if opt.s3 != nil {
+		st.s3 = *opt.s3
+	}
 	st.bucket = s3test.NewBucket(t, st.s3, true)
 	st.base = "http://" + freeAddr(t, "tcp")
 	st.writeConfig(opt)
