@@ -53,9 +53,6 @@ func (s *Service) contact(ctx context.Context, l store.Lease, err error) {
 	if cerr := s.store.Contact(ctx, l, err); cerr != nil {
 		s.log.Warn("record contact", "station", l.Station, "err", cerr)
 	}
-	if err == nil {
-		s.store.Clear(ctx, l.Station, store.AlarmUnreachable)
-	}
 }
 
 func (s *Service) readFeed(ctx context.Context, stn *station, l store.Lease) (uint64, error) {
@@ -111,17 +108,17 @@ func (s *Service) advance(ctx context.Context, stn *station, l store.Lease, it s
 	var proof *possession
 	if it.Status == store.StatusPending {
 		var err error
-		if proof, err = s.store1(ctx, stn, l, it); err != nil {
+		if proof, err = s.storeItem(ctx, stn, l, it); err != nil {
 			return err
 		}
 	}
 	return s.acknowledge(ctx, stn, l, it, proof)
 }
 
-// store1 fetches and checks the manifest, then streams the bytes from the
+// storeItem fetches and checks the manifest, then streams the bytes from the
 // station into central storage. The bytes pass through the proof of
 // possession on the way when the station offers ack challenges.
-func (s *Service) store1(ctx context.Context, stn *station, l store.Lease, it store.Item) (*possession, error) {
+func (s *Service) storeItem(ctx context.Context, stn *station, l store.Lease, it store.Item) (*possession, error) {
 	manifest, err := stn.client.Manifest(ctx, it.Digest)
 	if err != nil {
 		return nil, err

@@ -11,13 +11,11 @@ import (
 
 // Alarm kinds.
 const (
-	AlarmSilent        = "silent"          // no contact for longer than the configured time
-	AlarmFork          = "fork"            // a checkpoint that contradicts one central saw
-	AlarmSignature     = "signature"       // a manifest, receipt or checkpoint the pinned key did not sign
-	AlarmDigest        = "digest-mismatch" // bytes that do not hash to the digest the station announced
-	AlarmReceipt       = "receipt-refused" // the station refused the acknowledgement
-	AlarmUnreachable   = "unreachable"     // the station answers with errors
-	AlarmStorageFailed = "storage"         // central storage refused a write
+	AlarmSilent    = "silent"          // no contact for longer than the configured time
+	AlarmFork      = "fork"            // a checkpoint that contradicts one central saw
+	AlarmSignature = "signature"       // a manifest, receipt or checkpoint the pinned key did not sign
+	AlarmDigest    = "digest-mismatch" // bytes that do not hash to the digest the station announced
+	AlarmReceipt   = "receipt-refused" // the station refused the acknowledgement
 )
 
 // Alarm is one raised alarm; Cleared is zero while it is open.
