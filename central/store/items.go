@@ -94,10 +94,12 @@ func scanItem(r pgx.CollectableRow) (Item, error) {
 	return it, err
 }
 
-// Open lists the station's items not yet acknowledged, in feed order.
+// Open lists the station's items not yet acknowledged and not waiting
+// after a failed attempt, in feed order.
 func (s *Store) Open(ctx context.Context, station string, limit int) ([]Item, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+itemColumns+` FROM items
-		WHERE station = $1 AND status IN ('pending', 'stored') ORDER BY seen_seq LIMIT $2`, station, limit)
+		WHERE station = $1 AND status IN ('pending', 'stored') AND (retry_at IS NULL OR retry_at <= now())
+		ORDER BY seen_seq LIMIT $2`, station, limit)
 	if err != nil {
 		return nil, fmt.Errorf("open items of %s: %w", station, err)
 	}
@@ -145,7 +147,8 @@ func (s *Store) Failed(ctx context.Context, l Lease, d evidence.Digest, why erro
 	if final {
 		status = "'failed'"
 	}
-	return s.fenced(ctx, l, "record failure", `UPDATE items SET attempts = attempts + 1, last_error = $4, status = `+status+`
+	return s.fenced(ctx, l, "record failure", `UPDATE items SET attempts = attempts + 1, last_error = $4, status = `+status+`,
+		retry_at = now() + make_interval(secs => least(300, power(2, least(attempts, 9))))
 		WHERE station = $1 AND digest = $3 AND `+fence, d.String(), why.Error())
 }
 

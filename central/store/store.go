@@ -17,7 +17,7 @@
 //
 //	stations     id, url, cursor, lease_owner, lease_until, lease_epoch, last_contact
 //	workers      id, heartbeat
-//	items        (station, digest): size, kind, origin, status, stores, receipt, ...
+//	items        (station, digest): size, kind, origin, status, stores, receipt, retry_at, ...
 //	uploads      (station, digest): multipart checkpoint
 //	checkpoints  (station, size): root hash, signed note, cosigned
 //	alarms       station, kind, detail, raised_at, cleared_at (one open per kind)

@@ -39,8 +39,8 @@ func TestMigrationsInOrder(t *testing.T) {
 			t.Fatalf("concurrent migration: %v", err)
 		}
 	}
-	if v, err := fresh.Migrate(ctx, 0); err != nil || v != 2 {
-		t.Fatalf("fresh database at version %d (%v), want 2", v, err)
+	if v, err := fresh.Migrate(ctx, 0); err != nil || v != 3 {
+		t.Fatalf("fresh database at version %d (%v), want 3", v, err)
 	}
 
 	dsn := pgtest.NewDatabase(t)
@@ -59,8 +59,8 @@ func TestMigrationsInOrder(t *testing.T) {
 	if err := old.Want(ctx, leases[0], []store.Wanted{{Seq: 7, Item: evidence.Item{Digest: d, Size: 4, Kind: evidence.KindVideo}}}, 9); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := old.Migrate(ctx, 0); err != nil || v != 2 {
-		t.Fatalf("upgrade to version %d (%v), want 2", v, err)
+	if v, err := old.Migrate(ctx, 0); err != nil || v != 3 {
+		t.Fatalf("upgrade to version %d (%v), want 3", v, err)
 	}
 	items, err := old.Items(ctx, "st-1")
 	if err != nil || len(items) != 1 || items[0].Digest != d || items[0].Status != store.StatusPending {
@@ -68,6 +68,13 @@ func TestMigrationsInOrder(t *testing.T) {
 	}
 	if _, err := old.Raise(ctx, "st-1", store.AlarmFork, "test"); err != nil {
 		t.Fatalf("the second migration's table: %v", err)
+	}
+	// The third migration's column: a failed attempt waits before the next.
+	if err := old.Failed(ctx, leases[0], d, errors.New("station answered 503"), false); err != nil {
+		t.Fatal(err)
+	}
+	if open, err := old.Open(ctx, "st-1", 10); err != nil || len(open) != 0 {
+		t.Fatalf("right after a failed attempt the item is open again: %v (%v)", open, err)
 	}
 }
 
