@@ -232,8 +232,15 @@ func NewBucket(t testing.TB, conn Conn, lock bool) string {
 	if len(name) > 40 {
 		name = name[:40]
 	}
-	name = strings.Trim(name, "-_") + "-" + hex.EncodeToString(b[:])
-	name = strings.ReplaceAll(name, "_", "-")
+	// Bucket names are lower-case letters, digits and dashes; test names
+	// may hold anything (sub-benchmarks: "workers=2").
+	name = strings.Map(func(r rune) rune {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			return r
+		}
+		return '-'
+	}, name)
+	name = strings.Trim(name, "-") + "-" + hex.EncodeToString(b[:])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := Client(t, conn).MakeBucket(ctx, name, minio.MakeBucketOptions{Region: conn.Region, ObjectLocking: lock}); err != nil {
