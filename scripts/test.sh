@@ -12,6 +12,12 @@ testflags="${TESTFLAGS:--count=1 -timeout 40m}"
 # second S3 implementation), PostgreSQL (central's state) and a multi-node
 # SeaweedFS (central's scale-out test).
 servers=(s3server.sh versitygw.sh pgserver.sh seaweedcluster.sh)
+# The two S3 servers are built from source the first time (minutes each, -p 1);
+# side by side they use both cores.
+build_pids=()
+bash scripts/s3server.sh build >/dev/null & build_pids+=($!)
+bash scripts/versitygw.sh build >/dev/null & build_pids+=($!)
+for p in "${build_pids[@]}"; do wait "$p"; done
 stop_all() { for s in "${servers[@]}"; do bash "scripts/$s" stop || true; done; }
 trap stop_all EXIT
 for s in "${servers[@]}"; do
