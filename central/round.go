@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/central/pull"
 	"github.com/edgetriage/edgetriage/central/store"
@@ -34,20 +36,29 @@ func (s *Service) round(ctx context.Context, stn *station, l store.Lease) (uint6
 	if err != nil {
 		return cursor, err
 	}
+	// Two items at a time: one streams while the other is acknowledged and
+	// its receipt stored, so the round-trips of the second do not idle the
+	// uplink. Each item's writes are its own, fenced by the lease.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(itemsInFlight)
 	for _, it := range open {
-		err := s.pullItem(ctx, stn, l, it)
-		if errors.Is(err, store.ErrFenced) || ctx.Err() != nil {
-			return cursor, err
-		}
-		if err != nil {
-			s.log.Warn("item not done", "station", stn.id, "digest", it.Digest.Short(), "err", err)
-			if ferr := s.store.Failed(ctx, l, it.Digest, err, false); ferr != nil {
-				return cursor, ferr
+		g.Go(func() error {
+			err := s.pullItem(gctx, stn, l, it)
+			if errors.Is(err, store.ErrFenced) || gctx.Err() != nil {
+				return err
 			}
-		}
+			if err != nil {
+				s.log.Warn("item not done", "station", stn.id, "digest", it.Digest.Short(), "err", err)
+				return s.store.Failed(gctx, l, it.Digest, err, false)
+			}
+			return nil
+		})
 	}
-	return cursor, nil
+	return cursor, g.Wait()
 }
+
+// itemsInFlight is how many items of one station a worker handles at once.
+const itemsInFlight = 2
 
 func (s *Service) contact(ctx context.Context, l store.Lease, err error) {
 	if cerr := s.store.Contact(ctx, l, err); cerr != nil {

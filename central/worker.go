@@ -23,8 +23,18 @@ type follower struct {
 // worker's stations are taken over once their leases expire.
 func (s *Service) RunWorker(ctx context.Context) error {
 	running := map[string]*follower{}
+	// Workers started together see each other before the first lease, so
+	// the first one up does not take the whole fleet only to hand part of
+	// it back mid-item a moment later.
+	if _, err := s.store.Heartbeat(ctx, s.cfg.WorkerID, 2*s.cfg.LeaseTTL); err != nil {
+		s.log.Warn("heartbeat failed", "err", err)
+	}
 	tick := time.NewTicker(s.cfg.LeaseTTL / 3)
 	defer tick.Stop()
+	select {
+	case <-ctx.Done():
+	case <-tick.C:
+	}
 	for {
 		if err := s.tick(ctx, running); err != nil && ctx.Err() == nil {
 			s.log.Warn("lease round failed", "err", err)
