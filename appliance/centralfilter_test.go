@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
+	"github.com/edgetriage/edgetriage/appliance/web"
 )
 
 // TestChangesFeedFilter: central asks the feed for what the force's policy
@@ -51,7 +52,7 @@ func TestChangesFeedFilter(t *testing.T) {
 			t.Fatalf("%s: %s %s", query, resp.Status, b)
 		}
 		var page struct {
-			Changes []Change `json:"changes"`
+			Changes []web.Change `json:"changes"`
 			Next    uint64   `json:"next"`
 		}
 		if err := json.Unmarshal(b, &page); err != nil {

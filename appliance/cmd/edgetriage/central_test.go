@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -299,7 +300,14 @@ func TestCentralFleet(t *testing.T) {
 		}
 		pushed = pushed[:0]
 		for _, it := range items {
-			if it.Kind == evidence.KindVideo && it.Labels[evidence.LabelSynced] != "" {
+			if it.Kind != evidence.KindVideo {
+				continue
+			}
+			evs, err := south.itemEvents(it.Digest)
+			if err != nil {
+				return false, err.Error()
+			}
+			if slices.ContainsFunc(evs, func(e evidence.CustodyEvent) bool { return e.Action == evidence.ActionUploadVerified }) {
 				pushed = append(pushed, it.Digest)
 			}
 		}
