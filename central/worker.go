@@ -29,12 +29,12 @@ func (s *Service) RunWorker(ctx context.Context) error {
 	if _, err := s.store.Heartbeat(ctx, s.cfg.WorkerID, 2*s.cfg.LeaseTTL); err != nil {
 		s.log.Warn("heartbeat failed", "err", err)
 	}
-	tick := time.NewTicker(s.cfg.LeaseTTL / 3)
-	defer tick.Stop()
 	select {
 	case <-ctx.Done():
-	case <-tick.C:
+	case <-time.After(min(s.cfg.LeaseTTL/3, time.Second)):
 	}
+	tick := time.NewTicker(s.cfg.LeaseTTL / 3)
+	defer tick.Stop()
 	for {
 		if err := s.tick(ctx, running); err != nil && ctx.Err() == nil {
 			s.log.Warn("lease round failed", "err", err)

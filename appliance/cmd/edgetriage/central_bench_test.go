@@ -23,7 +23,8 @@ import (
 // from its station and a plain S3 PutObject of the bytes, one stream per
 // station as central runs them. Central does more per item (manifest and
 // signature, retention, ack, receipt, database), which is what the ratio
-// prices. One op pulls every item once each way.
+// prices. One op pulls every item once each way; the central clock starts
+// once the workers answer (started, database migrated).
 func BenchmarkCentralPull(b *testing.B) {
 	const perStation, size = 6, 8 << 20
 	stations := map[string]*station{}
@@ -59,11 +60,13 @@ func BenchmarkCentralPull(b *testing.B) {
 				f := &fleet{t: b, dir: b.TempDir(), dsn: pgtest.NewDatabase(b), s3: conn, stations: stations,
 					pull: evidence.PullFilter{Origins: []string{"cli"}}}
 				f.bucket = s3test.NewBucket(b, conn, true)
-				start := time.Now()
+				// The clock starts when the workers are up (process started,
+				// database migrated): what is measured is pulling, not start-up.
 				var ws []*centralWorker
 				for i := range workers {
 					ws = append(ws, f.startWorker(fmt.Sprintf("bench-%d", i)))
 				}
+				start := time.Now()
 				// Counted in the database, not asked of the stations, so the
 				// watching does not load what is measured.
 				for n := 0; n < 3*perStation; n = f.ackedCount() {
