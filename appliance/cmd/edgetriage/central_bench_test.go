@@ -64,7 +64,10 @@ func BenchmarkCentralPull(b *testing.B) {
 				// database migrated): what is measured is pulling, not start-up.
 				var ws []*centralWorker
 				for i := range workers {
-					ws = append(ws, f.startWorker(fmt.Sprintf("bench-%d", i)))
+					ws = append(ws, f.launchWorker(fmt.Sprintf("bench-%d", i)))
+				}
+				for _, w := range ws {
+					w.waitUp(b)
 				}
 				start := time.Now()
 				// Counted in the database, not asked of the stations, so the

@@ -86,6 +86,14 @@ stations:
 
 func (f *fleet) startWorker(id string) *centralWorker {
 	f.t.Helper()
+	w := f.launchWorker(id)
+	w.waitUp(f.t)
+	return w
+}
+
+// launchWorker starts the process without waiting for it to answer.
+func (f *fleet) launchWorker(id string) *centralWorker {
+	f.t.Helper()
 	addr := freeAddr(f.t, "tcp")
 	lf, err := os.Create(filepath.Join(f.dir, id+".log"))
 	if err != nil {
@@ -105,19 +113,26 @@ func (f *fleet) startWorker(id string) *centralWorker {
 		}
 		lf.Close()
 	})
-	// The fleet view answers once the worker has migrated the database.
+	return w
+}
+
+// waitUp waits until the fleet view answers: the worker has migrated the
+// database.
+func (w *centralWorker) waitUp(t testing.TB) {
+	t.Helper()
+	id := w.id
 	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
 		if resp, err := http.Get(w.base + "/healthz"); err == nil {
 			resp.Body.Close()
-			return w
+			return
 		}
 		select {
 		case <-w.exited:
-			f.t.Fatalf("worker %s exited at start:\n%s", id, w.log.tail(20))
+			t.Fatalf("worker %s exited at start:\n%s", id, w.log.tail(20))
 		default:
 		}
 		if time.Since(start) > time.Minute {
-			f.t.Fatalf("worker %s did not answer within a minute:\n%s", id, w.log.tail(20))
+			t.Fatalf("worker %s did not answer within a minute:\n%s", id, w.log.tail(20))
 		}
 	}
 }
