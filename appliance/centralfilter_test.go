@@ -53,7 +53,7 @@ func TestChangesFeedFilter(t *testing.T) {
 		}
 		var page struct {
 			Changes []web.Change `json:"changes"`
-			Next    uint64   `json:"next"`
+			Next    uint64       `json:"next"`
 		}
 		if err := json.Unmarshal(b, &page); err != nil {
 			t.Fatal(err)
