@@ -1,13 +1,16 @@
 package central
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -35,6 +38,10 @@ type faultyStation struct {
 	body      []byte
 	served    []byte // bytes served as content
 	ackStatus int
+	// offersChallenges makes the station take only proof-of-possession
+	// acks, as issue 15 specifies them: it checks proof and manifest hash.
+	offersChallenges bool
+	nonce            []byte
 }
 
 func newFaultyStation(t *testing.T) *faultyStation {
@@ -84,7 +91,18 @@ func (f *faultyStation) serve(t *testing.T) *httptest.Server {
 		}
 		w.Write(f.served[off:])
 	})
-	mux.HandleFunc("POST "+item+"/ack", func(w http.ResponseWriter, _ *http.Request) {
+	if f.offersChallenges {
+		mux.HandleFunc("POST "+item+"/challenge", func(w http.ResponseWriter, _ *http.Request) {
+			f.nonce = make([]byte, 32)
+			rand.Read(f.nonce)
+			json.NewEncoder(w).Encode(map[string]any{"challenge": hex.EncodeToString(f.nonce), "expires_at": time.Now().Add(time.Minute)})
+		})
+	}
+	mux.HandleFunc("POST "+item+"/ack", func(w http.ResponseWriter, r *http.Request) {
+		if f.offersChallenges && !f.proven(t, r) {
+			http.Error(w, `{"error":"proof of possession does not verify"}`, http.StatusConflict)
+			return
+		}
 		if f.ackStatus != http.StatusOK {
 			http.Error(w, `{"error":"digest echoed without the bytes"}`, f.ackStatus)
 			return
@@ -96,6 +114,24 @@ func (f *faultyStation) serve(t *testing.T) *httptest.Server {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// proven checks an ack's proof: SHA-256 over the ack domain, the nonce and
+// the whole content, and the hash of the manifest as served.
+func (f *faultyStation) proven(t *testing.T, r *http.Request) bool {
+	var ack struct {
+		Challenge, Proof, ManifestSHA256 string `json:"-"`
+	}
+	var raw map[string]string
+	if json.NewDecoder(r.Body).Decode(&raw) != nil {
+		return false
+	}
+	ack.Challenge, ack.Proof, ack.ManifestSHA256 = raw["challenge"], raw["proof"], raw["manifest_sha256"]
+	h := sha256.New()
+	h.Write([]byte("edgetriage-ack-v1\n"))
+	h.Write(f.nonce)
+	h.Write(f.body)
+	return ack.Challenge == hex.EncodeToString(f.nonce) && ack.Proof == hex.EncodeToString(h.Sum(nil)) && len(ack.ManifestSHA256) == 64
 }
 
 // TestRefusedItemsRaiseAlarms: against both S3 implementations, a manifest
@@ -115,6 +151,11 @@ func refusals(t *testing.T, conn s3test.Conn) {
 	_, stations["forged"].signer, _ = ed25519.GenerateKey(rand.Reader)
 	stations["corrupt"].served = append([]byte("X"), stations["corrupt"].body[1:]...)
 	stations["refuses"].ackStatus = http.StatusConflict
+	// Stations taking only proof-of-possession acks: one proven over the
+	// bytes as they stream, one over central's stored copy (the item is
+	// there before the worker starts, so nothing streams).
+	stations["proves"], stations["proves-stored"] = newFaultyStation(t), newFaultyStation(t)
+	stations["proves"].offersChallenges, stations["proves-stored"].offersChallenges = true, true
 	cfg := Config{WorkerID: "w1", LeaseTTL: 3 * time.Second, PollInterval: 200 * time.Millisecond, SilentAfter: time.Hour,
 		Storage: Storage{Endpoint: conn.Endpoint, Region: conn.Region, Bucket: s3test.NewBucket(t, conn, true),
 			AccessKey: conn.AccessKey, SecretKey: conn.SecretKey, Retention: time.Hour}}
@@ -126,6 +167,17 @@ func refusals(t *testing.T, conn s3test.Conn) {
 			PublicKey: hex.EncodeToString(st.key.Public().(ed25519.PublicKey))})
 	}
 	if err := cfg.fill(); err != nil {
+		t.Fatal(err)
+	}
+	pre, err := cfg.Storage.target(target.Prefixed("proves-stored"), nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := stations["proves-stored"]
+	if _, err := pre.PutStream(context.Background(), s3.Stream{Digest: ps.item.Digest, Size: ps.item.Size, Manifest: ps.manifest(t),
+		Open: func(context.Context, int64) (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(ps.body)), nil
+		}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -140,6 +192,7 @@ func refusals(t *testing.T, conn s3test.Conn) {
 
 	want := map[string]struct{ status, alarm string }{
 		"good": {store.StatusAcked, ""}, "forged": {store.StatusFailed, store.AlarmSignature},
+		"proves": {store.StatusAcked, ""}, "proves-stored": {store.StatusAcked, ""},
 		"corrupt": {store.StatusFailed, store.AlarmDigest}, "refuses": {store.StatusStored, store.AlarmReceipt},
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -179,7 +232,7 @@ func refusals(t *testing.T, conn s3test.Conn) {
 		}
 		_, _, err = tg.Open(context.Background(), st.item.Digest)
 		stored := err == nil
-		if wantStored := id == "good" || id == "refuses"; stored != wantStored || (err != nil && !errors.Is(err, s3.ErrNotFound)) {
+		if wantStored := id != "forged" && id != "corrupt"; stored != wantStored || (err != nil && !errors.Is(err, s3.ErrNotFound)) {
 			t.Errorf("%s: stored %v (%v), want %v", id, stored, err, wantStored)
 		}
 	}
