@@ -41,7 +41,7 @@ func TestChangesFeedFilter(t *testing.T) {
 	if _, err := d.vault.UpdateItem(ctx, flaggedRTSP, vaultLabel(evidence.LabelFlagged, "motion in zone door")); err != nil {
 		t.Fatal(err)
 	}
-	token, err := d.auth.AddToken(ctx, "hq")
+	token, _, err := d.auth.AddToken(ctx, "user:admin", "hq", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,15 @@
-// Package appliance is the edgetriage daemon: it opens the vault, wires the
-// capture, triage and sync parts to it, serves the HTTP API, and runs every
-// long-running part under one supervisor with an ordered, bounded shutdown.
+// Package appliance is the edgetriage daemon's wiring and lifecycle: it
+// opens the vault, builds the capture, pipeline, sync and web parts over it,
+// and runs them in supervised groups that stop in order (intake, pipeline
+// stages, background parts, then the vault). What decides lives in
+// appliance/pipeline; docs/architecture.md draws the whole layout.
 package appliance
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -49,6 +52,9 @@ type Daemon struct {
 	// RestartBackoff is the first wait before a failed part is restarted;
 	// it doubles up to 60 times that. Zero means one second.
 	RestartBackoff time.Duration
+	// Terminal, when set, is an interactive terminal to show first-start
+	// secrets on (never the log).
+	Terminal io.Writer
 
 	outbox      *outbox.Worker
 	outboxStore *pipeline.OutboxStore
@@ -79,6 +85,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.vault = v
+	if err := d.checkKey(); err != nil {
+		v.Close()
+		return err
+	}
 	if err := d.wire(ctx); err != nil {
 		v.Close()
 		return err
@@ -253,7 +263,7 @@ func (d *Daemon) newWeb() (*web.Server, error) {
 			Cameras: d.CameraStatus, Outbox: d.outbox.Status, Firmware: d.firmware.Statuses, Head: d.vault.Head, Stages: stages},
 			d.cfg.Metrics.BearerToken)
 	}
-	return web.New(web.Config{ICEAddr: d.cfg.WebRTC.UDPAddr, PublicIPs: d.cfg.WebRTC.PublicIPs,
+	return web.New(web.Config{ICEAddr: d.cfg.WebRTC.UDPAddr, PublicIPs: d.cfg.WebRTC.PublicIPs, Witnesses: d.cfg.Witnesses,
 		WatermarkOriginals: d.cfg.WebRTC.WatermarkOriginals, Logger: d.log.With("part", "web")}, deps)
 }
 
@@ -308,6 +318,7 @@ func (d *Daemon) backgroundParts() []supervisor.Part {
 		named{"sync", d.outbox},
 		named{"health", d.health},
 		heapTrimmer{every: 10 * time.Second},
+		named{"auth", d.auth}, // writes the failed-login summaries, the last at shutdown
 	}
 }
 

@@ -23,7 +23,7 @@ import (
 	"github.com/edgetriage/edgetriage/central/store"
 	"github.com/edgetriage/edgetriage/central/store/pgtest"
 	"github.com/edgetriage/edgetriage/sync/s3"
-	"github.com/edgetriage/edgetriage/sync/s3/s3test"
+	"github.com/edgetriage/edgetriage/testkit"
 	"github.com/edgetriage/edgetriage/sync/target"
 )
 
@@ -140,12 +140,12 @@ func (f *faultyStation) proven(t *testing.T, r *http.Request) bool {
 // the item stored, unacknowledged, with a receipt-refused alarm; the good
 // station's item is stored, acknowledged and verifies from S3 alone.
 func TestRefusedItemsRaiseAlarms(t *testing.T) {
-	for _, srv := range s3test.Servers(t) {
+	for _, srv := range testkit.S3Servers(t) {
 		t.Run(srv.Name, func(t *testing.T) { refusals(t, srv.Conn) })
 	}
 }
 
-func refusals(t *testing.T, conn s3test.Conn) {
+func refusals(t *testing.T, conn testkit.S3Conn) {
 	stations := map[string]*faultyStation{"good": newFaultyStation(t), "forged": newFaultyStation(t),
 		"corrupt": newFaultyStation(t), "refuses": newFaultyStation(t)}
 	_, stations["forged"].signer, _ = ed25519.GenerateKey(rand.Reader)
@@ -157,7 +157,7 @@ func refusals(t *testing.T, conn s3test.Conn) {
 	stations["proves"], stations["proves-stored"] = newFaultyStation(t), newFaultyStation(t)
 	stations["proves"].offersChallenges, stations["proves-stored"].offersChallenges = true, true
 	cfg := Config{WorkerID: "w1", LeaseTTL: 3 * time.Second, PollInterval: 200 * time.Millisecond, SilentAfter: time.Hour,
-		Storage: Storage{Endpoint: conn.Endpoint, Region: conn.Region, Bucket: s3test.NewBucket(t, conn, true),
+		Storage: Storage{Endpoint: conn.Endpoint, Region: conn.Region, Bucket: testkit.NewBucket(t, conn, true),
 			AccessKey: conn.AccessKey, SecretKey: conn.SecretKey, Retention: time.Hour}}
 	cfg.Database.DSN = pgtest.NewDatabase(t)
 	cfg.HTTP.Addr = "127.0.0.1:0"

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 )
 
@@ -94,11 +95,13 @@ var ErrNotStored = errors.New("not stored locally")
 
 // Report is what verifying a bundle established.
 type Report struct {
-	Item     evidence.Item
-	Events   int
-	KeyID    string
-	Pinned   bool
-	Checkpnt uint64
+	Item       evidence.Item
+	Format     string // the manifest's format
+	ProofBytes int    // v2: bytes of the checkpoint and inclusion proofs
+	Events     int
+	Key        ed25519.PublicKey // the signer; proves origin only when it was pinned
+	Pinned     bool
+	Checkpnt   uint64
 }
 
 // Verify checks a bundle offline: the manifest's signature and
@@ -126,8 +129,14 @@ func Verify(path string, pinned ed25519.PublicKey) (Report, error) {
 		}
 		switch {
 		case h.Name == bundleManifest:
-			if manifest, err = io.ReadAll(io.LimitReader(tr, 64<<20)); err != nil {
+			if manifest != nil {
+				return Report{}, fmt.Errorf("bundle %s: more than one %s: %w", path, bundleManifest, evidence.ErrManifest)
+			}
+			if manifest, err = io.ReadAll(io.LimitReader(tr, maxManifest+1)); err != nil {
 				return Report{}, fmt.Errorf("bundle %s: %w", path, err)
+			}
+			if len(manifest) > maxManifest {
+				return Report{}, fmt.Errorf("bundle %s: %s is larger than %d MiB: %w", path, bundleManifest, maxManifest>>20, evidence.ErrManifest)
 			}
 		case strings.HasPrefix(h.Name, "item/"):
 			items++
@@ -139,7 +148,7 @@ func Verify(path string, pinned ed25519.PublicKey) (Report, error) {
 	if manifest == nil || items != 1 {
 		return Report{}, fmt.Errorf("bundle %s: want one manifest and one item, found %d item(s)", path, items)
 	}
-	m, err := evidence.VerifyManifest(manifest, pinned)
+	m, err := custodylog.VerifyManifest(manifest, pinned)
 	if err != nil {
 		return Report{}, fmt.Errorf("bundle %s: %w", path, err)
 	}
@@ -147,5 +156,10 @@ func Verify(path string, pinned ed25519.PublicKey) (Report, error) {
 		return Report{}, fmt.Errorf("bundle %s: the item's bytes hash to %s (%d bytes), the manifest says %s (%d bytes): %w",
 			path, digest.Short(), size, m.Item.Digest.Short(), m.Item.Size, evidence.ErrManifest)
 	}
-	return Report{Item: m.Item, Events: len(m.Events), KeyID: m.KeyID, Pinned: pinned != nil, Checkpnt: m.Checkpoint.Seq}, nil
+	return Report{Item: m.Item, Events: len(m.Events), Key: m.Key, Pinned: pinned != nil, Checkpnt: uint64(m.Size),
+		Format: m.Format, ProofBytes: m.ProofBytes}, nil
 }
+
+// maxManifest bounds what verify reads of a manifest; a v2 manifest's
+// proofs grow with the logarithm of the log, so real ones are kilobytes.
+const maxManifest = 64 << 20

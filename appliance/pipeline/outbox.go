@@ -13,7 +13,6 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/sync/fsdir"
@@ -185,7 +184,7 @@ func (s OutboxSource) Object(ctx context.Context, d evidence.Digest) (target.Obj
 }
 
 // NewSyncTarget builds the configured central target.
-func NewSyncTarget(cfg config.Sync, log *slog.Logger) (target.Target, error) {
+func NewSyncTarget(cfg SyncConfig, log *slog.Logger) (target.Target, error) {
 	var limiter *rate.Limiter
 	if cfg.BandwidthMBps > 0 {
 		bps := cfg.BandwidthMBps * 1e6

@@ -17,11 +17,14 @@ import (
 // Snapshot is what the dashboard's status panels show; a nil part is not
 // configured on this appliance.
 type Snapshot struct {
-	Time    time.Time `json:"time"`
-	Dock    []DockBay `json:"dock"`
-	Cameras []Camera  `json:"cameras"`
-	Sync    *Sync     `json:"sync"`
-	Alarms  []Alarm   `json:"alarms"`
+	Time time.Time `json:"time"`
+	// KeyFingerprint names the appliance's signing key, so an admin can
+	// compare it with the one written down at first start.
+	KeyFingerprint string    `json:"key_fingerprint"`
+	Dock           []DockBay `json:"dock"`
+	Cameras        []Camera  `json:"cameras"`
+	Sync           *Sync     `json:"sync"`
+	Alarms         []Alarm   `json:"alarms"`
 }
 
 // DockBay is one dock bay and the camera in it. State is one of the dock's

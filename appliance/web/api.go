@@ -43,12 +43,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, err := s.auth.Login(r.Context(), req.User, req.Password, r.RemoteAddr)
 	switch {
-	case errors.Is(err, auth.ErrRateLimited):
-		w.Header().Set("Retry-After", "5")
+	case errors.Is(err, auth.ErrRateLimited), errors.Is(err, auth.ErrLocked):
+		// One answer whether or not the name exists: lockouts are per
+		// address and name, so they reveal nothing about accounts.
+		w.Header().Set("Retry-After", "30")
 		writeError(w, http.StatusTooManyRequests, err.Error())
-		return
-	case errors.Is(err, auth.ErrLocked):
-		writeError(w, http.StatusLocked, err.Error())
 		return
 	case errors.Is(err, auth.ErrBadCredentials), errors.Is(err, auth.ErrDisabled):
 		writeError(w, http.StatusUnauthorized, err.Error())
@@ -356,7 +355,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) snapshot() status.Snapshot {
-	st := status.Snapshot{Time: time.Now().UTC()}
+	st := status.Snapshot{Time: time.Now().UTC(), KeyFingerprint: evidence.Fingerprint(s.deps.Vault.PublicKey())}
 	if s.deps.Dock != nil {
 		st.Dock = s.deps.Dock.DockStatus()
 	}

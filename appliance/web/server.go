@@ -29,7 +29,8 @@
 //	GET    /api/v1/central/items/{digest}/manifest  T   the signed manifest
 //	GET    /api/v1/central/items/{digest}/content   T   the bytes; Range supported
 //	GET    /api/v1/central/items/{digest}/events    T   the item's custody events
-//	POST   /api/v1/central/items/{digest}/ack       T   {sha256}: a signed receipt
+//	POST   /api/v1/central/items/{digest}/challenge T   a fresh challenge for an ack (handover)
+//	POST   /api/v1/central/items/{digest}/ack       T   {challenge, proof, manifest_sha256}: a signed receipt
 //	GET    /healthz                         (no auth) the process is alive
 //	GET    /readyz                          (no auth) 200 while serving, 503 while starting or stopping
 //	GET    /metrics                         Deps.Metrics (its own bearer token), when set
@@ -49,7 +50,10 @@ import (
 	"os"
 	"sync"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/edgetriage/edgetriage/appliance/auth"
+	"github.com/edgetriage/edgetriage/appliance/handover"
 	"github.com/edgetriage/edgetriage/appliance/status"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 )
@@ -85,6 +89,9 @@ type Config struct {
 	// that could be passed through, so the viewer's name is burned into
 	// all original footage shown (at the cost of CPU per view).
 	WatermarkOriginals bool
+	// Witnesses are the pinned keys (C2SP tlog-cosignature vkeys) of the
+	// witnesses whose cosignatures of the custody log are kept.
+	Witnesses []string
 	// Auth tunes lockout and sessions when Deps.Auth is nil.
 	Auth   auth.Options
 	Logger *slog.Logger
@@ -122,6 +129,7 @@ type Server struct {
 	tmpDir string
 	mux    *http.ServeMux
 
+	witnesses  []note.Verifier
 	transcodes chan struct{}
 	quit       chan struct{} // closed by Close: ends event streams
 	mu         sync.Mutex
@@ -151,6 +159,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.MaxTranscodes == 0 {
 		cfg.MaxTranscodes = 2
 	}
+	witnesses, err := witnessList(cfg.Witnesses)
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
 	a := deps.Auth
 	if a == nil {
 		opts := cfg.Auth
@@ -168,7 +180,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		rtc.Close()
 		return nil, fmt.Errorf("web: temp dir: %w", err)
 	}
-	s := &Server{cfg: cfg, deps: deps, auth: a, log: cfg.Logger, rtc: rtc, tmpDir: tmp,
+	s := &Server{cfg: cfg, deps: deps, auth: a, log: cfg.Logger, rtc: rtc, tmpDir: tmp, witnesses: witnesses,
 		transcodes: make(chan struct{}, cfg.MaxTranscodes), quit: make(chan struct{}), previews: map[string]*preview{}}
 	s.mux = s.routes()
 	return s, nil
@@ -321,7 +333,8 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("GET /api/v1/events", s.guard(people, s.events))
 	m.HandleFunc("GET /api/v1/items/{digest}/redaction-edits", s.guard(people, s.redactionEdits))
 	m.HandleFunc("PUT /api/v1/items/{digest}/redaction-edits", s.guard(investigators, s.putRedactionEdits))
-	(&centralAPI{vault: s.deps.Vault, log: s.log}).register(m, s.guard)
+	(&centralAPI{vault: s.deps.Vault, desk: handover.New(s.deps.Vault, s.deps.Vault.State("handover"), nil), witnesses: s.witnesses,
+		log: s.log}).register(m, s.guard)
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("GET /readyz", s.readyz)
 	if s.deps.Metrics != nil {

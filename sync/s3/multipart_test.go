@@ -18,7 +18,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/sync/s3"
-	"github.com/edgetriage/edgetriage/sync/s3/s3test"
+	"github.com/edgetriage/edgetriage/testkit"
 	"github.com/edgetriage/edgetriage/sync/target"
 )
 
@@ -96,7 +96,7 @@ func TestMultipartChild(t *testing.T) {
 		return
 	}
 	var job struct {
-		Conn        s3test.Conn
+		Conn        testkit.S3Conn
 		Bucket      string
 		Obj         target.Object
 		Checkpoints string
@@ -110,10 +110,10 @@ func TestMultipartChild(t *testing.T) {
 }
 
 func TestMultipartResumeAfterKill(t *testing.T) {
-	for _, srv := range s3test.Servers(t) {
+	for _, srv := range testkit.S3Servers(t) {
 		t.Run(srv.Name, func(t *testing.T) {
 			conn := srv.Conn
-			bucket := s3test.NewBucket(t, conn, true)
+			bucket := testkit.NewBucket(t, conn, true)
 			dir := t.TempDir()
 			obj := randomFile(t, dir, 8*(5<<20)+12345) // 9 parts of 5 MiB, the last one short
 			const parts = 9
@@ -157,7 +157,7 @@ func TestMultipartResumeAfterKill(t *testing.T) {
 			if err != nil || !ok {
 				t.Fatalf("checkpoint after kill: %v, %v", ok, err)
 			}
-			client := s3test.Client(t, conn)
+			client := testkit.S3Client(t, conn)
 			listed, err := minio.Core{Client: client}.ListObjectParts(context.Background(), bucket, cp.Key, cp.UploadID, 0, 1000)
 			if err != nil {
 				t.Fatalf("list parts of the interrupted upload: %v", err)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/sync/s3"
-	"github.com/edgetriage/edgetriage/sync/s3/s3test"
+	"github.com/edgetriage/edgetriage/testkit"
 	"github.com/edgetriage/edgetriage/sync/target"
 )
 
@@ -37,7 +37,7 @@ func randomFile(t testing.TB, dir string, size int64) target.Object {
 	return target.Object{Digest: h.Sum(), Size: size, Path: p, Manifest: []byte(`{"digest":"` + h.Sum().String() + `"}`)}
 }
 
-func newTarget(t testing.TB, conn s3test.Conn, bucket string, mod func(*s3.Config)) *s3.Target {
+func newTarget(t testing.TB, conn testkit.S3Conn, bucket string, mod func(*s3.Config)) *s3.Target {
 	t.Helper()
 	cfg := s3.Config{
 		Endpoint: conn.Endpoint, AccessKey: conn.AccessKey, SecretKey: conn.SecretKey, Region: conn.Region,
@@ -99,10 +99,10 @@ func versions(t testing.TB, c *minio.Client, bucket, prefix string) map[string]i
 }
 
 func TestPutVerifyRetentionHold(t *testing.T) {
-	for _, srv := range s3test.Servers(t) {
+	for _, srv := range testkit.S3Servers(t) {
 		t.Run(srv.Name, func(t *testing.T) {
 			conn := srv.Conn
-			bucket := s3test.NewBucket(t, conn, true)
+			bucket := testkit.NewBucket(t, conn, true)
 			tg := newTarget(t, conn, bucket, nil)
 			ctx := context.Background()
 			obj := randomFile(t, t.TempDir(), 3<<20+17)
@@ -122,7 +122,7 @@ func TestPutVerifyRetentionHold(t *testing.T) {
 			if _, err := tg.Verify(ctx, obj, rc); err != nil {
 				t.Fatalf("verify: %v", err)
 			}
-			client := s3test.Client(t, conn)
+			client := testkit.S3Client(t, conn)
 			info, err := client.StatObject(ctx, bucket, target.Key(obj.Digest), minio.StatObjectOptions{Checksum: true})
 			if err != nil {
 				t.Fatal(err)
@@ -185,10 +185,10 @@ func TestPutVerifyRetentionHold(t *testing.T) {
 }
 
 func TestVerifyDetectsWrongItem(t *testing.T) {
-	for _, srv := range s3test.Servers(t) {
+	for _, srv := range testkit.S3Servers(t) {
 		t.Run(srv.Name, func(t *testing.T) {
 			conn := srv.Conn
-			bucket := s3test.NewBucket(t, conn, true)
+			bucket := testkit.NewBucket(t, conn, true)
 			tg := newTarget(t, conn, bucket, nil)
 			ctx := context.Background()
 			obj := randomFile(t, t.TempDir(), 1000)
@@ -210,10 +210,10 @@ func TestVerifyDetectsWrongItem(t *testing.T) {
 }
 
 func TestPutRefusesCorruptVaultFile(t *testing.T) {
-	for _, srv := range s3test.Servers(t) {
+	for _, srv := range testkit.S3Servers(t) {
 		t.Run(srv.Name, func(t *testing.T) {
 			conn := srv.Conn
-			bucket := s3test.NewBucket(t, conn, true)
+			bucket := testkit.NewBucket(t, conn, true)
 			tg := newTarget(t, conn, bucket, nil)
 			ctx := context.Background()
 			for _, size := range []int64{4 << 10, 11 << 20} { // single PUT, multipart
@@ -229,7 +229,7 @@ func TestPutRefusesCorruptVaultFile(t *testing.T) {
 				if s3.Classify(err) != target.ClassIntegrity {
 					t.Errorf("size %d: put of a file that does not match its digest: %v; want an integrity error", size, err)
 				}
-				if n := versions(t, s3test.Client(t, conn), bucket, target.Key(obj.Digest)); n[target.Key(obj.Digest)] != 0 {
+				if n := versions(t, testkit.S3Client(t, conn), bucket, target.Key(obj.Digest)); n[target.Key(obj.Digest)] != 0 {
 					t.Errorf("size %d: a corrupt file was stored", size)
 				}
 			}
@@ -238,12 +238,12 @@ func TestPutRefusesCorruptVaultFile(t *testing.T) {
 }
 
 func TestClassifiedErrors(t *testing.T) {
-	for _, srv := range s3test.Servers(t) {
+	for _, srv := range testkit.S3Servers(t) {
 		t.Run(srv.Name, func(t *testing.T) {
 			conn := srv.Conn
 			ctx := context.Background()
 			obj := randomFile(t, t.TempDir(), 1000)
-			locked := s3test.NewBucket(t, conn, true)
+			locked := testkit.NewBucket(t, conn, true)
 			cases := []struct {
 				name string
 				cfg  func(*s3.Config)
@@ -252,7 +252,7 @@ func TestClassifiedErrors(t *testing.T) {
 				{"wrong secret", func(c *s3.Config) { c.Bucket = locked; c.SecretKey = "wrong" }, target.ClassAuth},
 				{"unknown key", func(c *s3.Config) { c.Bucket = locked; c.AccessKey = "nobody" }, target.ClassAuth},
 				{"no such bucket", func(c *s3.Config) { c.Bucket = "et-missing-bucket-x" }, target.ClassBucketMissing},
-				{"bucket without object lock", func(c *s3.Config) { c.Bucket = s3test.NewBucket(t, conn, false) }, target.ClassLockDisabled},
+				{"bucket without object lock", func(c *s3.Config) { c.Bucket = testkit.NewBucket(t, conn, false) }, target.ClassLockDisabled},
 				{"nothing listening", func(c *s3.Config) { c.Bucket = locked; c.Endpoint = "127.0.0.1:1" }, target.ClassNetwork},
 			}
 			for _, tc := range cases {
@@ -272,7 +272,7 @@ func TestClassifiedErrors(t *testing.T) {
 				})
 			}
 			// Nothing reached the locked bucket through the failing configurations.
-			if n := versions(t, s3test.Client(t, conn), locked, ""); len(n) != 0 {
+			if n := versions(t, testkit.S3Client(t, conn), locked, ""); len(n) != 0 {
 				t.Errorf("objects stored despite errors: %v", n)
 			}
 		})

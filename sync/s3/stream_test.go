@@ -16,7 +16,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/sync/s3"
-	"github.com/edgetriage/edgetriage/sync/s3/s3test"
+	"github.com/edgetriage/edgetriage/testkit"
 	"github.com/edgetriage/edgetriage/sync/target"
 )
 
@@ -73,9 +73,9 @@ func newStation(t *testing.T, size int) (*station, evidence.Digest) {
 // retention (read back from each server: versitygw's retention answer is
 // the one that needs HEAD's headers), and sees every byte on the way.
 func TestPutStreamStoresUnderStationLayout(t *testing.T) {
-	for _, srv := range s3test.Servers(t) {
+	for _, srv := range testkit.S3Servers(t) {
 		t.Run(srv.Name, func(t *testing.T) {
-			bucket := s3test.NewBucket(t, srv.Conn, true)
+			bucket := testkit.NewBucket(t, srv.Conn, true)
 			tg := newTarget(t, srv.Conn, bucket, func(c *s3.Config) { c.Layout = target.Prefixed("station-7") })
 			st, d := newStation(t, 3<<20)
 			seen := sha256.New()
@@ -125,9 +125,9 @@ func readAll(t *testing.T, tg *s3.Target, d evidence.Digest) []byte {
 // the digest it announced gets nothing stored, neither in one PUT nor in
 // parts, so no wrong bytes ever sit under retention.
 func TestPutStreamRefusesOtherBytes(t *testing.T) {
-	for _, srv := range s3test.Servers(t) {
+	for _, srv := range testkit.S3Servers(t) {
 		t.Run(srv.Name, func(t *testing.T) {
-			bucket := s3test.NewBucket(t, srv.Conn, true)
+			bucket := testkit.NewBucket(t, srv.Conn, true)
 			tg := newTarget(t, srv.Conn, bucket, func(c *s3.Config) { c.Layout = target.Prefixed("st") })
 			for _, size := range []int{1 << 20, 11 << 20} {
 				st, d := newStation(t, size)
@@ -149,9 +149,9 @@ func TestPutStreamRefusesOtherBytes(t *testing.T) {
 // missing part, so no byte of a stored part crosses the uplink twice, and
 // the completed object is the item.
 func TestPutStreamResumesFromStoredParts(t *testing.T) {
-	for _, srv := range s3test.Servers(t) {
+	for _, srv := range testkit.S3Servers(t) {
 		t.Run(srv.Name, func(t *testing.T) {
-			bucket := s3test.NewBucket(t, srv.Conn, true)
+			bucket := testkit.NewBucket(t, srv.Conn, true)
 			tg := newTarget(t, srv.Conn, bucket, func(c *s3.Config) { c.Layout = target.Prefixed("st") })
 			const part = 5 << 20
 			st, d := newStation(t, 3*part+1234)
@@ -182,9 +182,9 @@ func TestPutStreamResumesFromStoredParts(t *testing.T) {
 // TestDocumentsAreLockedAndIdempotent: a receipt stored twice is one
 // version, under COMPLIANCE retention.
 func TestDocumentsAreLockedAndIdempotent(t *testing.T) {
-	for _, srv := range s3test.Servers(t) {
+	for _, srv := range testkit.S3Servers(t) {
 		t.Run(srv.Name, func(t *testing.T) {
-			bucket := s3test.NewBucket(t, srv.Conn, true)
+			bucket := testkit.NewBucket(t, srv.Conn, true)
 			tg := newTarget(t, srv.Conn, bucket, nil)
 			_, d := newStation(t, 10)
 			ctx := context.Background()
@@ -197,7 +197,7 @@ func TestDocumentsAreLockedAndIdempotent(t *testing.T) {
 			if err != nil || string(b) != `{"r":1}` {
 				t.Fatalf("document %q (%v)", b, err)
 			}
-			if n := versions(t, s3test.Client(t, srv.Conn), bucket, "st/x.receipt.json"); n["st/x.receipt.json"] != 1 {
+			if n := versions(t, testkit.S3Client(t, srv.Conn), bucket, "st/x.receipt.json"); n["st/x.receipt.json"] != 1 {
 				t.Fatalf("%d versions of the receipt, want 1", n["st/x.receipt.json"])
 			}
 			mode, _, err := tg.DocumentRetention(ctx, "st/x.receipt.json")
@@ -213,15 +213,15 @@ func TestDocumentsAreLockedAndIdempotent(t *testing.T) {
 // used to retry such uploads for ever); the target reads the same facts
 // from HEAD and still refuses anything but COMPLIANCE.
 func TestRetentionQuirkIsReadFromHead(t *testing.T) {
-	conn := s3test.Versity(t)
-	bucket := s3test.NewBucket(t, conn, true)
+	conn := testkit.Versity(t)
+	bucket := testkit.NewBucket(t, conn, true)
 	tg := newTarget(t, conn, bucket, nil)
 	obj := randomFile(t, t.TempDir(), 1000)
 	ctx := context.Background()
 	if _, err := tg.Put(ctx, obj, nil); err != nil {
 		t.Fatalf("put on versitygw: %v", err)
 	}
-	_, _, rawErr := s3test.Client(t, conn).GetObjectRetention(ctx, bucket, target.Key(obj.Digest), "")
+	_, _, rawErr := testkit.S3Client(t, conn).GetObjectRetention(ctx, bucket, target.Key(obj.Digest), "")
 	if rawErr == nil {
 		t.Skip("this versitygw answers GetObjectRetention as AWS does; the quirk is gone")
 	}
@@ -235,11 +235,11 @@ func TestRetentionQuirkIsReadFromHead(t *testing.T) {
 // server-side into central's layout, under COMPLIANCE, once; an item the
 // push bucket does not hold is reported not found, for the caller to fetch.
 func TestCopyInFromAPushBucket(t *testing.T) {
-	for _, srv := range s3test.Servers(t) {
+	for _, srv := range testkit.S3Servers(t) {
 		t.Run(srv.Name, func(t *testing.T) {
 			ctx := context.Background()
-			push := newTarget(t, srv.Conn, s3test.NewBucket(t, srv.Conn, true), nil)
-			central := newTarget(t, srv.Conn, s3test.NewBucket(t, srv.Conn, true), func(c *s3.Config) { c.Layout = target.Prefixed("st") })
+			push := newTarget(t, srv.Conn, testkit.NewBucket(t, srv.Conn, true), nil)
+			central := newTarget(t, srv.Conn, testkit.NewBucket(t, srv.Conn, true), func(c *s3.Config) { c.Layout = target.Prefixed("st") })
 			obj := randomFile(t, t.TempDir(), 2<<20)
 			if _, err := push.Put(ctx, obj, nil); err != nil {
 				t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/central/store/pgtest"
-	"github.com/edgetriage/edgetriage/sync/s3/s3test"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // BenchmarkCentralPull: what `edgetriage central serve` pulls from three
@@ -40,7 +39,7 @@ func BenchmarkCentralPull(b *testing.B) {
 		st.serve()
 		stations[id] = st
 	}
-	conn := s3test.Shared(b)
+	conn := testkit.S3(b)
 	items := map[string][]evidence.Item{}
 	for id, st := range stations {
 		got, err := st.items()
@@ -59,7 +58,7 @@ func BenchmarkCentralPull(b *testing.B) {
 				rawTime := rawPull(b, conn, stations, items)
 				f := &fleet{t: b, dir: b.TempDir(), dsn: pgtest.NewDatabase(b), s3: conn, stations: stations,
 					pull: evidence.PullFilter{Origins: []string{"cli"}}}
-				f.bucket = s3test.NewBucket(b, conn, true)
+				f.bucket = testkit.NewBucket(b, conn, true)
 				// The clock starts when the workers are up (process started,
 				// database migrated): what is measured is pulling, not start-up.
 				var ws []*centralWorker
@@ -107,10 +106,10 @@ func (f *fleet) ackedCount() int {
 
 // rawPull GETs every item from its station and PUTs it into a fresh plain
 // bucket, one stream per station, and returns how long that took.
-func rawPull(b *testing.B, conn s3test.Conn, stations map[string]*station, items map[string][]evidence.Item) time.Duration {
+func rawPull(b *testing.B, conn testkit.S3Conn, stations map[string]*station, items map[string][]evidence.Item) time.Duration {
 	b.Helper()
-	bucket := s3test.NewBucket(b, conn, false)
-	client := s3test.Client(b, conn)
+	bucket := testkit.NewBucket(b, conn, false)
+	client := testkit.S3Client(b, conn)
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(stations))
@@ -139,10 +138,4 @@ func rawPull(b *testing.B, conn s3test.Conn, stations map[string]*station, items
 		b.Fatalf("raw pull: %v", err)
 	}
 	return time.Since(start)
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
 }

@@ -22,7 +22,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/central"
 	"github.com/edgetriage/edgetriage/central/store/pgtest"
-	"github.com/edgetriage/edgetriage/sync/s3/s3test"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // fleet is central's side of the fleet test: one PostgreSQL database, one
@@ -36,7 +36,7 @@ type fleet struct {
 	pull         evidence.PullFilter
 	storageExtra string
 	dsn          string
-	s3           s3test.Conn
+	s3           testkit.S3Conn
 	bucket       string
 	stations     map[string]*station
 	// pushed names the stations whose own push bucket central may read.
@@ -269,9 +269,9 @@ func bigClip(t testing.TB, p string, size int64) string {
 // parts already stored. A station killed mid-feed is shown silent, then
 // catches up after its restart.
 func TestCentralFleet(t *testing.T) {
-	f := &fleet{t: t, dir: t.TempDir(), dsn: pgtest.NewDatabase(t), s3: s3test.Cluster(t), stations: map[string]*station{},
+	f := &fleet{t: t, dir: t.TempDir(), dsn: pgtest.NewDatabase(t), s3: testkit.S3Cluster(t), stations: map[string]*station{},
 		storageExtra: ", part_size_mb: 5, multipart_threshold_mb: 8, bandwidth_mbps: 8"}
-	f.bucket = s3test.NewBucket(t, f.s3, true)
+	f.bucket = testkit.NewBucket(t, f.s3, true)
 	yard := servedCamera(t, filepath.Join(footage, "static-room.mp4"))
 	f.stations["st-north"] = newStation(t, stationOptions{cameras: map[string]string{"yard": yard}})
 	// st-south pushes to central's own S3 server, and central may read its
@@ -467,7 +467,7 @@ func (f *fleet) checkStoredOnce() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := s3test.Client(t, f.s3)
+	client := testkit.S3Client(t, f.s3)
 	versions := map[string]int{}
 	for obj := range client.ListObjects(context.Background(), f.bucket, minio.ListObjectsOptions{Recursive: true, WithVersions: true}) {
 		if obj.Err != nil {

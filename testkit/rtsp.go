@@ -1,7 +1,8 @@
-// Package rtsptest gives tests outside capture/rtsp a real camera: a
-// gortsplib RTSP server that an ffmpeg publisher pushes a clip into, looped
-// at its own pace, and that recorders read from like any IP camera.
-package rtsptest
+package testkit
+
+// A real camera for tests: a gortsplib RTSP server that an ffmpeg
+// publisher pushes a clip into, looped at its own pace, and that recorders
+// read from like any IP camera.
 
 import (
 	"fmt"
@@ -21,8 +22,8 @@ import (
 	"github.com/pion/rtp"
 )
 
-// Server relays each published path to its readers.
-type Server struct {
+// RTSPServer relays each published path to its readers.
+type RTSPServer struct {
 	srv  *gortsplib.Server
 	addr string
 
@@ -36,10 +37,10 @@ type stream struct {
 	flowing   bool
 }
 
-// Start starts a server on a free loopback port; it stops at cleanup.
-func Start(t testing.TB) *Server {
+// StartRTSP starts a server on a free loopback port; it stops at cleanup.
+func StartRTSP(t testing.TB) *RTSPServer {
 	t.Helper()
-	s := &Server{streams: map[string]*stream{}}
+	s := &RTSPServer{streams: map[string]*stream{}}
 	var err error
 	// A port found free can be taken by another test package before the
 	// server binds it; try a few.
@@ -68,12 +69,12 @@ func freeAddr() (string, error) {
 }
 
 // URL is where readers find path.
-func (s *Server) URL(path string) string { return "rtsp://" + s.addr + "/" + path }
+func (s *RTSPServer) URL(path string) string { return "rtsp://" + s.addr + "/" + path }
 
 // Publish starts an ffmpeg publisher looping clip into path, stream-copied
 // at the clip's own rate, and waits until video flows. The publisher is
 // killed at cleanup.
-func (s *Server) Publish(t testing.TB, path, clip string) {
+func (s *RTSPServer) Publish(t testing.TB, path, clip string) {
 	t.Helper()
 	cmd := exec.Command("ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
 		"-re", "-stream_loop", "-1", "-i", clip, "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", s.URL(path))
@@ -94,7 +95,7 @@ func (s *Server) Publish(t testing.TB, path, clip string) {
 	}
 }
 
-func (s *Server) flowing(path string) bool {
+func (s *RTSPServer) flowing(path string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.streams[path]
@@ -102,7 +103,7 @@ func (s *Server) flowing(path string) bool {
 }
 
 // OnSessionClose ends a path whose publisher left.
-func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+func (s *RTSPServer) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for path, st := range s.streams {
@@ -114,7 +115,7 @@ func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 }
 
 // OnAnnounce takes a publisher's stream description.
-func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
+func (s *RTSPServer) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
 	path := strings.TrimPrefix(ctx.Path, "/")
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -130,7 +131,7 @@ func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Re
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
-func (s *Server) readable(path string) (*base.Response, *gortsplib.ServerStream, error) {
+func (s *RTSPServer) readable(path string) (*base.Response, *gortsplib.ServerStream, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.streams[strings.TrimPrefix(path, "/")]
@@ -141,12 +142,12 @@ func (s *Server) readable(path string) (*base.Response, *gortsplib.ServerStream,
 }
 
 // OnDescribe serves a published path to a reader.
-func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+func (s *RTSPServer) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	return s.readable(ctx.Path)
 }
 
 // OnSetup accepts publishers' tracks and readers' subscriptions.
-func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+func (s *RTSPServer) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
 		return &base.Response{StatusCode: base.StatusOK}, nil, nil
 	}
@@ -154,12 +155,12 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 }
 
 // OnPlay lets a reader start.
-func (s *Server) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+func (s *RTSPServer) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
 // OnRecord relays a publisher's packets to the path's readers.
-func (s *Server) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
+func (s *RTSPServer) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
 	path := strings.TrimPrefix(ctx.Path, "/")
 	s.mu.Lock()
 	st := s.streams[path]

@@ -1,7 +1,13 @@
-// Package webtest starts Debian's chromium for browser tests of the
-// dashboard and its WebRTC previews, with the flags that work on a
-// headless station or CI machine.
-package webtest
+// Package testkit is the one test kit: real components started for tests
+// (an RTSP camera fed by ffmpeg, the S3 server, Debian's chromium) and the
+// helpers every test needs (WaitFor). It imports nothing of the project but
+// the domain types, so the leaves' tests may use it under the dependency
+// rules; it is imported only by tests.
+package testkit
+
+// Chromium is Debian's chromium for browser tests of the dashboard and its
+// WebRTC previews, with the flags that work on a headless station or CI
+// machine.
 
 import (
 	"context"

@@ -1,9 +1,11 @@
-// Package s3test connects tests to the real S3 servers that the scripts run
-// on 127.0.0.1: SeaweedFS (scripts/s3server.sh) and, as a second, independent
-// implementation, versitygw (scripts/versitygw.sh). When a server's endpoint
-// variable is unset its script is run to start it, so `go test` works without
-// any setup; `make test` may start them once and export the variables.
-package s3test
+package testkit
+
+// Tests reach the real S3 servers that the scripts run on 127.0.0.1:
+// SeaweedFS (scripts/s3server.sh, and a multi-node cluster in
+// scripts/seaweedcluster.sh) and, as a second, independent implementation,
+// versitygw (scripts/versitygw.sh). When a server's endpoint variable is
+// unset its script is run to start it, so `go test` works without any setup;
+// `make test` may start them once and export the variables.
 
 import (
 	"bufio"
@@ -24,8 +26,8 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
-// Conn is how to reach a server.
-type Conn struct {
+// S3Conn is how to reach a server.
+type S3Conn struct {
 	Endpoint  string
 	AccessKey string
 	SecretKey string
@@ -40,12 +42,12 @@ const (
 	EnvRegion    = "EDGETRIAGE_TEST_S3_REGION"
 )
 
-// Shared returns the shared test server, starting it if the environment
+// S3 returns the shared test server, starting it if the environment
 // does not name one.
-func Shared(t testing.TB) Conn {
+func S3(t testing.TB) S3Conn {
 	t.Helper()
 	if ep := os.Getenv(EnvEndpoint); ep != "" {
-		return Conn{Endpoint: ep, AccessKey: os.Getenv(EnvAccessKey), SecretKey: os.Getenv(EnvSecretKey), Region: regionOr(os.Getenv(EnvRegion))}
+		return S3Conn{Endpoint: ep, AccessKey: os.Getenv(EnvAccessKey), SecretKey: os.Getenv(EnvSecretKey), Region: regionOr(os.Getenv(EnvRegion))}
 	}
 	return script(t, nil, "start")
 }
@@ -60,57 +62,57 @@ const (
 
 // Versity returns the shared versitygw server, starting it if the
 // environment does not name one.
-func Versity(t testing.TB) Conn {
+func Versity(t testing.TB) S3Conn {
 	t.Helper()
 	if ep := os.Getenv(EnvVersityEndpoint); ep != "" {
-		return Conn{Endpoint: ep, AccessKey: os.Getenv(EnvVersityAccessKey), SecretKey: os.Getenv(EnvVersitySecretKey), Region: regionOr(os.Getenv(EnvVersityRegion))}
+		return S3Conn{Endpoint: ep, AccessKey: os.Getenv(EnvVersityAccessKey), SecretKey: os.Getenv(EnvVersitySecretKey), Region: regionOr(os.Getenv(EnvVersityRegion))}
 	}
 	vars := runScript(t, "versitygw.sh", nil, "start")
-	return Conn{Endpoint: vars[EnvVersityEndpoint], AccessKey: vars[EnvVersityAccessKey], SecretKey: vars[EnvVersitySecretKey], Region: regionOr(vars[EnvVersityRegion])}
+	return S3Conn{Endpoint: vars[EnvVersityEndpoint], AccessKey: vars[EnvVersityAccessKey], SecretKey: vars[EnvVersitySecretKey], Region: regionOr(vars[EnvVersityRegion])}
 }
 
-// Cluster returns the multi-node SeaweedFS (master, two volume servers,
+// S3Cluster returns the multi-node SeaweedFS (master, two volume servers,
 // filer, S3 gateway) of scripts/seaweedcluster.sh, starting it if the
 // environment does not name one.
-func Cluster(t testing.TB) Conn {
+func S3Cluster(t testing.TB) S3Conn {
 	t.Helper()
 	if ep := os.Getenv("EDGETRIAGE_TEST_CLUSTER_ENDPOINT"); ep != "" {
-		return Conn{Endpoint: ep, AccessKey: os.Getenv("EDGETRIAGE_TEST_CLUSTER_ACCESS_KEY"),
+		return S3Conn{Endpoint: ep, AccessKey: os.Getenv("EDGETRIAGE_TEST_CLUSTER_ACCESS_KEY"),
 			SecretKey: os.Getenv("EDGETRIAGE_TEST_CLUSTER_SECRET_KEY"), Region: regionOr(os.Getenv("EDGETRIAGE_TEST_CLUSTER_REGION"))}
 	}
 	vars := runScript(t, "seaweedcluster.sh", nil, "start")
-	return Conn{Endpoint: vars["EDGETRIAGE_TEST_CLUSTER_ENDPOINT"], AccessKey: vars["EDGETRIAGE_TEST_CLUSTER_ACCESS_KEY"],
+	return S3Conn{Endpoint: vars["EDGETRIAGE_TEST_CLUSTER_ENDPOINT"], AccessKey: vars["EDGETRIAGE_TEST_CLUSTER_ACCESS_KEY"],
 		SecretKey: vars["EDGETRIAGE_TEST_CLUSTER_SECRET_KEY"], Region: regionOr(vars["EDGETRIAGE_TEST_CLUSTER_REGION"])}
 }
 
-// Server is one S3 implementation the tests run against.
-type Server struct {
+// S3Server is one S3 implementation the tests run against.
+type S3Server struct {
 	Name string
-	Conn Conn
+	Conn S3Conn
 }
 
-// Servers are every S3 implementation the tests run against: a test that
+// S3Servers are every S3 implementation the tests run against: a test that
 // loops over them holds the code to S3's contract, not one server's habits.
-func Servers(t testing.TB) []Server {
+func S3Servers(t testing.TB) []S3Server {
 	t.Helper()
-	return []Server{{Name: "seaweedfs", Conn: Shared(t)}, {Name: "versitygw", Conn: Versity(t)}}
+	return []S3Server{{Name: "seaweedfs", Conn: S3(t)}, {Name: "versitygw", Conn: Versity(t)}}
 }
 
-// Private is a server of the test's own, with its own ports and data
+// PrivateS3 is a server of the test's own, with its own ports and data
 // directory, for tests that stop and start it; it is stopped at cleanup.
-type Private struct {
-	Conn
-	env []string
+type PrivateS3 struct {
+	Conn S3Conn
+	env  []string
 }
 
-// StartPrivate starts a private server.
-func StartPrivate(t testing.TB) *Private {
+// StartPrivateS3 starts a private server.
+func StartPrivateS3(t testing.TB) *PrivateS3 {
 	t.Helper()
 	base, err := freePortBase()
 	if err != nil {
 		t.Fatalf("find free ports for a private S3 server: %v", err)
 	}
-	p := &Private{env: []string{
+	p := &PrivateS3{env: []string{
 		fmt.Sprintf("EDGETRIAGE_TEST_S3_PORT_BASE=%d", base),
 		"EDGETRIAGE_TEST_S3_STATE=" + t.TempDir(),
 	}}
@@ -120,16 +122,16 @@ func StartPrivate(t testing.TB) *Private {
 }
 
 // Stop stops the private server (its data is kept).
-func (p *Private) Stop(t testing.TB) { script(t, p.env, "stop") }
+func (p *PrivateS3) Stop(t testing.TB) { script(t, p.env, "stop") }
 
 // Start starts it again and waits until it answers.
-func (p *Private) Start(t testing.TB) { script(t, p.env, "start") }
+func (p *PrivateS3) Start(t testing.TB) { script(t, p.env, "start") }
 
 // script runs scripts/s3server.sh cmd, then reads its env output.
-func script(t testing.TB, env []string, cmd string) Conn {
+func script(t testing.TB, env []string, cmd string) S3Conn {
 	t.Helper()
 	vars := runScript(t, "s3server.sh", env, cmd)
-	return Conn{Endpoint: vars[EnvEndpoint], AccessKey: vars[EnvAccessKey], SecretKey: vars[EnvSecretKey], Region: regionOr(vars[EnvRegion])}
+	return S3Conn{Endpoint: vars[EnvEndpoint], AccessKey: vars[EnvAccessKey], SecretKey: vars[EnvSecretKey], Region: regionOr(vars[EnvRegion])}
 }
 
 // runScript runs scripts/<name> cmd, then returns what its env prints.
@@ -208,8 +210,8 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
-// Client makes a plain minio-go client for conn.
-func Client(t testing.TB, conn Conn) *minio.Client {
+// S3Client makes a plain minio-go client for conn.
+func S3Client(t testing.TB, conn S3Conn) *minio.Client {
 	t.Helper()
 	c, err := minio.New(conn.Endpoint, &minio.Options{
 		Creds:        credentials.NewStaticV4(conn.AccessKey, conn.SecretKey, ""),
@@ -224,7 +226,7 @@ func Client(t testing.TB, conn Conn) *minio.Client {
 
 // NewBucket makes a bucket with a unique name, with Object Lock if lock.
 // Buckets are not removed: objects under COMPLIANCE retention cannot be.
-func NewBucket(t testing.TB, conn Conn, lock bool) string {
+func NewBucket(t testing.TB, conn S3Conn, lock bool) string {
 	t.Helper()
 	var b [6]byte
 	rand.Read(b[:])
@@ -243,7 +245,7 @@ func NewBucket(t testing.TB, conn Conn, lock bool) string {
 	name = strings.Trim(name, "-") + "-" + hex.EncodeToString(b[:])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := Client(t, conn).MakeBucket(ctx, name, minio.MakeBucketOptions{Region: conn.Region, ObjectLocking: lock}); err != nil {
+	if err := S3Client(t, conn).MakeBucket(ctx, name, minio.MakeBucketOptions{Region: conn.Region, ObjectLocking: lock}); err != nil {
 		t.Fatalf("make bucket %s: %v", name, err)
 	}
 	return name
