@@ -23,8 +23,8 @@ import (
 	"github.com/edgetriage/edgetriage/central/store"
 	"github.com/edgetriage/edgetriage/central/store/pgtest"
 	"github.com/edgetriage/edgetriage/sync/s3"
-	"github.com/edgetriage/edgetriage/testkit"
 	"github.com/edgetriage/edgetriage/sync/target"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // faultyStation serves the pull API for one item, with the faults a real

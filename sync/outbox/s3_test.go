@@ -12,8 +12,8 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/sync/outbox"
 	"github.com/edgetriage/edgetriage/sync/s3"
-	"github.com/edgetriage/edgetriage/testkit"
 	"github.com/edgetriage/edgetriage/sync/target"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 func s3Target(t *testing.T, conn testkit.S3Conn, bucket string, mod func(*s3.Config)) *s3.Target {

@@ -15,8 +15,8 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/sync/s3"
-	"github.com/edgetriage/edgetriage/testkit"
 	"github.com/edgetriage/edgetriage/sync/target"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // randomFile writes size random bytes and returns the item for them.

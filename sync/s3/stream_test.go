@@ -16,8 +16,8 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/sync/s3"
-	"github.com/edgetriage/edgetriage/testkit"
 	"github.com/edgetriage/edgetriage/sync/target"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // station serves an item's bytes from an offset, as a station's content
