@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -24,7 +25,8 @@ type Config struct {
 		DSN    string `yaml:"dsn"`
 		DSNEnv string `yaml:"dsn_env"`
 	} `yaml:"database"`
-	Storage Storage `yaml:"storage"`
+	Storage Storage       `yaml:"storage"`
+	Witness WitnessConfig `yaml:"witness"`
 	HTTP    struct {
 		Addr string `yaml:"addr"`
 	} `yaml:"http"`
@@ -61,6 +63,20 @@ type Storage struct {
 	BandwidthMBps float64 `yaml:"bandwidth_mbps"`
 }
 
+// WitnessConfig is central's key for co-signing the stations' custody
+// log checkpoints. Stations pin its verifier key (`edgetriage central
+// witness-key` prints it) in their 'witnesses'.
+type WitnessConfig struct {
+	// Name is on every cosignature; a station's verify reports "cosigned
+	// by <name>" (default "central").
+	Name string `yaml:"name"`
+	// KeyFile holds the Ed25519 seed in hex, mode 0600; it is made at first
+	// start if absent. Every worker of one central must use the same key:
+	// copy the file to each. A relative path is relative to the
+	// configuration file (default witness.key beside it).
+	KeyFile string `yaml:"key_file"`
+}
+
 // Station is one appliance of the fleet.
 type Station struct {
 	ID  string `yaml:"id"`
@@ -86,9 +102,15 @@ const (
 	DefaultLeaseTTL     = 30 * time.Second
 	DefaultPollInterval = 5 * time.Second
 	DefaultSilentAfter  = 10 * time.Minute
+	DefaultWitnessName  = "central"
+	DefaultWitnessKey   = "witness.key"
 )
 
-var stationID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+var (
+	stationID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	// A note signer's name: no spaces, no '+' (C2SP signed-note).
+	witnessName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+)
 
 // LoadConfig reads path strictly (unknown keys are errors naming the key)
 // and checks it.
@@ -102,6 +124,12 @@ func LoadConfig(path string) (Config, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	if c.Witness.KeyFile == "" {
+		c.Witness.KeyFile = DefaultWitnessKey
+	}
+	if !filepath.IsAbs(c.Witness.KeyFile) {
+		c.Witness.KeyFile = filepath.Join(filepath.Dir(path), c.Witness.KeyFile)
 	}
 	if err := c.fill(); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
@@ -120,6 +148,9 @@ func (c *Config) fill() error {
 	c.LeaseTTL = orDefault(c.LeaseTTL, DefaultLeaseTTL)
 	c.PollInterval = orDefault(c.PollInterval, DefaultPollInterval)
 	c.SilentAfter = orDefault(c.SilentAfter, DefaultSilentAfter)
+	if c.Witness.Name == "" {
+		c.Witness.Name = DefaultWitnessName
+	}
 	if c.Pull.IsZero() {
 		c.Pull = evidence.PullFilter{Flagged: true, Origins: []string{"dock"}}
 	}
@@ -152,6 +183,12 @@ func (c *Config) validate() error {
 	}
 	if c.LeaseTTL < time.Second || c.PollInterval <= 0 || c.SilentAfter <= 0 {
 		errs = append(errs, errors.New("'lease_ttl' must be at least 1s, 'poll_interval' and 'silent_after' greater than zero"))
+	}
+	if !witnessName.MatchString(c.Witness.Name) {
+		errs = append(errs, fmt.Errorf("'witness.name' %q must be 1-64 letters, digits, '.', '_' or '-' (it is on every cosignature)", c.Witness.Name))
+	}
+	if c.Witness.KeyFile == "" {
+		errs = append(errs, errors.New("'witness.key_file' is empty"))
 	}
 	if len(c.Stations) == 0 {
 		errs = append(errs, errors.New("'stations' is empty"))

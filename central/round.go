@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
 	"github.com/edgetriage/edgetriage/central/pull"
 	"github.com/edgetriage/edgetriage/central/store"
 	"github.com/edgetriage/edgetriage/sync/s3"
@@ -23,10 +24,26 @@ import (
 
 const feedPage = 500
 
-// round reads the station's feed from the cursor, records what the filter
-// wants, then pulls, stores and acknowledges every open item in feed order.
-// It returns the cursor reached.
+// round holds the station to its custody log (witness), reads its feed from
+// the cursor, records what the filter wants, then pulls, stores and
+// acknowledges every open item in feed order. It returns the cursor
+// reached. A station whose log forked is only asked for its checkpoint
+// (so the fleet view knows it is alive) until an admin clears the alarm.
 func (s *Service) round(ctx context.Context, stn *station, l store.Lease) (uint64, error) {
+	forked, err := s.store.IsOpen(ctx, stn.id, store.AlarmFork)
+	if err != nil {
+		return l.Cursor, err
+	}
+	if forked {
+		_, err := stn.client.Checkpoint(ctx, 0)
+		s.contact(ctx, l, err)
+		return l.Cursor, nil
+	}
+	w, err := s.witness(ctx, stn, l)
+	if err := s.refused(ctx, stn, err); err != nil {
+		s.contact(ctx, l, err)
+		return l.Cursor, err
+	}
 	cursor, err := s.readFeed(ctx, stn, l)
 	s.contact(ctx, l, err)
 	if err != nil {
@@ -43,8 +60,8 @@ func (s *Service) round(ctx context.Context, stn *station, l store.Lease) (uint6
 	g.SetLimit(itemsInFlight)
 	for _, it := range open {
 		g.Go(func() error {
-			err := s.pullItem(gctx, stn, l, it)
-			if errors.Is(err, store.ErrFenced) || gctx.Err() != nil {
+			err := s.pullItem(gctx, stn, l, w, it)
+			if errors.Is(err, store.ErrFenced) || errors.Is(err, errForked) || gctx.Err() != nil {
 				return err
 			}
 			if err != nil {
@@ -55,6 +72,20 @@ func (s *Service) round(ctx context.Context, stn *station, l store.Lease) (uint6
 		})
 	}
 	return cursor, g.Wait()
+}
+
+// refused raises the alarm a station-level refusal names; other errors
+// pass through.
+func (s *Service) refused(ctx context.Context, stn *station, err error) error {
+	var refused *errRefused
+	if !errors.As(err, &refused) {
+		return err
+	}
+	s.log.Error("station refused", "station", stn.id, "alarm", refused.alarm, "err", refused.err)
+	if _, aerr := s.store.Raise(ctx, stn.id, refused.alarm, refused.err.Error()); aerr != nil {
+		return aerr
+	}
+	return err
 }
 
 // itemsInFlight is how many items of one station a worker handles at once.
@@ -101,8 +132,8 @@ func (e *errRefused) Error() string { return e.err.Error() }
 func (e *errRefused) Unwrap() error { return e.err }
 
 // pullItem takes one item as far as it can go: stored, then acknowledged.
-func (s *Service) pullItem(ctx context.Context, stn *station, l store.Lease, it store.Item) error {
-	err := s.advance(ctx, stn, l, it)
+func (s *Service) pullItem(ctx context.Context, stn *station, l store.Lease, w *seen, it store.Item) error {
+	err := s.advance(ctx, stn, l, w, it)
 	var refused *errRefused
 	if !errors.As(err, &refused) {
 		return err
@@ -115,40 +146,118 @@ func (s *Service) pullItem(ctx context.Context, stn *station, l store.Lease, it 
 	return s.store.Failed(ctx, l, it.Digest, err, refused.alarm != store.AlarmReceipt)
 }
 
-func (s *Service) advance(ctx context.Context, stn *station, l store.Lease, it store.Item) error {
+func (s *Service) advance(ctx context.Context, stn *station, l store.Lease, w *seen, it store.Item) error {
 	var proof *possession
 	if it.Status == store.StatusPending {
 		var err error
-		if proof, err = s.storeItem(ctx, stn, l, it); err != nil {
+		if proof, err = s.storeItem(ctx, stn, l, w, it); err != nil {
 			return err
 		}
 	}
 	return s.acknowledge(ctx, stn, l, it, proof)
 }
 
-// storeItem fetches and checks the manifest, then streams the bytes from the
-// station into central storage. The bytes pass through the proof of
-// possession on the way when the station offers ack challenges.
-func (s *Service) storeItem(ctx context.Context, stn *station, l store.Lease, it store.Item) (*possession, error) {
-	manifest, err := stn.client.Manifest(ctx, it.Digest)
+// checked is an item's manifest once it verified: what it says, and the
+// record of the check against what central witnessed of the station's log.
+type checked struct {
+	raw     []byte
+	item    evidence.Item
+	witness []byte // the WitnessRecord kept beside the item; nil for a v1 manifest
+}
+
+// checkManifest verifies the manifest against the station's pinned key
+// (signature, the item record, every custody event proven in the log
+// checkpoint it carries) and holds that checkpoint to the one central
+// co-signed. A manifest without a log checkpoint (v1) is taken only from a
+// station whose log central has never witnessed: once a station has a log,
+// leaving it out is not an option.
+func (s *Service) checkManifest(ctx context.Context, stn *station, w *seen, it store.Item, raw []byte) (checked, error) {
+	rep, err := custodylog.VerifyManifest(raw, stn.key)
+	if err != nil {
+		return checked{}, &errRefused{alarm: store.AlarmSignature, err: err}
+	}
+	if rep.Item.Digest != it.Digest || rep.Item.Size != it.Size {
+		return checked{}, &errRefused{alarm: store.AlarmSignature, err: fmt.Errorf("manifest is for item %s (%d bytes), the feed announced %s (%d bytes)",
+			rep.Item.Digest.Short(), rep.Item.Size, it.Digest.Short(), it.Size)}
+	}
+	c := checked{raw: raw, item: rep.Item}
+	if rep.Format != evidence.TypeManifest {
+		if w != nil {
+			return c, &errRefused{alarm: store.AlarmSignature, err: fmt.Errorf("manifest of %s has no log checkpoint (format %s), and central witnesses this station's log", it.Digest.Short(), rep.Format)}
+		}
+		return c, nil
+	}
+	if w == nil {
+		return c, fmt.Errorf("manifest of %s: central has not co-signed a checkpoint of the station's log yet", it.Digest.Short())
+	}
+	signed, err := manifestCheckpoint(raw)
+	if err != nil {
+		return c, &errRefused{alarm: store.AlarmSignature, err: err}
+	}
+	proof, err := s.holdToWitnessed(ctx, stn, w, signed, rep.Checkpoint)
+	if err != nil {
+		return c, err
+	}
+	c.witness, err = json.Marshal(WitnessRecord{Type: WitnessRecordType, ManifestSize: rep.Checkpoint.Size,
+		Cosigned: string(w.cosigned), Consistency: custodylog.EncodeHashes(proof)})
+	return c, err
+}
+
+// manifestCheckpoint is the signed note a v2 manifest carries, byte for
+// byte (the fork evidence, should it contradict central's).
+func manifestCheckpoint(raw []byte) ([]byte, error) {
+	env, err := evidence.ReadEnvelope(raw)
 	if err != nil {
 		return nil, err
 	}
-	m, err := evidence.VerifyManifest(manifest, stn.key)
-	if err != nil {
-		return nil, &errRefused{alarm: store.AlarmSignature, err: err}
+	var m evidence.ManifestV2
+	if err := json.Unmarshal(env.Payload, &m); err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
 	}
-	if m.Item.Digest != it.Digest || m.Item.Size != it.Size {
-		return nil, &errRefused{alarm: store.AlarmSignature, err: fmt.Errorf("manifest is for item %s (%d bytes), the feed announced %s (%d bytes)",
-			m.Item.Digest.Short(), m.Item.Size, it.Digest.Short(), it.Size)}
+	return []byte(m.Checkpoint), nil
+}
+
+// storeItem fetches and checks the manifest, then streams the bytes from the
+// station into central storage (or copies the station's own push in
+// place), through the digest and the proof of possession, and keeps the
+// witness record beside them.
+func (s *Service) storeItem(ctx context.Context, stn *station, l store.Lease, w *seen, it store.Item) (*possession, error) {
+	raw, err := stn.client.Manifest(ctx, it.Digest)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.checkManifest(ctx, stn, w, it, raw)
+	if err != nil {
+		return nil, err
 	}
 	proof, err := s.challenge(ctx, stn, it.Digest)
 	if err != nil {
 		return nil, err
 	}
-	if done, err := s.copyPushed(ctx, stn, l, it, m.Item.Hold, manifest, proof); done || err != nil {
-		return proof, err
+	rc, inPlace, err := s.copyPushed(ctx, stn, it, m, proof)
+	if err == nil && !inPlace {
+		rc, err = s.stream(ctx, stn, l, it, m, proof)
 	}
+	if err != nil {
+		return nil, err
+	}
+	if m.witness != nil {
+		if err := stn.target.PutDocument(ctx, WitnessKey(stn.target, it.Digest), m.witness, it.Digest); err != nil {
+			return nil, err
+		}
+	}
+	msum := sha256.Sum256(raw)
+	if err := s.store.Stored(ctx, l, it.Digest, s.cfg.WorkerID, rc, inPlace, !rc.Existing, hex.EncodeToString(msum[:])); err != nil {
+		return nil, err
+	}
+	s.metrics.stored.WithLabelValues(stn.id).Inc()
+	proof.whole = inPlace || rc.BytesSent == it.Size
+	proof.manifest = msum[:]
+	return proof, nil
+}
+
+// stream pulls the bytes from the station straight into central storage.
+func (s *Service) stream(ctx context.Context, stn *station, l store.Lease, it store.Item, m checked, proof *possession) (target.Receipt, error) {
 	var pulled atomic.Int64
 	open := func(ctx context.Context, off int64) (io.ReadCloser, error) {
 		r, err := stn.client.Content(ctx, it.Digest, off, it.Size)
@@ -157,76 +266,49 @@ func (s *Service) storeItem(ctx context.Context, stn *station, l store.Lease, it
 		}
 		return countingReader{r: r, n: &pulled}, nil
 	}
-	stream := s3.Stream{Digest: it.Digest, Size: it.Size, Open: open, Manifest: manifest, Hold: m.Item.Hold}
-	if proof != nil {
-		stream.Observe = proof.h
-	}
-	rc, err := stn.target.PutStream(ctx, stream, s.store.Uploads(l))
+	rc, err := stn.target.PutStream(ctx, s3.Stream{Digest: it.Digest, Size: it.Size, Open: open, Manifest: m.raw, Hold: m.item.Hold, Observe: proof.h},
+		s.store.Uploads(l))
 	n := pulled.Load()
 	s.metrics.pulled.WithLabelValues(stn.id).Add(float64(n))
 	if perr := s.store.Pulled(ctx, l, it.Digest, n); perr != nil {
-		return nil, perr
+		return rc, perr
 	}
-	if err != nil {
-		if s3.Classify(err) == target.ClassIntegrity {
-			return nil, &errRefused{alarm: store.AlarmDigest, err: err}
-		}
-		return nil, err
+	if err != nil && s3.Classify(err) == target.ClassIntegrity {
+		return rc, &errRefused{alarm: store.AlarmDigest, err: err}
 	}
-	msum := sha256.Sum256(manifest)
-	if err := s.store.Stored(ctx, l, it.Digest, s.cfg.WorkerID, rc, false, !rc.Existing, hex.EncodeToString(msum[:])); err != nil {
-		return nil, err
-	}
-	s.metrics.stored.WithLabelValues(stn.id).Inc()
-	if proof != nil {
-		proof.whole = rc.BytesSent == it.Size
-		proof.manifest = msum[:]
-	}
-	return proof, nil
+	return rc, err
 }
 
 // copyPushed stores an item the station already pushed to its own bucket
 // by a server-side copy, then reads the copy through the digest (and the
 // proof of possession): verified in place, not fetched from the station.
-// done is false when the push bucket does not hold the item.
-func (s *Service) copyPushed(ctx context.Context, stn *station, l store.Lease, it store.Item, hold bool, manifest []byte, proof *possession) (done bool, err error) {
+// inPlace is false when the push bucket does not hold the item.
+func (s *Service) copyPushed(ctx context.Context, stn *station, it store.Item, m checked, proof *possession) (rc target.Receipt, inPlace bool, err error) {
 	if stn.push == nil {
-		return false, nil
+		return rc, false, nil
 	}
-	rc, found, err := stn.target.CopyIn(ctx, stn.push, target.Object{Digest: it.Digest, Size: it.Size, Manifest: manifest, Hold: hold})
+	rc, found, err := stn.target.CopyIn(ctx, stn.push, target.Object{Digest: it.Digest, Size: it.Size, Manifest: m.raw, Hold: m.item.Hold})
 	if err != nil && s3.Classify(err) == target.ClassIntegrity && !found {
 		s.log.Warn("pushed copy does not match; fetching from the station", "station", stn.id, "digest", it.Digest.Short(), "err", err)
-		return false, nil
+		return rc, false, nil
 	}
 	if !found || err != nil {
-		return false, err
+		return rc, false, err
 	}
 	r, size, err := stn.target.Open(ctx, it.Digest)
 	if err != nil {
-		return true, err
+		return rc, true, err
 	}
 	defer r.Close()
 	h := sha256.New()
-	w := io.Writer(h)
-	if proof != nil {
-		w = io.MultiWriter(h, proof.h)
-	}
-	if _, err := io.Copy(w, r); err != nil {
-		return true, fmt.Errorf("read the copy of %s: %w", it.Digest.Short(), err)
+	if _, err := io.Copy(io.MultiWriter(h, proof.h), r); err != nil {
+		return rc, true, fmt.Errorf("read the copy of %s: %w", it.Digest.Short(), err)
 	}
 	if size != it.Size || evidence.Digest(h.Sum(nil)) != it.Digest {
-		return true, &errRefused{alarm: store.AlarmDigest, err: fmt.Errorf("the copy of %s from the push bucket does not hash to its digest", it.Digest.Short())}
+		return rc, true, &errRefused{alarm: store.AlarmDigest, err: fmt.Errorf("the copy of %s from the push bucket does not hash to its digest", it.Digest.Short())}
 	}
-	msum := sha256.Sum256(manifest)
-	if err := s.store.Stored(ctx, l, it.Digest, s.cfg.WorkerID, rc, true, !rc.Existing, hex.EncodeToString(msum[:])); err != nil {
-		return true, err
-	}
-	s.metrics.stored.WithLabelValues(stn.id).Inc()
 	s.log.Info("item verified in place from the station's push", "station", stn.id, "digest", it.Digest.Short())
-	if proof != nil {
-		proof.whole, proof.manifest = true, msum[:]
-	}
-	return true, nil
+	return rc, true, nil
 }
 
 type countingReader struct {
@@ -243,7 +325,8 @@ func (c countingReader) Read(p []byte) (int, error) {
 func (c countingReader) Close() error { return c.r.Close() }
 
 // possession is a proof of possession being computed: SHA-256 over the ack
-// domain, the station's challenge and the whole content.
+// domain, the station's challenge and the whole content (evidence.AckProof,
+// fed as the bytes pass instead of from a reader).
 type possession struct {
 	ch       pull.Challenge
 	h        hash.Hash
@@ -253,13 +336,9 @@ type possession struct {
 
 const ackDomain = "edgetriage-ack-v1\n"
 
-// challenge asks the station for an ack challenge; nil when the station
-// predates proof-of-possession acks.
+// challenge asks the station for an ack challenge.
 func (s *Service) challenge(ctx context.Context, stn *station, d evidence.Digest) (*possession, error) {
 	ch, err := stn.client.NewChallenge(ctx, d)
-	if errors.Is(err, pull.ErrNotOffered) {
-		return nil, nil
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -269,23 +348,21 @@ func (s *Service) challenge(ctx context.Context, stn *station, d evidence.Digest
 	return &possession{ch: ch, h: h}, nil
 }
 
-// acknowledge acks the stored item and keeps the signed receipt, in the
-// database and in central storage beside the item. When the proof could
-// not be computed on the way in (resumed upload, item already stored, the
-// challenge expired), it is computed from the stored copy in central S3.
+// acknowledge acks the stored item with its proof of possession and keeps
+// the station's signed receipt, byte for byte, in the database and in
+// central storage beside the item, once it verified against the pinned key
+// and names the digest, the manifest and the proof central sent. When the
+// proof could not be computed on the way in (resumed upload, item already
+// stored, the challenge expired), it is computed from the stored copy.
 func (s *Service) acknowledge(ctx context.Context, stn *station, l store.Lease, it store.Item, proof *possession) error {
-	var sr evidence.SignedReceipt
 	var err error
 	if proof == nil || !proof.whole || time.Now().After(proof.ch.ExpiresAt) {
 		if proof, err = s.proveFromStorage(ctx, stn, it); err != nil {
 			return err
 		}
 	}
-	if proof == nil {
-		sr, err = stn.client.Ack(ctx, it.Digest)
-	} else {
-		sr, err = stn.client.AckWithProof(ctx, it.Digest, proof.ch, proof.h.Sum(nil), proof.manifest)
-	}
+	sum := proof.h.Sum(nil)
+	raw, err := stn.client.Ack(ctx, it.Digest, proof.ch, sum, proof.manifest)
 	var se *pull.StatusError
 	if errors.As(err, &se) && se.Status >= 400 && se.Status < 500 {
 		return &errRefused{alarm: store.AlarmReceipt, err: err}
@@ -293,16 +370,13 @@ func (s *Service) acknowledge(ctx context.Context, stn *station, l store.Lease, 
 	if err != nil {
 		return err
 	}
-	r, err := evidence.VerifyReceipt(stn.key, sr)
+	r, err := evidence.VerifyReceipt(stn.key, raw)
 	if err != nil {
 		return &errRefused{alarm: store.AlarmSignature, err: err}
 	}
-	if r.Digest != it.Digest {
-		return &errRefused{alarm: store.AlarmSignature, err: fmt.Errorf("receipt is for %s", r.Digest.Short())}
-	}
-	raw, err := json.Marshal(sr)
-	if err != nil {
-		return err
+	if r.Digest != it.Digest || r.Manifest != evidence.Digest(proof.manifest) || r.Proof != evidence.Digest(sum) {
+		return &errRefused{alarm: store.AlarmSignature, err: fmt.Errorf("receipt is for %s, manifest %s, proof %s; central acknowledged %s, manifest %s, proof %s",
+			r.Digest.Short(), r.Manifest.Short(), r.Proof.Short(), it.Digest.Short(), evidence.Digest(proof.manifest).Short(), evidence.Digest(sum).Short())}
 	}
 	if err := stn.target.PutDocument(ctx, ReceiptKey(stn.target, it.Digest), raw, it.Digest); err != nil {
 		return err
@@ -319,11 +393,10 @@ func (s *Service) acknowledge(ctx context.Context, stn *station, l store.Lease, 
 func ReceiptKey(t *s3.Target, d evidence.Digest) string { return t.Key(d) + ".receipt.json" }
 
 // proveFromStorage computes the proof of possession over the copy central
-// storage holds: what central acknowledges is what it keeps. nil when the
-// station takes plain acks.
+// storage holds: what central acknowledges is what it keeps.
 func (s *Service) proveFromStorage(ctx context.Context, stn *station, it store.Item) (*possession, error) {
 	proof, err := s.challenge(ctx, stn, it.Digest)
-	if err != nil || proof == nil {
+	if err != nil {
 		return nil, err
 	}
 	r, size, err := stn.target.Open(ctx, it.Digest)

@@ -5,11 +5,15 @@
 // items the pull filter wants straight into central S3 under Object Lock
 // COMPLIANCE (sync/s3, key layout <station>/<digest>), after checking the
 // signed manifest against the station's pinned key and the bytes against
-// their digest, acknowledges each item and keeps the station's signed
-// receipt beside it. A fleet view (API, page, Prometheus metrics) shows each
-// station's last contact, backlog and alarms.
+// their digest, acknowledges each item with a proof of possession and keeps
+// the station's signed receipt beside it. It witnesses each station's
+// custody log (witness.go): every checkpoint must extend the last one
+// central co-signed, and a fork stops the pulling with the evidence on
+// record. A fleet view (API, page, Prometheus metrics) shows each
+// station's last contact, backlog, witnessed checkpoint and alarms.
 //
-// Dependencies: appliance/evidence and the sync target code (sync/s3,
+// Dependencies: appliance/evidence (with its custody log proofs,
+// appliance/evidence/custodylog) and the sync target code (sync/s3,
 // sync/target) only, as for any leaf; the command lives in
 // appliance/cmd/edgetriage (central.go), which only parses flags.
 package central
@@ -26,6 +30,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
 	"github.com/edgetriage/edgetriage/central/pull"
 	"github.com/edgetriage/edgetriage/central/store"
 	"github.com/edgetriage/edgetriage/sync/s3"
@@ -34,12 +39,13 @@ import (
 
 // Service is one central worker with its fleet view.
 type Service struct {
-	cfg      Config
-	store    *store.Store
-	stations map[string]*station
-	metrics  *metrics
-	limiter  *rate.Limiter
-	log      *slog.Logger
+	cfg        Config
+	witnessKey *custodylog.Witness
+	store      *store.Store
+	stations   map[string]*station
+	metrics    *metrics
+	limiter    *rate.Limiter
+	log        *slog.Logger
 }
 
 // station is what a worker needs to follow one station.
@@ -55,6 +61,10 @@ type station struct {
 // New connects to the database, migrates it, and prepares a client and a
 // storage target for every station. It does not contact the stations.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
+	wk, err := LoadWitness(cfg.Witness)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, cfg.Database.DSN)
 	if err != nil {
 		return nil, err
@@ -63,7 +73,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		st.Close()
 		return nil, err
 	}
-	s := &Service{cfg: cfg, store: st, stations: map[string]*station{}, limiter: cfg.Storage.limiter(), log: log}
+	s := &Service{cfg: cfg, witnessKey: wk, store: st, stations: map[string]*station{}, limiter: cfg.Storage.limiter(), log: log}
 	urls := map[string]string{}
 	for _, sc := range cfg.Stations {
 		stn, err := s.newStation(sc)

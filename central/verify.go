@@ -2,6 +2,7 @@ package central
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
+	"github.com/edgetriage/edgetriage/sync/s3"
 	"github.com/edgetriage/edgetriage/sync/target"
 )
 
@@ -18,6 +21,9 @@ type Report struct {
 	Station     string
 	Item        evidence.Item
 	Events      int
+	Format      string // the manifest's
+	Checkpoint  int64  // v2: the log checkpoint the item's events are proven in
+	Witnessed   *Witnessed
 	Retention   string
 	RetainUntil time.Time
 	ReceiptSeq  uint64
@@ -28,17 +34,16 @@ type Report struct {
 var ErrVerify = errors.New("stored item does not verify")
 
 // Verify re-checks a stored item from central storage alone, without the
-// station or the database: the manifest against the station's pinned key,
+// station or the database: the manifest against the station's pinned key
+// (for a v2 manifest: every custody event proven by inclusion in the log
+// checkpoint it carries), that checkpoint against the one central
+// co-signed (the witness record, checked with central's own witness key),
 // the bytes against the manifest's digest and size, COMPLIANCE retention
-// still in force, and the station's signed receipt for the digest.
+// in force on the bytes and every document beside them, and the station's
+// signed receipt for the digest, naming the manifest central verified.
 func Verify(ctx context.Context, cfg Config, stationID string, d evidence.Digest) (Report, error) {
 	rep := Report{Station: stationID}
-	var sc *Station
-	for i := range cfg.Stations {
-		if cfg.Stations[i].ID == stationID {
-			sc = &cfg.Stations[i]
-		}
-	}
+	sc := cfg.station(stationID)
 	if sc == nil {
 		return rep, fmt.Errorf("station %q is not in the configuration", stationID)
 	}
@@ -54,13 +59,20 @@ func Verify(ctx context.Context, cfg Config, stationID string, d evidence.Digest
 	if err != nil {
 		return rep, fmt.Errorf("manifest: %w", err)
 	}
-	m, err := evidence.VerifyManifest(manifest, key)
+	m, err := custodylog.VerifyManifest(manifest, key)
 	if err != nil {
 		return rep, fmt.Errorf("%w: %w", ErrVerify, err)
 	}
-	rep.Item, rep.Events = m.Item, len(m.Events)
+	rep.Item, rep.Events, rep.Format, rep.Checkpoint = m.Item, len(m.Events), m.Format, m.Size
 	if m.Item.Digest != d {
 		return rep, fmt.Errorf("%w: the manifest stored for %s is for %s", ErrVerify, d.Short(), m.Item.Digest.Short())
+	}
+	docs := []string{tg.ManifestKey(d), ReceiptKey(tg, d)}
+	if m.Format == evidence.TypeManifest {
+		if rep.Witnessed, err = verifyWitnessed(ctx, cfg, tg, d, key, m.Checkpoint); err != nil {
+			return rep, err
+		}
+		docs = append(docs, WitnessKey(tg, d))
 	}
 	if err := checkBytes(ctx, tg, m.Item); err != nil {
 		return rep, err
@@ -68,22 +80,80 @@ func Verify(ctx context.Context, cfg Config, stationID string, d evidence.Digest
 	if rep.Retention, rep.RetainUntil, err = tg.Retention(ctx, d); err != nil {
 		return rep, err
 	}
-	if rep.Retention != "COMPLIANCE" || !rep.RetainUntil.After(time.Now()) {
-		return rep, fmt.Errorf("%w: retention is %q until %s, want COMPLIANCE in force", ErrVerify, rep.Retention, rep.RetainUntil.Format(time.RFC3339))
+	if err := inForce(rep.Retention, rep.RetainUntil, d.String()); err != nil {
+		return rep, err
 	}
+	for _, key := range docs {
+		mode, until, err := tg.DocumentRetention(ctx, key)
+		if err != nil {
+			return rep, err
+		}
+		if err := inForce(mode, until, key); err != nil {
+			return rep, err
+		}
+	}
+	r, err := verifyReceipt(ctx, tg, d, key, manifest)
+	rep.ReceiptSeq, rep.ReceiptTime = r.Seq, r.Time
+	return rep, err
+}
+
+func (c Config) station(id string) *Station {
+	for i := range c.Stations {
+		if c.Stations[i].ID == id {
+			return &c.Stations[i]
+		}
+	}
+	return nil
+}
+
+func inForce(mode string, until time.Time, what string) error {
+	if mode != "COMPLIANCE" || !until.After(time.Now()) {
+		return fmt.Errorf("%w: retention of %s is %q until %s, want COMPLIANCE in force", ErrVerify, what, mode, until.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// verifyWitnessed checks the item's witness record with central's own
+// witness key (the key file named in the configuration; never made here).
+func verifyWitnessed(ctx context.Context, cfg Config, tg *s3.Target, d evidence.Digest, station ed25519.PublicKey, mc custodylog.Checkpoint) (*Witnessed, error) {
+	w, err := OpenWitness(cfg.Witness)
+	if err != nil {
+		return nil, err
+	}
+	v, err := custodylog.WitnessVerifier(w.VerifierKey())
+	if err != nil {
+		return nil, err
+	}
+	raw, err := tg.GetDocument(ctx, WitnessKey(tg, d), 1<<20)
+	if err != nil {
+		return nil, fmt.Errorf("witness record: %w", err)
+	}
+	got, err := checkWitnessRecord(raw, station, v, mc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrVerify, err)
+	}
+	return &got, nil
+}
+
+// verifyReceipt checks the station's receipt: signed by the pinned key,
+// for this digest, and (a receipt of a proof-of-possession ack) naming the
+// manifest stored beside the item.
+func verifyReceipt(ctx context.Context, tg *s3.Target, d evidence.Digest, key ed25519.PublicKey, manifest []byte) (evidence.Receipt, error) {
 	raw, err := tg.GetDocument(ctx, ReceiptKey(tg, d), 1<<20)
 	if err != nil {
-		return rep, fmt.Errorf("receipt: %w", err)
+		return evidence.Receipt{}, fmt.Errorf("receipt: %w", err)
 	}
-	r, err := verifyReceiptDoc(raw, key)
+	r, err := evidence.VerifyReceipt(key, raw)
 	if err != nil {
-		return rep, fmt.Errorf("%w: %w", ErrVerify, err)
+		return r, fmt.Errorf("%w: %w", ErrVerify, err)
 	}
 	if r.Digest != d {
-		return rep, fmt.Errorf("%w: the receipt stored for %s is for %s", ErrVerify, d.Short(), r.Digest.Short())
+		return r, fmt.Errorf("%w: the receipt stored for %s is for %s", ErrVerify, d.Short(), r.Digest.Short())
 	}
-	rep.ReceiptSeq, rep.ReceiptTime = r.Seq, r.Time
-	return rep, nil
+	if !r.Manifest.IsZero() && r.Manifest != evidence.Digest(sha256.Sum256(manifest)) {
+		return r, fmt.Errorf("%w: the receipt names manifest %s, not the one stored beside the item", ErrVerify, r.Manifest.Short())
+	}
+	return r, nil
 }
 
 func checkBytes(ctx context.Context, tg interface {

@@ -1,7 +1,8 @@
 // Package pull is the client of a station's pull API (the appliance's
 // /api/v1/central/... routes): the changes feed with its cursor and filter,
-// manifests, content from an offset (HTTP Range), acknowledgements and,
-// where the station offers them, ack challenges and its log's checkpoints.
+// manifests, content from an offset (HTTP Range), ack challenges and
+// acknowledgements with a proof of possession, and the custody log's
+// checkpoints, consistency proofs and cosignatures.
 // Every answer is size-limited and decoded strictly enough that a hostile
 // or broken station can make a call fail, never make it lie.
 package pull
@@ -19,7 +20,10 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
 )
 
 // Client talks to one station.
@@ -77,7 +81,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 		req.Header[k] = v
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
+	if body != nil && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)
@@ -87,9 +91,14 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 	return resp, nil
 }
 
-// getJSON fetches path and decodes at most limit bytes of JSON into v.
+// call sends the request and decodes at most limit bytes of JSON into v
+// (nil: the answer is returned as it is).
 func (c *Client) call(ctx context.Context, op, method, path string, q url.Values, body []byte, limit int64, v any) ([]byte, error) {
-	resp, err := c.do(ctx, op, method, path, q, body, nil)
+	return c.callWith(ctx, op, method, path, q, body, nil, limit, v)
+}
+
+func (c *Client) callWith(ctx context.Context, op, method, path string, q url.Values, body []byte, hdr http.Header, limit int64, v any) ([]byte, error) {
+	resp, err := c.do(ctx, op, method, path, q, body, hdr)
 	if err != nil {
 		return nil, err
 	}
@@ -169,35 +178,21 @@ func (c *Client) Content(ctx context.Context, d evidence.Digest, offset, size in
 	return resp.Body, nil
 }
 
-// Ack acknowledges the item the way today's stations take it: the digest
-// central computed. It answers the station's signed receipt.
-func (c *Client) Ack(ctx context.Context, d evidence.Digest) (evidence.SignedReceipt, error) {
-	body, _ := json.Marshal(map[string]string{"sha256": d.String()})
-	var r evidence.SignedReceipt
-	_, err := c.call(ctx, "ack of "+d.Short(), http.MethodPost, "/api/v1/central/items/"+d.String()+"/ack", nil, body, 1<<20, &r)
-	return r, err
-}
-
 // Challenge is the station's nonce for a proof-of-possession ack.
 type Challenge struct {
 	Nonce     []byte
 	ExpiresAt time.Time
 }
 
-// ErrNotOffered means the station does not offer the route (it predates it).
-var ErrNotOffered = errors.New("not offered by this station")
-
-// NewChallenge asks for an ack challenge. A station without the route
-// answers 404 or 405: ErrNotOffered.
+// NewChallenge asks for an ack challenge: the nonce the proof of possession
+// must cover. A station from before proofs of possession has no such route;
+// it cannot be acknowledged (its plain acks prove nothing).
 func (c *Client) NewChallenge(ctx context.Context, d evidence.Digest) (Challenge, error) {
 	var raw struct {
 		Challenge string    `json:"challenge"`
 		ExpiresAt time.Time `json:"expires_at"`
 	}
 	_, err := c.call(ctx, "ack challenge of "+d.Short(), http.MethodPost, "/api/v1/central/items/"+d.String()+"/challenge", nil, []byte("{}"), 1<<16, &raw)
-	if IsStatus(err, http.StatusNotFound) || IsStatus(err, http.StatusMethodNotAllowed) {
-		return Challenge{}, ErrNotOffered
-	}
 	if err != nil {
 		return Challenge{}, err
 	}
@@ -208,10 +203,61 @@ func (c *Client) NewChallenge(ctx context.Context, d evidence.Digest) (Challenge
 	return Challenge{Nonce: nonce, ExpiresAt: raw.ExpiresAt}, nil
 }
 
-// AckWithProof acknowledges the item with a proof of possession.
-func (c *Client) AckWithProof(ctx context.Context, d evidence.Digest, ch Challenge, proof, manifestSHA []byte) (evidence.SignedReceipt, error) {
+// Ack acknowledges the item with a proof of possession (evidence.AckProof
+// over the challenge and the whole content) naming the manifest central
+// verified. It answers the station's signed receipt byte for byte.
+func (c *Client) Ack(ctx context.Context, d evidence.Digest, ch Challenge, proof, manifestSHA []byte) (evidence.SignedReceipt, error) {
 	body, _ := json.Marshal(map[string]string{"challenge": hexString(ch.Nonce), "proof": hexString(proof), "manifest_sha256": hexString(manifestSHA)})
-	var r evidence.SignedReceipt
-	_, err := c.call(ctx, "ack of "+d.Short(), http.MethodPost, "/api/v1/central/items/"+d.String()+"/ack", nil, body, 1<<20, &r)
-	return r, err
+	return c.call(ctx, "ack of "+d.Short(), http.MethodPost, "/api/v1/central/items/"+d.String()+"/ack", nil, body, 1<<20, nil)
+}
+
+// ErrNoCheckpoint means the station serves no checkpoint of its custody
+// log: it predates the log, or has signed none yet.
+var ErrNoCheckpoint = errors.New("the station serves no checkpoint of its custody log")
+
+// Checkpoint fetches the station's newest signed checkpoint (size 0) or
+// the one of the given size: a C2SP signed note, byte for byte. Nothing in
+// it is trusted until opened with the station's pinned key.
+func (c *Client) Checkpoint(ctx context.Context, size int64) ([]byte, error) {
+	q := url.Values{}
+	if size > 0 {
+		q.Set("size", strconv.FormatInt(size, 10))
+	}
+	raw, err := c.call(ctx, "log checkpoint", http.MethodGet, "/api/v1/central/log/checkpoint", q, nil, 64<<10, nil)
+	if IsStatus(err, http.StatusNotFound) {
+		return nil, fmt.Errorf("%w: %w", ErrNoCheckpoint, err)
+	}
+	return raw, err
+}
+
+// Consistency fetches the proof that the station's tree of newer events
+// extends its tree of older ones (RFC 6962 order). The answer must be for
+// the sizes asked; the proof itself is checked by the caller.
+func (c *Client) Consistency(ctx context.Context, older, newer int64) ([]tlog.Hash, error) {
+	op := fmt.Sprintf("consistency proof %d..%d", older, newer)
+	q := url.Values{"old": {strconv.FormatInt(older, 10)}, "new": {strconv.FormatInt(newer, 10)}}
+	var ans struct {
+		Old   int64    `json:"old"`
+		New   int64    `json:"new"`
+		Proof []string `json:"proof"`
+	}
+	if _, err := c.call(ctx, op, http.MethodGet, "/api/v1/central/log/consistency", q, nil, 1<<20, &ans); err != nil {
+		return nil, err
+	}
+	if ans.Old != older || ans.New != newer {
+		return nil, fmt.Errorf("%s: the station answered for %d..%d", op, ans.Old, ans.New)
+	}
+	proof, err := custodylog.DecodeHashes(ans.Proof)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return proof, nil
+}
+
+// PostCosignature gives the station a checkpoint central co-signed (the
+// signed note with central's cosignature line), for it to keep.
+func (c *Client) PostCosignature(ctx context.Context, cosigned []byte) error {
+	hdr := http.Header{"Content-Type": {"text/plain; charset=utf-8"}}
+	_, err := c.callWith(ctx, "post cosignature", http.MethodPost, "/api/v1/central/log/cosignature", nil, cosigned, hdr, 1<<16, nil)
+	return err
 }

@@ -19,8 +19,8 @@
 //	workers      id, heartbeat
 //	items        (station, digest): size, kind, origin, status, stores, receipt, retry_at, ...
 //	uploads      (station, digest): multipart checkpoint
-//	checkpoints  (station, size): root hash, signed note, cosigned
-//	alarms       station, kind, detail, raised_at, cleared_at (one open per kind)
+//	checkpoints  (station, size): the newest co-signed checkpoint, as signed and as co-signed; superseded ones
+//	alarms       station, kind, detail, evidence, raised_at, cleared_at, cleared_by (one open per kind)
 package store
 
 import (

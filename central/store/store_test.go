@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -39,8 +41,8 @@ func TestMigrationsInOrder(t *testing.T) {
 			t.Fatalf("concurrent migration: %v", err)
 		}
 	}
-	if v, err := fresh.Migrate(ctx, 0); err != nil || v != 3 {
-		t.Fatalf("fresh database at version %d (%v), want 3", v, err)
+	if v, err := fresh.Migrate(ctx, 0); err != nil || v != 4 {
+		t.Fatalf("fresh database at version %d (%v), want 4", v, err)
 	}
 
 	dsn := pgtest.NewDatabase(t)
@@ -56,14 +58,24 @@ func TestMigrationsInOrder(t *testing.T) {
 		t.Fatalf("lease: %v %v", leases, err)
 	}
 	d := evidence.DigestBytes([]byte("clip"))
-	if err := old.Want(ctx, leases[0], []store.Wanted{{Seq: 7, Item: evidence.Item{Digest: d, Size: 4, Kind: evidence.KindVideo}}}, 9); err != nil {
+	acked := evidence.DigestBytes([]byte("acked clip"))
+	if err := old.Want(ctx, leases[0], []store.Wanted{{Seq: 7, Item: evidence.Item{Digest: d, Size: 4, Kind: evidence.KindVideo}},
+		{Seq: 8, Item: evidence.Item{Digest: acked, Size: 10, Kind: evidence.KindVideo}}}, 9); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := old.Migrate(ctx, 0); err != nil || v != 3 {
+	if v, err := old.Migrate(ctx, 3); err != nil || v != 3 {
 		t.Fatalf("upgrade to version %d (%v), want 3", v, err)
 	}
+	// A receipt kept as jsonb (up to the fourth migration) stays readable.
+	if err := old.Acked(ctx, leases[0], acked, []byte(`{"receipt":{"digest":"x"},"signature":"ab"}`), 12); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := old.Migrate(ctx, 0); err != nil || v != 4 {
+		t.Fatalf("upgrade to version %d (%v), want 4", v, err)
+	}
 	items, err := old.Items(ctx, "st-1")
-	if err != nil || len(items) != 1 || items[0].Digest != d || items[0].Status != store.StatusPending {
+	if err != nil || len(items) != 2 || items[0].Digest != d || items[0].Status != store.StatusPending ||
+		items[1].Status != store.StatusAcked || !json.Valid(items[1].Receipt) || items[1].ReceiptSeq != 12 {
 		t.Fatalf("after the upgrade: %+v (%v)", items, err)
 	}
 	if _, err := old.Raise(ctx, "st-1", store.AlarmFork, "test"); err != nil {
@@ -193,19 +205,86 @@ func TestAlarmsOpenOncePerKind(t *testing.T) {
 	if err := s.AddStations(ctx, map[string]string{"a": "http://a"}); err != nil {
 		t.Fatal(err)
 	}
-	first, _ := s.Raise(ctx, "a", store.AlarmFork, "checkpoint 10 contradicts")
-	second, _ := s.Raise(ctx, "a", store.AlarmFork, "again")
+	first, _ := s.Raise(ctx, "a", store.AlarmSignature, "manifest 1 not signed by the pinned key")
+	second, _ := s.Raise(ctx, "a", store.AlarmSignature, "again")
 	if !first || second {
 		t.Fatalf("raise: %v then %v, want true then false", first, second)
 	}
-	if ok, err := s.Clear(ctx, "a", store.AlarmFork); !ok || err != nil {
+	if ok, err := s.Clear(ctx, "a", store.AlarmSignature, "admin"); !ok || err != nil {
 		t.Fatalf("clear: %v %v", ok, err)
 	}
-	if again, _ := s.Raise(ctx, "a", store.AlarmFork, "third"); !again {
+	if again, _ := s.Raise(ctx, "a", store.AlarmSignature, "third"); !again {
 		t.Fatal("a cleared alarm could not be raised again")
 	}
 	all, err := s.Alarms(ctx, "a", false)
-	if err != nil || len(all) != 2 || !all[0].Cleared.IsZero() || all[1].Cleared.IsZero() {
+	if err != nil || len(all) != 2 || !all[0].Cleared.IsZero() || all[1].Cleared.IsZero() || all[1].ClearedBy != "admin" {
 		t.Fatalf("alarms: %+v (%v)", all, err)
+	}
+}
+
+// TestForkKeepsEvidenceAndClearingRebases: central keeps the newest
+// checkpoint it co-signed (each extends the one before); a fork alarm
+// holds both signed checkpoints; clearing it keeps the co-signed
+// checkpoints as the record, superseded, and the witness starts afresh,
+// even with a smaller tree than before.
+func TestForkKeepsEvidenceAndClearingRebases(t *testing.T) {
+	ctx := context.Background()
+	s, _ := migrated(t)
+	if err := s.AddStations(ctx, map[string]string{"a": "http://a"}); err != nil {
+		t.Fatal(err)
+	}
+	leases, err := s.Lease(ctx, "w1", time.Minute, 1)
+	if err != nil || len(leases) != 1 {
+		t.Fatalf("lease: %v %v", leases, err)
+	}
+	l := leases[0]
+	for _, size := range []int64{10, 20} {
+		c := store.Checkpoint{Size: size, RootHash: fmt.Sprintf("root-%d", size), Note: fmt.Sprintf("note %d", size), CosignedNote: fmt.Sprintf("cosigned %d", size)}
+		if err := s.SaveCosigned(ctx, l, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w, ok, err := s.Witnessed(ctx, "a"); err != nil || !ok || w.Size != 20 || w.CosignedNote != "cosigned 20" {
+		t.Fatalf("witnessed: %+v %v %v, want the checkpoint of 20", w, ok, err)
+	}
+	if _, ok, _ := s.Cosigned(ctx, "a", 10); ok {
+		t.Error("the checkpoint of 10 is kept though 20 extends it")
+	}
+	ev := store.ForkEvidence{Earlier: "note 20", Later: "another note 25"}
+	if raised, err := s.RaiseFork(ctx, "a", "the tree of 25 does not extend 20", ev); !raised || err != nil {
+		t.Fatalf("raise fork: %v %v", raised, err)
+	}
+	if open, _ := s.IsOpen(ctx, "a", store.AlarmFork); !open {
+		t.Fatal("fork alarm not open")
+	}
+	alarms, _ := s.Alarms(ctx, "a", true)
+	if len(alarms) != 1 || alarms[0].Evidence == nil || *alarms[0].Evidence != ev {
+		t.Fatalf("fork alarm: %+v, want its evidence", alarms)
+	}
+	if ok, err := s.Clear(ctx, "a", store.AlarmFork, "admin:jo"); !ok || err != nil {
+		t.Fatalf("clear: %v %v", ok, err)
+	}
+	if _, ok, _ := s.Witnessed(ctx, "a"); ok {
+		t.Fatal("after the fork was cleared the witness still holds the old history")
+	}
+	if old, ok, _ := s.Cosigned(ctx, "a", 20); !ok || !old.Superseded || old.CosignedNote != "cosigned 20" {
+		t.Fatalf("the co-signed checkpoint of the old history: %+v %v, want it kept, superseded", old, ok)
+	}
+	if err := s.SaveCosigned(ctx, l, store.Checkpoint{Size: 15, RootHash: "r", Note: "new 15", CosignedNote: "cosigned new 15"}); err != nil {
+		t.Fatal(err)
+	}
+	if w, ok, _ := s.Witnessed(ctx, "a"); !ok || w.Size != 15 {
+		t.Fatalf("witnessed after the rebase: %+v %v", w, ok)
+	}
+	if newest, _, _ := s.Cosigned(ctx, "a", 0); newest.Size != 15 {
+		t.Fatalf("newest co-signed: %+v, want the current 15 before the superseded 20", newest)
+	}
+	if _, err := s.Lease(ctx, "w2", time.Minute, 1); err != nil {
+		t.Fatal(err)
+	}
+	stale := l
+	stale.Epoch--
+	if err := s.SaveCosigned(ctx, stale, store.Checkpoint{Size: 30, RootHash: "r", Note: "n"}); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("a co-signed checkpoint saved under a lost lease: %v", err)
 	}
 }

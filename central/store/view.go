@@ -43,7 +43,7 @@ func (s *Store) Fleet(ctx context.Context) ([]StationView, error) {
 				count(*) FILTER (WHERE status = 'failed') AS failed,
 				sum(bytes_pulled) AS pulled
 			FROM items GROUP BY station) i ON i.station = s.id
-		LEFT JOIN LATERAL (SELECT size, seen_at, cosigned FROM checkpoints WHERE station = s.id ORDER BY size DESC LIMIT 1) c ON true
+		LEFT JOIN LATERAL (SELECT size, seen_at, cosigned FROM checkpoints WHERE station = s.id AND superseded_at IS NULL ORDER BY size DESC LIMIT 1) c ON true
 		LEFT JOIN (SELECT station, array_agg(kind ORDER BY kind) AS kinds FROM alarms WHERE cleared_at IS NULL GROUP BY station) a ON a.station = s.id
 		ORDER BY s.id`)
 	if err != nil {
