@@ -60,6 +60,39 @@ func TestConfigDefaultsToTheStationsSyncPolicy(t *testing.T) {
 	}
 }
 
+// TestWitnessKeyMadeOnceAndKeptPrivate: the witness key file is beside the
+// configuration by default, made at first use with mode 0600, and the same
+// key is read back after; a key file others can read is refused.
+func TestWitnessKeyMadeOnceAndKeptPrivate(t *testing.T) {
+	path := writeConfig(t, base)
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(filepath.Dir(path), DefaultWitnessKey); cfg.Witness.KeyFile != want || cfg.Witness.Name != DefaultWitnessName {
+		t.Fatalf("witness %+v, want %s named %s", cfg.Witness, want, DefaultWitnessName)
+	}
+	if _, err := OpenWitness(cfg.Witness); err == nil {
+		t.Fatal("a witness key that does not exist was opened")
+	}
+	first, err := LoadWitness(cfg.Witness)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(cfg.Witness.KeyFile)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v, want mode 0600", fi.Mode(), err)
+	}
+	again, err := LoadWitness(cfg.Witness)
+	if err != nil || again.VerifierKey() != first.VerifierKey() || !strings.HasPrefix(first.VerifierKey(), "central+") {
+		t.Fatalf("key read back: %q then %q (%v)", first.VerifierKey(), again.VerifierKey(), err)
+	}
+	os.Chmod(cfg.Witness.KeyFile, 0o644)
+	if _, err := OpenWitness(cfg.Witness); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("a key file others can read: %v", err)
+	}
+}
+
 // TestConfigErrorsNameTheKey: bad configuration is refused with the key
 // that is wrong.
 func TestConfigErrorsNameTheKey(t *testing.T) {
@@ -72,6 +105,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		"same id twice":   {base + strings.SplitAfter(base, "stations:\n")[1], "'stations[1].id' \"st-1\" is used twice"},
 		"no retention":    {strings.Replace(base, "retention: 1h", "retention: 0s", 1), "'storage.retention'"},
 		"no database":     {strings.Replace(base, `dsn: "postgres://x@127.0.0.1/db"`, `dsn: ""`, 1), "'database.dsn'"},
+		"witness name":    {base + "witness: {name: \"central hq\"}\n", "'witness.name' \"central hq\""},
+		"witness name +":  {base + "witness: {name: central+hq}\n", "'witness.name'"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := LoadConfig(writeConfig(t, tc.text))

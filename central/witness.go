@@ -243,3 +243,7 @@ func (s *Service) holdToWitnessed(ctx context.Context, stn *station, w *seen, si
 		return proof, nil
 	}
 }
+
+// WitnessKey is the verifier key stations pin to take central's
+// cosignatures.
+func (s *Service) WitnessKey() string { return s.witnessKey.VerifierKey() }
