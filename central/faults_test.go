@@ -53,6 +53,9 @@ type faultyStation struct {
 	v1 bool
 	// lyingReceipt signs a receipt naming another manifest.
 	lyingReceipt bool
+	// strict takes an ack only once it served the whole item (as a real
+	// station does); servedWhole says it did.
+	strict, servedWhole bool
 	// cosignStatus is the answer to a posted cosignature (200: kept).
 	cosignStatus int
 	// forkAfterCosign shows another history (signed with the same key)
@@ -138,7 +141,9 @@ func (f *faultyStation) serve(t *testing.T) *httptest.Server {
 		} else {
 			w.Header().Set("Content-Length", strconv.Itoa(len(f.served)))
 		}
-		w.Write(f.served[off:])
+		if n, _ := w.Write(f.served[off:]); off == 0 && n == len(f.served) {
+			f.servedWhole = true
+		}
 	}))
 	mux.HandleFunc("POST "+item+"/challenge", locked(func(w http.ResponseWriter, _ *http.Request) {
 		f.nonce = make([]byte, evidence.AckChallengeSize)
@@ -201,6 +206,10 @@ func (f *faultyStation) ack(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"proof of possession does not verify"}`, http.StatusConflict)
 		return
 	}
+	if f.strict && !f.servedWhole {
+		http.Error(w, `{"error":"hq downloaded 0 bytes of this item here"}`, http.StatusConflict)
+		return
+	}
 	if f.ackStatus != http.StatusOK {
 		http.Error(w, `{"error":"refused"}`, f.ackStatus)
 		return
@@ -230,7 +239,7 @@ type outcome struct {
 
 func refusals(t *testing.T, conn testkit.S3Conn) {
 	stations := map[string]*faultyStation{}
-	for _, id := range []string{"good", "forged", "forged-log", "corrupt", "refuses", "lies", "v1", "unpinned", "proves-stored"} {
+	for _, id := range []string{"good", "forged", "forged-log", "corrupt", "refuses", "lies", "v1", "unpinned", "proves-stored", "stored-strict"} {
 		stations[id] = newFaultyStation(t)
 	}
 	_, stations["forged"].signer, _ = ed25519.GenerateKey(rand.Reader)
@@ -240,6 +249,7 @@ func refusals(t *testing.T, conn testkit.S3Conn) {
 	stations["lies"].lyingReceipt = true
 	stations["v1"].v1 = true
 	stations["unpinned"].cosignStatus = http.StatusBadRequest
+	stations["stored-strict"].strict = true
 	want := map[string]outcome{
 		"good": {store.StatusAcked, ""}, "forged": {store.StatusFailed, store.AlarmSignature},
 		"forged-log": {"", store.AlarmSignature}, "corrupt": {store.StatusFailed, store.AlarmDigest},
@@ -248,18 +258,23 @@ func refusals(t *testing.T, conn testkit.S3Conn) {
 		// The item is in central storage before the worker starts, so
 		// nothing streams: the proof is computed over the stored copy.
 		"proves-stored": {store.StatusAcked, ""},
+		// The same, from a station that takes an ack only from a client it
+		// served every byte to: central reads the item from it once.
+		"stored-strict": {store.StatusAcked, ""},
 	}
 	cfg := faultConfig(t, conn, stations)
-	pre, err := cfg.Storage.target(target.Prefixed("proves-stored"), nil, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps := stations["proves-stored"]
-	if _, err := pre.PutStream(context.Background(), s3.Stream{Digest: ps.item.Digest, Size: ps.item.Size, Manifest: ps.manifest(),
-		Open: func(context.Context, int64) (io.ReadCloser, error) {
-			return io.NopCloser(bytes.NewReader(ps.body)), nil
-		}}, nil); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{"proves-stored", "stored-strict"} {
+		pre, err := cfg.Storage.target(target.Prefixed(id), nil, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := stations[id]
+		if _, err := pre.PutStream(context.Background(), s3.Stream{Digest: ps.item.Digest, Size: ps.item.Size, Manifest: ps.manifest(),
+			Open: func(context.Context, int64) (io.ReadCloser, error) {
+				return io.NopCloser(bytes.NewReader(ps.body)), nil
+			}}, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	svc, stop := startService(t, cfg)
 	defer stop()

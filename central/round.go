@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -259,15 +260,8 @@ func (s *Service) storeItem(ctx context.Context, stn *station, l store.Lease, w 
 // stream pulls the bytes from the station straight into central storage.
 func (s *Service) stream(ctx context.Context, stn *station, l store.Lease, it store.Item, m checked, proof *possession) (target.Receipt, error) {
 	var pulled atomic.Int64
-	open := func(ctx context.Context, off int64) (io.ReadCloser, error) {
-		r, err := stn.client.Content(ctx, it.Digest, off, it.Size)
-		if err != nil {
-			return nil, err
-		}
-		return countingReader{r: r, n: &pulled}, nil
-	}
-	rc, err := stn.target.PutStream(ctx, s3.Stream{Digest: it.Digest, Size: it.Size, Open: open, Manifest: m.raw, Hold: m.item.Hold, Observe: proof.h},
-		s.store.Uploads(l))
+	rc, err := stn.target.PutStream(ctx, s3.Stream{Digest: it.Digest, Size: it.Size, Open: s.source(stn, it, &pulled), Manifest: m.raw,
+		Hold: m.item.Hold, Observe: proof.h}, s.store.Uploads(l))
 	n := pulled.Load()
 	s.metrics.pulled.WithLabelValues(stn.id).Add(float64(n))
 	if perr := s.store.Pulled(ctx, l, it.Digest, n); perr != nil {
@@ -277,6 +271,78 @@ func (s *Service) stream(ctx context.Context, stn *station, l store.Lease, it st
 		return rc, &errRefused{alarm: store.AlarmDigest, err: err}
 	}
 	return rc, err
+}
+
+// source reads the item from the station, from off to its end, counting
+// the bytes into pulled. An item that goes in parts is read part by part,
+// one closed range each: every stored part is then a range the station
+// served whole, which it requires before it takes an acknowledgement, so a
+// worker that dies mid-item leaves no stored byte the station did not
+// count, and the next worker resumes without fetching any of them again.
+func (s *Service) source(stn *station, it store.Item, pulled *atomic.Int64) s3.Source {
+	part := stn.target.PartSize(it.Size)
+	return func(ctx context.Context, off int64) (io.ReadCloser, error) {
+		if part == 0 {
+			r, err := stn.client.Content(ctx, it.Digest, off, it.Size, it.Size)
+			if err != nil {
+				return nil, err
+			}
+			return countingReader{r: r, n: pulled}, nil
+		}
+		open := func(start, end int64) (io.ReadCloser, error) {
+			r, err := stn.client.Content(ctx, it.Digest, start, end, it.Size)
+			if err != nil {
+				return nil, err
+			}
+			return countingReader{r: r, n: pulled}, nil
+		}
+		return &partReader{open: open, off: off, size: it.Size, part: part}, nil
+	}
+}
+
+// partReader reads [off, size) as consecutive ranges of part bytes.
+type partReader struct {
+	open            func(start, end int64) (io.ReadCloser, error)
+	off, size, part int64
+	cur             io.ReadCloser
+	end             int64 // of the range cur reads
+}
+
+func (p *partReader) Read(b []byte) (int, error) {
+	for {
+		if p.cur == nil {
+			if p.off >= p.size {
+				return 0, io.EOF
+			}
+			end := min(p.off+p.part, p.size)
+			r, err := p.open(p.off, end)
+			if err != nil {
+				return 0, err
+			}
+			p.cur, p.end = r, end
+		}
+		n, err := p.cur.Read(b[:min(int64(len(b)), p.end-p.off)])
+		p.off += int64(n)
+		if p.off == p.end || err == io.EOF {
+			p.cur.Close()
+			p.cur = nil
+			if p.off != p.end {
+				return n, fmt.Errorf("range ending at %d: %w", p.end, io.ErrUnexpectedEOF)
+			}
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+func (p *partReader) Close() error {
+	if p.cur != nil {
+		return p.cur.Close()
+	}
+	return nil
 }
 
 // copyPushed stores an item the station already pushed to its own bucket
@@ -352,17 +418,30 @@ func (s *Service) challenge(ctx context.Context, stn *station, d evidence.Digest
 // the station's signed receipt, byte for byte, in the database and in
 // central storage beside the item, once it verified against the pinned key
 // and names the digest, the manifest and the proof central sent. When the
-// proof could not be computed on the way in (resumed upload, item already
-// stored, the challenge expired), it is computed from the stored copy.
+// proof could not be computed on the way in (item already stored, the
+// challenge expired), it is computed from the stored copy; should the
+// station refuse that (it takes an ack only from a client it served every
+// byte to, and the copy may have come in by another way), central reads
+// the item from the station once more, through the digest, and acks that.
 func (s *Service) acknowledge(ctx context.Context, stn *station, l store.Lease, it store.Item, proof *possession) error {
-	var err error
-	if proof == nil || !proof.whole || time.Now().After(proof.ch.ExpiresAt) {
-		if proof, err = s.proveFromStorage(ctx, stn, it); err != nil {
+	fromStorage := proof == nil || !proof.whole || time.Now().After(proof.ch.ExpiresAt)
+	if fromStorage {
+		var err error
+		if proof, err = s.prove(ctx, stn, it, stn.target.Open); err != nil {
 			return err
 		}
 	}
-	sum := proof.h.Sum(nil)
-	raw, err := stn.client.Ack(ctx, it.Digest, proof.ch, sum, proof.manifest)
+	raw, err := stn.client.Ack(ctx, it.Digest, proof.ch, proof.h.Sum(nil), proof.manifest)
+	if fromStorage && pull.IsStatus(err, http.StatusConflict) {
+		s.log.Info("ack over the stored copy refused; reading the item from the station again", "station", stn.id, "digest", it.Digest.Short(), "err", err)
+		if proof, err = s.prove(ctx, stn, it, func(ctx context.Context, d evidence.Digest) (io.ReadCloser, int64, error) {
+			r, err := stn.client.Content(ctx, d, 0, it.Size, it.Size)
+			return r, it.Size, err
+		}); err != nil {
+			return err
+		}
+		raw, err = stn.client.Ack(ctx, it.Digest, proof.ch, proof.h.Sum(nil), proof.manifest)
+	}
 	var se *pull.StatusError
 	if errors.As(err, &se) && se.Status >= 400 && se.Status < 500 {
 		return &errRefused{alarm: store.AlarmReceipt, err: err}
@@ -370,6 +449,7 @@ func (s *Service) acknowledge(ctx context.Context, stn *station, l store.Lease, 
 	if err != nil {
 		return err
 	}
+	sum := proof.h.Sum(nil)
 	r, err := evidence.VerifyReceipt(stn.key, raw)
 	if err != nil {
 		return &errRefused{alarm: store.AlarmSignature, err: err}
@@ -392,24 +472,25 @@ func (s *Service) acknowledge(ctx context.Context, stn *station, l store.Lease, 
 // ReceiptKey is where the station's signed receipt for d is kept.
 func ReceiptKey(t *s3.Target, d evidence.Digest) string { return t.Key(d) + ".receipt.json" }
 
-// proveFromStorage computes the proof of possession over the copy central
-// storage holds: what central acknowledges is what it keeps.
-func (s *Service) proveFromStorage(ctx context.Context, stn *station, it store.Item) (*possession, error) {
+// prove computes the proof of possession over the item as open reads it
+// (central's stored copy, or the station's bytes), checked against the
+// digest, naming the manifest kept beside the item.
+func (s *Service) prove(ctx context.Context, stn *station, it store.Item, open func(context.Context, evidence.Digest) (io.ReadCloser, int64, error)) (*possession, error) {
 	proof, err := s.challenge(ctx, stn, it.Digest)
 	if err != nil {
 		return nil, err
 	}
-	r, size, err := stn.target.Open(ctx, it.Digest)
+	r, size, err := open(ctx, it.Digest)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
 	h := sha256.New()
 	if _, err := io.Copy(io.MultiWriter(h, proof.h), r); err != nil {
-		return nil, fmt.Errorf("read stored copy of %s: %w", it.Digest.Short(), err)
+		return nil, fmt.Errorf("read %s for its proof of possession: %w", it.Digest.Short(), err)
 	}
 	if size != it.Size || evidence.Digest(h.Sum(nil)) != it.Digest {
-		return nil, &errRefused{alarm: store.AlarmDigest, err: fmt.Errorf("stored copy of %s no longer hashes to its digest", it.Digest.Short())}
+		return nil, &errRefused{alarm: store.AlarmDigest, err: fmt.Errorf("the bytes of %s read for the proof of possession do not hash to its digest", it.Digest.Short())}
 	}
 	manifest, err := stn.target.GetDocument(ctx, stn.target.ManifestKey(it.Digest), 64<<20)
 	if err != nil {

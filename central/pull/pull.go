@@ -154,22 +154,25 @@ func (c *Client) Manifest(ctx context.Context, d evidence.Digest) ([]byte, error
 	return c.call(ctx, "manifest of "+d.Short(), http.MethodGet, "/api/v1/central/items/"+d.String()+"/manifest", nil, nil, 64<<20, nil)
 }
 
-// Content opens the item's bytes from offset on. The answer must be the
-// range asked for (206 with a matching Content-Range, or 200 from 0).
-func (c *Client) Content(ctx context.Context, d evidence.Digest, offset, size int64) (io.ReadCloser, error) {
-	op := fmt.Sprintf("content of %s from %d", d.Short(), offset)
+// Content opens bytes [start, end) of the item (size bytes in all): the
+// whole item with a plain GET, any other range with HTTP Range. The answer
+// must be the range asked for (206 with a matching Content-Range, or 200
+// for the whole item), so a resumed download never splices in other bytes.
+func (c *Client) Content(ctx context.Context, d evidence.Digest, start, end, size int64) (io.ReadCloser, error) {
+	op := fmt.Sprintf("content of %s, bytes %d-%d", d.Short(), start, end-1)
+	whole := start == 0 && end == size
 	hdr := http.Header{}
-	if offset > 0 {
-		hdr.Set("Range", fmt.Sprintf("bytes=%d-", offset))
+	if !whole {
+		hdr.Set("Range", fmt.Sprintf("bytes=%d-%d", start, end-1))
 	}
 	resp, err := c.do(ctx, op, http.MethodGet, "/api/v1/central/items/"+d.String()+"/content", nil, nil, hdr)
 	if err != nil {
 		return nil, err
 	}
-	want := fmt.Sprintf("bytes %d-%d/%d", offset, size-1, size)
+	want := fmt.Sprintf("bytes %d-%d/%d", start, end-1, size)
 	switch {
-	case resp.StatusCode == http.StatusOK && offset == 0 && resp.ContentLength == size:
-	case resp.StatusCode == http.StatusPartialContent && resp.Header.Get("Content-Range") == want:
+	case whole && resp.StatusCode == http.StatusOK && resp.ContentLength == size:
+	case !whole && resp.StatusCode == http.StatusPartialContent && resp.Header.Get("Content-Range") == want && resp.ContentLength == end-start:
 	default:
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
 		resp.Body.Close()

@@ -55,7 +55,7 @@ func TestContentRefusesTheWrongRange(t *testing.T) {
 			srv := httptest.NewServer(h)
 			defer srv.Close()
 			c, _ := New(srv.URL, "et_token", srv.Client())
-			if r, err := c.Content(context.Background(), evidence.DigestBytes(body), 4, 10); err == nil {
+			if r, err := c.Content(context.Background(), evidence.DigestBytes(body), 4, 10, 10); err == nil {
 				r.Close()
 				t.Fatal("a wrong answer to a range request was taken")
 			}

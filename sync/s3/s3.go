@@ -159,6 +159,16 @@ func (t *Target) Bucket() string { return t.cfg.Bucket }
 // Key is where the item's bytes are stored in the bucket.
 func (t *Target) Key(d evidence.Digest) string { return t.cfg.Layout(d) }
 
+// PartSize is the size of every part but the last when an item of size
+// goes in parts; 0 when it goes in one PUT. A source that reads part by
+// part can line its reads up with the parts a resumed upload keeps.
+func (t *Target) PartSize(size int64) int64 {
+	if size < t.cfg.MultipartThreshold {
+		return 0
+	}
+	return t.cfg.PartSize
+}
+
 // ManifestKey is where the item's manifest is stored, beside its bytes.
 func (t *Target) ManifestKey(d evidence.Digest) string { return t.cfg.Layout(d) + ".manifest.json" }
 

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,7 +23,9 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
 	"github.com/edgetriage/edgetriage/central"
+	"github.com/edgetriage/edgetriage/central/store"
 	"github.com/edgetriage/edgetriage/central/store/pgtest"
 	"github.com/edgetriage/edgetriage/testkit"
 )
@@ -72,16 +77,34 @@ func (f *fleet) writeConfig(worker, addr string) string {
 	cfg := fmt.Sprintf(`worker_id: %s
 database: {dsn: %q}
 storage: {endpoint: %q, region: %q, bucket: %q, access_key: %q, secret_key: %q, retention: 2h%s}
+witness: {name: central-hq, key_file: %q}
 http: {addr: %q}
 lease_ttl: 3s
 poll_interval: 500ms
 silent_after: 4s
 pull: %s
 stations:
-%s`, worker, f.dsn, f.s3.Endpoint, f.s3.Region, f.bucket, f.s3.AccessKey, f.s3.SecretKey, f.storageExtra, addr, pull, sts.String())
+%s`, worker, f.dsn, f.s3.Endpoint, f.s3.Region, f.bucket, f.s3.AccessKey, f.s3.SecretKey, f.storageExtra,
+		filepath.Join(f.dir, "witness.key"), addr, pull, sts.String())
 	path := filepath.Join(f.dir, worker+".yaml")
 	writeFile(f.t, path, cfg)
 	return path
+}
+
+// pinWitness makes central's witness key with `edgetriage central
+// witness-key`, as an admin does, and pins it in every station's
+// configuration (before the stations start).
+func (f *fleet) pinWitness() string {
+	f.t.Helper()
+	r := run(f.t, "central", "witness-key", "--config", f.writeConfig("admin", "127.0.0.1:0"))
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "central-hq+") {
+		f.t.Fatalf("central witness-key: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	vkey := strings.TrimSpace(r.stdout)
+	for _, st := range f.stations {
+		st.pinWitness(vkey)
+	}
+	return vkey
 }
 
 func (f *fleet) startWorker(id string) *centralWorker {
@@ -279,6 +302,7 @@ func TestCentralFleet(t *testing.T) {
 	f.stations["st-south"] = newStation(t, stationOptions{s3: &f.s3})
 	f.pushed = map[string]bool{"st-south": true}
 	f.stations["st-east"] = newStation(t, stationOptions{})
+	vkey := f.pinWitness()
 	for _, st := range f.stations {
 		st.serve()
 	}
@@ -358,24 +382,31 @@ func TestCentralFleet(t *testing.T) {
 
 	north.waitFor("every wanted item of every station acknowledged", 4*time.Minute, f.allAcked)
 
-	// The large clip was resumed, not fetched again from its start.
+	// The large clip was read part by part and resumed, not fetched again
+	// from its start: each part is one range the station served whole
+	// (what it needs to take the ack), and only the part in flight when the
+	// worker died may have been read twice.
 	evs, err := north.itemEvents(bigItem.Digest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var whole, resumed int
+	reads := map[int64]int{}
 	for _, e := range evs {
 		if e.Action != evidence.ActionCentralPulled {
 			continue
 		}
-		if r := e.Details["range"]; r == "" || r == "bytes=0-" {
-			whole++
-		} else {
-			resumed++
+		var start, end int64
+		if _, err := fmt.Sscanf(e.Details["range"], "bytes=%d-%d", &start, &end); err != nil {
+			t.Errorf("the large clip was read with range %q, not part by part", e.Details["range"])
 		}
+		reads[start]++
 	}
-	if whole != 1 || resumed == 0 {
-		t.Errorf("the large clip was downloaded from the start %d times and resumed %d times, want once and at least once", whole, resumed)
+	twice := 0
+	for _, n := range reads {
+		twice += n - 1
+	}
+	if parts := int((40<<20 + 5<<20 - 1) / (5 << 20)); reads[0] != 1 || len(reads) != parts || twice > 1 {
+		t.Errorf("the large clip's %d parts were read %v times (by start offset); want each once, the one in flight at the kill at most twice", parts, reads)
 	}
 
 	f.checkStoredOnce()
@@ -445,6 +476,8 @@ func TestCentralFleet(t *testing.T) {
 	})
 	f.checkStoredOnce()
 	f.checkFleetView(survivor)
+	f.checkWitnessed(vkey)
+	f.fork(survivor, vkey)
 }
 
 func containsString(ss []string, s string) bool {
@@ -559,4 +592,194 @@ func (f *fleet) checkFleetView(w *centralWorker) {
 			t.Errorf("GET %s lacks %q", path, want)
 		}
 	}
+}
+
+// cosigned is central's newest co-signed checkpoint of a station, as the
+// database holds it: size, the note as the station signed it, and with
+// central's cosignature.
+func (f *fleet) cosigned(id string) (size int64, note, cosignedNote string) {
+	rows := f.query(`SELECT size, note, coalesce(cosigned_note, '') FROM checkpoints
+		WHERE station = $1 AND cosigned AND superseded_at IS NULL ORDER BY size DESC LIMIT 1`, id)
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(&size, &note, &cosignedNote); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	return size, note, cosignedNote
+}
+
+// checkWitnessed: central co-signed a checkpoint of every station's log,
+// its cosignature checks with the key `central witness-key` printed, and
+// each station took the cosignature.
+func (f *fleet) checkWitnessed(vkey string) {
+	t := f.t
+	t.Helper()
+	witness, err := custodylog.WitnessVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, st := range f.stations {
+		size, _, note := f.cosigned(id)
+		c, sigs, err := custodylog.Cosignatures([]byte(note), st.publicKey(), witness)
+		if err != nil || len(sigs) != 1 || sigs[0].Witness != "central-hq" || c.Size != size || size == 0 {
+			t.Errorf("%s: co-signed checkpoint of %d events: %+v %v", id, size, sigs, err)
+		}
+		if st.log.grep("checkpoint co-signed") == 0 {
+			t.Errorf("%s: the station never took central's cosignature", id)
+		}
+	}
+}
+
+func (st *station) publicKey() ed25519.PublicKey {
+	st.t.Helper()
+	raw, err := os.ReadFile(filepath.Join(st.data, "keys", "appliance.pub"))
+	if err != nil {
+		st.t.Fatal(err)
+	}
+	pub, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil {
+		st.t.Fatal(err)
+	}
+	return pub
+}
+
+// events counts the custody events of a stopped station's vault.
+func (st *station) events() int64 {
+	st.t.Helper()
+	r := run(st.t, "custody", "--data", st.data, "--json")
+	if r.code != 0 {
+		st.t.Fatalf("custody: %s", r.stderr)
+	}
+	return int64(strings.Count(r.stdout, "\n"))
+}
+
+// fork makes a real fork of st-east: stopped, its data directory copied,
+// the original started again and the copy started on another address,
+// under the same key, each going on with events of its own. Central
+// witnesses the original past the point of the copy, then is pointed at
+// the copy: it raises the fork alarm with both signed checkpoints, pulls
+// nothing more from it until an admin clears the alarm, and central's copy
+// of the checkpoint it co-signed makes the copy's own verify report the
+// rewritten history.
+func (f *fleet) fork(w *centralWorker, vkey string) {
+	t := f.t
+	t.Helper()
+	east := f.stations["st-east"]
+	east.stop()
+	copied := east.events()
+	clone := east.copyStation()
+	east.serve()
+	east.dock("bay-3", bodyCamera{serial: "EST-3", officer: "PC 5", clips: map[string]string{
+		"CLIP0010.MP4": bigClip(t, filepath.Join(f.dir, "east-after-copy.mp4"), 2<<20)}})
+	east.waitFor("central co-signed st-east's history past the copy", 2*time.Minute, func() (bool, string) {
+		if ok, why := f.allAcked(); !ok {
+			return false, why
+		}
+		size, _, _ := f.cosigned("st-east")
+		return size > copied, fmt.Sprintf("co-signed %d events; %d were copied", size, copied)
+	})
+	w.kill()
+	witnessed, earlier, _ := f.cosigned("st-east")
+
+	// The copy goes on with other events, at least as many as central saw.
+	for i := 0; clone.events() < witnessed+5; i++ {
+		args := []string{"ingest", "--data", clone.data, "--source", "copy"}
+		for j := range 10 {
+			args = append(args, bigClip(t, filepath.Join(clone.dir, fmt.Sprintf("other-%d-%d.bin", i, j)), 4<<10))
+		}
+		if r := run(t, args...); r.code != 0 {
+			t.Fatalf("ingest into the copy: %s", r.stderr)
+		}
+	}
+	clone.serve()
+	f.stations["st-east"] = clone
+	hq := f.startWorker("hq-c")
+	var alarm store.Alarm
+	clone.waitFor("the fork alarm on st-east", time.Minute, func() (bool, string) {
+		v, err := f.view(hq)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, a := range v.Alarms {
+			if a.Station == "st-east" && a.Kind == store.AlarmFork && a.Cleared.IsZero() {
+				alarm = a
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("open alarms %v", stationView(v, "st-east").alarms)
+	})
+	t.Logf("fork alarm: %s", alarm.Detail)
+	if alarm.Evidence == nil || alarm.Evidence.Earlier != earlier {
+		t.Fatalf("the fork alarm's evidence does not hold the checkpoint central co-signed: %+v", alarm.Evidence)
+	}
+	before, _, err1 := custodylog.Open([]byte(alarm.Evidence.Earlier), east.publicKey())
+	after, _, err2 := custodylog.Open([]byte(alarm.Evidence.Later), east.publicKey())
+	if err := errors.Join(err1, err2); err != nil || after.Size < before.Size || after.Root == before.Root {
+		t.Fatalf("evidence: %d then %d events, both signed by st-east's key? %v", before.Size, after.Size, err)
+	}
+
+	// Nothing more is pulled from the forked station.
+	clone.dock("bay-1", bodyCamera{serial: "EST-9", officer: "PC 6", clips: map[string]string{
+		"CLIP0011.MP4": bigClip(t, filepath.Join(f.dir, "copy-after-fork.mp4"), 2<<20)}})
+	var docked evidence.Item
+	clone.waitFor("the clip docked at the copy offloaded", time.Minute, func() (bool, string) {
+		items, err := clone.items()
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, it := range items {
+			if strings.HasSuffix(it.OriginalName, "CLIP0011.MP4") {
+				docked = it
+				return true, ""
+			}
+		}
+		return false, "not yet"
+	})
+	time.Sleep(3 * time.Second) // six of central's rounds
+	if rows := f.query(`SELECT 1 FROM items WHERE station = 'st-east' AND digest = $1`, docked.Digest.String()); rows.Next() {
+		rows.Close()
+		t.Fatal("central read the feed of a station whose log forked")
+	}
+
+	// The admin clears the fork: pulling resumes on the copy's history.
+	cfg := f.writeConfig("admin", "127.0.0.1:0")
+	if r := run(t, "central", "clear", "--config", cfg, "--station", "st-east", "--by", "test-admin", "fork"); r.code != 0 {
+		t.Fatalf("central clear: %s%s", r.stdout, r.stderr)
+	}
+	clone.waitFor("the copy's clip acknowledged after the fork was cleared", 2*time.Minute, func() (bool, string) {
+		rows := f.query(`SELECT status FROM items WHERE station = 'st-east' AND digest = $1`, docked.Digest.String())
+		defer rows.Close()
+		status := "not recorded"
+		for rows.Next() {
+			rows.Scan(&status)
+		}
+		return status == store.StatusAcked, status
+	})
+
+	// Central's copy of the checkpoint it co-signed before the fork shows
+	// the copy's history rewritten, in the copy's own verify.
+	clone.stop()
+	r := run(t, "central", "checkpoint", "--config", cfg, "--station", "st-east", "--size", fmt.Sprint(witnessed))
+	if r.code != 0 {
+		t.Fatalf("central checkpoint: %s", r.stderr)
+	}
+	cosignedFile := filepath.Join(f.dir, "st-east.cosigned")
+	writeFile(t, cosignedFile, r.stdout)
+	v := run(t, "verify", "--data", clone.data, "--pubkey", filepath.Join(east.data, "keys", "appliance.pub"),
+		"--witness", vkey, "--cosigned", cosignedFile, "--checkpoint-interval", "5s")
+	want := fmt.Sprintf("history rewritten after checkpoint %d cosigned by central-hq at", witnessed)
+	if v.code != 1 || !strings.Contains(v.stdout+v.stderr, want) {
+		t.Fatalf("verify of the copy with central's checkpoint: exit %d, want 1 with %q:\n%s%s", v.code, want, v.stdout, v.stderr)
+	}
+	t.Logf("the copy's verify: %s", firstLineWith(v.stdout+v.stderr, "history rewritten"))
+}
+
+func firstLineWith(text, s string) string {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
 }
