@@ -36,10 +36,15 @@ func BenchmarkCentralPull(b *testing.B) {
 		if r := run(b, args...); r.code != 0 {
 			b.Fatalf("ingest: %s", r.stderr)
 		}
-		st.serve()
 		stations[id] = st
 	}
 	conn := testkit.S3(b)
+	// One witness key for every op, pinned by the stations as in service.
+	keys := b.TempDir()
+	(&fleet{t: b, dir: keys, dsn: "postgres://unused@127.0.0.1/unused", s3: conn, bucket: "unused", stations: stations}).pinWitness()
+	for _, st := range stations {
+		st.serve()
+	}
 	items := map[string][]evidence.Item{}
 	for id, st := range stations {
 		got, err := st.items()
@@ -57,7 +62,7 @@ func BenchmarkCentralPull(b *testing.B) {
 			for range b.N {
 				rawTime := rawPull(b, conn, stations, items)
 				f := &fleet{t: b, dir: b.TempDir(), dsn: pgtest.NewDatabase(b), s3: conn, stations: stations,
-					pull: evidence.PullFilter{Origins: []string{"cli"}}}
+					pull: evidence.PullFilter{Origins: []string{"cli"}}, witnessKey: filepath.Join(keys, "witness.key")}
 				f.bucket = testkit.NewBucket(b, conn, true)
 				// The clock starts when the workers are up (process started,
 				// database migrated): what is measured is pulling, not start-up.

@@ -46,7 +46,9 @@ type fleet struct {
 	stations     map[string]*station
 	// pushed names the stations whose own push bucket central may read.
 	pushed map[string]bool
-	db     *pgx.Conn
+	// witnessKey is central's witness key file (default: in dir).
+	witnessKey string
+	db         *pgx.Conn
 }
 
 // centralWorker is one `edgetriage central serve` process.
@@ -85,10 +87,17 @@ silent_after: 4s
 pull: %s
 stations:
 %s`, worker, f.dsn, f.s3.Endpoint, f.s3.Region, f.bucket, f.s3.AccessKey, f.s3.SecretKey, f.storageExtra,
-		filepath.Join(f.dir, "witness.key"), addr, pull, sts.String())
+		f.witnessKeyFile(), addr, pull, sts.String())
 	path := filepath.Join(f.dir, worker+".yaml")
 	writeFile(f.t, path, cfg)
 	return path
+}
+
+func (f *fleet) witnessKeyFile() string {
+	if f.witnessKey != "" {
+		return f.witnessKey
+	}
+	return filepath.Join(f.dir, "witness.key")
 }
 
 // pinWitness makes central's witness key with `edgetriage central
