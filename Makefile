@@ -8,7 +8,7 @@ PKG       := ./appliance/cmd/edgetriage
 # The version stamped into the binary (edgetriage version, edgetriage_build_info).
 VERSION   ?= $(shell bash scripts/version.sh)
 
-.PHONY: all deps build run demo test bench soak fuzz vet clean deb install-test
+.PHONY: all deps build run demo test test-central bench soak fuzz vet clean deb install-test
 
 all: build
 
@@ -38,11 +38,16 @@ demo: build
 test: deps
 	GO=$(GO) bash scripts/test.sh
 
+# The central service's tests alone, with the servers they need.
+test-central: deps
+	GO=$(GO) bash scripts/test.sh central
+
 # Every benchmark once (-benchtime 1x: each op is a whole figure), then the
 # summary table of every figure against its goal (scripts/bench-goals.tsv).
 bench: deps
 	bash scripts/s3server.sh start
-	eval "$$(bash scripts/s3server.sh env)" && $(GO) test -run '^$$' -bench . -skip '^BenchmarkSoak$$' -benchtime 1x -timeout 60m ./... 2>&1 | tee bench.out; \
+	bash scripts/pgserver.sh start
+	eval "$$(bash scripts/s3server.sh env)" && eval "$$(bash scripts/pgserver.sh env)" && $(GO) test -run '^$$' -bench . -skip '^BenchmarkSoak$$' -benchtime 1x -timeout 60m ./... 2>&1 | tee bench.out; \
 	status=$${PIPESTATUS[0]}; bash scripts/bench-summary.sh bench.out; exit $$status
 
 # The daemon for EDGETRIAGE_TEST_SOAK_DURATION (default 10m) with four RTSP

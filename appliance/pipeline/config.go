@@ -18,7 +18,7 @@ import (
 // SyncConfig sends evidence to central storage.
 type SyncConfig struct {
 	// Target is "filesystem" (a directory such as an NFS mount; the
-	// default, ./central) or "s3" (S3 with Object Lock).
+	// default, ./synced) or "s3" (S3 with Object Lock).
 	Target     string `yaml:"target"`
 	Filesystem struct {
 		Root string `yaml:"root"`
@@ -118,10 +118,10 @@ type RedactionConfig struct {
 	MuteAudio bool `yaml:"mute_audio"`
 }
 
-// DefaultSync sends every body-worn clip to ./central.
+// DefaultSync sends every body-worn clip to ./synced.
 func DefaultSync() SyncConfig {
 	s := SyncConfig{Target: "filesystem", SendAllFrom: []string{"dock"}}
-	s.Filesystem.Root = "./central"
+	s.Filesystem.Root = "./synced"
 	s.S3.Region = "us-east-1"
 	s.S3.Retention = 7 * 365 * 24 * time.Hour
 	return s

@@ -39,7 +39,7 @@ type cliEnv struct {
 func commands() []command {
 	return []command{
 		serveCommand(), ingestCommand(), offloadCommand(), recordCommand(), verifyCommand(),
-		exportCommand(), custodyCommand(), triageCommand(), redactCommand(), userCommand(), firmwareCommand(), versionCommand(),
+		exportCommand(), custodyCommand(), triageCommand(), redactCommand(), userCommand(), firmwareCommand(), centralCommand(), versionCommand(),
 		reloadCommand(), backupCommand(), restoreCommand(),
 	}
 }
