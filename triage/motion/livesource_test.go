@@ -235,11 +235,12 @@ func TestLiveSourceReportsOnsetWithinTwoSeconds(t *testing.T) {
 		t.Errorf("motion at %.1f s in the empty room", got[0].From.Sub(t0).Seconds())
 	}
 	// What the recorder asks: the empty room holds nothing (it is watched
-	// from about 3.5 s on: connecting, the next keyframe, probing, 2 s of
-	// learning the scene), the first entrance does.
+	// from about 4 s on: connecting, the next keyframe, probing, 2 s of
+	// learning the scene; later on a busy machine), the first entrance
+	// does.
 	w := src.Watched()
-	if len(w) == 0 || w[0].From.After(t0.Add(5*time.Second)) {
-		t.Fatalf("the source took more than 5 s to start watching (watched %s)", spanString(w, t0))
+	if len(w) == 0 || w[0].From.After(t0.Add(5500*time.Millisecond)) {
+		t.Fatalf("the source took more than 5.5 s to start watching (watched %s)", spanString(w, t0))
 	}
 	if src.MotionBetween("room", w[0].From, t0.Add(5500*time.Millisecond)) {
 		t.Errorf("MotionBetween: motion reported for the empty room up to 5.5 s (watched %s)", spanString(w, t0))
