@@ -9,12 +9,15 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -50,6 +53,33 @@ type LiveSource struct {
 	frames  chan struct{}
 	hist    history   // frame by frame, for Window
 	pruned  time.Time // when the history was last pruned
+
+	// CPU accounting, for Stats.
+	analysed    atomic.Int64
+	decoderPID  atomic.Int64 // the running ffmpeg, 0 between sessions
+	decodeDone  atomic.Int64 // ns of CPU used by ffmpeg processes that ended
+	analysisCPU atomic.Int64 // ns of CPU the analysing thread spent in observe
+}
+
+// LiveStats are a live source's counters since it was made.
+type LiveStats struct {
+	// Frames counts the frames analysed, learning the scene or not.
+	Frames int64
+	// DecodeCPU is the CPU time (user and system) its ffmpeg decoders
+	// used; AnalysisCPU the time the detector and the thumbnails took on
+	// the analysing thread (OpenCV running on the calling thread, as the
+	// appliance runs it). Together they are what live analysis of the
+	// camera costs.
+	DecodeCPU, AnalysisCPU time.Duration
+}
+
+// Stats returns the source's counters.
+func (s *LiveSource) Stats() LiveStats {
+	decode := time.Duration(s.decodeDone.Load())
+	if pid := s.decoderPID.Load(); pid > 0 {
+		decode += procCPU(int(pid))
+	}
+	return LiveStats{Frames: s.analysed.Load(), DecodeCPU: decode, AnalysisCPU: time.Duration(s.analysisCPU.Load())}
 }
 
 // Interval is a stretch of appliance time, both ends included.
@@ -200,6 +230,17 @@ func (s *LiveSource) session(parent context.Context) (int, error) {
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("ffmpeg for camera %s: %w", s.id, err)
 	}
+	s.decoderPID.Store(int64(cmd.Process.Pid))
+	defer func() {
+		s.decoderPID.Store(0)
+		if ps := cmd.ProcessState; ps != nil {
+			s.decodeDone.Add(int64(ps.UserTime() + ps.SystemTime()))
+		}
+	}()
+	// The frames are analysed on this goroutine; keeping it on one thread
+	// lets Stats count their CPU time.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	// ffmpeg's own socket timeout does not cover a camera that keeps the
 	// connection open but stops sending.
 	var stalled atomic.Bool
@@ -209,7 +250,10 @@ func (s *LiveSource) session(parent context.Context) (int, error) {
 		stall.Reset(s.opt.Timeout)
 		y := frame.RowRange(0, h.h)
 		defer y.Close()
+		cpu := threadCPU()
 		s.observe(live, y, frame, time.Now())
+		s.analysisCPU.Add(int64(threadCPU() - cpu))
+		s.analysed.Add(1)
 	})
 	cancel()
 	_ = cmd.Wait() // killed by cancel or already gone: why it stopped is below
@@ -374,6 +418,38 @@ func (s *LiveSource) Watched() []Interval {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.watched)
+}
+
+// threadCPU is the CPU time the calling thread has used.
+func threadCPU() time.Duration {
+	const rusageThread = 1 // RUSAGE_THREAD, Linux
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is a running process's user and system time, from /proc.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name in parentheses may hold spaces; the fields after
+	// it are utime and stime at positions 12 and 13, in clock ticks.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / ticksPerSecond
 }
 
 // redactURL hides the credentials in a camera URL, for logs.

@@ -33,7 +33,7 @@ type camServer struct {
 	first   map[string]time.Time // when the first video packet of the current publisher arrived
 }
 
-func startCamServer(t *testing.T) *camServer {
+func startCamServer(t testing.TB) *camServer {
 	t.Helper()
 	s := &camServer{streams: map[string]*gortsplib.ServerStream{}, pubs: map[*gortsplib.ServerSession]string{},
 		first: map[string]time.Time{}}
@@ -65,7 +65,7 @@ func (s *camServer) stream(path string) *gortsplib.ServerStream {
 
 // waitFirstPacket returns when the current publisher's first video packet
 // on path reached the server: the moment its clip time 0 went out.
-func (s *camServer) waitFirstPacket(t *testing.T, path string) time.Time {
+func (s *camServer) waitFirstPacket(t testing.TB, path string) time.Time {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -168,6 +168,23 @@ func publish(t *testing.T, clip, url string, extra ...string) func() {
 	}
 	t.Cleanup(kill)
 	return kill
+}
+
+// publishLoop starts an ffmpeg publisher looping clip into url for as long
+// as the test runs, at the lowest priority: it stands for the camera, and
+// must not take the cores from what is measured.
+func publishLoop(tb testing.TB, clip, url string) {
+	tb.Helper()
+	cmd := exec.Command("nice", "-n", "19", "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re",
+		"-stream_loop", "-1", "-i", clip, "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", url)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start ffmpeg publisher: %v", err)
+	}
+	tb.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+	})
 }
 
 func startLiveSource(t *testing.T, id, url string) *LiveSource {

@@ -95,6 +95,11 @@ func compareLiveAndFile(t *testing.T, srv *camServer, c liveClip) {
 	if len(live.Watched) == 0 {
 		t.Fatalf("%s: nothing watched", c.name)
 	}
+	// What the camera's analysis cost is counted (BenchmarkLiveAnalysis
+	// reports it).
+	if st := src.Stats(); st.Frames < int64(live.Result.Frames) || st.DecodeCPU <= 0 || st.AnalysisCPU <= 0 {
+		t.Errorf("%s: stats %+v: frames, decoder and analysis CPU must all be counted", c.name, st)
+	}
 	// From then on to the last frame analysed, all of it was watched, at
 	// the live analysis rate.
 	from, to := live.Watched[0].From, live.Watched[len(live.Watched)-1].To
