@@ -5,14 +5,18 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // startDaemon runs a daemon on a kernel-chosen port until the test ends.
@@ -82,7 +86,7 @@ func TestMetricsScrapedWithToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the first health sample", 20*time.Second, func() bool { return !d.health.Last().Time.IsZero() })
+	testkit.WaitFor(t, "the first health sample", 20*time.Second, func() bool { return !d.health.Last().Time.IsZero() })
 	if code, _ := get(t, base+"/metrics", ""); code != http.StatusUnauthorized {
 		t.Fatalf("metrics without token: %d", code)
 	}
@@ -115,7 +119,7 @@ func TestMetricsScrapedWithToken(t *testing.T) {
 	if backlog := metricValue(t, body, `edgetriage_stage_backlog_events{stage="sync-policy"}`); backlog < 0 {
 		t.Errorf("sync policy backlog %v", backlog)
 	}
-	waitFor(t, "the clip to be queued for sync", 20*time.Second, func() bool {
+	testkit.WaitFor(t, "the clip to be queued for sync", 20*time.Second, func() bool {
 		_, body := get(t, base+"/metrics", "scrape-secret")
 		return strings.Contains(body, "edgetriage_sync_items{state=")
 	})
@@ -139,4 +143,97 @@ func TestDashboardMountedAndFirstAdminMade(t *testing.T) {
 	if err != nil || len(users) != 1 || users[0].Name != "admin" {
 		t.Fatalf("first start accounts: %+v %v", users, err)
 	}
+}
+
+// Stopping the daemon stops intake, lets the stages finish the clip in
+// hand, and only then closes the vault: a clip being triaged when the
+// station is told to stop comes back triaged, not abandoned half way.
+func TestShutdownFinishesTheClipInHand(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Sync.Filesystem.Root = t.TempDir()
+	cfg.Dock.Root = t.TempDir()
+	cfg.WebRTC.UDPAddr = "127.0.0.1:0"
+	cfg.ShutdownTimeout = 2 * time.Minute
+	d := New(cfg, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	listening := make(chan struct{})
+	d.Listening = func(string) { close(listening) }
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	<-listening
+	clip, _, err := d.vault.IngestFile(ctx, filepath.Join(testFootage, "parking-cars.mp4"), evidence.Intake{Source: "yard"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // triage has the clip in hand
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("daemon stopped with %v", err)
+	}
+	v, err := OpenVault(context.Background(), cfg.DataDir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	evs, _ := v.ItemEvents(clip.Digest)
+	for _, e := range evs {
+		if e.Action == evidence.ActionTriaged {
+			return
+		}
+	}
+	t.Fatalf("the clip in hand at shutdown was not triaged: %+v", evs)
+}
+
+// The first admin's password is left in a file only root can read, and
+// never in the log, which is shipped off the box and kept; the log names
+// the file and the signing key's fingerprint instead.
+func TestFirstAdminPasswordIsNotLogged(t *testing.T) {
+	var logged strings.Builder
+	var mu sync.Mutex
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Sync.Filesystem.Root = t.TempDir()
+	cfg.Dock.Root = t.TempDir()
+	cfg.WebRTC.UDPAddr = "127.0.0.1:0"
+	d := New(cfg, slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	d.Listening = func(a string) { addr <- a }
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	<-addr
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(cfg.DataDir, FirstAdminPasswordFile)
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("password file: %v %v", fi, err)
+	}
+	raw, _ := os.ReadFile(path)
+	password := strings.TrimSpace(string(raw))
+	mu.Lock()
+	log := logged.String()
+	mu.Unlock()
+	if len(password) < 16 || strings.Contains(log, password) {
+		t.Fatalf("the first admin's password %q is in the log:\n%s", password, log)
+	}
+	if !strings.Contains(log, path) || !strings.Contains(log, "fingerprint=") {
+		t.Fatalf("the log does not say where the password is or which key signs:\n%s", log)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

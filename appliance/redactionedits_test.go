@@ -10,12 +10,16 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
-func putEdits(t *testing.T, url string, body string, s *auth.Session, csrf bool) int {
+func putEdits(t *testing.T, url string, body string, s *auth.Session, csrf bool, origin ...string) int {
 	t.Helper()
 	req, _ := http.NewRequest("PUT", url, bytes.NewReader([]byte(body)))
 	req.Header.Set("Content-Type", "application/json")
+	for _, o := range origin {
+		req.Header.Set("Origin", o)
+	}
 	req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: s.Token})
 	if csrf {
 		req.Header.Set("X-CSRF-Token", s.CSRF)
@@ -54,13 +58,18 @@ func TestInvestigatorEditsRedactionAndANewCopyIsRendered(t *testing.T) {
 	if code := putEdits(t, url, edit, inv, false); code != http.StatusForbidden {
 		t.Fatalf("edit without CSRF token: %d", code)
 	}
+	// A page of another site cannot change what is redacted, even with a
+	// stolen token: the route sits behind the web part's Origin check.
+	if code := putEdits(t, url, edit, inv, true, "https://evil.example"); code != http.StatusForbidden {
+		t.Fatalf("cross-site edit: %d", code)
+	}
 	if code := putEdits(t, url, `[{"op":"add","start":1}]`, inv, true); code != http.StatusBadRequest {
 		t.Fatalf("edit with an unknown key: %d", code)
 	}
 	if code := putEdits(t, url, edit, inv, true); code != http.StatusAccepted {
 		t.Fatalf("investigator edit: %d", code)
 	}
-	waitFor(t, "a copy rendered with the edit", 120*time.Second, func() bool {
+	testkit.WaitFor(t, "a copy rendered with the edit", 120*time.Second, func() bool {
 		evs, _ := d.vault.ItemEvents(master.Digest)
 		last := evs[len(evs)-1]
 		return last.Action == evidence.ActionRedacted && last.Details["redacted_copy"] != ""

@@ -128,7 +128,7 @@ func (e *env) lastEvent() evidence.CustodyEvent {
 
 func (e *env) verifyVault() {
 	e.t.Helper()
-	r, err := e.v.Verify(context.Background(), nil)
+	r, err := e.v.Verify(context.Background(), vault.VerifyOptions{})
 	if err != nil || !r.OK() {
 		e.t.Fatalf("vault verify: %v %v", err, r.Findings)
 	}

@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,12 +66,26 @@ type User struct {
 }
 
 // Token is a machine client's credential as stored (the secret itself is
-// never kept, only its SHA-256).
+// never kept, only its SHA-256). Names are unique, so a token is listed and
+// revoked by the name of the client that holds it.
 type Token struct {
 	Name    string    `json:"name"`
 	Role    Role      `json:"role"`
 	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires,omitzero"`
 }
+
+// ExpiresAt is when the token stops working. Tokens made before tokens
+// expired get the default lifetime from their creation.
+func (t Token) ExpiresAt() time.Time {
+	if t.Expires.IsZero() {
+		return t.Created.Add(DefaultTokenTTL)
+	}
+	return t.Expires
+}
+
+// DefaultTokenTTL is how long a central token lives unless told otherwise.
+const DefaultTokenTTL = 180 * 24 * time.Hour
 
 // Store is the durable key-value space the accounts live in; *vault.KV
 // satisfies it.
@@ -129,7 +145,7 @@ func (o *Options) defaults() {
 // name and a wrong password so that names cannot be probed.
 var (
 	ErrBadCredentials = errors.New("wrong user name or password")
-	ErrLocked         = errors.New("account locked after too many wrong passwords; try again later or ask an admin to reset the password")
+	ErrLocked         = errors.New("too many wrong passwords for this name from this address; try again later or ask an admin to reset the password")
 	ErrDisabled       = errors.New("account disabled")
 	ErrRateLimited    = errors.New("too many login attempts from this address; wait a moment")
 	ErrNoUser         = errors.New("no such user")
@@ -158,7 +174,12 @@ type Session struct {
 	Created  time.Time
 	Expires  time.Time
 	lastSeen time.Time
+	done     chan struct{}
 }
+
+// Done is closed when the session ends (logout, expiry, the account
+// disabled): whatever it keeps open must stop then.
+func (s *Session) Done() <-chan struct{} { return s.done }
 
 // Service is the account store, session table and login throttle. It is
 // safe for concurrent use.
@@ -170,7 +191,9 @@ type Service struct {
 	mu       sync.Mutex
 	sessions map[string]*Session
 	limiters map[string]*rate.Limiter
-	// userMu serialises read-modify-write of one account's counters.
+	guesses  map[guessKey]guesses
+	failures map[string]*failureSummary
+	// userMu serialises read-modify-write of accounts.
 	userMu sync.Mutex
 	dummy  string
 }
@@ -179,8 +202,8 @@ type Service struct {
 // never log anyone in.
 func New(store Store, audit Auditor, opt Options) *Service {
 	opt.defaults()
-	return &Service{store: store, audit: audit, opt: opt,
-		sessions: map[string]*Session{}, limiters: map[string]*rate.Limiter{}}
+	return &Service{store: store, audit: audit, opt: opt, sessions: map[string]*Session{}, limiters: map[string]*rate.Limiter{},
+		guesses: map[guessKey]guesses{}, failures: map[string]*failureSummary{}}
 }
 
 var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
@@ -247,9 +270,13 @@ func (s *Service) SetPassword(ctx context.Context, name, password string) error 
 	if err != nil {
 		return err
 	}
-	return s.modify(ctx, name, func(u *User) {
+	if err := s.modify(ctx, name, func(u *User) {
 		u.Hash, u.Failures, u.LockedUntil = hash, 0, time.Time{}
-	})
+	}); err != nil {
+		return err
+	}
+	s.forgetGuesses(name)
+	return nil
 }
 
 // SetDisabled disables or re-enables an account; disabling ends its sessions.
@@ -297,26 +324,98 @@ func tokenKey(secret string) string {
 	return "token/" + hex.EncodeToString(sum[:])
 }
 
-// AddToken creates a bearer token for a machine client and returns the
-// secret; it is shown once and only its hash is stored.
-func (s *Service) AddToken(ctx context.Context, name string) (string, error) {
+// AddToken creates a bearer token for a machine client, valid for ttl
+// (DefaultTokenTTL when zero), and returns the secret; it is shown once and
+// only its hash is stored. The issue is a custody event by actor.
+func (s *Service) AddToken(ctx context.Context, by evidence.Actor, name string, ttl time.Duration) (string, Token, error) {
 	if !validName.MatchString(name) {
-		return "", fmt.Errorf("client name %q: use 1-64 lower-case letters, digits, '.', '_' or '-'", name)
+		return "", Token{}, fmt.Errorf("client name %q: use 1-64 lower-case letters, digits, '.', '_' or '-'", name)
 	}
-	secret := "et_" + randomToken()
-	raw, err := json.Marshal(Token{Name: name, Role: RoleCentral, Created: s.opt.Now().UTC()})
+	if ttl <= 0 {
+		ttl = DefaultTokenTTL
+	}
+	s.userMu.Lock()
+	defer s.userMu.Unlock()
+	existing, err := s.tokenKeysNamed(name)
 	if err != nil {
-		return "", err
+		return "", Token{}, err
+	}
+	if len(existing) > 0 {
+		return "", Token{}, fmt.Errorf("a token named %s exists already (revoke it first): %w", name, ErrExists)
+	}
+	now := s.opt.Now().UTC()
+	tok := Token{Name: name, Role: RoleCentral, Created: now, Expires: now.Add(ttl)}
+	secret := "et_" + randomToken()
+	raw, err := json.Marshal(tok)
+	if err != nil {
+		return "", Token{}, err
 	}
 	if err := s.store.Put(ctx, tokenKey(secret), raw); err != nil {
-		return "", fmt.Errorf("store token for %s: %w", name, err)
+		return "", Token{}, fmt.Errorf("store token for %s: %w", name, err)
 	}
-	return secret, nil
+	return secret, tok, s.audited(ctx, by, evidence.ActionTokenIssued, map[string]string{"client": name, "expires": tok.Expires.Format(time.RFC3339)})
 }
 
-// RevokeToken deletes a token by its secret.
-func (s *Service) RevokeToken(ctx context.Context, secret string) error {
-	return s.store.Delete(ctx, tokenKey(secret))
+// Tokens lists every central token (never their secrets) in name order.
+func (s *Service) Tokens() ([]Token, error) {
+	var out []Token
+	var decodeErr error
+	err := s.store.Scan("token/", func(_ string, val []byte) bool {
+		var t Token
+		if decodeErr = json.Unmarshal(val, &t); decodeErr != nil {
+			return false
+		}
+		out = append(out, t)
+		return true
+	})
+	slices.SortFunc(out, func(a, b Token) int { return strings.Compare(a.Name, b.Name) })
+	return out, errors.Join(err, decodeErr)
+}
+
+// RevokeToken deletes the token of the named client; the revocation is a
+// custody event by actor.
+func (s *Service) RevokeToken(ctx context.Context, by evidence.Actor, name string) error {
+	s.userMu.Lock()
+	defer s.userMu.Unlock()
+	keys, err := s.tokenKeysNamed(name)
+	if err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return fmt.Errorf("no token named %s", name)
+	}
+	for _, k := range keys {
+		if err := s.store.Delete(ctx, k); err != nil {
+			return fmt.Errorf("revoke token of %s: %w", name, err)
+		}
+	}
+	return s.audited(ctx, by, evidence.ActionTokenRevoked, map[string]string{"client": name})
+}
+
+func (s *Service) tokenKeysNamed(name string) ([]string, error) {
+	var keys []string
+	err := s.store.Scan("token/", func(k string, val []byte) bool {
+		var t Token
+		if json.Unmarshal(val, &t) == nil && t.Name == name {
+			keys = append(keys, k)
+		}
+		return true
+	})
+	return keys, err
+}
+
+// audited records an account or token change in the custody chain.
+func (s *Service) audited(ctx context.Context, by evidence.Actor, action evidence.Action, details map[string]string) error {
+	if s.audit == nil {
+		return nil
+	}
+	if by == "" {
+		by = "appliance"
+	}
+	if _, err := s.audit.Append(ctx, evidence.CustodyEvent{Actor: by, Action: action, Details: details}); err != nil {
+		return fmt.Errorf("record %s: %w", action, err)
+	}
+	return nil
 }
 
 // Bearer resolves a bearer token to its client.
@@ -329,7 +428,7 @@ func (s *Service) Bearer(secret string) (Principal, bool) {
 		return Principal{}, false
 	}
 	var t Token
-	if json.Unmarshal(raw, &t) != nil {
+	if json.Unmarshal(raw, &t) != nil || !s.opt.Now().Before(t.ExpiresAt()) {
 		return Principal{}, false
 	}
 	return Principal{Name: t.Name, Role: t.Role}, true

@@ -5,12 +5,9 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 )
@@ -23,20 +20,31 @@ const (
 )
 
 // Login checks a password and opens a session. remote is the client
-// address, used for throttling and recorded in the custody event.
+// address: attempts are throttled per address and per address and name,
+// successes are custody events, failures are summed into one event per
+// address a minute (see throttle.go).
 func (s *Service) Login(ctx context.Context, name, password, remote string) (*Session, error) {
-	if !s.allow(remote) {
-		s.record(ctx, name, "rate-limited", remote)
-		return nil, ErrRateLimited
-	}
-	u, outcome, err := s.checkLogin(ctx, name, password)
-	s.record(ctx, name, outcome, remote)
-	if err != nil {
+	host, now := hostOf(remote), s.opt.Now()
+	name = evidence.TruncateText(name, 128)
+	if err := s.admit(host, name, now); err != nil {
+		outcome := "rate-limited"
+		if errors.Is(err, ErrLocked) {
+			outcome = "locked"
+		}
+		s.noteFailure(host, name, outcome, now)
 		return nil, err
 	}
-	now := s.opt.Now()
+	u, outcome, err := s.checkLogin(name, password)
+	s.noteOutcome(host, name, err == nil, now)
+	if err != nil {
+		// Logged with the summary, not one line each: a flood must not
+		// fill the disk through the log either.
+		s.noteFailure(host, name, outcome, now)
+		return nil, err
+	}
+	s.recordSuccess(ctx, u.Name, remote)
 	sess := &Session{Principal: Principal{Name: u.Name, Role: u.Role}, Token: randomToken(), CSRF: randomToken(),
-		Created: now, Expires: now.Add(s.opt.SessionTTL), lastSeen: now}
+		Created: now, Expires: now.Add(s.opt.SessionTTL), lastSeen: now, done: make(chan struct{})}
 	s.mu.Lock()
 	s.sweepLocked(now)
 	s.sessions[sess.Token] = sess
@@ -44,49 +52,26 @@ func (s *Service) Login(ctx context.Context, name, password, remote string) (*Se
 	return sess, nil
 }
 
-// checkLogin returns the account and the outcome word for the audit.
-func (s *Service) checkLogin(ctx context.Context, name, password string) (User, string, error) {
-	s.userMu.Lock()
-	defer s.userMu.Unlock()
+// checkLogin returns the account and the outcome word for the audit. An
+// unknown name and a wrong password get the same answer and cost the same
+// time, so names cannot be probed.
+func (s *Service) checkLogin(name, password string) (User, string, error) {
 	u, err := s.load(name)
 	if errors.Is(err, ErrNoUser) {
-		// Spend the same time as a real check so names cannot be probed.
 		s.burnHash(password)
 		return User{}, "failure", ErrBadCredentials
 	}
 	if err != nil {
 		return User{}, "error", err
 	}
-	now := s.opt.Now()
-	if now.Before(u.LockedUntil) {
-		return User{}, "locked", ErrLocked
-	}
 	ok, err := checkPassword(u.Hash, password)
-	if err != nil {
+	switch {
+	case err != nil:
 		return User{}, "error", err
-	}
-	if !ok {
-		u.Failures++
-		outcome := "failure"
-		if u.Failures >= s.opt.MaxFailures {
-			u.LockedUntil, u.Failures, outcome = now.Add(s.opt.LockFor), 0, "lockout"
-		}
-		if err := s.save(ctx, u); err != nil {
-			return User{}, "error", err
-		}
-		if outcome == "lockout" {
-			return User{}, outcome, ErrLocked
-		}
-		return User{}, outcome, ErrBadCredentials
-	}
-	if u.Disabled {
+	case !ok:
+		return User{}, "failure", ErrBadCredentials
+	case u.Disabled:
 		return User{}, "disabled", ErrDisabled
-	}
-	if u.Failures != 0 || !u.LockedUntil.IsZero() {
-		u.Failures, u.LockedUntil = 0, time.Time{}
-		if err := s.save(ctx, u); err != nil {
-			return User{}, "error", err
-		}
 	}
 	return u, "success", nil
 }
@@ -101,36 +86,13 @@ func (s *Service) burnHash(password string) {
 	checkPassword(d, password)
 }
 
-func (s *Service) allow(remote string) bool {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l, ok := s.limiters[host]
-	if !ok {
-		if len(s.limiters) > 10000 {
-			// A flood of addresses must not grow memory without bound;
-			// forgetting the buckets only makes throttling briefly lenient.
-			clear(s.limiters)
-		}
-		l = rate.NewLimiter(s.opt.LoginRate, s.opt.LoginBurst)
-		s.limiters[host] = l
-	}
-	return l.Allow()
-}
-
-func (s *Service) record(ctx context.Context, name, outcome, remote string) {
-	if len(name) > 64 {
-		name = name[:64]
-	}
-	s.opt.Logger.Info("login", "user", name, "result", outcome, "remote", remote)
+func (s *Service) recordSuccess(ctx context.Context, name, remote string) {
+	s.opt.Logger.Info("login", "user", name, "result", "success", "remote", remote)
 	if s.audit == nil {
 		return
 	}
 	ev := evidence.CustodyEvent{Actor: evidence.Actor("user:" + name), Action: evidence.ActionLogin,
-		Details: map[string]string{"result": outcome, "remote": remote}}
+		Details: map[string]string{"result": "success", "remote": remote}}
 	if _, err := s.audit.Append(ctx, ev); err != nil {
 		s.opt.Logger.Error("record login in custody chain", "user", name, "err", err)
 	}
@@ -141,15 +103,24 @@ func (s *Service) record(ctx context.Context, name, outcome, remote string) {
 func (s *Service) sweepLocked(now time.Time) {
 	for tok, sess := range s.sessions {
 		if now.After(sess.Expires) || now.Sub(sess.lastSeen) > s.opt.IdleTTL {
-			delete(s.sessions, tok)
+			s.endLocked(tok)
 		}
+	}
+}
+
+// endLocked forgets a session and tells whatever it holds open (event
+// streams, previews) to stop.
+func (s *Service) endLocked(token string) {
+	if sess, ok := s.sessions[token]; ok {
+		delete(s.sessions, token)
+		close(sess.done)
 	}
 }
 
 // Logout ends a session.
 func (s *Service) Logout(token string) {
 	s.mu.Lock()
-	delete(s.sessions, token)
+	s.endLocked(token)
 	s.mu.Unlock()
 }
 
@@ -158,7 +129,18 @@ func (s *Service) endSessionsOf(name string) {
 	defer s.mu.Unlock()
 	for tok, sess := range s.sessions {
 		if sess.Name == name {
-			delete(s.sessions, tok)
+			s.endLocked(tok)
+		}
+	}
+}
+
+// forgetGuesses lifts every address's lockout of name (a password reset).
+func (s *Service) forgetGuesses(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.guesses {
+		if k.name == name {
+			delete(s.guesses, k)
 		}
 	}
 }
@@ -173,7 +155,7 @@ func (s *Service) Session(token string) (*Session, bool) {
 		return nil, false
 	}
 	if now.After(sess.Expires) || now.Sub(sess.lastSeen) > s.opt.IdleTTL {
-		delete(s.sessions, token)
+		s.endLocked(token)
 		return nil, false
 	}
 	sess.lastSeen = now

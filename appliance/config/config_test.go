@@ -48,10 +48,14 @@ func TestUnknownKeyIsNamedWithItsLine(t *testing.T) {
 
 func TestBadValuesAreNamed(t *testing.T) {
 	for text, key := range map[string]string{
-		"http:\n  addr: nowhere\n":    "http.addr",
-		"log:\n  level: loud\n":       "log.level",
-		"checkpoint_interval: 0s\n":   "checkpoint_interval",
-		"checkpoint_interval: soon\n": "checkpoint_interval",
+		"http:\n  addr: nowhere\n":                 "http.addr",
+		"log:\n  level: loud\n":                    "log.level",
+		"checkpoint_interval: 0s\n":                "checkpoint_interval",
+		"checkpoint_interval: soon\n":              "checkpoint_interval",
+		"sync:\n  target: ftp\n":                   "'sync': 'target'",
+		"sync:\n  windows: [\"25:00-06:00\"]\n":    "'sync': 'windows'",
+		"retention:\n  interval: 0s\n":             "'retention': 'interval'",
+		"triage:\n  flag:\n    longer_than: -1s\n": "'triage': 'flag'",
 	} {
 		_, err := Load(write(t, text), nil)
 		if err == nil || !strings.Contains(err.Error(), key) {

@@ -42,9 +42,11 @@ const (
 // Labels the appliance's parts agree on. Each change of one is a record
 // change, so it is in the custody chain.
 const (
-	LabelCategory   = "category"    // set by staff: decides local retention
-	LabelFlagged    = "flagged"     // why triage or staff flagged the item
-	LabelSynced     = "synced"      // central target and time the upload was verified
+	LabelCategory   = "category" // set by staff: decides local retention
+	LabelFlagged    = "flagged"  // why triage or staff flagged the item
+	LabelFlagPrefix = "flag."    // "flag.<name>": one per flag rule that matched, its reason as value
+	// Deprecated: no longer written; the outbox alone keeps sync state.
+	LabelSynced     = "synced"
 	LabelCentralAck = "central_ack" // central client and time it acknowledged the item
 	LabelNeverSync  = "never_sync"  // policy: stays local only; expires by category
 )
@@ -101,6 +103,12 @@ type Item struct {
 	Problems []Problem         `json:"problems,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
 	Hold     bool              `json:"hold,omitempty"`
+
+	// Raw keeps, hex encoded, the bytes of any field above that arrived as
+	// something other than UTF-8 (a camera's file name, say), keyed by the
+	// field's JSON name; the field itself holds the text with U+FFFD in
+	// place of each bad byte. See Sanitized.
+	Raw map[string]string `json:"raw_hex,omitempty"`
 }
 
 // HasProblem reports whether the item carries the given problem code.

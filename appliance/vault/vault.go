@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -48,9 +49,14 @@ type Vault struct {
 	now    func() time.Time
 	commit groupCommit
 	gate   intakeGate
+	subs   subscribers
+	// chainReads counts walks of the chain (Events), so a test can hold
+	// that nothing polls it.
+	chainReads atomic.Uint64
 
 	verifyOnly bool
 	keyErr     error // why the key file cannot be trusted, in verify-only mode
+	keyCreated bool  // this open made the signing key
 
 	closeOnce sync.Once
 	closeErr  error
@@ -108,7 +114,7 @@ func (v *Vault) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := v.loadKey(); err != nil {
+	if v.keyCreated, err = v.loadKey(); err != nil {
 		return err
 	}
 	if err := v.bindKey(); err != nil {
@@ -126,7 +132,7 @@ func (v *Vault) start(ctx context.Context) error {
 			return err
 		}
 	}
-	return v.recover()
+	return v.recover(ctx)
 }
 
 // headIfAny is the chain head's seq, or 0 for an index not yet created.
@@ -206,13 +212,18 @@ func (v *Vault) bindKey() error {
 // for verify in that case so the replacement can be reported, not used.
 var ErrKeyMismatch = errors.New("signing key replaced")
 
-// Close signs a checkpoint of the chain head and closes the index.
-// Calling it more than once is harmless.
+// Close records that the vault was closed in order, signs a checkpoint of
+// that event, and closes the index. A chain whose head is not such an event
+// was left by a crash, or cut short: verify tells them apart from a clean
+// stop by this event. Calling Close more than once is harmless.
 func (v *Vault) Close() error {
 	v.closeOnce.Do(func() {
 		var err error
 		if !v.verifyOnly {
-			_, err = v.Checkpoint(context.Background())
+			_, err = v.Append(context.Background(), evidence.CustodyEvent{Actor: ActorAppliance, Action: evidence.ActionVaultClosed})
+			if err == nil {
+				_, err = v.Checkpoint(context.Background())
+			}
 		}
 		v.closeErr = errors.Join(err, v.db.Close())
 	})
@@ -221,6 +232,9 @@ func (v *Vault) Close() error {
 
 // Dir is the data directory.
 func (v *Vault) Dir() string { return v.dir }
+
+// KeyCreated reports whether this open made the signing key (first start).
+func (v *Vault) KeyCreated() bool { return v.keyCreated }
 
 // PublicKey is the appliance's checkpoint-signing key.
 func (v *Vault) PublicKey() ed25519.PublicKey { return v.pub }

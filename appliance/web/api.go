@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/status"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 )
 
@@ -42,12 +43,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, err := s.auth.Login(r.Context(), req.User, req.Password, r.RemoteAddr)
 	switch {
-	case errors.Is(err, auth.ErrRateLimited):
-		w.Header().Set("Retry-After", "5")
+	case errors.Is(err, auth.ErrRateLimited), errors.Is(err, auth.ErrLocked):
+		// One answer whether or not the name exists: lockouts are per
+		// address and name, so they reveal nothing about accounts.
+		w.Header().Set("Retry-After", "30")
 		writeError(w, http.StatusTooManyRequests, err.Error())
-		return
-	case errors.Is(err, auth.ErrLocked):
-		writeError(w, http.StatusLocked, err.Error())
 		return
 	case errors.Is(err, auth.ErrBadCredentials), errors.Is(err, auth.ErrDisabled):
 		writeError(w, http.StatusUnauthorized, err.Error())
@@ -153,24 +153,21 @@ func itemTime(it evidence.Item) time.Time {
 	return it.IngestedAt
 }
 
-// flagsOf reads the flag labels triage leaves: a label "flag" (comma
-// separated) or labels named "flag.<name>".
+// flagsOf reads the names of the flags on an item: one label
+// "flag.<name>" per rule that flagged it. An item flagged before flags had
+// names carries only the reason ("flagged") and is shown as "flagged".
 func flagsOf(it evidence.Item) []string {
 	var out []string
-	for k, v := range it.Labels {
-		switch {
-		case k == "flag" || k == "flags":
-			for _, f := range strings.Split(v, ",") {
-				if f = strings.TrimSpace(f); f != "" {
-					out = append(out, f)
-				}
-			}
-		case strings.HasPrefix(k, "flag."):
-			out = append(out, strings.TrimPrefix(k, "flag."))
+	for k := range it.Labels {
+		if name, ok := strings.CutPrefix(k, evidence.LabelFlagPrefix); ok && name != "" {
+			out = append(out, name)
 		}
 	}
+	if len(out) == 0 && it.Labels[evidence.LabelFlagged] != "" {
+		out = append(out, evidence.LabelFlagged)
+	}
 	slices.Sort(out)
-	return slices.Compact(out)
+	return out
 }
 
 func (f filter) match(it evidence.Item) bool {
@@ -357,18 +354,8 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	s.deps.Export.ServeHTTP(w, r)
 }
 
-// StatusSnapshot is what the dashboard's status panels show; a nil part is
-// not configured on this appliance.
-type StatusSnapshot struct {
-	Time    time.Time `json:"time"`
-	Dock    any       `json:"dock"`
-	Cameras any       `json:"cameras"`
-	Sync    any       `json:"sync"`
-	Alarms  any       `json:"alarms"`
-}
-
-func (s *Server) snapshot() StatusSnapshot {
-	st := StatusSnapshot{Time: time.Now().UTC()}
+func (s *Server) snapshot() status.Snapshot {
+	st := status.Snapshot{Time: time.Now().UTC(), KeyFingerprint: evidence.Fingerprint(s.deps.Vault.PublicKey())}
 	if s.deps.Dock != nil {
 		st.Dock = s.deps.Dock.DockStatus()
 	}

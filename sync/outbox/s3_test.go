@@ -12,11 +12,11 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/sync/outbox"
 	"github.com/edgetriage/edgetriage/sync/s3"
-	"github.com/edgetriage/edgetriage/sync/s3/s3test"
 	"github.com/edgetriage/edgetriage/sync/target"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
-func s3Target(t *testing.T, conn s3test.Conn, bucket string, mod func(*s3.Config)) *s3.Target {
+func s3Target(t *testing.T, conn testkit.S3Conn, bucket string, mod func(*s3.Config)) *s3.Target {
 	t.Helper()
 	cfg := s3.Config{
 		Endpoint: conn.Endpoint, AccessKey: conn.AccessKey, SecretKey: conn.SecretKey, Region: conn.Region,
@@ -32,10 +32,10 @@ func s3Target(t *testing.T, conn s3test.Conn, bucket string, mod func(*s3.Config
 	return tg
 }
 
-func objectVersions(t *testing.T, conn s3test.Conn, bucket string) map[string]int {
+func objectVersions(t *testing.T, conn testkit.S3Conn, bucket string) map[string]int {
 	t.Helper()
 	n := map[string]int{}
-	c := s3test.Client(t, conn)
+	c := testkit.S3Client(t, conn)
 	for o := range c.ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Recursive: true, WithVersions: true}) {
 		if o.Err != nil {
 			t.Fatalf("list versions: %v", o.Err)
@@ -46,8 +46,8 @@ func objectVersions(t *testing.T, conn s3test.Conn, bucket string) map[string]in
 }
 
 func TestServerOutageMidQueue(t *testing.T) {
-	srv := s3test.StartPrivate(t)
-	bucket := s3test.NewBucket(t, srv.Conn, true)
+	srv := testkit.StartPrivateS3(t)
+	bucket := testkit.NewBucket(t, srv.Conn, true)
 	// 4 MB/s makes the queue take several seconds, so the outage lands in it.
 	tg := s3Target(t, srv.Conn, bucket, func(c *s3.Config) { c.Limiter = rate.NewLimiter(4<<20, 128<<10) })
 	var ds []evidence.Digest
@@ -67,7 +67,7 @@ func TestServerOutageMidQueue(t *testing.T) {
 		return n
 	}
 	// Stop the server in the middle of the multipart upload.
-	waitFor(t, 60*time.Second, "2 parts checkpointed", func() bool {
+	testkit.WaitFor(t, "2 parts checkpointed", 60*time.Second, func() bool {
 		cp, ok, _ := r.store.LoadCheckpoint(context.Background(), ds[0])
 		return ok && len(cp.Parts) >= 2
 	})
@@ -99,7 +99,7 @@ func TestServerOutageMidQueue(t *testing.T) {
 
 	srv.Start(t)
 	t.Logf("server back after %v", time.Since(down).Round(time.Second))
-	waitFor(t, 120*time.Second, "all items verified after the outage", func() bool { return verified() == len(ds) })
+	testkit.WaitFor(t, "all items verified after the outage", 120*time.Second, func() bool { return verified() == len(ds) })
 
 	if rc := r.store.entry(ds[0]).Receipt; rc.PartsSent >= 4 {
 		t.Errorf("the multipart upload sent %d of 4 parts after the outage; finished parts were resent", rc.PartsSent)
@@ -125,7 +125,7 @@ func TestServerOutageMidQueue(t *testing.T) {
 }
 
 func TestBadConfigurationShowsClassAndSyncsNothing(t *testing.T) {
-	conn := s3test.Shared(t)
+	conn := testkit.S3(t)
 	cases := []struct {
 		name   string
 		bucket string
@@ -133,15 +133,15 @@ func TestBadConfigurationShowsClassAndSyncsNothing(t *testing.T) {
 		want   target.Class
 		text   string
 	}{
-		{"wrong credentials", s3test.NewBucket(t, conn, true), func(c *s3.Config) { c.SecretKey = "not-the-secret" }, target.ClassAuth, "auth"},
-		{"bucket without object lock", s3test.NewBucket(t, conn, false), nil, target.ClassLockDisabled, "object lock"},
+		{"wrong credentials", testkit.NewBucket(t, conn, true), func(c *s3.Config) { c.SecretKey = "not-the-secret" }, target.ClassAuth, "auth"},
+		{"bucket without object lock", testkit.NewBucket(t, conn, false), nil, target.ClassLockDisabled, "object lock"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tg := s3Target(t, conn, tc.bucket, tc.cfg)
 			var ds []evidence.Digest
 			r := startWorker(t, tg, nil, func(r *rig) { ds = addItems(t, r.src, r.store, 3, 64<<10) })
-			waitFor(t, 30*time.Second, "every item failed twice", func() bool {
+			testkit.WaitFor(t, "every item failed twice", 30*time.Second, func() bool {
 				for _, d := range ds {
 					if r.store.entry(d).Attempts < 2 {
 						return false
@@ -175,12 +175,12 @@ func TestBadConfigurationShowsClassAndSyncsNothing(t *testing.T) {
 // shutdown would, and starts a new one over the same store: the upload
 // resumes from the stored checkpoint.
 func TestRestartResumesMultipart(t *testing.T) {
-	conn := s3test.Shared(t)
-	bucket := s3test.NewBucket(t, conn, true)
+	conn := testkit.S3(t)
+	bucket := testkit.NewBucket(t, conn, true)
 	slow := s3Target(t, conn, bucket, func(c *s3.Config) { c.Limiter = rate.NewLimiter(8<<20, 128<<10) })
 	var ds []evidence.Digest
 	r := startWorker(t, slow, nil, func(r *rig) { ds = addItems(t, r.src, r.store, 1, 30<<20) }) // 6 parts
-	waitFor(t, 60*time.Second, "2 parts checkpointed", func() bool {
+	testkit.WaitFor(t, "2 parts checkpointed", 60*time.Second, func() bool {
 		cp, ok, _ := r.store.LoadCheckpoint(context.Background(), ds[0])
 		return ok && len(cp.Parts) >= 2
 	})
@@ -200,7 +200,7 @@ func TestRestartResumesMultipart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() { ran <- w.Run(ctx) }()
-	waitFor(t, 60*time.Second, "verified after restart", func() bool { return r.store.entry(ds[0]).State == outbox.StateVerified })
+	testkit.WaitFor(t, "verified after restart", 60*time.Second, func() bool { return r.store.entry(ds[0]).State == outbox.StateVerified })
 	cancel()
 	if err := <-ran; err != nil {
 		t.Fatal(err)

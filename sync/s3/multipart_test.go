@@ -18,8 +18,8 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/sync/s3"
-	"github.com/edgetriage/edgetriage/sync/s3/s3test"
 	"github.com/edgetriage/edgetriage/sync/target"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // fileCheckpoints keeps checkpoints in a JSON file, written atomically, so
@@ -96,7 +96,7 @@ func TestMultipartChild(t *testing.T) {
 		return
 	}
 	var job struct {
-		Conn        s3test.Conn
+		Conn        testkit.S3Conn
 		Bucket      string
 		Obj         target.Object
 		Checkpoints string
@@ -110,8 +110,8 @@ func TestMultipartChild(t *testing.T) {
 }
 
 func TestMultipartResumeAfterKill(t *testing.T) {
-	conn := s3test.Shared(t)
-	bucket := s3test.NewBucket(t, conn, true)
+	conn := testkit.S3(t)
+	bucket := testkit.NewBucket(t, conn, true)
 	dir := t.TempDir()
 	obj := randomFile(t, dir, 8*(5<<20)+12345) // 9 parts of 5 MiB, the last one short
 	const parts = 9
@@ -155,7 +155,7 @@ func TestMultipartResumeAfterKill(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("checkpoint after kill: %v, %v", ok, err)
 	}
-	client := s3test.Client(t, conn)
+	client := testkit.S3Client(t, conn)
 	listed, err := minio.Core{Client: client}.ListObjectParts(context.Background(), bucket, cp.Key, cp.UploadID, 0, 1000)
 	if err != nil {
 		t.Fatalf("list parts of the interrupted upload: %v", err)

@@ -15,8 +15,8 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/sync/s3"
-	"github.com/edgetriage/edgetriage/sync/s3/s3test"
 	"github.com/edgetriage/edgetriage/sync/target"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // randomFile writes size random bytes and returns the item for them.
@@ -37,7 +37,7 @@ func randomFile(t testing.TB, dir string, size int64) target.Object {
 	return target.Object{Digest: h.Sum(), Size: size, Path: p, Manifest: []byte(`{"digest":"` + h.Sum().String() + `"}`)}
 }
 
-func newTarget(t testing.TB, conn s3test.Conn, bucket string, mod func(*s3.Config)) *s3.Target {
+func newTarget(t testing.TB, conn testkit.S3Conn, bucket string, mod func(*s3.Config)) *s3.Target {
 	t.Helper()
 	cfg := s3.Config{
 		Endpoint: conn.Endpoint, AccessKey: conn.AccessKey, SecretKey: conn.SecretKey, Region: conn.Region,
@@ -99,8 +99,8 @@ func versions(t testing.TB, c *minio.Client, bucket, prefix string) map[string]i
 }
 
 func TestPutVerifyRetentionHold(t *testing.T) {
-	conn := s3test.Shared(t)
-	bucket := s3test.NewBucket(t, conn, true)
+	conn := testkit.S3(t)
+	bucket := testkit.NewBucket(t, conn, true)
 	tg := newTarget(t, conn, bucket, nil)
 	ctx := context.Background()
 	obj := randomFile(t, t.TempDir(), 3<<20+17)
@@ -120,7 +120,7 @@ func TestPutVerifyRetentionHold(t *testing.T) {
 	if _, err := tg.Verify(ctx, obj, rc); err != nil {
 		t.Fatalf("verify: %v", err)
 	}
-	client := s3test.Client(t, conn)
+	client := testkit.S3Client(t, conn)
 	info, err := client.StatObject(ctx, bucket, target.Key(obj.Digest), minio.StatObjectOptions{Checksum: true})
 	if err != nil {
 		t.Fatal(err)
@@ -181,8 +181,8 @@ func TestPutVerifyRetentionHold(t *testing.T) {
 }
 
 func TestVerifyDetectsWrongItem(t *testing.T) {
-	conn := s3test.Shared(t)
-	bucket := s3test.NewBucket(t, conn, true)
+	conn := testkit.S3(t)
+	bucket := testkit.NewBucket(t, conn, true)
 	tg := newTarget(t, conn, bucket, nil)
 	ctx := context.Background()
 	obj := randomFile(t, t.TempDir(), 1000)
@@ -202,8 +202,8 @@ func TestVerifyDetectsWrongItem(t *testing.T) {
 }
 
 func TestPutRefusesCorruptVaultFile(t *testing.T) {
-	conn := s3test.Shared(t)
-	bucket := s3test.NewBucket(t, conn, true)
+	conn := testkit.S3(t)
+	bucket := testkit.NewBucket(t, conn, true)
 	tg := newTarget(t, conn, bucket, nil)
 	ctx := context.Background()
 	for _, size := range []int64{4 << 10, 11 << 20} { // single PUT, multipart
@@ -219,17 +219,17 @@ func TestPutRefusesCorruptVaultFile(t *testing.T) {
 		if s3.Classify(err) != target.ClassIntegrity {
 			t.Errorf("size %d: put of a file that does not match its digest: %v; want an integrity error", size, err)
 		}
-		if n := versions(t, s3test.Client(t, conn), bucket, target.Key(obj.Digest)); n[target.Key(obj.Digest)] != 0 {
+		if n := versions(t, testkit.S3Client(t, conn), bucket, target.Key(obj.Digest)); n[target.Key(obj.Digest)] != 0 {
 			t.Errorf("size %d: a corrupt file was stored", size)
 		}
 	}
 }
 
 func TestClassifiedErrors(t *testing.T) {
-	conn := s3test.Shared(t)
+	conn := testkit.S3(t)
 	ctx := context.Background()
 	obj := randomFile(t, t.TempDir(), 1000)
-	locked := s3test.NewBucket(t, conn, true)
+	locked := testkit.NewBucket(t, conn, true)
 	cases := []struct {
 		name string
 		cfg  func(*s3.Config)
@@ -238,7 +238,7 @@ func TestClassifiedErrors(t *testing.T) {
 		{"wrong secret", func(c *s3.Config) { c.Bucket = locked; c.SecretKey = "wrong" }, target.ClassAuth},
 		{"unknown key", func(c *s3.Config) { c.Bucket = locked; c.AccessKey = "nobody" }, target.ClassAuth},
 		{"no such bucket", func(c *s3.Config) { c.Bucket = "et-missing-bucket-x" }, target.ClassBucketMissing},
-		{"bucket without object lock", func(c *s3.Config) { c.Bucket = s3test.NewBucket(t, conn, false) }, target.ClassLockDisabled},
+		{"bucket without object lock", func(c *s3.Config) { c.Bucket = testkit.NewBucket(t, conn, false) }, target.ClassLockDisabled},
 		{"nothing listening", func(c *s3.Config) { c.Bucket = locked; c.Endpoint = "127.0.0.1:1" }, target.ClassNetwork},
 	}
 	for _, tc := range cases {
@@ -258,7 +258,7 @@ func TestClassifiedErrors(t *testing.T) {
 		})
 	}
 	// Nothing reached the locked bucket through the failing configurations.
-	if n := versions(t, s3test.Client(t, conn), locked, ""); len(n) != 0 {
+	if n := versions(t, testkit.S3Client(t, conn), locked, ""); len(n) != 0 {
 		t.Errorf("objects stored despite errors: %v", n)
 	}
 }

@@ -75,7 +75,7 @@ func TestFirmwareImportListVerify(t *testing.T) {
 	}
 
 	// Imports and refusals are custody events; the chain must still verify.
-	if r := run(t, "verify", "--data", data); r.code != 0 {
+	if r := verifyPinned(t, data); r.code != 0 {
 		t.Fatalf("vault verify after firmware import: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 

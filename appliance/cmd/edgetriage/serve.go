@@ -34,7 +34,11 @@ Examples:
 		var level slog.Level
 		level.UnmarshalText([]byte(cfg.Log.Level))
 		log := newLogger(env.stderr, level, cfg.Log.Format == "json")
-		if err := appliance.New(cfg, log).Run(ctx); err != nil {
+		d := appliance.New(cfg, log)
+		if env.isTTY {
+			d.Terminal = env.stderr
+		}
+		if err := d.Run(ctx); err != nil {
 			log.Error("edgetriage stopped with an error", "err", err)
 			return 1
 		}

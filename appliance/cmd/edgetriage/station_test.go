@@ -20,8 +20,7 @@ import (
 	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
-	"github.com/edgetriage/edgetriage/capture/rtsp/rtsptest"
-	"github.com/edgetriage/edgetriage/sync/s3/s3test"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // station is a whole appliance as a station runs it: the edgetriage binary
@@ -36,7 +35,7 @@ type station struct {
 	dockRoot string
 	config   string
 	base     string
-	s3       s3test.Conn
+	s3       testkit.S3Conn
 	bucket   string
 	token    string // central client "hq"
 	user     *http.Client
@@ -64,8 +63,8 @@ func newStation(t testing.TB, opt stationOptions) *station {
 	if err := os.MkdirAll(st.dockRoot, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	st.s3 = s3test.Shared(t)
-	st.bucket = s3test.NewBucket(t, st.s3, true)
+	st.s3 = testkit.S3(t)
+	st.bucket = testkit.NewBucket(t, st.s3, true)
 	st.base = "http://" + freeAddr(t, "tcp")
 	st.writeConfig(opt)
 	st.addUsers()
@@ -252,7 +251,16 @@ func (st *station) waitFor(what string, timeout time.Duration, cond func() (bool
 // getJSON fetches path as the central client (token) or the logged-in
 // investigator (client st.user) and decodes the answer into v.
 func (st *station) getJSON(c *http.Client, path string, v any) error {
-	req, err := http.NewRequest(http.MethodGet, st.base+path, nil)
+	return st.doJSON(c, http.MethodGet, path, nil, v)
+}
+
+// postJSON posts body (nil: none) with the central token and decodes the answer.
+func (st *station) postJSON(path string, body []byte, v any) error {
+	return st.doJSON(nil, http.MethodPost, path, body, v)
+}
+
+func (st *station) doJSON(c *http.Client, method, path string, body []byte, v any) error {
+	req, err := http.NewRequest(method, st.base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -270,7 +278,7 @@ func (st *station) getJSON(c *http.Client, path string, v any) error {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, b)
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
 	}
 	return json.Unmarshal(b, v)
 }
@@ -366,7 +374,7 @@ func cameraFiles(t testing.TB, bay string) []string {
 
 // servedCamera starts a real RTSP camera looping clip.
 func servedCamera(t testing.TB, clip string) string {
-	srv := rtsptest.Start(t)
+	srv := testkit.StartRTSP(t)
 	srv.Publish(t, "cam", clip)
 	return srv.URL("cam")
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/edgetriage/edgetriage/appliance"
 	"github.com/edgetriage/edgetriage/appliance/auth"
@@ -18,13 +19,17 @@ func userCommand() command {
   edgetriage user add     --data DIR --name NAME --role admin|staff|investigator
   edgetriage user passwd  --data DIR --name NAME
   edgetriage user disable --data DIR --name NAME [--enable]
-  edgetriage user token   --data DIR --name CLIENT
+  edgetriage user token   --data DIR --name CLIENT [--expires 4320h]
+  edgetriage user tokens  --data DIR
+  edgetriage user revoke  --data DIR --name CLIENT
   edgetriage user list    --data DIR
 
 add and passwd read the password from the first line of standard input
 (at least 10 characters), so it never appears in the process list or shell
 history. passwd also lifts a lockout. token creates a bearer token for a
-central system and prints it once; only its hash is kept. The daemon must
+central system and prints it once; only its hash is kept. Client names are
+unique; a token expires (--expires, default 180 days) and is revoked by its
+client's name. Issuing and revoking tokens are custody events. The daemon must
 be stopped: the vault's index is held by one process at a time.
 
 Examples:
@@ -36,7 +41,7 @@ Examples:
 			if stop, code := parseFlags(fs, args); stop {
 				return code
 			}
-			fmt.Fprintln(env.stderr, "edgetriage user: say what to do: add, passwd, disable, token or list; see 'edgetriage user --help'")
+			fmt.Fprintln(env.stderr, "edgetriage user: say what to do: add, passwd, disable, token, tokens, revoke or list; see 'edgetriage user --help'")
 			return 2
 		}
 		sub, args := args[0], args[1:]
@@ -45,10 +50,11 @@ Examples:
 		name := fs.String("name", "", "account or client `name`")
 		role := fs.String("role", "", "role for add: admin, staff or investigator")
 		enable := fs.Bool("enable", false, "with disable: enable the account again")
+		expires := fs.Duration("expires", auth.DefaultTokenTTL, "with token: how long the token is valid")
 		if stop, code := parseFlags(fs, args); stop {
 			return code
 		}
-		if sub != "list" && *name == "" {
+		if sub != "list" && sub != "tokens" && *name == "" {
 			fmt.Fprintf(env.stderr, "edgetriage user %s: --name is required\n", sub)
 			return 2
 		}
@@ -59,7 +65,7 @@ Examples:
 		}
 		defer v.Close()
 		svc := auth.New(v.State("auth"), v, auth.Options{})
-		if err := runUser(ctx, env, svc, sub, *name, *role, *enable); err != nil {
+		if err := runUser(ctx, env, svc, sub, *name, *role, *enable, *expires); err != nil {
 			fmt.Fprintf(env.stderr, "edgetriage user %s: %v\n", sub, err)
 			return 1
 		}
@@ -68,7 +74,10 @@ Examples:
 	return c
 }
 
-func runUser(ctx context.Context, env *cliEnv, svc *auth.Service, sub, name, role string, enable bool) error {
+// cliActor is who account and token changes made at the console are by.
+const cliActor = "appliance:cli"
+
+func runUser(ctx context.Context, env *cliEnv, svc *auth.Service, sub, name, role string, enable bool, expires time.Duration) error {
 	switch sub {
 	case "add":
 		r, err := auth.ParseRole(role)
@@ -98,11 +107,25 @@ func runUser(ctx context.Context, env *cliEnv, svc *auth.Service, sub, name, rol
 		}
 		fmt.Fprintf(env.stdout, "%s %s\n", name, map[bool]string{true: "enabled", false: "disabled"}[enable])
 	case "token":
-		secret, err := svc.AddToken(ctx, name)
+		secret, tok, err := svc.AddToken(ctx, cliActor, name, expires)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(env.stdout, secret)
+		fmt.Fprintf(env.stderr, "token for %s expires %s\n", name, tok.Expires.Format(time.RFC3339))
+	case "tokens":
+		toks, err := svc.Tokens()
+		if err != nil {
+			return err
+		}
+		for _, t := range toks {
+			fmt.Fprintf(env.stdout, "%-20s created %s  expires %s\n", t.Name, t.Created.Format(time.RFC3339), t.ExpiresAt().Format(time.RFC3339))
+		}
+	case "revoke":
+		if err := svc.RevokeToken(ctx, cliActor, name); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "token of %s revoked\n", name)
 	case "list":
 		users, err := svc.Users()
 		if err != nil {
@@ -116,7 +139,7 @@ func runUser(ctx context.Context, env *cliEnv, svc *auth.Service, sub, name, rol
 			fmt.Fprintf(env.stdout, "%-20s %-13s %s\n", u.Name, u.Role, state)
 		}
 	default:
-		return fmt.Errorf("unknown action %q: want add, passwd, disable, token or list", sub)
+		return fmt.Errorf("unknown action %q: want add, passwd, disable, token, tokens, revoke or list", sub)
 	}
 	return nil
 }

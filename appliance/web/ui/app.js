@@ -183,6 +183,7 @@ function renderAlarms(v) {
 
 function renderStatus(s) {
   renderDock(s.dock); renderCameras(s.cameras); renderSync(s.sync); renderAlarms(s.alarms);
+  $('#keyfp').textContent = (s.key_fingerprint || '').replace(/(.{8})(?!$)/g, '$1 ');
 }
 
 // ---- items ----

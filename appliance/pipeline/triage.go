@@ -1,0 +1,136 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/vault"
+	"github.com/edgetriage/edgetriage/triage/motion"
+)
+
+// TriageStage runs motion triage once on every new video master (an
+// offloaded clip, a sealed RTSP segment): events and thumbnails are stored
+// as items linked to the clip, tamper alerts and the flag decision go into
+// the custody chain. A clip the decoder refuses is marked with its error
+// and the stage moves on; triage never blocks ingest or sync.
+type TriageStage struct {
+	vault *vault.Vault
+	cfg   TriageConfig
+	log   *slog.Logger
+}
+
+const actorTriage evidence.Actor = "appliance:triage"
+
+// NewTriageStage is the triage stage as a follower of v's custody chain.
+func NewTriageStage(v *vault.Vault, cfg TriageConfig, log *slog.Logger) *Follower {
+	s := &TriageStage{vault: v, cfg: cfg, log: log}
+	return newFollower("triage", s.vault, s.log,
+		func(e evidence.CustodyEvent) bool {
+			return e.Action == evidence.ActionIngested && !e.Item.IsZero()
+		},
+		s.handle)
+}
+
+func (s *TriageStage) handle(ctx context.Context, e evidence.CustodyEvent) error {
+	it, err := s.vault.Item(e.Item)
+	if err != nil {
+		return err
+	}
+	if it.Kind != evidence.KindVideo || !it.Parent.IsZero() || it.State != evidence.StateStored {
+		return nil
+	}
+	res, err := motion.Analyze(ctx, s.vault.ObjectPath(it.Digest), s.cfg.For(it.Source))
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var decodeErr *motion.DecodeError
+	if errors.As(err, &decodeErr) && len(res.Events) == 0 {
+		return s.markUndecodable(ctx, it, decodeErr)
+	}
+	if err != nil && decodeErr == nil {
+		return err
+	}
+	return s.record(ctx, it, res, decodeErr)
+}
+
+// markUndecodable keeps the clip, marked with the decoder's own words.
+func (s *TriageStage) markUndecodable(ctx context.Context, it evidence.Item, de *motion.DecodeError) error {
+	s.log.Warn("triage: clip cannot be decoded; kept and marked", "digest", it.Digest.String(), "reason", de.Reason)
+	_, err := s.vault.UpdateItem(ctx, it.Digest, vault.Change{Actor: actorTriage, Action: evidence.ActionTriaged,
+		Details: map[string]string{"result": "undecodable", "error": de.Reason},
+		Apply: func(i *evidence.Item) error {
+			if !i.HasProblem(evidence.ProblemUndecodable) {
+				i.Problems = append(i.Problems, de.Problem())
+			}
+			return nil
+		}})
+	return err
+}
+
+func (s *TriageStage) record(ctx context.Context, it evidence.Item, res motion.Result, partial *motion.DecodeError) error {
+	for i, ev := range res.Events {
+		if len(ev.Thumbnail) == 0 {
+			continue
+		}
+		_, _, err := s.vault.IngestReader(ctx, bytes.NewReader(ev.Thumbnail), evidence.Intake{Actor: actorTriage,
+			Kind: evidence.KindImage, Source: it.Source, Parent: it.Digest, Relation: "thumbnail",
+			OriginalName: fmt.Sprintf("%s-event%02d-peak.jpg", it.Digest.Short(), i+1),
+			Labels:       map[string]string{"at_s": strconv.FormatFloat(ev.PeakAt, 'f', 2, 64)}})
+		if err != nil {
+			return err
+		}
+	}
+	report, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	if _, _, err := s.vault.IngestReader(ctx, bytes.NewReader(report), evidence.Intake{Actor: actorTriage,
+		Kind: evidence.KindOther, Source: it.Source, Parent: it.Digest, Relation: "motion",
+		OriginalName: it.Digest.Short() + "-motion.json"}); err != nil {
+		return err
+	}
+	details := map[string]string{"result": "ok", "events": strconv.Itoa(len(res.Events)),
+		"frames": strconv.Itoa(res.Frames), "decoded": strconv.Itoa(res.Decoded)}
+	if partial != nil {
+		details["result"], details["error"] = "partial", partial.Reason
+	}
+	if _, err := s.vault.UpdateItem(ctx, it.Digest, vault.Change{Actor: actorTriage, Action: evidence.ActionTriaged, Details: details,
+		Apply: func(i *evidence.Item) error {
+			if i.Labels == nil {
+				i.Labels = map[string]string{}
+			}
+			i.Labels["motion.segments"] = segments(res.Events)
+			i.Labels["motion.events"] = strconv.Itoa(len(res.Events))
+			return nil
+		}}); err != nil {
+		return err
+	}
+	for _, a := range res.Alerts {
+		if _, err := s.vault.Append(ctx, evidence.CustodyEvent{Actor: actorTriage, Action: evidence.ActionTamperAlert,
+			Item: it.Digest, Details: a.Details()}); err != nil {
+			return err
+		}
+	}
+	if dec := s.cfg.Flag.Decide(it, res.Events); dec.Flag {
+		_, err := Flag(ctx, s.vault, it.Digest, actorTriage, dec.Reason(), dec.Names...)
+		return err
+	}
+	return nil
+}
+
+// segments writes events as "start-end" seconds, comma separated, the form
+// the dashboard's motion timeline reads.
+func segments(events []motion.Event) string {
+	parts := make([]string, 0, len(events))
+	for _, e := range events {
+		parts = append(parts, strconv.FormatFloat(e.Start, 'f', 1, 64)+"-"+strconv.FormatFloat(e.End, 'f', 1, 64))
+	}
+	return strings.Join(parts, ",")
+}
