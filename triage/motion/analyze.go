@@ -92,10 +92,20 @@ func Analyze(ctx context.Context, path string, cfg Config) (Result, error) {
 	if cfg.Prefilter {
 		res, err := analyzePrefiltered(ctx, path, cfg)
 		if !errors.Is(err, errNoPrefilter) {
-			return res, err
+			return res, cancelled(ctx, path, err)
 		}
 	}
-	return analyzeFFmpeg(ctx, path, cfg)
+	res, err := analyzeFFmpeg(ctx, path, cfg)
+	return res, cancelled(ctx, path, err)
+}
+
+// cancelled says so when ctx ended the analysis: a decoder killed by the
+// context fails with "signal: killed", which is not why it stopped.
+func cancelled(ctx context.Context, path string, err error) error {
+	if err == nil || ctx.Err() == nil || errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return fmt.Errorf("analyze %s: %w (%v)", path, ctx.Err(), err)
 }
 
 func analyzeFull(ctx context.Context, path string, cfg Config) (Result, error) {
