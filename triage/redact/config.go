@@ -57,6 +57,10 @@ type Config struct {
 	// longer than this. Default 0.5.
 	QALongGapSeconds float64
 
+	// ReviewPerTenMinutes caps the review queue: at most this many entries
+	// per started ten minutes of video, the riskiest kept. Default 20.
+	ReviewPerTenMinutes int
+
 	// AllowIncomplete renders what decodes of a truncated or corrupt
 	// master (and flags it in the QA map) instead of failing.
 	AllowIncomplete bool
@@ -95,6 +99,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxGapSeconds, 1)
 	setDefault(&c.QALowScore, 0.7)
 	setDefault(&c.QALongGapSeconds, 0.5)
+	setDefault(&c.ReviewPerTenMinutes, 20)
 	setDefault(&c.Preset, "veryfast")
 	setDefault(&c.CRF, 23)
 	setDefault(&c.FFmpeg, "ffmpeg")
@@ -132,6 +137,9 @@ func (c Config) Validate() error {
 	}
 	if c.PadSeconds < 0 || c.MaxGapSeconds < 0 || c.QALongGapSeconds < 0 {
 		errs = append(errs, fmt.Errorf("'PadSeconds', 'MaxGapSeconds' and 'QALongGapSeconds' must not be negative"))
+	}
+	if c.ReviewPerTenMinutes < 1 {
+		errs = append(errs, fmt.Errorf("'ReviewPerTenMinutes' must be at least 1, got %d", c.ReviewPerTenMinutes))
 	}
 	if c.CRF < 0 || c.CRF > 51 {
 		errs = append(errs, fmt.Errorf("'CRF' must be between 0 and 51, got %d", c.CRF))

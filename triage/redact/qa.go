@@ -13,7 +13,11 @@ type QA struct {
 	// person must say which.
 	NoneFound bool     `json:"none_found"`
 	Message   string   `json:"message"`
-	Flags     []QAFlag `json:"flags"`
+	// Flags is every doubtful stretch, per track and reason: the raw
+	// evidence Review is ranked from. It is kept in the log; the summary
+	// carries only Review.
+	Flags  []QAFlag `json:"flags,omitempty"`
+	Review Review   `json:"review"`
 }
 
 // QA reasons.

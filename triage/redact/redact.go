@@ -100,6 +100,7 @@ type Summary struct {
 	ManualEdits int             `json:"manual_edits"`
 	Audio       string          `json:"audio"` // "copied", "re-encoded", "muted" or "none"
 	QA          QA              `json:"qa"`
+	QAFlags     int             `json:"qa_flags"`
 	Seconds     float64         `json:"render_seconds"`
 }
 
@@ -111,7 +112,8 @@ func (s Summary) CustodyDetails() map[string]string {
 		"face_tracks":  fmt.Sprint(s.FaceTracks),
 		"plate_tracks": fmt.Sprint(s.PlateTracks),
 		"manual_edits": fmt.Sprint(s.ManualEdits),
-		"qa_flags":     fmt.Sprint(len(s.QA.Flags)),
+		"qa_flags":     fmt.Sprint(s.QAFlags),
+		"review":       fmt.Sprint(len(s.QA.Review.Entries)),
 	}
 }
 
@@ -218,6 +220,7 @@ func (r *Redactor) Render(ctx context.Context, masterPath, outDir string, edits 
 	if short {
 		qa.addIncomplete(plan.frames, mi.Frames, mi.FPS)
 	}
+	qa.Review = r.review(plan, mi)
 	out, err := r.output(outPath, masterDigest, mi, plan, res, qa, edits)
 	if err != nil {
 		return Output{}, err
@@ -253,9 +256,27 @@ func (r *Redactor) output(path string, master evidence.Digest, mi mediaInfo, p *
 		Digest: digest, Master: master, LogDigest: evidence.DigestBytes(logJSON), Path: path,
 		Frames: p.frames, FPS: mi.FPS, Width: p.size.X, Height: p.size.Y,
 		DetectEvery: p.detectEvery, FaceTracks: faces, PlateTracks: plates, Boxes: total,
-		ManualEdits: len(edits), Audio: res.audio, QA: qa,
+		ManualEdits: len(edits), Audio: res.audio, QA: qa, QAFlags: len(qa.Flags),
 	}
+	sum.QA.Flags = nil // in the log; the summary is for people
 	return Output{Path: path, Log: logJSON, Summary: sum}, nil
+}
+
+// review builds the reviewer's queue from the finished plan.
+func (r *Redactor) review(p *plan, mi mediaInfo) Review {
+	faces := map[int][]image.Rectangle{}
+	for _, t := range p.tracker.tracks {
+		for _, ob := range t.obs {
+			if ob.det.Kind == KindFace {
+				faces[ob.frame] = append(faces[ob.frame], ob.det.Box)
+			}
+		}
+	}
+	return buildReview(p.tracker.tracks, faces, reviewOpts{
+		fps: mi.FPS, frames: p.frames, bounds: p.bounds(), detectEvery: p.detectEvery, pad: p.pad,
+		lowScore: r.cfg.QALowScore, perTen: r.cfg.ReviewPerTenMinutes, mergeGap: 1, maxSpan: 5,
+		minFaceSide: int(math.Ceil(float64(minFaceSide) / p.scale)), announced: mi.Frames,
+	})
 }
 
 func (r *Redactor) logSettings(p *plan) LogSettings {
