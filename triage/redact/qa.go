@@ -11,8 +11,8 @@ type QA struct {
 	// NoneFound is true when no detector found anything in the whole
 	// clip: either there is nobody in it, or the detectors failed, and a
 	// person must say which.
-	NoneFound bool     `json:"none_found"`
-	Message   string   `json:"message"`
+	NoneFound bool   `json:"none_found"`
+	Message   string `json:"message"`
 	// Flags is every doubtful stretch, per track and reason: the raw
 	// evidence Review is ranked from. It is kept in the log; the summary
 	// carries only Review.
