@@ -13,6 +13,7 @@ packages=(
   chromium                                           # browser tests (chromedp)
   util-linux e2fsprogs procps                        # small disks for retention tests; flock, setsid
   curl                                               # the S3 test server's signed readiness check
+  espeak-ng                                          # speech for the audio redaction and voice activity tests
 )
 
 missing=()

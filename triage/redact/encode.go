@@ -25,16 +25,17 @@ func mp4Audio(codec string) bool {
 
 // rendered is what encode produced besides the file.
 type rendered struct {
-	auto  [][]LogBox // the detectors' boxes per frame, before manual edits
-	final [][]LogBox // what was covered
-	audio string
+	auto   [][]LogBox // the detectors' boxes per frame, before manual edits
+	final  [][]LogBox // what was covered
+	audio  string
+	speech SpeechMap
 }
 
 // encode decodes the master again, covers each frame's boxes, and pipes raw
 // frames to ffmpeg, which writes H.264 without B-frames (Chromium's WebRTC
 // and some players stall on them) in yuv420p with the index up front.
 func (r *Redactor) encode(ctx context.Context, master, out string, mi mediaInfo, p *plan, edits []ManualEdit) (rendered, error) {
-	args, audio := r.ffmpegArgs(master, out, mi, p.size)
+	args, audio := r.ffmpegArgs(master, out, mi, p.size, edits)
 	cmd := exec.CommandContext(ctx, r.cfg.FFmpeg, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -60,7 +61,7 @@ func (r *Redactor) encode(ctx context.Context, master, out string, mi mediaInfo,
 	return res, nil
 }
 
-func (r *Redactor) ffmpegArgs(master, out string, mi mediaInfo, size image.Point) ([]string, string) {
+func (r *Redactor) ffmpegArgs(master, out string, mi mediaInfo, size image.Point, edits []ManualEdit) ([]string, string) {
 	args := []string{"-hide_banner", "-loglevel", "error",
 		"-f", "rawvideo", "-pix_fmt", "bgr24", "-video_size", fmt.Sprintf("%dx%d", size.X, size.Y),
 		"-framerate", mi.FrameRate, "-i", "pipe:0"}
@@ -71,7 +72,11 @@ func (r *Redactor) ffmpegArgs(master, out string, mi mediaInfo, size image.Point
 		audio = "muted"
 	default:
 		args = append(args, "-i", master, "-map", "0:v:0", "-map", "1:a:0")
-		if mp4Audio(mi.AudioCodec) {
+		mute, bleep := audioEdits(edits)
+		if af := audioFilter(mute, bleep, mi.AudioStart-mi.VideoStart); af != "" {
+			args = append(args, "-af", af, "-c:a", "aac", "-b:a", "192k")
+			audio = fmt.Sprintf("redacted: %d muted, %d bleeped", len(mute), len(bleep))
+		} else if mp4Audio(mi.AudioCodec) {
 			args = append(args, "-c:a", "copy")
 			audio = "copied"
 		} else {

@@ -24,11 +24,14 @@ type mediaInfo struct {
 	// counter-clockwise (0, 90, 180 or 270): phones record portrait video
 	// as landscape pixels plus this tag.
 	Rotation int
+	// VideoStart and AudioStart are the streams' start times in seconds;
+	// audio edits are given in video time.
+	VideoStart, AudioStart float64
 }
 
 func probe(ctx context.Context, ffprobe, path string) (mediaInfo, error) {
 	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error", "-print_format", "json",
-		"-show_entries", "stream=codec_type,codec_name,r_frame_rate,avg_frame_rate,nb_frames:stream_side_data=rotation:format=duration", path)
+		"-show_entries", "stream=codec_type,codec_name,r_frame_rate,avg_frame_rate,nb_frames,start_time:stream_side_data=rotation:format=duration", path)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -42,6 +45,7 @@ func probe(ctx context.Context, ffprobe, path string) (mediaInfo, error) {
 			RFrameRate   string `json:"r_frame_rate"`
 			AvgFrameRate string `json:"avg_frame_rate"`
 			NbFrames     string `json:"nb_frames"`
+			StartTime    string `json:"start_time"`
 			SideData     []struct {
 				Rotation float64 `json:"rotation"`
 			} `json:"side_data_list"`
@@ -70,12 +74,14 @@ func probe(ctx context.Context, ffprobe, path string) (mediaInfo, error) {
 				}
 			}
 			mi.Frames, _ = strconv.Atoi(s.NbFrames)
+			mi.VideoStart, _ = strconv.ParseFloat(s.StartTime, 64)
 			for _, sd := range s.SideData {
 				mi.Rotation = normRotation(sd.Rotation)
 			}
 		case "audio":
 			if mi.AudioCodec == "" {
 				mi.AudioCodec = s.CodecName
+				mi.AudioStart, _ = strconv.ParseFloat(s.StartTime, 64)
 			}
 		}
 	}

@@ -98,10 +98,13 @@ type Summary struct {
 	PlateTracks int             `json:"plate_tracks"`
 	Boxes       int             `json:"boxes"`
 	ManualEdits int             `json:"manual_edits"`
-	Audio       string          `json:"audio"` // "copied", "re-encoded", "muted" or "none"
-	QA          QA              `json:"qa"`
-	QAFlags     int             `json:"qa_flags"`
-	Seconds     float64         `json:"render_seconds"`
+	// Audio is "copied", "re-encoded", "muted", "none", or "redacted: N
+	// muted, M bleeped" when mute or bleep edits changed it.
+	Audio   string    `json:"audio"`
+	Speech  SpeechMap `json:"speech"`
+	QA      QA        `json:"qa"`
+	QAFlags int       `json:"qa_flags"`
+	Seconds float64   `json:"render_seconds"`
 }
 
 // CustodyDetails is what the daemon's "redacted" custody event should carry.
@@ -129,6 +132,7 @@ type Log struct {
 	Settings  LogSettings     `json:"settings"`
 	Edits     []ManualEdit    `json:"manual_edits"`
 	QA        QA              `json:"qa"`
+	Speech    SpeechMap       `json:"speech"`
 	BoxFrames []LogFrame      `json:"box_frames"` // only frames with at least one box
 }
 
@@ -198,6 +202,9 @@ func (r *Redactor) Render(ctx context.Context, masterPath, outDir string, edits 
 		return Output{}, err
 	}
 
+	speech := make(chan SpeechMap, 1)
+	go func() { speech <- r.speech(ctx, masterPath, mi) }()
+
 	f, err := os.CreateTemp(outDir, "redacted-"+masterDigest.Short()+"-*.mp4")
 	if err != nil {
 		return Output{}, fmt.Errorf("create output in %s: %w", outDir, err)
@@ -221,6 +228,7 @@ func (r *Redactor) Render(ctx context.Context, masterPath, outDir string, edits 
 		qa.addIncomplete(plan.frames, mi.Frames, mi.FPS)
 	}
 	qa.Review = r.review(plan, mi)
+	res.speech = <-speech
 	out, err := r.output(outPath, masterDigest, mi, plan, res, qa, edits)
 	if err != nil {
 		return Output{}, err
@@ -238,7 +246,7 @@ func (r *Redactor) output(path string, master evidence.Digest, mi mediaInfo, p *
 	lg := Log{
 		Version: 1, Master: master, Output: digest,
 		Width: p.size.X, Height: p.size.Y, FPS: mi.FPS, Frames: p.frames,
-		Settings: r.logSettings(p), Edits: edits, QA: qa,
+		Settings: r.logSettings(p), Edits: edits, QA: qa, Speech: res.speech,
 	}
 	total := 0
 	for i, b := range res.final {
@@ -256,10 +264,24 @@ func (r *Redactor) output(path string, master evidence.Digest, mi mediaInfo, p *
 		Digest: digest, Master: master, LogDigest: evidence.DigestBytes(logJSON), Path: path,
 		Frames: p.frames, FPS: mi.FPS, Width: p.size.X, Height: p.size.Y,
 		DetectEvery: p.detectEvery, FaceTracks: faces, PlateTracks: plates, Boxes: total,
-		ManualEdits: len(edits), Audio: res.audio, QA: qa, QAFlags: len(qa.Flags),
+		ManualEdits: len(edits), Audio: res.audio, QA: qa, QAFlags: len(qa.Flags), Speech: res.speech,
 	}
 	sum.QA.Flags = nil // in the log; the summary is for people
 	return Output{Path: path, Log: logJSON, Summary: sum}, nil
+}
+
+// speech maps where someone may be speaking; a clip without audio, or
+// audio that does not decode, gets a map that says so instead.
+func (r *Redactor) speech(ctx context.Context, path string, mi mediaInfo) SpeechMap {
+	if mi.AudioCodec == "" {
+		return SpeechMap{Method: vadMethod, Error: "no audio stream"}
+	}
+	m, err := speechMap(ctx, r.cfg.FFmpeg, path, mi.AudioStart-mi.VideoStart)
+	if err != nil {
+		r.cfg.Logger.Warn("redact: no speech map", "err", err)
+		return SpeechMap{Method: vadMethod, Error: err.Error()}
+	}
+	return m
 }
 
 // review builds the reviewer's queue from the finished plan.
