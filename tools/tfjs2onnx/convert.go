@@ -226,7 +226,7 @@ func (c *converter) conv(n *tfNode, out, bias string) error {
 		}
 	}
 	wName := n.Input[1] + "__oihw"
-	c.g.inits[wName] = tensor{shape: []int64{co, ci, kh, kw}, f: oihw, half: w.half}
+	c.g.inits[wName] = tensor{shape: []int64{co, ci, kh, kw}, f: oihw}
 	strides := n.Attr["strides"].ints()
 	dil := n.Attr["dilations"].ints()
 	if len(dil) == 0 {

@@ -10,9 +10,8 @@ import (
 
 // Field numbers and enums of onnx.proto that the encoder writes.
 const (
-	onnxFloat   = 1
-	onnxInt64   = 7
-	onnxFloat16 = 10
+	onnxFloat = 1
+	onnxInt64 = 7
 
 	attrFloat  = 1
 	attrInt    = 2
@@ -130,11 +129,6 @@ func encodeTensor(name string, t tensor) []byte {
 		for _, v := range t.i {
 			raw = binary.LittleEndian.AppendUint64(raw, uint64(int64(v)))
 		}
-	} else if t.half {
-		typ = onnxFloat16
-		for _, v := range t.f {
-			raw = binary.LittleEndian.AppendUint16(raw, toHalf(v))
-		}
 	} else {
 		for _, v := range t.f {
 			raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(v))
@@ -170,23 +164,4 @@ func valueInfo(name string, shape []int64) []byte {
 	b := appendString(nil, 1, name)
 	b = protowire.AppendTag(b, 2, protowire.BytesType)
 	return protowire.AppendBytes(b, tp)
-}
-
-// toHalf narrows a float32 that came from a float16 back to its exact
-// float16 bits (normal and zero values; the weights hold no others).
-func toHalf(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int32(b>>23&0xff) - 127 + 15
-	frac := uint16(b>>13) & 0x3ff
-	switch {
-	case b&0x7fffffff == 0:
-		return sign
-	case exp <= 0: // subnormal in float16
-		m := (b & 0x7fffff) | 0x800000
-		return sign | uint16(m>>uint(14-exp))
-	case exp >= 0x1f:
-		return sign | 0x7c00
-	}
-	return sign | uint16(exp)<<10 | frac
 }

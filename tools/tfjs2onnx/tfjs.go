@@ -55,9 +55,6 @@ type tensor struct {
 	shape []int64
 	f     []float32
 	i     []int32
-	// half is set for weights stored as float16 in the source: they are
-	// written as float16 again, exactly, at half the size.
-	half bool
 }
 
 type model struct {
@@ -158,7 +155,6 @@ func decodeWeight(w weightSpec, data []byte) (tensor, int, error) {
 			t.f = append(t.f, float32(binary.LittleEndian.Uint16(b))*w.Quantization.Scale+w.Quantization.Min)
 		}
 	}
-	t.half = stored == "float16"
 	if w.Dtype == "int32" && stored != "int32" {
 		return t, 0, fmt.Errorf("quantised int32 weights are not supported")
 	}
