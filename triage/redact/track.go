@@ -42,6 +42,9 @@ type tracker struct {
 
 const associateIoU = 0.1
 
+// personEnlarge grows head and person boxes before covering.
+const personEnlarge = 1.15
+
 // Add feeds the detections of one detection frame.
 func (tr *tracker) Add(frame int, dets []Detection) {
 	type pair struct {
@@ -119,8 +122,12 @@ type expandOpts struct {
 func (tr *tracker) expand(o expandOpts, emit func(frame int, b LogBox)) {
 	for _, t := range tr.tracks {
 		enlarge := o.faceEnlarge
-		if t.obs[0].det.Kind == KindPlate {
+		switch t.obs[0].det.Kind {
+		case KindPlate:
 			enlarge = o.plateEnlarge
+		case KindHead, KindPerson:
+			// Their boxes are generous already (see headOf).
+			enlarge = personEnlarge
 		}
 		first, last := t.obs[0], t.last()
 		if last.frame+o.pad < o.lo || first.frame-o.pad >= o.hi {
