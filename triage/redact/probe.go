@@ -36,6 +36,9 @@ func probe(ctx context.Context, ffprobe, path string) (mediaInfo, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
+		if ctx.Err() != nil {
+			return mediaInfo{}, fmt.Errorf("probe %s: %w", path, ctx.Err())
+		}
 		return mediaInfo{}, fmt.Errorf("probe %s: %w: %s", path, err, strings.TrimSpace(stderr.String()))
 	}
 	var p struct {
