@@ -54,6 +54,16 @@ type Config struct {
 	// people 0.6-0.75, a cyclist seen from above 0.39, shelving 0.25-0.27
 	// on the frames tried).
 	PersonMinScore float32
+	// PersonPerSecond is how often the person detector runs (it costs
+	// several times BlazeFace: tiles of 416 px). Default 1; people are
+	// tracked and their boxes interpolated in between, and held for one
+	// interval before the first and after the last detection.
+	PersonPerSecond float64
+	// PersonMaxSide caps the longer side of the frame the person detector
+	// sees (after DetectMaxSide). Default 768: a standard-definition
+	// CCTV frame is seen whole, where people at 40-60 px need it; a 1080p
+	// frame at 0.4 (two tiles), where it finds people from about 100 px.
+	PersonMaxSide int
 	// NoPlates switches plate detection off.
 	NoPlates       bool
 	ProfileCascade string // default DefaultProfileCascade
@@ -112,6 +122,8 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MinFaceScore, 0.5)
 	setDefault(&c.People, PeopleHeads)
 	setDefault(&c.PersonMinScore, 0.3)
+	setDefault(&c.PersonPerSecond, 1)
+	setDefault(&c.PersonMaxSide, 768)
 	setDefault(&c.ProfileCascade, DefaultProfileCascade)
 	setDefault(&c.PlateCascade, DefaultPlateCascade)
 	setDefault(&c.FaceEnlarge, 1.7)
@@ -160,6 +172,12 @@ func (c Config) Validate() error {
 	}
 	if c.PersonMinScore <= 0 || c.PersonMinScore >= 1 {
 		errs = append(errs, fmt.Errorf("'PersonMinScore' must be between 0 and 1, got %v", c.PersonMinScore))
+	}
+	if c.PersonMaxSide < ndSize {
+		errs = append(errs, fmt.Errorf("'PersonMaxSide' must be at least %d (one model tile), got %d", ndSize, c.PersonMaxSide))
+	}
+	if c.PersonPerSecond <= 0 {
+		errs = append(errs, fmt.Errorf("'PersonPerSecond' must be greater than zero"))
 	}
 	if c.FaceEnlarge < 1 || c.PlateEnlarge < 1 {
 		errs = append(errs, fmt.Errorf("'FaceEnlarge' and 'PlateEnlarge' must be at least 1"))

@@ -9,14 +9,15 @@ import (
 
 // detectors runs every enabled detector on one (reduced) frame.
 type detectors struct {
-	face    *blazeFace
-	persons *nanoDet // nil under PeopleFaces
-	mode    string   // Config.People
-	profile *gocv.CascadeClassifier
-	plate   *gocv.CascadeClassifier
-	grey    gocv.Mat
-	flipped gocv.Mat
-	half    gocv.Mat
+	face          *blazeFace
+	persons       *nanoDet // nil under PeopleFaces
+	mode          string   // Config.People
+	personMaxSide int
+	profile       *gocv.CascadeClassifier
+	plate         *gocv.CascadeClassifier
+	grey          gocv.Mat
+	flipped       gocv.Mat
+	half          gocv.Mat
 }
 
 func newDetectors(cfg Config) (*detectors, error) {
@@ -24,7 +25,7 @@ func newDetectors(cfg Config) (*detectors, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &detectors{face: face, mode: cfg.People, grey: gocv.NewMat(), flipped: gocv.NewMat(), half: gocv.NewMat()}
+	d := &detectors{face: face, mode: cfg.People, personMaxSide: cfg.PersonMaxSide, grey: gocv.NewMat(), flipped: gocv.NewMat(), half: gocv.NewMat()}
 	if cfg.People != PeopleFaces {
 		if d.persons, err = newNanoDet(cfg.PersonMinScore); err != nil {
 			d.Close()
@@ -73,7 +74,9 @@ func (d *detectors) Close() error {
 }
 
 // Detect returns faces and plates found in bgr, merged per kind.
-func (d *detectors) Detect(bgr gocv.Mat) ([]Detection, error) {
+//
+// persons says whether the person detector runs on this frame.
+func (d *detectors) Detect(bgr gocv.Mat, persons bool) ([]Detection, error) {
 	faces, err := d.face.Detect(bgr)
 	if err != nil {
 		return nil, err
@@ -83,7 +86,7 @@ func (d *detectors) Detect(bgr gocv.Mat) ([]Detection, error) {
 		faces = append(faces, d.profiles()...)
 	}
 	out := nms(faces, 0.3)
-	if d.persons != nil {
+	if d.persons != nil && persons {
 		people, err := d.people(bgr)
 		if err != nil {
 			return nil, err
@@ -104,7 +107,7 @@ func (d *detectors) Detect(bgr gocv.Mat) ([]Detection, error) {
 // people finds people and returns what of them is covered: their heads,
 // or all of them.
 func (d *detectors) people(bgr gocv.Mat) ([]Detection, error) {
-	found, err := d.persons.Detect(bgr)
+	found, err := d.persons.Detect(bgr, d.personMaxSide)
 	if err != nil {
 		return nil, err
 	}

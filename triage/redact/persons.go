@@ -38,6 +38,7 @@ var ndLevels = []struct {
 // (reduced) resolution: squeezing a CCTV frame into one 416x416 input
 // shrinks a 50 px person below what the model sees.
 type nanoDet struct {
+	small    gocv.Mat
 	net      gocv.Net
 	minScore float32
 	outs     []string
@@ -53,30 +54,86 @@ func newNanoDet(minScore float32) (*nanoDet, error) {
 	}
 	net.SetPreferableBackend(gocv.NetBackendOpenCV)
 	net.SetPreferableTarget(gocv.NetTargetCPU)
-	d := &nanoDet{net: net, minScore: minScore}
+	d := &nanoDet{net: net, minScore: minScore, small: gocv.NewMat()}
 	for _, l := range ndLevels {
 		d.outs = append(d.outs, l.name)
 	}
 	return d, nil
 }
 
-func (d *nanoDet) Close() error { return d.net.Close() }
+func (d *nanoDet) Close() error {
+	d.small.Close()
+	return d.net.Close()
+}
+
+// ndOverlap is how much neighbouring tiles share, in pixels: a person
+// cut by one tile's edge is whole in the next up to about this wide.
+const ndOverlap = 64
 
 // Detect returns people found in bgr, in its coordinates, merged across
-// tiles.
-func (d *nanoDet) Detect(bgr gocv.Mat) ([]Detection, error) {
+// tiles. Frames larger than maxSide are shrunk first, and a frame a little
+// too large for a whole number of tiles is shrunk to fit (768x432 into one
+// row of two tiles, not two rows of two).
+func (d *nanoDet) Detect(bgr gocv.Mat, maxSide int) ([]Detection, error) {
+	scale := ndScale(bgr.Cols(), bgr.Rows(), maxSide)
+	src := bgr
+	if scale < 1 {
+		gocv.Resize(bgr, &d.small, image.Point{}, scale, scale, gocv.InterpolationArea)
+		src = d.small
+	}
 	var dets []Detection
-	for _, y0 := range tileOrigins(bgr.Rows(), ndSize) {
-		for _, x0 := range tileOrigins(bgr.Cols(), ndSize) {
-			r := image.Rect(x0, y0, min(x0+ndSize, bgr.Cols()), min(y0+ndSize, bgr.Rows()))
-			td, err := d.detectTile(bgr, r)
+	for _, y0 := range tilesWithOverlap(src.Rows(), ndSize, ndOverlap) {
+		for _, x0 := range tilesWithOverlap(src.Cols(), ndSize, ndOverlap) {
+			r := image.Rect(x0, y0, min(x0+ndSize, src.Cols()), min(y0+ndSize, src.Rows()))
+			td, err := d.detectTile(src, r)
 			if err != nil {
 				return nil, err
 			}
 			dets = append(dets, td...)
 		}
 	}
+	for i := range dets {
+		dets[i].Box = mapRect(dets[i].Box, scale)
+	}
 	return nms(dets, 0.4), nil
+}
+
+// ndScale is the factor the person detector shrinks a w x h frame by.
+func ndScale(w, h, maxSide int) float64 {
+	scale := min(1, float64(maxSide)/float64(max(w, h)))
+	for _, n := range []int{w, h} {
+		k := ndTiles(int(float64(n) * scale))
+		if k < 2 {
+			continue
+		}
+		// Fit one tile fewer if that costs at most a tenth of the size.
+		fit := float64((k-1)*(ndSize-ndOverlap)+ndOverlap) / float64(n)
+		if fit >= 0.9*scale {
+			scale = fit
+		}
+	}
+	return scale
+}
+
+func ndTiles(n int) int {
+	if n <= ndSize {
+		return 1
+	}
+	return (n - ndOverlap + ndSize - ndOverlap - 1) / (ndSize - ndOverlap)
+}
+
+// tilesWithOverlap spreads the fewest tiles of size t over n so that
+// neighbours share at least overlap pixels.
+func tilesWithOverlap(n, t, overlap int) []int {
+	k := ndTiles(n)
+	if k == 1 {
+		return []int{0}
+	}
+	o := make([]int, k)
+	for i := range o {
+		o[i] = i * (n - t) / (k - 1)
+	}
+	return o
 }
 
 // detectTile runs the network on region r of bgr, padded to the input
@@ -170,5 +227,5 @@ func headOf(person image.Rectangle) image.Rectangle {
 	h := person.Dy()
 	w := min(person.Dx(), max(person.Dx()*7/10, h/4))
 	cx := (person.Min.X + person.Max.X) / 2
-	return image.Rect(cx-w/2, person.Min.Y-h/20, cx-w/2+w, person.Min.Y+h*7/20)
+	return image.Rect(cx-w/2, person.Min.Y-h/10, cx-w/2+w, person.Min.Y+h*7/20)
 }

@@ -111,7 +111,7 @@ func interpolationLengths(p *plan) map[int]map[int]int {
 		m := map[int]int{}
 		for i := 0; i+1 < len(t.obs); i++ {
 			a, b := t.obs[i].frame, t.obs[i+1].frame
-			if b-a > p.detectEvery {
+			if b-a > p.cad().interval(t.obs[0].det.Kind) {
 				for f := a + 1; f < b; f++ {
 					m[f] = b - a - 1
 				}

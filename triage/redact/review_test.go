@@ -10,7 +10,7 @@ import (
 )
 
 func reviewOptsT(frames int) reviewOpts {
-	return reviewOpts{fps: 10, frames: frames, bounds: image.Rect(0, 0, 768, 576), detectEvery: 5, pad: 5,
+	return reviewOpts{fps: 10, frames: frames, bounds: image.Rect(0, 0, 768, 576), cad: cadence{every: 5, personEvery: 5, pad: 5, personPad: 5},
 		lowScore: 0.7, perTen: 20, mergeGap: 1, maxSpan: 5, minFaceSide: 20}
 }
 
