@@ -33,7 +33,7 @@ type Config struct {
 	// between. 0 picks N so that detection runs about DetectPerSecond
 	// times a second of video.
 	DetectEvery     int
-	DetectPerSecond float64 // default 6
+	DetectPerSecond float64 // default 3
 	// MinFaceScore is BlazeFace's score threshold, 0..1. Default 0.5.
 	MinFaceScore float32
 	// ProfileFaces adds opencv-data's Haar profile-face cascade to
@@ -112,13 +112,13 @@ type Config struct {
 // BenchmarkRedact1080p30); a face that appears for less than half a second
 // may be found later or not at all.
 func Realtime() Config {
-	return Config{DetectPerSecond: 2, Preset: "ultrafast"}
+	return Config{DetectPerSecond: 2, PersonPerSecond: 0.5, Preset: "ultrafast"}
 }
 
 // withDefaults fills unset fields.
 func (c Config) withDefaults() Config {
 	setDefault(&c.DetectMaxSide, 960)
-	setDefault(&c.DetectPerSecond, 6)
+	setDefault(&c.DetectPerSecond, 3)
 	setDefault(&c.MinFaceScore, 0.5)
 	setDefault(&c.People, PeopleHeads)
 	setDefault(&c.PersonMinScore, 0.3)
