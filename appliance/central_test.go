@@ -15,6 +15,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/web"
 )
 
 const testFootage = "../testdata/footage"
@@ -81,8 +82,8 @@ func TestCentralClientPullsVerifiesAndAcks(t *testing.T) {
 
 	// The feed from the start, two at a time, then from the cursor.
 	type page struct {
-		Changes []Change `json:"changes"`
-		Next    uint64   `json:"next"`
+		Changes []web.Change `json:"changes"`
+		Next    uint64       `json:"next"`
 	}
 	var first, second page
 	_, b := hq.do("GET", "/api/v1/central/changes?limit=2", nil, nil)
@@ -148,6 +149,7 @@ func TestCentralClientPullsVerifiesAndAcks(t *testing.T) {
 	if pulls != 2 {
 		t.Fatalf("%d pull events for two range downloads", pulls)
 	}
+	waitFor(t, "the outbox to record central's acknowledgement", 10*time.Second, func() bool { return d.outboxStore.Acknowledged(target) })
 	if it, _ := d.vault.Item(target); it.Labels[evidence.LabelCentralAck] == "" {
 		t.Fatal("item not marked acknowledged")
 	}
@@ -178,10 +180,7 @@ func TestDockFootageIsSyncedToTheFilesystemTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the body-worn clip to be synced", 30*time.Second, func() bool {
-		it, _ := d.vault.Item(bwv.Digest)
-		return it.Labels[evidence.LabelSynced] != ""
-	})
+	waitFor(t, "the body-worn clip to be synced", 30*time.Second, func() bool { return uploadVerified(d, bwv.Digest) })
 	stored := filepath.Join(central, "evidence", bwv.Digest.String()[:2], bwv.Digest.String())
 	got, err := os.ReadFile(stored)
 	if err != nil || evidence.DigestBytes(got) != bwv.Digest {
@@ -198,8 +197,7 @@ func TestDockFootageIsSyncedToTheFilesystemTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the sent-now clip to be synced", 30*time.Second, func() bool {
-		it, _ := d.vault.Item(cli.Digest)
-		return it.Labels[evidence.LabelSynced] != ""
+		return uploadVerified(d, cli.Digest)
 	})
 	var actions []evidence.Action
 	evs, _ := d.vault.ItemEvents(bwv.Digest)
@@ -208,7 +206,7 @@ func TestDockFootageIsSyncedToTheFilesystemTarget(t *testing.T) {
 	}
 	// Triage writes its own events in between; the sync story must read in order.
 	want := []evidence.Action{evidence.ActionIngested, evidence.ActionQueuedForSync, evidence.ActionUploaded,
-		evidence.ActionUploadVerified, evidence.ActionRecordChanged}
+		evidence.ActionUploadVerified}
 	next := 0
 	for _, a := range actions {
 		if next < len(want) && a == want[next] {
@@ -273,4 +271,16 @@ func TestChangesFeedUnderConcurrentIntake(t *testing.T) {
 	if n := <-polled; n == 0 {
 		t.Fatal("the feed was never read")
 	}
+}
+
+// uploadVerified says whether the item's custody record has its verified
+// upload to central storage.
+func uploadVerified(d *Daemon, dg evidence.Digest) bool {
+	evs, _ := d.vault.ItemEvents(dg)
+	for _, e := range evs {
+		if e.Action == evidence.ActionUploadVerified {
+			return true
+		}
+	}
+	return false
 }

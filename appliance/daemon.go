@@ -8,18 +8,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/media"
+	"github.com/edgetriage/edgetriage/appliance/metrics"
+	"github.com/edgetriage/edgetriage/appliance/pipeline"
+	"github.com/edgetriage/edgetriage/appliance/status"
+	"github.com/edgetriage/edgetriage/appliance/supervisor"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/appliance/web"
 	"github.com/edgetriage/edgetriage/capture/dock"
@@ -29,13 +30,6 @@ import (
 	"github.com/edgetriage/edgetriage/sync/outbox"
 	"github.com/edgetriage/edgetriage/triage/motion"
 )
-
-// Component is a long-running part of the daemon. Run returns when ctx ends
-// (nil) or when the part fails (the supervisor restarts it with backoff).
-type Component interface {
-	Name() string
-	Run(ctx context.Context) error
-}
 
 // OpenVault opens the vault in dir the way the daemon and the CLI use it:
 // with media probing of every media file.
@@ -52,20 +46,21 @@ type Daemon struct {
 	// Listening, when set, is told the HTTP address once it accepts
 	// connections (tests use it to find a port chosen by the kernel).
 	Listening func(addr string)
-	// RestartBackoff is the first wait before a failed component is
-	// restarted; it doubles up to 60 times that. Zero means one second.
+	// RestartBackoff is the first wait before a failed part is restarted;
+	// it doubles up to 60 times that. Zero means one second.
 	RestartBackoff time.Duration
 
-	outbox     *outbox.Worker
-	outboxData *outboxStore
-	health     *hardware.Sampler
-	cameras    []*rtsp.Recorder
-	motionLive []*motion.LiveSource // one per motion-only camera
-	dock       *dock.Dock
-	firmware   *firmware.Manager
-	stages     []*follower // pipeline stages that follow the custody chain
-	auth       *auth.Service
-	web        *web.Server
+	outbox      *outbox.Worker
+	outboxStore *pipeline.OutboxStore
+	syncPolicy  *pipeline.SyncPolicy
+	health      *hardware.Sampler
+	cameras     []*rtsp.Recorder
+	motionLive  []*motion.LiveSource // one per motion-only camera
+	dock        *dock.Dock
+	firmware    *firmware.Manager
+	stages      []*pipeline.Follower // pipeline stages that follow the custody chain
+	auth        *auth.Service
+	web         *web.Server
 }
 
 // New prepares a daemon; nothing is opened until Run.
@@ -73,10 +68,11 @@ func New(cfg config.Config, log *slog.Logger) *Daemon {
 	return &Daemon{cfg: cfg, log: log}
 }
 
-// Run starts the daemon and blocks until ctx ends or a part fails for good.
-// Shutdown goes in order: intake stops first, in-flight writes drain, the
-// chain head is signed, and the index is closed last; the whole stop is
-// bounded by shutdown_timeout.
+// Run starts the daemon and blocks until ctx ends or a part says the
+// daemon must stop. Shutdown goes in order, bounded by shutdown_timeout:
+// intake stops first, the pipeline's stages finish the work in hand, then
+// the background parts stop, previews end, and the vault (which signs the
+// chain head) is closed last.
 func (d *Daemon) Run(ctx context.Context) error {
 	v, err := OpenVault(ctx, d.cfg.DataDir, d.log)
 	if err != nil {
@@ -93,12 +89,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 		v.Close()
 		return err
 	}
-
-	intakeCtx, stopIntake := context.WithCancel(ctx)
-	defer stopIntake()
-	intake, intakeCtx := errgroup.WithContext(intakeCtx)
-	for _, c := range d.components() {
-		intake.Go(func() error { return d.supervise(intakeCtx, c) })
+	fatal := make(chan error, 1)
+	sup := supervisor.New(supervisor.Options{Backoff: d.RestartBackoff, Logger: d.log, StopEverything: func(err error) {
+		select {
+		case fatal <- err:
+		default:
+		}
+	}})
+	groups := running{
+		background: sup.Start("background parts", d.backgroundParts()...),
+		stages:     sup.Start("pipeline stages", d.stageParts()...),
+		intake:     sup.Start("intake", d.intakeParts()...),
 	}
 	serveErr := make(chan error, 1)
 	scheme := "http"
@@ -117,29 +118,28 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var runErr error
 	select {
 	case <-ctx.Done():
-	case <-intakeCtx.Done():
-		runErr = intake.Wait()
+	case runErr = <-fatal:
 	case err := <-serveErr:
 		runErr = fmt.Errorf("http server: %w", err)
 	}
-	return errors.Join(runErr, d.shutdown(srv, stopIntake, intake))
+	return errors.Join(runErr, d.shutdown(srv, groups))
 }
 
-func (d *Daemon) shutdown(srv *http.Server, stopIntake context.CancelFunc, intake *errgroup.Group) error {
+// running is the daemon's parts, in the groups they stop in.
+type running struct {
+	intake, stages, background *supervisor.Group
+}
+
+func (d *Daemon) shutdown(srv *http.Server, groups running) error {
 	d.ready.Store(false)
 	d.log.Info("shutting down", "timeout", d.cfg.ShutdownTimeout)
 	deadline, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownTimeout)
 	defer cancel()
-	stopIntake()
-	drained := make(chan error, 1)
-	go func() { drained <- intake.Wait() }()
-	var errs []error
-	select {
-	case err := <-drained:
-		errs = append(errs, err)
-	case <-deadline.Done():
-		errs = append(errs, errors.New("shutdown: intake did not stop in time"))
-	}
+	// Stages get half the time to finish what they hold; work cut off after
+	// that is done again after the restart (their cursors stay before it).
+	drainBy, cancelDrain := context.WithTimeout(deadline, d.cfg.ShutdownTimeout/2)
+	defer cancelDrain()
+	errs := []error{groups.intake.Stop(deadline), groups.stages.Drain(drainBy, deadline), groups.background.Stop(deadline)}
 	// Previews end (and record their stop events) and live streams close
 	// before the server waits for connections, and before the vault closes.
 	if err := d.web.Close(); err != nil {
@@ -162,7 +162,7 @@ func (d *Daemon) listen() (*http.Server, net.Listener, error) {
 	if err := web.CheckListen(d.cfg.HTTP.Addr, tlsOn); err != nil {
 		return nil, nil, fmt.Errorf("http.addr: %w", err)
 	}
-	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: d.web.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	if tlsOn {
 		tc, err := web.TLSConfig(d.cfg.DataDir, d.cfg.HTTP.TLSCert, d.cfg.HTTP.TLSKey, nil)
 		if err != nil {
@@ -179,11 +179,12 @@ func (d *Daemon) listen() (*http.Server, net.Listener, error) {
 
 // wire builds the parts that need the open vault.
 func (d *Daemon) wire(ctx context.Context) error {
+	d.outboxStore = pipeline.NewOutboxStore(d.vault)
 	d.auth = auth.New(d.vault.State("auth"), d.vault, auth.Options{Logger: d.log.With("part", "auth")})
 	if err := d.firstAdmin(ctx); err != nil {
 		return err
 	}
-	tgt, err := newSyncTarget(d.cfg.Sync, d.log)
+	tgt, err := pipeline.NewSyncTarget(d.cfg.Sync, d.log)
 	if err != nil {
 		return fmt.Errorf("sync target: %w", err)
 	}
@@ -191,13 +192,13 @@ func (d *Daemon) wire(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sync.windows: %w", err)
 	}
-	d.health, err = hardware.NewSampler(d.cfg.Health, d.cfg.DataDir, alarmRecorder{vault: d.vault, log: d.log},
+	d.health, err = hardware.NewSampler(d.cfg.Health, d.cfg.DataDir, pipeline.NewAlarmRecorder(d.vault, d.log),
 		hardware.Options{Logger: d.log})
 	if err != nil {
 		return fmt.Errorf("health: %w", err)
 	}
-	d.dock, err = dock.New(dock.Options{Config: d.cfg.Dock, Vault: originVault{d.vault, "dock"}, State: d.vault.State("dock"),
-		Ack: ackSource{d.vault}, Logger: d.log.With("part", "dock")})
+	d.dock, err = dock.New(dock.Options{Config: d.cfg.Dock, Vault: pipeline.NewOriginVault(d.vault, "dock"), State: d.vault.State("dock"),
+		Ack: d.outboxStore, Logger: d.log.With("part", "dock")})
 	if err != nil {
 		return fmt.Errorf("dock: %w", err)
 	}
@@ -208,50 +209,77 @@ func (d *Daemon) wire(ctx context.Context) error {
 	for _, cam := range d.cfg.Cameras {
 		opt := rtsp.Options{Logger: d.log}
 		if cam.Mode == rtsp.ModeMotion {
-			src, err := d.liveMotion(cam)
+			src, err := pipeline.NewLiveMotion(cam, d.cfg.Triage.For(cam.ID), d.vault, d.log)
 			if err != nil {
 				return fmt.Errorf("camera %s: %w", cam.ID, err)
 			}
 			opt.Motion = src
 			d.motionLive = append(d.motionLive, src)
 		}
-		rec, err := rtsp.New(cam, originVault{d.vault, "rtsp"}, opt)
+		rec, err := rtsp.New(cam, pipeline.NewOriginVault(d.vault, "rtsp"), opt)
 		if err != nil {
 			return fmt.Errorf("camera %s: %w", cam.ID, err)
 		}
 		d.cameras = append(d.cameras, rec)
 	}
-	d.outboxData = newOutboxStore(d.vault)
-	d.outbox, err = outbox.New(outbox.Config{Store: d.outboxData, Source: vaultSource{d.vault}, Custody: d.vault,
+	d.outbox, err = outbox.New(outbox.Config{Store: d.outboxStore, Source: pipeline.NewOutboxSource(d.vault), Custody: d.vault,
 		Target: tgt, Actor: "appliance:sync", Windows: windows, Logger: d.log})
 	if err != nil {
 		return err
 	}
-	policy := &syncPolicy{vault: d.vault, store: d.outboxData, sendAll: d.cfg.Sync.SendAllFrom, kick: d.outbox.Kick, log: d.log}
-	d.stages = []*follower{policy.follower(d.log)}
+	d.syncPolicy = pipeline.NewSyncPolicy(d.vault, d.outboxStore, d.cfg.Sync.SendAllFrom, d.outbox.Kick, d.log)
+	d.stages = []*pipeline.Follower{d.syncPolicy.Follower()}
 	if d.cfg.Triage.Enabled {
-		d.stages = append(d.stages, (&triageStage{vault: d.vault, cfg: d.cfg.Triage, log: d.log}).follower())
+		d.stages = append(d.stages, pipeline.NewTriageStage(d.vault, d.cfg.Triage, d.log))
 	}
 	if d.cfg.Redaction.OnFlag {
-		d.stages = append(d.stages, (&redactStage{vault: d.vault, cfg: d.cfg.Redaction, log: d.log, edits: d.redactionEdits}).follower())
+		d.stages = append(d.stages, pipeline.NewRedactStage(d.vault, d.cfg.Redaction, d.log))
 	}
 	d.web, err = d.newWeb()
 	return err
 }
 
-// components lists every long-running part, in start order.
-func (d *Daemon) components() []Component {
-	parts := []Component{
-		&checkpointer{vault: d.vault, every: d.cfg.CheckpointInterval, log: d.log},
-		&Retention{Vault: d.vault, Cfg: d.cfg.Retention, Usage: StatfsUsage, Log: d.log},
-		named{"sync", d.outbox},
-		named{"health", d.health},
-		named{"dock", d.dock},
-		&firmwareAtDock{dock: d.dock, fw: d.firmware, dockRoot: d.cfg.Dock.Root, log: d.log, every: time.Second},
-		heapTrimmer{every: 10 * time.Second},
+// newWeb builds the dashboard, the APIs, previews and /metrics over the
+// daemon's parts.
+func (d *Daemon) newWeb() (*web.Server, error) {
+	deps := web.Deps{Vault: d.vault, Auth: d.auth, Dock: dockPanel{d}, Cameras: cameraPanel{d}, Sync: syncPanel{d},
+		Health: healthPanel{d}, Export: web.BundleExporter(d.vault), Edits: pipeline.NewRedactionEdits(d.vault), Ready: d.ready.Load}
+	if d.cfg.Metrics.Enabled {
+		stages := make([]metrics.Stage, 0, len(d.stages))
+		for _, s := range d.stages {
+			stages = append(stages, s)
+		}
+		deps.Metrics = metrics.Handler(d.vault, pipeline.StatfsUsage, d.health, metrics.Parts{Dock: d.dock.Progress,
+			Cameras: d.CameraStatus, Outbox: d.outbox.Status, Firmware: d.firmware.Statuses, Head: d.vault.Head, Stages: stages},
+			d.cfg.Metrics.BearerToken)
 	}
-	for _, f := range d.stages {
-		parts = append(parts, f)
+	return web.New(web.Config{ICEAddr: d.cfg.WebRTC.UDPAddr, PublicIPs: d.cfg.WebRTC.PublicIPs,
+		WatermarkOriginals: d.cfg.WebRTC.WatermarkOriginals, Logger: d.log.With("part", "web")}, deps)
+}
+
+// The dashboard's panels read the daemon's parts through these.
+type (
+	dockPanel   struct{ d *Daemon }
+	cameraPanel struct{ d *Daemon }
+	syncPanel   struct{ d *Daemon }
+	healthPanel struct{ d *Daemon }
+)
+
+func (p dockPanel) DockStatus() []status.DockBay    { return status.DockBays(p.d.dock.Progress()) }
+func (p cameraPanel) CameraStatus() []status.Camera { return status.Cameras(p.d.CameraStatus()) }
+func (p syncPanel) SyncStatus() *status.Sync {
+	return status.SyncOf(p.d.outbox.Status(context.Background()))
+}
+func (p healthPanel) Alarms() []status.Alarm {
+	return status.Alarms(p.d.health.Alarms(), p.d.vault.IntakeStopped())
+}
+
+// intakeParts bring evidence in: docked cameras and RTSP cameras (and the
+// firmware writes that follow a dock's offload).
+func (d *Daemon) intakeParts() []supervisor.Part {
+	parts := []supervisor.Part{
+		named{"dock", d.dock},
+		pipeline.NewFirmwareAtDock(d.dock, d.firmware, d.cfg.Dock.Root, time.Second, d.log),
 	}
 	for _, src := range d.motionLive {
 		parts = append(parts, named{"motion:" + src.CameraID(), src})
@@ -260,6 +288,27 @@ func (d *Daemon) components() []Component {
 		parts = append(parts, named{"camera:" + rec.Config().ID, rec})
 	}
 	return parts
+}
+
+// stageParts follow the custody chain: sync policy, triage, redaction.
+func (d *Daemon) stageParts() []supervisor.Part {
+	parts := make([]supervisor.Part, 0, len(d.stages))
+	for _, f := range d.stages {
+		parts = append(parts, f)
+	}
+	return parts
+}
+
+// backgroundParts keep the station in shape and send what is queued; they
+// stop after the stages, which may still queue uploads or raise alarms.
+func (d *Daemon) backgroundParts() []supervisor.Part {
+	return []supervisor.Part{
+		&checkpointer{vault: d.vault, every: d.cfg.CheckpointInterval, log: d.log},
+		&pipeline.Retention{Vault: d.vault, Cfg: d.cfg.Retention, Usage: pipeline.StatfsUsage, Acks: d.outboxStore, Log: d.log},
+		named{"sync", d.outbox},
+		named{"health", d.health},
+		heapTrimmer{every: 10 * time.Second},
+	}
 }
 
 // DockStatus is every bay's offload progress, for the API and dashboard.
@@ -290,42 +339,7 @@ func (n named) Run(ctx context.Context) error { return n.part.Run(ctx) }
 
 // SendNow queues an item for central storage ahead of upload windows.
 func (d *Daemon) SendNow(ctx context.Context, dg evidence.Digest, actor evidence.Actor) error {
-	it, err := d.vault.Item(dg)
-	if err != nil {
-		return err
-	}
-	p := &syncPolicy{vault: d.vault, store: d.outboxData, kick: d.outbox.Kick, log: d.log}
-	return p.send(ctx, it, true, "send now by "+string(actor))
-}
-
-// supervise keeps a component running: a failure is logged and the part is
-// restarted after a capped, jittered backoff that resets once it has run
-// for a while.
-func (d *Daemon) supervise(ctx context.Context, c Component) error {
-	minBackoff := d.RestartBackoff
-	if minBackoff == 0 {
-		minBackoff = time.Second
-	}
-	maxBackoff := 60 * minBackoff
-	backoff := minBackoff
-	for {
-		started := time.Now()
-		err := c.Run(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if time.Since(started) > 5*maxBackoff {
-			backoff = minBackoff
-		}
-		wait := backoff/2 + rand.N(backoff/2+1)
-		d.log.Error("component failed; restarting", "component", c.Name(), "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-		backoff = min(2*backoff, maxBackoff)
-	}
+	return d.syncPolicy.SendNow(ctx, dg, actor)
 }
 
 // checkpointer signs the chain head on a timer so that a crash loses at
@@ -339,27 +353,10 @@ type checkpointer struct {
 func (c *checkpointer) Name() string { return "checkpointer" }
 
 func (c *checkpointer) Run(ctx context.Context) error {
-	return every(ctx, c.every, func() error {
+	return supervisor.Every(ctx, c.every, func() error {
 		if _, err := c.vault.Checkpoint(ctx); err != nil && ctx.Err() == nil {
 			return err
 		}
 		return nil
 	})
-}
-
-// every calls fn at each tick until ctx ends or fn fails; a ticker, not a
-// sleep, so a slow fn does not push later ticks back.
-func every(ctx context.Context, interval time.Duration, fn func() error) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if err := fn(); err != nil {
-				return err
-			}
-		}
-	}
 }

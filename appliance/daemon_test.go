@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -139,4 +140,45 @@ func TestDashboardMountedAndFirstAdminMade(t *testing.T) {
 	if err != nil || len(users) != 1 || users[0].Name != "admin" {
 		t.Fatalf("first start accounts: %+v %v", users, err)
 	}
+}
+
+// Stopping the daemon stops intake, lets the stages finish the clip in
+// hand, and only then closes the vault: a clip being triaged when the
+// station is told to stop comes back triaged, not abandoned half way.
+func TestShutdownFinishesTheClipInHand(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Sync.Filesystem.Root = t.TempDir()
+	cfg.Dock.Root = t.TempDir()
+	cfg.WebRTC.UDPAddr = "127.0.0.1:0"
+	cfg.ShutdownTimeout = 2 * time.Minute
+	d := New(cfg, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	listening := make(chan struct{})
+	d.Listening = func(string) { close(listening) }
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	<-listening
+	clip, _, err := d.vault.IngestFile(ctx, filepath.Join(testFootage, "parking-cars.mp4"), evidence.Intake{Source: "yard"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // triage has the clip in hand
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("daemon stopped with %v", err)
+	}
+	v, err := OpenVault(context.Background(), cfg.DataDir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	evs, _ := v.ItemEvents(clip.Digest)
+	for _, e := range evs {
+		if e.Action == evidence.ActionTriaged {
+			return
+		}
+	}
+	t.Fatalf("the clip in hand at shutdown was not triaged: %+v", evs)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/pipeline"
 	"github.com/edgetriage/edgetriage/capture/dock"
 	"github.com/edgetriage/edgetriage/firmware"
 )
@@ -135,7 +136,7 @@ func TestFlaggedClipIsRedactedAndSent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Flag(ctx, d.vault, master.Digest, "user:sgt", "assault reported 14:02"); err != nil {
+	if _, err := pipeline.Flag(ctx, d.vault, master.Digest, "user:sgt", "assault reported 14:02"); err != nil {
 		t.Fatal(err)
 	}
 	var redacted evidence.Item

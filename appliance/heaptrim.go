@@ -6,6 +6,8 @@ import "C"
 import (
 	"context"
 	"time"
+
+	"github.com/edgetriage/edgetriage/appliance/supervisor"
 )
 
 // heapTrimmer hands memory that OpenCV and the decoders freed back to the
@@ -18,7 +20,7 @@ type heapTrimmer struct{ every time.Duration }
 func (heapTrimmer) Name() string { return "heap-trim" }
 
 func (h heapTrimmer) Run(ctx context.Context) error {
-	return every(ctx, h.every, func() error {
+	return supervisor.Every(ctx, h.every, func() error {
 		C.malloc_trim(0)
 		return nil
 	})

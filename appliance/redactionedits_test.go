@@ -12,10 +12,13 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 )
 
-func putEdits(t *testing.T, url string, body string, s *auth.Session, csrf bool) int {
+func putEdits(t *testing.T, url string, body string, s *auth.Session, csrf bool, origin ...string) int {
 	t.Helper()
 	req, _ := http.NewRequest("PUT", url, bytes.NewReader([]byte(body)))
 	req.Header.Set("Content-Type", "application/json")
+	for _, o := range origin {
+		req.Header.Set("Origin", o)
+	}
 	req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: s.Token})
 	if csrf {
 		req.Header.Set("X-CSRF-Token", s.CSRF)
@@ -53,6 +56,11 @@ func TestInvestigatorEditsRedactionAndANewCopyIsRendered(t *testing.T) {
 	}
 	if code := putEdits(t, url, edit, inv, false); code != http.StatusForbidden {
 		t.Fatalf("edit without CSRF token: %d", code)
+	}
+	// A page of another site cannot change what is redacted, even with a
+	// stolen token: the route sits behind the web part's Origin check.
+	if code := putEdits(t, url, edit, inv, true, "https://evil.example"); code != http.StatusForbidden {
+		t.Fatalf("cross-site edit: %d", code)
 	}
 	if code := putEdits(t, url, `[{"op":"add","start":1}]`, inv, true); code != http.StatusBadRequest {
 		t.Fatalf("edit with an unknown key: %d", code)

@@ -42,9 +42,11 @@ const (
 // Labels the appliance's parts agree on. Each change of one is a record
 // change, so it is in the custody chain.
 const (
-	LabelCategory   = "category"    // set by staff: decides local retention
-	LabelFlagged    = "flagged"     // why triage or staff flagged the item
-	LabelSynced     = "synced"      // central target and time the upload was verified
+	LabelCategory   = "category" // set by staff: decides local retention
+	LabelFlagged    = "flagged"  // why triage or staff flagged the item
+	LabelFlagPrefix = "flag."    // "flag.<name>": one per flag rule that matched, its reason as value
+	// Deprecated: no longer written; the outbox alone keeps sync state.
+	LabelSynced     = "synced"
 	LabelCentralAck = "central_ack" // central client and time it acknowledged the item
 	LabelNeverSync  = "never_sync"  // policy: stays local only; expires by category
 )

@@ -44,6 +44,9 @@ func (v *Vault) appendTx(tx *bolt.Tx, events []evidence.CustodyEvent) ([]evidenc
 		return nil, err
 	}
 	out := make([]evidence.CustodyEvent, 0, len(events))
+	if len(events) > 0 {
+		tx.OnCommit(v.notifyAppended)
+	}
 	for _, e := range events {
 		if e.Actor == "" || e.Action == "" {
 			panic("vault: custody event without actor or action")
@@ -103,6 +106,7 @@ func (v *Vault) Head() (evidence.CustodyEvent, error) {
 // a read transaction and must not call the vault: a nested read deadlocks
 // once a writer waits to grow the index.
 func (v *Vault) Events(from uint64, fn func(evidence.CustodyEvent) bool) error {
+	v.chainReads.Add(1)
 	return v.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketCustody).Cursor()
 		for k, raw := c.Seek(seqKey(from)); k != nil; k, raw = c.Next() {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -48,6 +49,10 @@ type Vault struct {
 	now    func() time.Time
 	commit groupCommit
 	gate   intakeGate
+	subs   subscribers
+	// chainReads counts walks of the chain (Events), so a test can hold
+	// that nothing polls it.
+	chainReads atomic.Uint64
 
 	verifyOnly bool
 	keyErr     error // why the key file cannot be trusted, in verify-only mode

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/status"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 )
 
@@ -153,24 +154,21 @@ func itemTime(it evidence.Item) time.Time {
 	return it.IngestedAt
 }
 
-// flagsOf reads the flag labels triage leaves: a label "flag" (comma
-// separated) or labels named "flag.<name>".
+// flagsOf reads the names of the flags on an item: one label
+// "flag.<name>" per rule that flagged it. An item flagged before flags had
+// names carries only the reason ("flagged") and is shown as "flagged".
 func flagsOf(it evidence.Item) []string {
 	var out []string
-	for k, v := range it.Labels {
-		switch {
-		case k == "flag" || k == "flags":
-			for _, f := range strings.Split(v, ",") {
-				if f = strings.TrimSpace(f); f != "" {
-					out = append(out, f)
-				}
-			}
-		case strings.HasPrefix(k, "flag."):
-			out = append(out, strings.TrimPrefix(k, "flag."))
+	for k := range it.Labels {
+		if name, ok := strings.CutPrefix(k, evidence.LabelFlagPrefix); ok && name != "" {
+			out = append(out, name)
 		}
 	}
+	if len(out) == 0 && it.Labels[evidence.LabelFlagged] != "" {
+		out = append(out, evidence.LabelFlagged)
+	}
 	slices.Sort(out)
-	return slices.Compact(out)
+	return out
 }
 
 func (f filter) match(it evidence.Item) bool {
@@ -357,18 +355,8 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	s.deps.Export.ServeHTTP(w, r)
 }
 
-// StatusSnapshot is what the dashboard's status panels show; a nil part is
-// not configured on this appliance.
-type StatusSnapshot struct {
-	Time    time.Time `json:"time"`
-	Dock    any       `json:"dock"`
-	Cameras any       `json:"cameras"`
-	Sync    any       `json:"sync"`
-	Alarms  any       `json:"alarms"`
-}
-
-func (s *Server) snapshot() StatusSnapshot {
-	st := StatusSnapshot{Time: time.Now().UTC()}
+func (s *Server) snapshot() status.Snapshot {
+	st := status.Snapshot{Time: time.Now().UTC()}
 	if s.deps.Dock != nil {
 		st.Dock = s.deps.Dock.DockStatus()
 	}

@@ -15,36 +15,41 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/status"
 	"github.com/edgetriage/edgetriage/appliance/web"
 	"github.com/edgetriage/edgetriage/appliance/web/webtest"
+	"github.com/edgetriage/edgetriage/capture/dock"
+	"github.com/edgetriage/edgetriage/capture/rtsp"
+	"github.com/edgetriage/edgetriage/sync/outbox"
 )
 
 // stationStatus stands in for the dock, camera, sync and health parts,
 // which the daemon wires in; the page must render what they report.
 type stationStatus struct{}
 
-func (stationStatus) DockStatus() any {
-	return []map[string]any{
-		{"bay": 1, "state": "offloading", "camera": "bwv-0042", "officer": "pc-1234", "bytes_done": 3 << 30, "bytes_total": 8 << 30, "files_done": 12, "files_total": 31},
-		{"bay": 2, "state": "released", "camera": "bwv-0017", "officer": "pc-0999"},
-		{"bay": 3, "state": "idle"},
+func (stationStatus) DockStatus() []status.DockBay {
+	return []status.DockBay{
+		{Bay: "bay-1", State: dock.BayOffloading, Camera: "bwv-0042", Officer: "pc-1234", BytesDone: 3 << 30, BytesTotal: 8 << 30, FilesDone: 12, FilesTotal: 31},
+		{Bay: "bay-2", State: dock.BayDone, Camera: "bwv-0017", Officer: "pc-0999"},
+		{Bay: "bay-3", State: dock.BaySettling},
 	}
 }
 
-func (stationStatus) CameraStatus() any {
-	return []map[string]any{
-		{"name": "cctv-lobby", "state": "recording", "last_segment": "2026-03-01T08:41:00Z"},
-		{"name": "cctv-yard", "state": "offline", "error": "rtsp: connection refused", "gaps": []map[string]string{{"start": "2026-03-01T08:12:00Z"}}},
+func (stationStatus) CameraStatus() []status.Camera {
+	at := time.Date(2026, 3, 1, 8, 12, 0, 0, time.UTC)
+	return []status.Camera{
+		{Name: "cctv-lobby", State: rtsp.StateRecording, LastSegment: "2026-03-01T08:41:00Z", Gaps: []status.Gap{}},
+		{Name: "cctv-yard", State: rtsp.StateWaiting, Error: "rtsp: connection refused", Gaps: []status.Gap{{Start: at, Reason: "connection refused"}}},
 	}
 }
 
-func (stationStatus) SyncStatus() any {
-	return map[string]any{"pending": 4, "in_flight": 1, "rate_bytes_per_s": 12 << 20,
-		"queue": []map[string]any{{"item": "c98f7f2899e5fae4b96154b17f721e2c", "state": "uploading", "bytes_done": 40, "bytes_total": 100}}}
+func (stationStatus) SyncStatus() *status.Sync {
+	return &status.Sync{Pending: 4, InFlight: 1, Rate: 12 << 20, Counts: map[string]int{"queued": 3, "uploading": 1},
+		Queue: []status.SyncEntry{{Item: "c98f7f2899e5fae4b96154b17f721e2c", State: string(outbox.StateUploading), BytesDone: 40, BytesTotal: 100}}}
 }
 
-func (stationStatus) Alarms() any {
-	return []map[string]any{{"severity": "warning", "message": "disk 81% full (warning at 80%)", "since": "2026-03-01T06:00:00Z"}}
+func (stationStatus) Alarms() []status.Alarm {
+	return []status.Alarm{{Severity: status.SeverityWarning, Message: "disk 81% full (warning at 80%)", Since: time.Date(2026, 3, 1, 6, 0, 0, 0, time.UTC)}}
 }
 
 func newBrowser(t *testing.T) context.Context { return webtest.Chromium(t) }

@@ -13,8 +13,9 @@ import (
 )
 
 // events streams server-sent events: "status" whenever the status panels
-// change, and "custody" for the last few and then every new custody event. It polls the chain
-// head once a second, which costs one read transaction per viewer.
+// change (checked once a second), and "custody" for the last few and then
+// every new custody event. The chain is read when the vault says it grew,
+// never on the timer.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
@@ -33,6 +34,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	// The last few events go first so the feed is not empty on arrival.
 	const backlog = 30
 	next := max(head.Seq+1, backlog+1) - backlog
+	grew, unsubscribe := s.deps.Vault.Subscribe()
+	defer unsubscribe()
+	readChain := true
 	var last []byte
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -46,17 +50,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			last = body
 			fmt.Fprintf(w, "event: status\ndata: %s\n\n", snap)
 		}
-		var evs []evidence.CustodyEvent
-		s.deps.Vault.Events(next, func(e evidence.CustodyEvent) bool {
-			evs = append(evs, e)
-			return len(evs) < 200
-		})
-		for _, e := range evs {
-			raw, _ := json.Marshal(e)
-			fmt.Fprintf(w, "id: %d\nevent: custody\ndata: %s\n\n", e.Seq, raw)
-			next = e.Seq + 1
+		if readChain {
+			next, readChain = s.sendCustody(w, next)
 		}
 		flusher.Flush()
+		if readChain && r.Context().Err() == nil {
+			continue // a long backlog goes out page after page
+		}
 		select {
 		case <-r.Context().Done():
 			return
@@ -65,8 +65,27 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		case <-keepalive.C:
 			fmt.Fprint(w, ": keepalive\n\n")
 		case <-tick.C:
+		case <-grew:
+			readChain = true
 		}
 	}
+}
+
+// sendCustody writes up to 200 events from seq next on, and says where to
+// go on from and whether more are waiting.
+func (s *Server) sendCustody(w http.ResponseWriter, next uint64) (uint64, bool) {
+	const page = 200
+	var evs []evidence.CustodyEvent
+	s.deps.Vault.Events(next, func(e evidence.CustodyEvent) bool {
+		evs = append(evs, e)
+		return len(evs) < page
+	})
+	for _, e := range evs {
+		raw, _ := json.Marshal(e)
+		fmt.Fprintf(w, "id: %d\nevent: custody\ndata: %s\n\n", e.Seq, raw)
+		next = e.Seq + 1
+	}
+	return next, len(evs) == page
 }
 
 //go:embed ui

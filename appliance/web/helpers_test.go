@@ -82,7 +82,7 @@ func newFixture(t testing.TB, cfg web.Config, with ...func(*web.Deps)) *fixture 
 	start := time.Date(2026, 3, 1, 7, 30, 0, 0, time.UTC)
 	f.master, _, err = v.IngestFile(ctx, filepath.Join(footage, "faces-walking.mp4"), evidence.Intake{
 		Actor: "dock:bay-1", Source: "bwv-0042", Officer: "pc-1234", CapturedStart: start,
-		Labels: map[string]string{"flag": "person", "motion.segments": "0.2-1.5,2.0-2.8"}})
+		Labels: map[string]string{evidence.LabelFlagged: "event 0.2-1.5 s touches zone \"person\"", evidence.LabelFlagPrefix + "person": "event 0.2-1.5 s touches zone \"person\"", "motion.segments": "0.2-1.5,2.0-2.8"}})
 	if err != nil {
 		t.Fatal(err)
 	}

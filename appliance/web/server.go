@@ -22,6 +22,19 @@
 //	DELETE /api/v1/previews/{id}            P    stop
 //	GET    /api/v1/status                   P    dock, cameras, sync, alarms (null: not configured)
 //	GET    /api/v1/events                   P    SSE: "status" snapshots, "custody" events
+//	GET    /api/v1/items/{digest}/redaction-edits  P   manual redaction edits of a master
+//	PUT    /api/v1/items/{digest}/redaction-edits  I   replace them (JSON array); a new copy is rendered
+//	GET    /api/v1/central/changes?after&limit      T   items whose record changed after custody event SEQ
+//	GET    /api/v1/central/items/{digest}           T   the item record
+//	GET    /api/v1/central/items/{digest}/manifest  T   the signed manifest
+//	GET    /api/v1/central/items/{digest}/content   T   the bytes; Range supported
+//	GET    /api/v1/central/items/{digest}/events    T   the item's custody events
+//	POST   /api/v1/central/items/{digest}/ack       T   {sha256}: a signed receipt
+//	GET    /healthz                         (no auth) the process is alive
+//	GET    /readyz                          (no auth) 200 while serving, 503 while starting or stopping
+//	GET    /metrics                         Deps.Metrics (its own bearer token), when set
+//
+// T is a central client's bearer token only: no session, no other role.
 package web
 
 import (
@@ -37,26 +50,21 @@ import (
 	"sync"
 
 	"github.com/edgetriage/edgetriage/appliance/auth"
+	"github.com/edgetriage/edgetriage/appliance/status"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 )
 
-// DockReporter reports the dock bays. The dashboard understands a list of
-// objects with bay, state, camera, officer, bytes_done, bytes_total,
-// files_done, files_total, error; other fields are shown as they are.
-type DockReporter interface{ DockStatus() any }
+// DockReporter reports the dock bays.
+type DockReporter interface{ DockStatus() []status.DockBay }
 
-// CameraReporter reports the RTSP cameras: a list of objects with name,
-// state, last_segment, gaps (list of {start,end}), error.
-type CameraReporter interface{ CameraStatus() any }
+// CameraReporter reports the RTSP cameras.
+type CameraReporter interface{ CameraStatus() []status.Camera }
 
-// SyncReporter reports the sync outbox: an object with pending, in_flight,
-// rate_bytes_per_s, last_error, queue (list of {item, state, bytes_done,
-// bytes_total}).
-type SyncReporter interface{ SyncStatus() any }
+// SyncReporter reports the sync outbox.
+type SyncReporter interface{ SyncStatus() *status.Sync }
 
-// HealthReporter reports current alarms: a list of objects with severity,
-// message, since.
-type HealthReporter interface{ Alarms() any }
+// HealthReporter reports current alarms.
+type HealthReporter interface{ Alarms() []status.Alarm }
 
 // Config is how the web part runs; the zero value plus a Vault works on
 // loopback.
@@ -96,6 +104,12 @@ type Deps struct {
 	// investigators and admins (after authentication, role and CSRF
 	// checks); the principal is in the request context (PrincipalFrom).
 	Export http.Handler
+	// Edits keeps manual redaction edits; nil answers 501.
+	Edits RedactionEdits
+	// Ready says whether the daemon is serving, for /readyz; nil: always.
+	Ready func() bool
+	// Metrics, when set, serves GET /metrics (it checks its own token).
+	Metrics http.Handler
 }
 
 // Server is the web part of a running appliance.
@@ -214,12 +228,16 @@ func PrincipalFrom(ctx context.Context) (auth.Principal, bool) {
 type audience int
 
 const (
-	people        audience = iota // admin, staff, investigator
-	anyone                        // people and central clients
-	investigators                 // admin, investigator
+	people         audience = iota // admin, staff, investigator
+	anyone                         // people and central clients
+	investigators                  // admin, investigator
+	centralClients                 // central clients' bearer tokens only
 )
 
 func (a audience) admits(r auth.Role) bool {
+	if a == centralClients {
+		return r == auth.RoleCentral
+	}
 	switch r {
 	case auth.RoleAdmin, auth.RoleInvestigator:
 		return true
@@ -244,6 +262,11 @@ func isStateChange(method string) bool {
 func (s *Server) guard(who audience, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, sess, ok := s.auth.Authenticate(r)
+		if who == centralClients && (!ok || sess != nil || p.Role != auth.RoleCentral) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="edgetriage central"`)
+			writeError(w, http.StatusUnauthorized, "a central client token is required")
+			return
+		}
 		if !ok {
 			writeError(w, http.StatusUnauthorized, "log in first (session cookie or bearer token required)")
 			return
@@ -296,6 +319,14 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("DELETE /api/v1/previews/{id}", s.guard(people, s.stopPreview))
 	m.HandleFunc("GET /api/v1/status", s.guard(people, s.status))
 	m.HandleFunc("GET /api/v1/events", s.guard(people, s.events))
+	m.HandleFunc("GET /api/v1/items/{digest}/redaction-edits", s.guard(people, s.redactionEdits))
+	m.HandleFunc("PUT /api/v1/items/{digest}/redaction-edits", s.guard(investigators, s.putRedactionEdits))
+	(&centralAPI{vault: s.deps.Vault, log: s.log}).register(m, s.guard)
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.HandleFunc("GET /readyz", s.readyz)
+	if s.deps.Metrics != nil {
+		m.Handle("GET /metrics", s.deps.Metrics)
+	}
 	// Anything else under the API is refused the same way before it is
 	// found missing, so the route list cannot be probed without a login.
 	m.HandleFunc("/api/v1/", s.guard(anyone, func(w http.ResponseWriter, r *http.Request) {
@@ -314,4 +345,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// healthz answers without authentication: it says only that the process is
+// alive, so monitoring can reach it and it reveals nothing.
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz says whether the daemon is serving: the vault is open and intake
+// running. It is 503 while starting and while shutting down.
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if s.deps.Ready != nil && !s.deps.Ready() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -41,10 +41,13 @@ func (r FlagRules) Validate() error {
 }
 
 // Decision is the outcome of FlagRules.Decide. Reasons has one entry per
-// matching rule, in rule order, each readable on its own.
+// matching rule, in rule order, each readable on its own; Names has the
+// matching rules' short names in the same order ("zone door", "long
+// event"), which the dashboard shows as flag chips and filters by.
 type Decision struct {
 	Flag    bool     `json:"flag"`
 	Reasons []string `json:"reasons,omitempty"`
+	Names   []string `json:"names,omitempty"`
 }
 
 // Reason joins the reasons for a custody event's details.
@@ -59,28 +62,31 @@ func (d Decision) Details() map[string]string {
 // empty for items that are not video). It is a pure function.
 func (r FlagRules) Decide(it evidence.Item, events []Event) Decision {
 	var d Decision
-	add := func(format string, a ...any) { d.Reasons = append(d.Reasons, fmt.Sprintf(format, a...)) }
+	add := func(name, format string, a ...any) {
+		d.Names = append(d.Names, name)
+		d.Reasons = append(d.Reasons, fmt.Sprintf(format, a...))
+	}
 	if slices.Contains(r.Kinds, it.Kind) {
-		add("all %s items are flagged", it.Kind)
+		add("kind "+string(it.Kind), "all %s items are flagged", it.Kind)
 	}
 	for _, p := range r.Sources {
 		if ok, _ := path.Match(p, it.Source); ok {
-			add("source %q matches %q", it.Source, p)
+			add("source "+p, "source %q matches %q", it.Source, p)
 			break
 		}
 	}
 	for _, key := range sortedKeys(r.Labels) {
 		if v, ok := it.Labels[key]; ok && slices.Contains(r.Labels[key], v) {
-			add("%s is %q", key, v)
+			add(key+" "+v, "%s is %q", key, v)
 		}
 	}
 	if e, z, ok := r.zoneEvent(events); ok {
-		add("event %.1f-%.1f s touches zone %q", e.Start, e.End, z)
+		add("zone "+z, "event %.1f-%.1f s touches zone %q", e.Start, e.End, z)
 	}
 	if lim := r.LongerThan.D().Seconds(); lim > 0 {
 		for _, e := range events {
 			if e.Length() > lim {
-				add("event %.1f-%.1f s lasts %.1f s, longer than %s", e.Start, e.End, e.Length(), r.LongerThan.D())
+				add("long event", "event %.1f-%.1f s lasts %.1f s, longer than %s", e.Start, e.End, e.Length(), r.LongerThan.D())
 				break
 			}
 		}

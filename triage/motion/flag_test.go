@@ -44,8 +44,8 @@ func TestFlagRules(t *testing.T) {
 		}
 	}
 	all := FlagRules{Kinds: []evidence.Kind{evidence.KindVideo}, Zones: []string{"*"}}
-	if d := all.Decide(cctv, short); len(d.Reasons) != 2 {
-		t.Errorf("two matching rules should give two reasons: %+v", d)
+	if d := all.Decide(cctv, short); len(d.Reasons) != 2 || len(d.Names) != 2 || d.Names[0] != "kind video" || !strings.HasPrefix(d.Names[1], "zone ") {
+		t.Errorf("two matching rules should give two reasons and two names: %+v", d)
 	}
 	if err := (FlagRules{Sources: []string{"bwv-["}}).Validate(); err == nil || !strings.Contains(err.Error(), "sources[0]") {
 		t.Errorf("bad pattern: %v", err)

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/edgetriage/edgetriage/appliance"
+	"github.com/edgetriage/edgetriage/appliance/bundle"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 )
 
@@ -48,7 +49,7 @@ Examples:
 		if who == "" {
 			who = "cli"
 		}
-		if err := appliance.Export(ctx, v, d, *out, evidence.Actor("user:"+who)); err != nil {
+		if err := bundle.Export(ctx, v, d, *out, evidence.Actor("user:"+who)); err != nil {
 			fmt.Fprintf(env.stderr, "edgetriage export: %v\n", err)
 			return 1
 		}

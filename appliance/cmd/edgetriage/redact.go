@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/pipeline"
 	"github.com/edgetriage/edgetriage/triage/redact"
 )
 
@@ -72,7 +73,7 @@ Examples:
 			return 1
 		}
 		defer v.Close()
-		out, err := appliance.Redact(ctx, v, r, d, edits, "user:cli")
+		out, err := pipeline.Redact(ctx, v, r, d, edits, "user:cli")
 		if err != nil {
 			fmt.Fprintf(env.stderr, "edgetriage redact: %v\n", err)
 			return 1

@@ -113,7 +113,7 @@ func TestStationDay(t *testing.T) {
 			return false, why
 		}
 		for _, it := range d.bwc {
-			if it.Labels[evidence.LabelSynced] == "" {
+			if !d.has(it, evidence.ActionUploadVerified) {
 				return false, "not uploaded: " + it.OriginalName
 			}
 		}
@@ -164,6 +164,13 @@ func (st *station) readDay(serial string) (dayState, error) {
 		}
 		if d.events[it.Digest], err = st.itemEvents(it.Digest); err != nil {
 			return d, err
+		}
+	}
+	for _, it := range d.bwc {
+		for _, c := range d.children(it, "redacted") {
+			if d.events[c.Digest], err = st.itemEvents(c.Digest); err != nil {
+				return d, err
+			}
 		}
 	}
 	return d, nil
@@ -228,7 +235,7 @@ func (d dayState) done(clips, segments int) (bool, string) {
 			return false, "no redacted copy yet: " + it.OriginalName
 		}
 		for _, c := range append(copies, it) {
-			if c.Labels[evidence.LabelSynced] == "" {
+			if !d.has(c, evidence.ActionUploadVerified) {
 				return false, fmt.Sprintf("not uploaded yet: %s (%s)", c.OriginalName, c.Digest.Short())
 			}
 		}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/edgetriage/edgetriage/appliance"
+	"github.com/edgetriage/edgetriage/appliance/bundle"
 
 	"github.com/edgetriage/edgetriage/appliance/vault"
 )
@@ -80,7 +80,7 @@ func verifyBundle(env *cliEnv, path, pubkey string) int {
 		}
 		pinned = key
 	}
-	r, err := appliance.VerifyBundle(path, pinned)
+	r, err := bundle.Verify(path, pinned)
 	if err != nil {
 		fmt.Fprintln(env.stdout, err)
 		return 1

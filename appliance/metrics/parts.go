@@ -1,9 +1,15 @@
-package appliance
+package metrics
 
 import (
 	"context"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/capture/dock"
+	"github.com/edgetriage/edgetriage/capture/rtsp"
+	"github.com/edgetriage/edgetriage/firmware"
+	"github.com/edgetriage/edgetriage/sync/outbox"
 )
 
 var (
@@ -24,29 +30,41 @@ var (
 		descCamSegments, descCamUp, descSyncItems, descSyncRate, descSyncPending, descFirmware, descTriageQueue}
 )
 
-// partsCollector reports the daemon's parts at scrape time from their own
-// status snapshots.
-type partsCollector struct {
-	d      *Daemon
-	stages []*follower
+// Parts are the daemon's parts, read at scrape time from their own status
+// snapshots.
+type Parts struct {
+	Dock     func() dock.Snapshot
+	Cameras  func() []rtsp.Status
+	Outbox   func(ctx context.Context) (outbox.Status, error)
+	Firmware func() ([]firmware.Status, error)
+	// Head is the custody chain's head; each stage's backlog is measured
+	// from it.
+	Head   func() (evidence.CustodyEvent, error)
+	Stages []Stage
 }
 
-func (p partsCollector) Describe(ch chan<- *prometheus.Desc) {
+// Stage is a pipeline stage that follows the custody chain.
+type Stage interface {
+	Name() string
+	Cursor() (uint64, error)
+}
+
+func (p Parts) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range partDescriptions {
 		ch <- d
 	}
 }
 
-func (p partsCollector) Collect(ch chan<- prometheus.Metric) {
+func (p Parts) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
 	}
-	for _, b := range p.d.dock.Progress().Bays {
+	for _, b := range p.Dock().Bays {
 		gauge(descDockBytes, float64(b.Bytes), b.Bay)
 		gauge(descDockRate, b.Rate, b.Bay)
 		gauge(descDockState, 1, b.Bay, b.State)
 	}
-	for _, s := range p.d.CameraStatus() {
+	for _, s := range p.Cameras() {
 		gauge(descCamFPS, s.FPS, s.Camera)
 		gauge(descCamBitrate, s.BitrateBPS, s.Camera)
 		gauge(descCamGaps, float64(len(s.Gaps24h)), s.Camera)
@@ -57,7 +75,7 @@ func (p partsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descCamUp, up, s.Camera)
 	}
-	if st, err := p.d.outbox.Status(context.Background()); err == nil {
+	if st, err := p.Outbox(context.Background()); err == nil {
 		for state, n := range st.Counts {
 			gauge(descSyncItems, float64(n), string(state))
 		}
@@ -70,7 +88,7 @@ func (p partsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descSyncPending, float64(pending))
 	}
-	if sts, err := p.d.firmware.Statuses(); err == nil {
+	if sts, err := p.Firmware(); err == nil {
 		counts := map[string]int{}
 		for _, s := range sts {
 			counts[string(s.State)]++
@@ -79,10 +97,10 @@ func (p partsCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descFirmware, float64(n), state)
 		}
 	}
-	if head, err := p.d.vault.Head(); err == nil {
-		for _, f := range p.stages {
-			if cur, err := f.cursor(); err == nil {
-				gauge(descTriageQueue, float64(head.Seq-min(cur, head.Seq)), f.name)
+	if head, err := p.Head(); err == nil {
+		for _, f := range p.Stages {
+			if cur, err := f.Cursor(); err == nil {
+				gauge(descTriageQueue, float64(head.Seq-min(cur, head.Seq)), f.Name())
 			}
 		}
 	}

@@ -1,4 +1,7 @@
-package appliance
+// Package metrics serves the daemon's Prometheus /metrics: the vault,
+// the disk, the host's health and every part's own status, each read at
+// scrape time from the part's status snapshot (no counters in globals).
+package metrics
 
 import (
 	"crypto/subtle"
@@ -10,30 +13,20 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
+	"github.com/edgetriage/edgetriage/hardware"
 )
 
-// MetricSource is a part of the daemon that reports its own series at
-// scrape time (dock, recorders, triage, sync, health); it reads its status
-// snapshot rather than keeping counters in globals.
-type MetricSource interface {
-	Describe(ch chan<- *prometheus.Desc)
-	Collect(ch chan<- prometheus.Metric)
-}
+// DiskUsage reports the used and total bytes of the volume holding path.
+type DiskUsage func(path string) (used, total uint64, err error)
 
-// newMetricsRegistry makes the daemon's own registry (never the global one,
-// so two daemons in one test process do not share series).
-func newMetricsRegistry(v *vault.Vault, usage DiskUsage, sources ...MetricSource) *prometheus.Registry {
+// Handler serves /metrics for v, the host's health and the daemon's parts,
+// behind a bearer token when one is set. It has a registry of its own
+// (never the global one, so two daemons in one test process do not share
+// series).
+func Handler(v *vault.Vault, usage DiskUsage, health *hardware.Sampler, parts Parts, token string) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&vaultCollector{v: v, usage: usage})
-	for _, s := range sources {
-		reg.MustRegister(s)
-	}
-	return reg
-}
-
-// metricsHandler serves /metrics, behind a bearer token when one is set.
-func metricsHandler(reg *prometheus.Registry, token string) http.Handler {
+	reg.MustRegister(&vaultCollector{v: v, usage: usage}, healthCollector{s: health}, parts)
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	if token == "" {
 		return h

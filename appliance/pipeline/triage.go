@@ -1,4 +1,4 @@
-package appliance
+package pipeline
 
 import (
 	"bytes"
@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
@@ -17,12 +16,12 @@ import (
 	"github.com/edgetriage/edgetriage/triage/motion"
 )
 
-// triageStage runs motion triage once on every new video master (an
+// TriageStage runs motion triage once on every new video master (an
 // offloaded clip, a sealed RTSP segment): events and thumbnails are stored
 // as items linked to the clip, tamper alerts and the flag decision go into
 // the custody chain. A clip the decoder refuses is marked with its error
 // and the stage moves on; triage never blocks ingest or sync.
-type triageStage struct {
+type TriageStage struct {
 	vault *vault.Vault
 	cfg   config.Triage
 	log   *slog.Logger
@@ -30,15 +29,17 @@ type triageStage struct {
 
 const actorTriage evidence.Actor = "appliance:triage"
 
-func (s *triageStage) follower() *follower {
-	return &follower{name: "triage", vault: s.vault, log: s.log, poll: time.Second,
-		wants: func(e evidence.CustodyEvent) bool {
+// NewTriageStage is the triage stage as a follower of v's custody chain.
+func NewTriageStage(v *vault.Vault, cfg config.Triage, log *slog.Logger) *Follower {
+	s := &TriageStage{vault: v, cfg: cfg, log: log}
+	return newFollower("triage", s.vault, s.log,
+		func(e evidence.CustodyEvent) bool {
 			return e.Action == evidence.ActionIngested && !e.Item.IsZero()
 		},
-		handle: s.handle}
+		s.handle)
 }
 
-func (s *triageStage) handle(ctx context.Context, e evidence.CustodyEvent) error {
+func (s *TriageStage) handle(ctx context.Context, e evidence.CustodyEvent) error {
 	it, err := s.vault.Item(e.Item)
 	if err != nil {
 		return err
@@ -61,7 +62,7 @@ func (s *triageStage) handle(ctx context.Context, e evidence.CustodyEvent) error
 }
 
 // markUndecodable keeps the clip, marked with the decoder's own words.
-func (s *triageStage) markUndecodable(ctx context.Context, it evidence.Item, de *motion.DecodeError) error {
+func (s *TriageStage) markUndecodable(ctx context.Context, it evidence.Item, de *motion.DecodeError) error {
 	s.log.Warn("triage: clip cannot be decoded; kept and marked", "digest", it.Digest.String(), "reason", de.Reason)
 	_, err := s.vault.UpdateItem(ctx, it.Digest, vault.Change{Actor: actorTriage, Action: evidence.ActionTriaged,
 		Details: map[string]string{"result": "undecodable", "error": de.Reason},
@@ -74,7 +75,7 @@ func (s *triageStage) markUndecodable(ctx context.Context, it evidence.Item, de 
 	return err
 }
 
-func (s *triageStage) record(ctx context.Context, it evidence.Item, res motion.Result, partial *motion.DecodeError) error {
+func (s *TriageStage) record(ctx context.Context, it evidence.Item, res motion.Result, partial *motion.DecodeError) error {
 	for i, ev := range res.Events {
 		if len(ev.Thumbnail) == 0 {
 			continue
@@ -119,7 +120,7 @@ func (s *triageStage) record(ctx context.Context, it evidence.Item, res motion.R
 		}
 	}
 	if dec := s.cfg.Flag.Decide(it, res.Events); dec.Flag {
-		_, err := Flag(ctx, s.vault, it.Digest, actorTriage, dec.Reason())
+		_, err := Flag(ctx, s.vault, it.Digest, actorTriage, dec.Reason(), dec.Names...)
 		return err
 	}
 	return nil

@@ -1,8 +1,9 @@
-package appliance
+package pipeline
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,9 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/triage/redact"
 )
+
+// ErrNotStored means the item's bytes are no longer held locally.
+var ErrNotStored = errors.New("not stored locally")
 
 // Redact renders a redacted working copy of master d and stores it, with
 // its redaction log, as new items linked to the master by digest. The
@@ -22,7 +26,7 @@ func Redact(ctx context.Context, v *vault.Vault, r *redact.Redactor, d evidence.
 		return redact.Output{}, fmt.Errorf("redact: %w", err)
 	}
 	if master.State != evidence.StateStored {
-		return redact.Output{}, fmt.Errorf("redact %s: the local copy was %s: %w", d.Short(), master.State, errNotStored)
+		return redact.Output{}, fmt.Errorf("redact %s: the local copy was %s: %w", d.Short(), master.State, ErrNotStored)
 	}
 	if master.Kind != evidence.KindVideo {
 		return redact.Output{}, fmt.Errorf("redact %s: a %s item has no frames to redact", d.Short(), master.Kind)

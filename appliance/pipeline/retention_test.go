@@ -1,4 +1,4 @@
-package appliance
+package pipeline
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
+	"github.com/edgetriage/edgetriage/sync/outbox"
 )
 
 // smallDisk mounts a tmpfs of the given size, a disk that really fills up.
@@ -68,13 +70,21 @@ func TestRetentionRemovesOnlyAckedOldestFirstAndStopsIntakeAtReserve(t *testing.
 	if err != nil {
 		t.Fatal(err)
 	}
-	acked := map[string]string{evidence.LabelCentralAck: "hq 2026-01-01", evidence.LabelSynced: "s3"}
+	store := NewOutboxStore(v)
+	ack := func(d evidence.Digest) {
+		t.Helper()
+		it, _ := v.Item(d)
+		if err := store.acknowledge(ctx, it, clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var ackedItems []evidence.Digest
 	for range 4 {
-		d, err := ingestRandom(t, v, 5, acked, false)
+		d, err := ingestRandom(t, v, 5, nil, false)
 		if err != nil {
 			t.Fatal(err)
 		}
+		ack(d)
 		ackedItems = append(ackedItems, d)
 	}
 	keep := map[evidence.Digest]string{}
@@ -84,12 +94,18 @@ func TestRetentionRemovesOnlyAckedOldestFirstAndStopsIntakeAtReserve(t *testing.
 		}
 		return d
 	}
-	keep[must(ingestRandom(t, v, 5, acked, true))] = "held"
+	held := must(ingestRandom(t, v, 5, nil, true))
+	ack(held)
+	keep[held] = "held"
 	keep[must(ingestRandom(t, v, 5, nil, false))] = "unsynced"
-	keep[must(ingestRandom(t, v, 5, map[string]string{evidence.LabelSynced: "s3"}, false))] = "synced, not acknowledged"
+	verified := must(ingestRandom(t, v, 5, nil, false))
+	if err := store.Update(ctx, outbox.Entry{Digest: verified, State: outbox.StateVerified}); err != nil {
+		t.Fatal(err)
+	}
+	keep[verified] = "synced, not acknowledged"
 	keep[must(ingestRandom(t, v, 5, map[string]string{evidence.LabelFlagged: "event in zone door"}, false))] = "flagged"
 
-	r := &Retention{Vault: v, Usage: StatfsUsage, Log: slog.New(slog.DiscardHandler), Now: clock.Now,
+	r := &Retention{Vault: v, Usage: StatfsUsage, Acks: store, Log: slog.New(slog.DiscardHandler), Now: clock.Now,
 		Cfg: config.Retention{HighWatermarkPercent: 70, LowWatermarkPercent: 60, ReserveMB: 6, Interval: time.Second}}
 	res, err := r.sweep(ctx)
 	if err != nil {
@@ -132,8 +148,7 @@ func TestRetentionRemovesOnlyAckedOldestFirstAndStopsIntakeAtReserve(t *testing.
 
 	// Central acknowledges the unsynced footage; space comes back and intake resumes.
 	for _, d := range unsynced {
-		v.UpdateItem(ctx, d, vault.Change{Actor: "central:hq", Action: evidence.ActionCentralAcknowledged,
-			Apply: func(i *evidence.Item) error { i.Labels = acked; return nil }})
+		ack(d)
 	}
 	r.Cfg.LowWatermarkPercent = 30
 	if err := r.Sweep(ctx); err != nil {
@@ -170,4 +185,48 @@ func keysOf(m map[evidence.Digest]string) []evidence.Digest {
 		out = append(out, k)
 	}
 	return out
+}
+
+// Central's acknowledgement is kept in the outbox, whatever order it
+// arrives in: it is final against an upload that finishes after it, and it
+// is recorded for an item central pulled without it being queued.
+func TestOutboxKeepsCentralAcknowledgement(t *testing.T) {
+	ctx := context.Background()
+	v, err := vault.Open(ctx, t.TempDir(), vault.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	store := NewOutboxStore(v)
+	policy := NewSyncPolicy(v, store, []string{"dock"}, nil, slog.New(slog.DiscardHandler))
+	queued, _, _ := v.IngestReader(ctx, strings.NewReader("queued clip"), evidence.Intake{Source: "bwv", Labels: map[string]string{"origin": "dock"}})
+	pulled, _, _ := v.IngestReader(ctx, strings.NewReader("pulled clip"), evidence.Intake{Source: "cli"})
+	run := func() {
+		t.Helper()
+		if err := policy.Follower().catchUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	if e, found, _ := store.entry(queued.Digest); !found || e.State != outbox.StateQueued {
+		t.Fatalf("dock clip not queued: %+v", e)
+	}
+	if store.Acknowledged(queued.Digest) || store.Acknowledged(pulled.Digest) {
+		t.Fatal("acknowledged before central said so")
+	}
+	for _, it := range []evidence.Item{queued, pulled} {
+		if _, err := v.Acknowledge(ctx, it.Digest, it.Digest, "hq"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	// The worker finishes the upload it had started after the ack.
+	e, _, _ := store.entry(queued.Digest)
+	e.State = outbox.StateVerified
+	if err := store.Update(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if !store.Acknowledged(queued.Digest) || !store.Acknowledged(pulled.Digest) {
+		t.Fatal("central's acknowledgement was lost")
+	}
 }

@@ -1,4 +1,4 @@
-package appliance
+package pipeline
 
 import (
 	"context"
@@ -37,8 +37,10 @@ type Retention struct {
 	Vault *vault.Vault
 	Cfg   config.Retention
 	Usage DiskUsage
-	Log   *slog.Logger
-	Now   func() time.Time
+	// Acks says which items central has acknowledged: the outbox.
+	Acks interface{ Acknowledged(evidence.Digest) bool }
+	Log  *slog.Logger
+	Now  func() time.Time
 }
 
 func (r *Retention) Name() string { return "retention" }
@@ -168,23 +170,30 @@ func (r *Retention) record(ctx context.Context, action evidence.Action, reason s
 // acknowledged by central and not held, or local-only by policy and past
 // their category's retention. Flagged or unsynced items never qualify.
 func (r *Retention) removable() ([]evidence.Item, error) {
-	var out []evidence.Item
-	now := r.now()
+	var stored []evidence.Item
 	err := r.Vault.Items(func(it evidence.Item) bool {
-		if it.State != evidence.StateStored || it.Hold {
-			return true
-		}
-		acked := it.Labels[evidence.LabelCentralAck] != ""
-		keep, hasCategory := r.Cfg.Categories[it.Labels[evidence.LabelCategory]]
-		localOnlyExpired := it.Labels[evidence.LabelNeverSync] != "" && it.Labels[evidence.LabelFlagged] == "" &&
-			hasCategory && now.Sub(it.IngestedAt) > keep
-		if acked || localOnlyExpired {
-			out = append(out, it)
+		if it.State == evidence.StateStored && !it.Hold {
+			stored = append(stored, it)
 		}
 		return true
 	})
+	if err != nil {
+		return nil, err
+	}
+	// The outbox is asked after the walk, not inside it: a read of the
+	// index within the walk's read deadlocks bbolt once a writer waits.
+	var out []evidence.Item
+	now := r.now()
+	for _, it := range stored {
+		keep, hasCategory := r.Cfg.Categories[it.Labels[evidence.LabelCategory]]
+		localOnlyExpired := it.Labels[evidence.LabelNeverSync] != "" && it.Labels[evidence.LabelFlagged] == "" &&
+			hasCategory && now.Sub(it.IngestedAt) > keep
+		if localOnlyExpired || r.Acks.Acknowledged(it.Digest) {
+			out = append(out, it)
+		}
+	}
 	slices.SortFunc(out, func(a, b evidence.Item) int { return a.IngestedAt.Compare(b.IngestedAt) })
-	return out, err
+	return out, nil
 }
 
 func (r *Retention) now() time.Time {

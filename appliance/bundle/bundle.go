@@ -1,4 +1,7 @@
-package appliance
+// Package bundle writes and checks export bundles: one item's bytes and
+// its signed manifest in a tar file that verifies offline, on a machine
+// without the appliance.
+package bundle
 
 import (
 	"archive/tar"
@@ -29,7 +32,7 @@ func Export(ctx context.Context, v *vault.Vault, d evidence.Digest, out string, 
 		return fmt.Errorf("export: %w", err)
 	}
 	if it.State != evidence.StateStored {
-		return fmt.Errorf("export %s: the local copy was %s; fetch it from central storage: %w", d.Short(), it.State, errNotStored)
+		return fmt.Errorf("export %s: the local copy was %s; fetch it from central storage: %w", d.Short(), it.State, ErrNotStored)
 	}
 	if _, err := v.Append(ctx, evidence.CustodyEvent{Actor: actor, Action: evidence.ActionExported, Item: d,
 		Details: map[string]string{"to": filepath.Base(out)}}); err != nil {
@@ -86,11 +89,11 @@ func writeAll(w io.Writer, b []byte) error {
 	return err
 }
 
-// errNotStored means the item's bytes are no longer held locally.
-var errNotStored = errors.New("not stored locally")
+// ErrNotStored means the item's bytes are no longer held locally.
+var ErrNotStored = errors.New("not stored locally")
 
-// BundleReport is what verifying a bundle established.
-type BundleReport struct {
+// Report is what verifying a bundle established.
+type Report struct {
 	Item     evidence.Item
 	Events   int
 	KeyID    string
@@ -98,14 +101,14 @@ type BundleReport struct {
 	Checkpnt uint64
 }
 
-// VerifyBundle checks a bundle offline: the manifest's signature and
+// Verify checks a bundle offline: the manifest's signature and
 // history, and the item's bytes against the digest and size it records.
 // pinned is the appliance key the caller trusts (nil: the embedded key,
 // which proves integrity but not origin).
-func VerifyBundle(path string, pinned ed25519.PublicKey) (BundleReport, error) {
+func Verify(path string, pinned ed25519.PublicKey) (Report, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return BundleReport{}, fmt.Errorf("bundle: %w", err)
+		return Report{}, fmt.Errorf("bundle: %w", err)
 	}
 	defer f.Close()
 	var manifest []byte
@@ -119,30 +122,30 @@ func VerifyBundle(path string, pinned ed25519.PublicKey) (BundleReport, error) {
 			break
 		}
 		if err != nil {
-			return BundleReport{}, fmt.Errorf("bundle %s: %w", path, err)
+			return Report{}, fmt.Errorf("bundle %s: %w", path, err)
 		}
 		switch {
 		case h.Name == bundleManifest:
 			if manifest, err = io.ReadAll(io.LimitReader(tr, 64<<20)); err != nil {
-				return BundleReport{}, fmt.Errorf("bundle %s: %w", path, err)
+				return Report{}, fmt.Errorf("bundle %s: %w", path, err)
 			}
 		case strings.HasPrefix(h.Name, "item/"):
 			items++
 			if digest, size, err = evidence.DigestOf(tr); err != nil {
-				return BundleReport{}, fmt.Errorf("bundle %s: %w", path, err)
+				return Report{}, fmt.Errorf("bundle %s: %w", path, err)
 			}
 		}
 	}
 	if manifest == nil || items != 1 {
-		return BundleReport{}, fmt.Errorf("bundle %s: want one manifest and one item, found %d item(s)", path, items)
+		return Report{}, fmt.Errorf("bundle %s: want one manifest and one item, found %d item(s)", path, items)
 	}
 	m, err := evidence.VerifyManifest(manifest, pinned)
 	if err != nil {
-		return BundleReport{}, fmt.Errorf("bundle %s: %w", path, err)
+		return Report{}, fmt.Errorf("bundle %s: %w", path, err)
 	}
 	if digest != m.Item.Digest || size != m.Item.Size {
-		return BundleReport{}, fmt.Errorf("bundle %s: the item's bytes hash to %s (%d bytes), the manifest says %s (%d bytes): %w",
+		return Report{}, fmt.Errorf("bundle %s: the item's bytes hash to %s (%d bytes), the manifest says %s (%d bytes): %w",
 			path, digest.Short(), size, m.Item.Digest.Short(), m.Item.Size, evidence.ErrManifest)
 	}
-	return BundleReport{Item: m.Item, Events: len(m.Events), KeyID: m.KeyID, Pinned: pinned != nil, Checkpnt: m.Checkpoint.Seq}, nil
+	return Report{Item: m.Item, Events: len(m.Events), KeyID: m.KeyID, Pinned: pinned != nil, Checkpnt: m.Checkpoint.Seq}, nil
 }

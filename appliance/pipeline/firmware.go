@@ -1,4 +1,4 @@
-package appliance
+package pipeline
 
 import (
 	"context"
@@ -8,15 +8,16 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/edgetriage/edgetriage/appliance/supervisor"
 	"github.com/edgetriage/edgetriage/capture/dock"
 	"github.com/edgetriage/edgetriage/firmware"
 )
 
-// firmwareAtDock offers each camera whose offload has finished the newest
+// FirmwareAtDock offers each camera whose offload has finished the newest
 // staged firmware for its model. It follows the dock's progress rather than
 // sitting inside the dock, so offload never waits on a firmware write and
 // firmware is only ever written after the camera's footage is safe.
-type firmwareAtDock struct {
+type FirmwareAtDock struct {
 	dock     *dock.Dock
 	fw       *firmware.Manager
 	dockRoot string
@@ -26,14 +27,20 @@ type firmwareAtDock struct {
 	done map[string]bool
 }
 
-func (f *firmwareAtDock) Name() string { return "firmware-at-dock" }
-
-func (f *firmwareAtDock) Run(ctx context.Context) error {
-	f.done = map[string]bool{}
-	return every(ctx, f.every, func() error { f.pass(ctx); return nil })
+// NewFirmwareAtDock looks at the dock's bays every interval; dockRoot is
+// where the bays are mounted.
+func NewFirmwareAtDock(d *dock.Dock, fw *firmware.Manager, dockRoot string, every time.Duration, log *slog.Logger) *FirmwareAtDock {
+	return &FirmwareAtDock{dock: d, fw: fw, dockRoot: dockRoot, every: every, log: log}
 }
 
-func (f *firmwareAtDock) pass(ctx context.Context) {
+func (f *FirmwareAtDock) Name() string { return "firmware-at-dock" }
+
+func (f *FirmwareAtDock) Run(ctx context.Context) error {
+	f.done = map[string]bool{}
+	return supervisor.Every(ctx, f.every, func() error { f.pass(ctx); return nil })
+}
+
+func (f *FirmwareAtDock) pass(ctx context.Context) {
 	for _, b := range f.dock.Progress().Bays {
 		if b.State != dock.BayDone || b.Device.Serial == "" {
 			continue

@@ -1,4 +1,4 @@
-package appliance
+package web
 
 import (
 	"encoding/json"
@@ -10,46 +10,35 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
-	"github.com/edgetriage/edgetriage/appliance/web"
 )
-
-// CentralAuth names the central client a request comes from, or refuses
-// it. Only central clients may use the pull API; staff and investigator
-// sessions may not.
-type CentralAuth func(r *http.Request) (client string, ok bool)
 
 // centralAPI is the pull API central systems use: a changes feed with a
 // cursor, records, manifests, content with Range, custody events, and ack.
+// Only central clients' bearer tokens reach it; staff and investigator
+// sessions, and their tokens, may not.
 type centralAPI struct {
 	vault *vault.Vault
-	auth  CentralAuth
 	log   *slog.Logger
 }
 
 const maxChangesPage = 1000
 
-func (c *centralAPI) register(mux *http.ServeMux) {
-	mux.Handle("GET /api/v1/central/changes", c.guard(c.changes))
-	mux.Handle("GET /api/v1/central/items/{digest}", c.guard(c.item))
-	mux.Handle("GET /api/v1/central/items/{digest}/manifest", c.guard(c.manifest))
-	mux.Handle("GET /api/v1/central/items/{digest}/content", c.guard(c.content))
-	mux.Handle("GET /api/v1/central/items/{digest}/events", c.guard(c.events))
-	mux.Handle("POST /api/v1/central/items/{digest}/ack", c.guard(c.ack))
+func (c *centralAPI) register(m *http.ServeMux, guard func(audience, http.HandlerFunc) http.HandlerFunc) {
+	as := func(h centralHandler) http.HandlerFunc {
+		return guard(centralClients, func(w http.ResponseWriter, r *http.Request) {
+			p, _ := PrincipalFrom(r.Context())
+			h(w, r, p.Name)
+		})
+	}
+	m.HandleFunc("GET /api/v1/central/changes", as(c.changes))
+	m.HandleFunc("GET /api/v1/central/items/{digest}", as(c.item))
+	m.HandleFunc("GET /api/v1/central/items/{digest}/manifest", as(c.manifest))
+	m.HandleFunc("GET /api/v1/central/items/{digest}/content", as(c.content))
+	m.HandleFunc("GET /api/v1/central/items/{digest}/events", as(c.events))
+	m.HandleFunc("POST /api/v1/central/items/{digest}/ack", as(c.ack))
 }
 
 type centralHandler func(w http.ResponseWriter, r *http.Request, client string)
-
-func (c *centralAPI) guard(h centralHandler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		client, ok := c.auth(r)
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="edgetriage central"`)
-			writeError(w, http.StatusUnauthorized, "a central client token is required")
-			return
-		}
-		h(w, r, client)
-	})
-}
 
 // Change is one entry of the changes feed: an item whose record changed at
 // custody event Seq. Pass the last Seq as `after` to continue.
@@ -115,7 +104,7 @@ func queryUint(r *http.Request, name string, def uint64) (uint64, error) {
 }
 
 func (c *centralAPI) itemFor(w http.ResponseWriter, r *http.Request) (evidence.Item, bool) {
-	return web.LookupItem(w, r, c.vault)
+	return LookupItem(w, r, c.vault)
 }
 
 func (c *centralAPI) item(w http.ResponseWriter, r *http.Request, _ string) {
@@ -213,8 +202,4 @@ func (c *centralAPI) ack(w http.ResponseWriter, r *http.Request, client string) 
 	}
 	c.log.Info("central acknowledged", "digest", it.Digest.String(), "central", client)
 	writeJSON(w, http.StatusOK, receipt)
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
 }

@@ -1,39 +1,10 @@
-package appliance
+package metrics
 
 import (
-	"context"
-	"fmt"
-	"log/slog"
-	"strconv"
-
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/edgetriage/edgetriage/appliance/evidence"
-	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/hardware"
 )
-
-// alarmRecorder turns health alarms into custody events, so a station's
-// record shows when the appliance ran hot or full, and when that ended.
-type alarmRecorder struct {
-	vault *vault.Vault
-	log   *slog.Logger
-}
-
-func (a alarmRecorder) AlarmChanged(ctx context.Context, al hardware.Alarm) error {
-	state := "raised"
-	if !al.Active {
-		state = "cleared"
-	}
-	a.log.Warn("health alarm "+state, "alarm", al.Name, "value", al.Value, "threshold", al.Threshold, "message", al.Message)
-	_, err := a.vault.Append(ctx, evidence.CustodyEvent{Actor: "appliance:health", Action: evidence.ActionAlarm,
-		Details: map[string]string{"alarm": al.Name, "state": state, "message": al.Message,
-			"value": strconv.FormatFloat(al.Value, 'f', 2, 64), "threshold": strconv.FormatFloat(al.Threshold, 'f', 2, 64)}})
-	if err != nil {
-		return fmt.Errorf("record alarm %s: %w", al.Name, err)
-	}
-	return nil
-}
 
 var (
 	descCPU     = prometheus.NewDesc("edgetriage_cpu_percent", "CPU use of the appliance host.", nil, nil)

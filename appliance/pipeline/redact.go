@@ -1,10 +1,9 @@
-package appliance
+package pipeline
 
 import (
 	"context"
 	"errors"
 	"log/slog"
-	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
@@ -12,26 +11,28 @@ import (
 	"github.com/edgetriage/edgetriage/triage/redact"
 )
 
-// redactStage makes a redacted copy of every flagged video master, once.
+// RedactStage makes a redacted copy of every flagged video master, once.
 // A clip that cannot be redacted (undecodable) is recorded as such and the
 // stage moves on; it never blocks ingest or sync.
 // Manual edits ("redaction-edited") always render a new copy with them.
-type redactStage struct {
+type RedactStage struct {
 	vault *vault.Vault
 	cfg   config.Redaction
 	log   *slog.Logger
-	edits func(evidence.Digest) ([]redact.ManualEdit, error)
+	edits RedactionEdits
 }
 
-func (s *redactStage) follower() *follower {
-	return &follower{name: "redact", vault: s.vault, log: s.log, poll: time.Second,
-		wants: func(e evidence.CustodyEvent) bool {
+// NewRedactStage is the redaction stage as a follower of v's custody chain.
+func NewRedactStage(v *vault.Vault, cfg config.Redaction, log *slog.Logger) *Follower {
+	s := &RedactStage{vault: v, cfg: cfg, log: log, edits: NewRedactionEdits(v)}
+	return newFollower("redact", s.vault, s.log,
+		func(e evidence.CustodyEvent) bool {
 			return (e.Action == evidence.ActionFlagged || e.Action == evidence.ActionRedactionEdited) && !e.Item.IsZero()
 		},
-		handle: s.handle}
+		s.handle)
 }
 
-func (s *redactStage) handle(ctx context.Context, e evidence.CustodyEvent) error {
+func (s *RedactStage) handle(ctx context.Context, e evidence.CustodyEvent) error {
 	it, err := s.vault.Item(e.Item)
 	if err != nil {
 		return err
@@ -42,7 +43,7 @@ func (s *redactStage) handle(ctx context.Context, e evidence.CustodyEvent) error
 	if e.Action == evidence.ActionFlagged && s.alreadyRedacted(it.Digest) {
 		return nil
 	}
-	edits, err := s.edits(it.Digest)
+	edits, err := s.edits.Get(it.Digest)
 	if err != nil {
 		return err
 	}
@@ -60,7 +61,7 @@ func (s *redactStage) handle(ctx context.Context, e evidence.CustodyEvent) error
 	if err == nil || ctx.Err() != nil {
 		return err
 	}
-	if errors.Is(err, errNotStored) {
+	if errors.Is(err, ErrNotStored) {
 		return nil
 	}
 	s.log.Warn("redaction failed; the clip stays unredacted", "digest", it.Digest.String(), "err", err)
@@ -69,7 +70,7 @@ func (s *redactStage) handle(ctx context.Context, e evidence.CustodyEvent) error
 	return aerr
 }
 
-func (s *redactStage) alreadyRedacted(d evidence.Digest) bool {
+func (s *RedactStage) alreadyRedacted(d evidence.Digest) bool {
 	evs, err := s.vault.ItemEvents(d)
 	if err != nil {
 		return false
@@ -80,21 +81,4 @@ func (s *redactStage) alreadyRedacted(d evidence.Digest) bool {
 		}
 	}
 	return false
-}
-
-// Flag marks an item for central storage and redaction, with the reason,
-// in one record change whose custody event is the flag decision.
-func Flag(ctx context.Context, v *vault.Vault, d evidence.Digest, actor evidence.Actor, reason string) (evidence.Item, error) {
-	return v.UpdateItem(ctx, d, vault.Change{Actor: actor, Action: evidence.ActionFlagged,
-		Details: map[string]string{"reason": reason},
-		Apply: func(it *evidence.Item) error {
-			if it.Labels == nil {
-				it.Labels = map[string]string{}
-			}
-			if prev := it.Labels[evidence.LabelFlagged]; prev != "" && prev != reason {
-				reason = prev + "; " + reason
-			}
-			it.Labels[evidence.LabelFlagged] = reason
-			return nil
-		}})
 }

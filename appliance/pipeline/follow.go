@@ -1,0 +1,153 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/vault"
+)
+
+// Chain is what a follower reads: the custody chain, the vault's notice
+// that it grew, and the follower's own durable state (its cursor).
+// *vault.Vault is one.
+type Chain interface {
+	Events(from uint64, fn func(evidence.CustodyEvent) bool) error
+	Subscribe() (<-chan struct{}, func())
+	State(component string) *vault.KV
+}
+
+// Follower is a durable work queue derived from the custody chain: it walks
+// events after a cursor it keeps in the vault's state, hands the ones it
+// wants to a stage, and moves the cursor only past events the stage has
+// finished. Because the queue is the chain itself, an item ingested just
+// before a crash is never missed, and work resumes where it stopped. It
+// reads the chain only when the vault says it grew, never on a timer.
+type Follower struct {
+	name  string // state bucket; one cursor per stage
+	chain Chain
+	log   *slog.Logger
+	// wants picks the events the stage works on.
+	wants func(evidence.CustodyEvent) bool
+	// handle does the work. An error means "try again later" (the cursor
+	// stays); work that failed for good (broken file) must be recorded by
+	// handle and reported as done.
+	handle func(ctx context.Context, e evidence.CustodyEvent) error
+
+	drainOnce sync.Once
+	drain     chan struct{}
+}
+
+func newFollower(name string, chain Chain, log *slog.Logger, wants func(evidence.CustodyEvent) bool,
+	handle func(context.Context, evidence.CustodyEvent) error) *Follower {
+	return &Follower{name: name, chain: chain, log: log, wants: wants, handle: handle, drain: make(chan struct{})}
+}
+
+func (f *Follower) Name() string { return f.name }
+
+const cursorKey = "cursor"
+
+// Cursor is the seq of the last event the stage is done with.
+func (f *Follower) Cursor() (uint64, error) {
+	raw, err := f.chain.State(f.name).Get(cursorKey)
+	if err != nil || len(raw) != 8 {
+		return 0, err
+	}
+	return binary.BigEndian.Uint64(raw), nil
+}
+
+func (f *Follower) setCursor(ctx context.Context, seq uint64) error {
+	return f.chain.State(f.name).Put(ctx, cursorKey, binary.BigEndian.AppendUint64(nil, seq))
+}
+
+// Drain asks the stage to stop once the event in hand is done, without
+// starting another; Run then returns nil. Shutdown drains the stages after
+// intake has stopped, so no work is cut off half way unless the shutdown
+// deadline cancels Run's context.
+func (f *Follower) Drain() { f.drainOnce.Do(func() { close(f.drain) }) }
+
+func (f *Follower) draining() bool {
+	select {
+	case <-f.drain:
+		return true
+	default:
+		return false
+	}
+}
+
+// Run works through the chain, then sleeps until the vault says it grew,
+// until ctx ends or the stage is drained.
+func (f *Follower) Run(ctx context.Context) error {
+	// Subscribe before the first read, so an event appended between the
+	// read and the wait still wakes the stage.
+	grew, stop := f.chain.Subscribe()
+	defer stop()
+	for {
+		if err := f.catchUp(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-f.drain:
+			return nil
+		case <-grew:
+		}
+	}
+}
+
+// catchUp handles every wanted event after the cursor, one at a time. The
+// cursor is written once per handled event, after it, and once more at the
+// end of a batch when events the stage skipped follow the last one it
+// handled.
+func (f *Follower) catchUp(ctx context.Context) error {
+	for {
+		from, err := f.Cursor()
+		if err != nil {
+			return err
+		}
+		var batch []evidence.CustodyEvent
+		if err := f.chain.Events(from+1, func(e evidence.CustodyEvent) bool {
+			batch = append(batch, e)
+			return len(batch) < 256
+		}); err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		done := from
+		for _, e := range batch {
+			if !f.wants(e) {
+				continue
+			}
+			if f.draining() {
+				return f.advance(ctx, done, e.Seq-1)
+			}
+			if err := f.handle(ctx, e); err != nil {
+				return fmt.Errorf("event %d: %w", e.Seq, err)
+			}
+			if err := f.setCursor(ctx, e.Seq); err != nil {
+				return err
+			}
+			done = e.Seq
+		}
+		if err := f.advance(ctx, done, batch[len(batch)-1].Seq); err != nil {
+			return err
+		}
+	}
+}
+
+// advance moves the cursor from written to seq when they differ.
+func (f *Follower) advance(ctx context.Context, written, seq uint64) error {
+	if seq == written {
+		return nil
+	}
+	return f.setCursor(ctx, seq)
+}

@@ -1,0 +1,217 @@
+// Package supervisor runs the daemon's long-running parts in groups that
+// start together and stop together, so the daemon can stop intake, drain
+// the pipeline's stages and only then close the vault. A part that fails
+// is restarted after a capped, jittered backoff; a part can also say that
+// it must not be restarted, or that the whole daemon must stop.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Part is a long-running part of the daemon. Run returns nil when ctx ends
+// or the part has finished for good, and an error when it failed.
+type Part interface {
+	Name() string
+	Run(ctx context.Context) error
+}
+
+// Drainer is a part that can finish the work in hand and take no more
+// (a pipeline stage); Run then returns nil.
+type Drainer interface {
+	Part
+	Drain()
+}
+
+// Errors a part returns, wrapped, to steer its supervisor. A leaf package,
+// which may not import this one, says the same with an error that has a
+// method DoNotRestart() bool or StopEverything() bool answering true.
+var (
+	ErrDoNotRestart   = errors.New("do not restart")
+	ErrStopEverything = errors.New("stop everything")
+)
+
+// DoNotRestart marks err as a failure that a restart cannot mend (a bad
+// configuration): the part stays stopped, the rest of the daemon runs on.
+func DoNotRestart(err error) error { return fmt.Errorf("%w (%w)", err, ErrDoNotRestart) }
+
+// StopEverything marks err as a failure the daemon cannot run on with
+// (the vault's disk gone): every part is stopped in order.
+func StopEverything(err error) error { return fmt.Errorf("%w (%w)", err, ErrStopEverything) }
+
+func says(err error, sentinel error, method func(error) bool) bool {
+	if errors.Is(err, sentinel) {
+		return true
+	}
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if method(e) {
+			return true
+		}
+	}
+	return false
+}
+
+func doNotRestart(err error) bool {
+	return says(err, ErrDoNotRestart, func(e error) bool {
+		d, ok := e.(interface{ DoNotRestart() bool })
+		return ok && d.DoNotRestart()
+	})
+}
+
+func stopEverything(err error) bool {
+	return says(err, ErrStopEverything, func(e error) bool {
+		d, ok := e.(interface{ StopEverything() bool })
+		return ok && d.StopEverything()
+	})
+}
+
+// Options tune a supervisor.
+type Options struct {
+	// Backoff is the first wait before a failed part is restarted; it
+	// doubles up to 60 times that, and resets once a part has run for five
+	// times the cap. Zero means one second.
+	Backoff time.Duration
+	Logger  *slog.Logger
+	// StopEverything is called (once per failure) when a part says the
+	// daemon must stop.
+	StopEverything func(error)
+}
+
+// Supervisor starts groups of parts.
+type Supervisor struct {
+	opts Options
+}
+
+// New makes a supervisor.
+func New(opts Options) *Supervisor {
+	if opts.Backoff == 0 {
+		opts.Backoff = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.StopEverything == nil {
+		opts.StopEverything = func(error) {}
+	}
+	return &Supervisor{opts: opts}
+}
+
+// Group is parts started together; Stop ends them together.
+type Group struct {
+	name   string
+	parts  []Part
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	done   chan struct{}
+}
+
+// Start runs each part under supervision until the group is stopped. The
+// group's context is its own: the caller's ending does not stop it, so the
+// daemon decides the order parts stop in.
+func (s *Supervisor) Start(name string, parts ...Part) *Group {
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &Group{name: name, parts: parts, cancel: cancel, done: make(chan struct{})}
+	for _, p := range parts {
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			s.supervise(ctx, p)
+		}()
+	}
+	go func() { g.wg.Wait(); close(g.done) }()
+	return g
+}
+
+// Drain asks every part that can to finish the work in hand and waits for
+// all parts to return until drainBy ends; then it cancels what is left and
+// waits for that until deadline ends.
+func (g *Group) Drain(drainBy, deadline context.Context) error {
+	for _, p := range g.parts {
+		if d, ok := p.(Drainer); ok {
+			d.Drain()
+		}
+	}
+	select {
+	case <-g.done:
+		g.cancel()
+		return nil
+	case <-drainBy.Done():
+	}
+	return g.Stop(deadline)
+}
+
+// Stop cancels the group's parts and waits for them until deadline ends.
+func (g *Group) Stop(deadline context.Context) error {
+	g.cancel()
+	select {
+	case <-g.done:
+		return nil
+	case <-deadline.Done():
+		return fmt.Errorf("%s did not stop in time", g.name)
+	}
+}
+
+// Run runs one part alone under supervision until ctx ends, for tests and
+// for parts that need no group.
+func (s *Supervisor) Run(ctx context.Context, p Part) { s.supervise(ctx, p) }
+
+// supervise keeps a part running: a failure is logged and the part is
+// restarted after a capped, jittered backoff, unless it said not to be or
+// said the daemon must stop.
+func (s *Supervisor) supervise(ctx context.Context, p Part) {
+	minBackoff := s.opts.Backoff
+	maxBackoff := 60 * minBackoff
+	backoff := minBackoff
+	for {
+		started := time.Now()
+		err := p.Run(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil:
+			s.opts.Logger.Info("part finished", "part", p.Name())
+			return
+		case stopEverything(err):
+			s.opts.Logger.Error("part failed; stopping the daemon", "part", p.Name(), "err", err)
+			s.opts.StopEverything(fmt.Errorf("%s: %w", p.Name(), err))
+			return
+		case doNotRestart(err):
+			s.opts.Logger.Error("part failed for good; not restarting it", "part", p.Name(), "err", err)
+			return
+		}
+		if time.Since(started) > 5*maxBackoff {
+			backoff = minBackoff
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		s.opts.Logger.Error("part failed; restarting", "part", p.Name(), "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// Every calls fn at each tick until ctx ends or fn fails; a ticker, not a
+// sleep, so a slow fn does not push later ticks back.
+func Every(ctx context.Context, interval time.Duration, fn func() error) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := fn(); err != nil {
+				return err
+			}
+		}
+	}
+}
