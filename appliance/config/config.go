@@ -22,6 +22,7 @@ import (
 	"github.com/edgetriage/edgetriage/firmware"
 	"github.com/edgetriage/edgetriage/hardware"
 	"github.com/edgetriage/edgetriage/triage/motion"
+	"github.com/edgetriage/edgetriage/triage/redact"
 )
 
 // Config is the whole appliance configuration. Field tags are the YAML keys;
@@ -150,6 +151,45 @@ type Redaction struct {
 	Fast bool `yaml:"fast"`
 	// MuteAudio drops the audio from redacted copies.
 	MuteAudio bool `yaml:"mute_audio"`
+	// People is how people are covered besides their faces: "heads"
+	// (the default: the head of every person found, however far or
+	// turned away), "whole-person", or "faces" (faces only).
+	People string `yaml:"people"`
+	// Sources overrides settings per source id (RTSP camera id, body
+	// camera serial, "dock"); keys left out inherit from above.
+	Sources map[string]RedactionSource `yaml:"sources"`
+}
+
+// RedactionSource is what one source may set differently.
+type RedactionSource struct {
+	People string `yaml:"people"`
+}
+
+// PeopleFor is how people from source are covered.
+func (r Redaction) PeopleFor(source string) string {
+	if s, ok := r.Sources[source]; ok && s.People != "" {
+		return s.People
+	}
+	if r.People != "" {
+		return r.People
+	}
+	return redact.PeopleHeads
+}
+
+func (r Redaction) validate() []error {
+	var errs []error
+	check := func(key, v string) {
+		switch v {
+		case "", redact.PeopleFaces, redact.PeopleHeads, redact.PeopleWhole:
+		default:
+			errs = append(errs, fmt.Errorf("'%s' must be %s, %s or %s, got %q", key, redact.PeopleFaces, redact.PeopleHeads, redact.PeopleWhole, v))
+		}
+	}
+	check("redaction.people", r.People)
+	for src, s := range r.Sources {
+		check("redaction.sources."+src+".people", s.People)
+	}
+	return errs
 }
 
 // WebRTC is how browser previews reach the appliance.
@@ -374,6 +414,7 @@ func (c Config) Validate() error {
 		seen[cam.ID] = true
 	}
 	errs = append(errs, c.Triage.validate()...)
+	errs = append(errs, c.Redaction.validate()...)
 	if err := c.Health.Validate(); err != nil {
 		errs = append(errs, err)
 	}

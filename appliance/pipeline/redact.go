@@ -52,6 +52,7 @@ func (s *RedactStage) handle(ctx context.Context, e evidence.CustodyEvent) error
 		cfg = redact.Realtime()
 	}
 	cfg.MuteAudio = s.cfg.MuteAudio
+	cfg.People = s.cfg.PeopleFor(it.Source)
 	r, err := redact.New(cfg)
 	if err != nil {
 		return err

@@ -179,3 +179,31 @@ func TestReviewOnWalkingFaces(t *testing.T) {
 		t.Logf("  #%d risk %.2f %.1f-%.1f s: %s", e.Rank, e.Risk, e.Start, e.End, e.Why[0].Text)
 	}
 }
+
+// The first 80 s of a fixed indoor camera where people come in one at a
+// time, stand, and leave, seen from behind: the queue stays within 20 stops,
+// ranked, each saying why.
+func TestReviewQueueOn80Seconds(t *testing.T) {
+	master := filepath.Join(t.TempDir(), "room-80s.mp4")
+	ffmpegT(t, "-i", filepath.Join(footage, "room-people-enter-leave.mp4"), "-t", "80", "-an", "-c", "copy", master)
+	out := renderT(t, newRedactorT(t, Config{}), master, nil)
+	rv := out.Summary.QA.Review
+	t.Logf("%d person tracks, %d face tracks, %d raw QA flags; review: %s", out.Summary.PersonTracks, out.Summary.FaceTracks, out.Summary.QAFlags, rv.Message)
+	if out.Summary.PersonTracks == 0 {
+		t.Errorf("no person found in 80 s with people in most of it")
+	}
+	if len(rv.Entries) > 20 {
+		t.Errorf("%d review entries for 80 s, want at most 20", len(rv.Entries))
+	}
+	for i, e := range rv.Entries {
+		t.Logf("  #%d risk %.2f %.1f-%.1f s: %s", e.Rank, e.Risk, e.Start, e.End, e.Why[0].Text)
+		if e.Rank != i+1 || (i > 0 && e.Risk > rv.Entries[i-1].Risk) {
+			t.Errorf("entry %d: rank %d, risk %.2f after %.2f: not ranked", i, e.Rank, e.Risk, rv.Entries[max(0, i-1)].Risk)
+		}
+		for _, w := range e.Why {
+			if w.Reason == "" || len(w.Text) < 20 {
+				t.Errorf("entry %s: a cause without its reason or text: %+v", e.ID, w)
+			}
+		}
+	}
+}
