@@ -3,9 +3,11 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/status"
 	"github.com/edgetriage/edgetriage/appliance/vault"
+	"github.com/edgetriage/edgetriage/triage/redact"
 )
 
 func isJSON(r *http.Request) bool {
@@ -400,6 +403,40 @@ func (s *Server) reviews(it evidence.Item, kids []evidence.Item) (map[string][]e
 
 // signOff records that a reviewer checked a redacted copy and found it
 // fit to show: a custody event on the copy, naming its master.
+// pendingReview lists the entries of redacted copy it's review queue that
+// no manual edit of its master resolves. A copy without a redaction log has
+// no queue to check, and cannot be signed off.
+func (s *Server) pendingReview(it evidence.Item) ([]string, error) {
+	kids, err := s.derived(it.Digest)
+	if err != nil {
+		return nil, err
+	}
+	var logItem *evidence.Item
+	for i := range kids {
+		if kids[i].Relation == redact.RelationRedactionLog {
+			logItem = &kids[i]
+		}
+	}
+	if logItem == nil {
+		return nil, errors.New("this copy has no redaction log, so its review queue is unknown; render it again")
+	}
+	raw, err := os.ReadFile(s.deps.Vault.ObjectPath(logItem.Digest))
+	if err != nil {
+		return nil, fmt.Errorf("read the redaction log: %w", err)
+	}
+	var lg redact.Log
+	if err := json.Unmarshal(raw, &lg); err != nil {
+		return nil, fmt.Errorf("read the redaction log %s: %w", logItem.Digest.Short(), err)
+	}
+	var edits []redact.ManualEdit
+	if s.deps.Edits != nil {
+		if edits, err = s.deps.Edits.Get(it.Parent); err != nil {
+			return nil, err
+		}
+	}
+	return lg.QA.Review.Unresolved(edits), nil
+}
+
 func (s *Server) signOff(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
 	it, ok := s.lookup(w, r)
@@ -418,6 +455,18 @@ func (s *Server) signOff(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "sign-off: "+err.Error())
 			return
 		}
+	}
+	pending, err := s.pendingReview(it)
+	if err != nil {
+		writeError(w, http.StatusConflict, "sign-off: "+err.Error())
+		return
+	}
+	if len(pending) > 0 {
+		writeJSON(w, http.StatusConflict, map[string]any{
+			"error":   fmt.Sprintf("sign-off: %d review entries are not resolved yet; accept each, or fix it with an edit naming it", len(pending)),
+			"pending": pending,
+		})
+		return
 	}
 	details := map[string]string{"master": it.Parent.String()}
 	if note := strings.TrimSpace(req.Note); note != "" {
