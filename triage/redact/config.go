@@ -105,12 +105,15 @@ type Config struct {
 	Logger  *slog.Logger
 }
 
-// Realtime is a Config for redacting faster than real time on a 2-core
-// appliance: detection twice a second (tracking and interpolation in
-// between) and libx264's ultrafast preset. On 1080p30 it spends about 1 CPU
-// second per second of video against 2.6 for the defaults (see
-// BenchmarkRedact1080p30); a face that appears for less than half a second
-// may be found later or not at all.
+// Realtime is the daemon's profile (redaction.fast, on by default): faces
+// looked for twice a second and people every two seconds (tracking and
+// interpolation in between), and libx264's ultrafast preset. On 1080p30 it
+// spent 1.66 CPU seconds per second of video with two people in frame and
+// 1.92 with ten, against 2.31 and 2.78 for the defaults and 0.78 for a bare
+// ffmpeg veryfast re-encode (BenchmarkRedact1080p30, one run, on a machine
+// loaded ten times over its two cores, where wall time says nothing); a
+// face that appears for less than half a second may be found later or not
+// at all.
 func Realtime() Config {
 	return Config{DetectPerSecond: 2, PersonPerSecond: 0.5, Preset: "ultrafast"}
 }

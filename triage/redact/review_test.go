@@ -181,12 +181,13 @@ func TestReviewOnWalkingFaces(t *testing.T) {
 }
 
 // The first 80 s of a fixed indoor camera where people come in one at a
-// time, stand, and leave, seen from behind: the queue stays within 20 stops,
-// ranked, each saying why.
+// time, stand, and leave, seen from behind, redacted with the daemon's
+// default profile (Realtime): the queue stays within 20 stops, ranked, each
+// saying why.
 func TestReviewQueueOn80Seconds(t *testing.T) {
 	master := filepath.Join(t.TempDir(), "room-80s.mp4")
 	ffmpegT(t, "-i", filepath.Join(footage, "room-people-enter-leave.mp4"), "-t", "80", "-an", "-c", "copy", master)
-	out := renderT(t, newRedactorT(t, Config{}), master, nil)
+	out := renderT(t, newRedactorT(t, Realtime()), master, nil)
 	rv := out.Summary.QA.Review
 	t.Logf("%d person tracks, %d face tracks, %d raw QA flags; review: %s", out.Summary.PersonTracks, out.Summary.FaceTracks, out.Summary.QAFlags, rv.Message)
 	if out.Summary.PersonTracks == 0 {
