@@ -279,7 +279,23 @@ func TestBrowserReviewQueue(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#item-review button.accept[data-entry="`+fixtureReviewEntry+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#item-review .rv-stop.done")),
 	)
+	run(t, ctx, "mute the first stretch of speech",
+		chromedp.Click(chromedp.CSS(`#item-review button.audio-mute[data-start="0.3"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#item-review button.audio-bleep[data-start="1.9"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#item-review button.audio-mute[data-start="0.3"]`)),
+	)
 	saveShot(t, "review-queue-accepted.png", get(t, ctx, chromedp.Screenshot(chromedp.CSS("#item-review"))))
+	edits, err := pipeline.NewRedactionEdits(f.v).Get(f.master.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, e := range edits {
+		ops = append(ops, fmt.Sprintf("%s %.1f-%.1f %s", e.Op, e.Start, e.End, e.Entry))
+	}
+	if want := []string{"accept 0.5-1.2 " + fixtureReviewEntry, "mute 0.3-1.1 "}; fmt.Sprint(ops) != fmt.Sprint(want) {
+		t.Errorf("stored edits %q, want %q", ops, want)
+	}
 	if res := f.login(t, "ivy", invPass).do("POST", "/api/v1/items/"+f.redacted.Digest.String()+"/signoff", nil, true); res.StatusCode != http.StatusCreated {
 		t.Errorf("sign-off after accepting the only stop: %d %s", res.StatusCode, readAll(res))
 	}

@@ -336,11 +336,33 @@ async function loadReview(item) {
     list.append(el('tr', {}, el('td', { text: e.rank }), el('td', { text: e.start_s.toFixed(1) + '-' + e.end_s.toFixed(1) + ' s' }),
       el('td', { class: 'det', text: e.why.map((w) => w.text).join(' · ') }), act));
   }
+  const audio = el('table', { class: 'events' }, el('tr', {}, el('th', { text: 'speech' }), el('th', { text: '' })));
+  const edited = (rv.edits || []).filter((x) => x.op === 'mute' || x.op === 'bleep');
+  for (const s of (rv.speech && rv.speech.spans) || []) {
+    const done = edited.find((x) => x.start_s <= s.start_s && x.end_s >= s.end_s);
+    const act = el('td', {}, done ? done.op + 'd' : '');
+    if (!done && state.me.can_sign_off) {
+      for (const op of ['mute', 'bleep']) {
+        const b = el('button', { class: 'audio-' + op, 'data-start': s.start_s, text: op[0].toUpperCase() + op.slice(1) });
+        b.addEventListener('click', () => audioEdit(rv, op, s));
+        act.append(b, ' ');
+      }
+    }
+    audio.append(el('tr', {}, el('td', { text: s.start_s.toFixed(2) + '-' + s.end_s.toFixed(2) + ' s' }), act));
+  }
   box.replaceChildren(
     el('div', { class: 'muted', text: (rv.review.message || '') + ' · ' + pending.size + ' to resolve before sign-off' + (rv.speech && rv.speech.error ? ' · speech map: ' + rv.speech.error : '') }),
     el('div', { class: 'rv-timeline' }, lane('stops', stops, 'review stops'), lane('speech', speech, 'speech present')),
     el('div', { class: 'rv-legend muted', text: '0 s — review stops (red: to resolve) above, speech (blue) below — ' + dur.toFixed(1) + ' s' }),
-    list);
+    list, audio);
+}
+
+// audioEdit mutes or bleeps a stretch of speech in the next rendered copy.
+async function audioEdit(rv, op, span) {
+  const edits = (rv.edits || []).concat([{ op, start_s: span.start_s, end_s: span.end_s }]);
+  const res = await api('PUT', '/api/v1/items/' + rv.master + '/redaction-edits', edits);
+  if (!res.ok) { $('#preview-error').textContent = await errorText(res); return; }
+  loadItem(state.item.digest);
 }
 
 async function acceptStop(rv, e) {
