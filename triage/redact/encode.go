@@ -128,8 +128,8 @@ func (r *Redactor) writeFrames(ctx context.Context, master string, w io.Writer, 
 		final := applyEdits(edits, float64(i)/mi.FPS, p.bounds(), slices.Clone(auto))
 		res.auto = append(res.auto, auto)
 		res.final = append(res.final, final)
-		for _, b := range final {
-			c.Cover(&frame, b.Box.Rect())
+		for _, r := range coverAreas(final) {
+			c.Cover(&frame, r)
 		}
 		data, err := frame.DataPtrUint8()
 		if err != nil {

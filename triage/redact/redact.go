@@ -323,7 +323,7 @@ func (r *Redactor) review(p *plan, mi mediaInfo) Review {
 	}
 	return buildReview(p.tracker.tracks, faces, reviewOpts{
 		fps: mi.FPS, frames: p.frames, bounds: p.bounds(), cad: p.cad(),
-		lowScore: r.cfg.QALowScore, perTen: r.cfg.ReviewPerTenMinutes, mergeGap: 1, maxSpan: 5,
+		lowScore: r.cfg.QALowScore, personLowScore: r.cfg.PersonMinScore + 0.1, perTen: r.cfg.ReviewPerTenMinutes, mergeGap: 1, maxSpan: 5,
 		minFaceSide: int(math.Ceil(float64(minFaceSide) / p.scale)), announced: mi.Frames,
 	})
 }

@@ -77,16 +77,19 @@ var baseRisk = map[string]float64{
 
 // reviewOpts are the clip facts and settings the queue is built from.
 type reviewOpts struct {
-	fps         float64
-	frames      int
-	bounds      image.Rectangle
-	cad         cadence
-	lowScore    float32
-	perTen      int     // entries allowed per 10 minutes
-	mergeGap    float64 // seconds between stretches merged into one entry
-	maxSpan     float64 // seconds an entry may span
-	minFaceSide int     // a head this high (px) should show a face to the face detector
-	announced   int     // frames the container announced, when more than decoded
+	fps      float64
+	frames   int
+	bounds   image.Rectangle
+	cad      cadence
+	lowScore float32 // faces and plates
+	// personLowScore is lowScore for heads and people, whose detector
+	// scores run lower (see Config.PersonMinScore).
+	personLowScore float32
+	perTen         int     // entries allowed per 10 minutes
+	mergeGap       float64 // seconds between stretches merged into one entry
+	maxSpan        float64 // seconds an entry may span
+	minFaceSide    int     // a head this high (px) should show a face to the face detector
+	announced      int     // frames the container announced, when more than decoded
 }
 
 // stretch is one piece of evidence before merging.
@@ -118,6 +121,13 @@ func buildReview(tracks []*track, faceFrames map[int][]image.Rectangle, o review
 }
 
 func (o reviewOpts) secs(f int) float64 { return float64(f) / o.fps }
+
+func (o reviewOpts) lowScoreFor(k Kind) float32 {
+	if isPerson(k) {
+		return o.personLowScore
+	}
+	return o.lowScore
+}
 
 // trackStretches lists what is doubtful about one track.
 func trackStretches(t *track, faceFrames map[int][]image.Rectangle, o reviewOpts) []stretch {
@@ -156,7 +166,7 @@ func trackStretches(t *track, faceFrames map[int][]image.Rectangle, o reviewOpts
 	if len(t.obs) == 1 {
 		add(ReasonSingle, first.frame, first.frame, first.frame, first.det.Box, 0,
 			fmt.Sprintf("%s found once only (%d px, confidence %.2f) at %.1f s: a brief glimpse, or a false box", kind, side, first.det.Score, o.secs(first.frame)))
-	} else if best := maxScore(t); best < o.lowScore {
+	} else if best := maxScore(t); best < o.lowScoreFor(kind) {
 		add(ReasonLowScore, first.frame, last.frame, first.frame, first.det.Box, 0,
 			fmt.Sprintf("%s track %d covered on weak detections only (best %.2f): maybe needlessly", kind, t.id, best))
 	}
