@@ -109,11 +109,11 @@ type Config struct {
 // looked for twice a second and people every two seconds (tracking and
 // interpolation in between), and libx264's ultrafast preset. On 1080p30 it
 // spent 1.66 CPU seconds per second of video with two people in frame and
-// 1.92 with ten, against 2.31 and 2.78 for the defaults and 0.78 for a bare
-// ffmpeg veryfast re-encode (BenchmarkRedact1080p30, one run, on a machine
-// loaded ten times over its two cores, where wall time says nothing); a
-// face that appears for less than half a second may be found later or not
-// at all.
+// 1.79 with ten, against 2.49 and 2.62 for the defaults and about 0.8 for a
+// bare ffmpeg veryfast re-encode (BenchmarkRedact1080p30, medians of three
+// runs on a machine loaded ten times over its two cores, where wall time
+// says little); a face that appears for less than half a second may be
+// found later or not at all.
 func Realtime() Config {
 	return Config{DetectPerSecond: 2, PersonPerSecond: 0.5, Preset: "ultrafast"}
 }
