@@ -16,6 +16,7 @@ packages=(
   systemd binutils                                   # systemd-analyze (unit tests), readelf (make deb)
   debootstrap                                        # the package's install test in a fresh Debian root
   postgresql                                         # central's state (scripts/pgserver.sh runs its own cluster)
+  espeak-ng                                          # speech for the audio redaction and voice activity tests
 )
 
 missing=()

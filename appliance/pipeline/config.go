@@ -116,6 +116,29 @@ type RedactionConfig struct {
 	Fast bool `yaml:"fast"`
 	// MuteAudio drops the audio from redacted copies.
 	MuteAudio bool `yaml:"mute_audio"`
+	// People is how people are covered besides their faces: "heads"
+	// (the default: the head of every person found, however far or
+	// turned away), "whole-person", or "faces" (faces only).
+	People string `yaml:"people"`
+	// Sources overrides settings per source id (RTSP camera id, body
+	// camera serial, "dock"); keys left out inherit from above.
+	Sources map[string]RedactionSource `yaml:"sources"`
+}
+
+// RedactionSource is what one source may set differently.
+type RedactionSource struct {
+	People string `yaml:"people"`
+}
+
+// PeopleFor is how people from source are covered.
+func (r RedactionConfig) PeopleFor(source string) string {
+	if s, ok := r.Sources[source]; ok && s.People != "" {
+		return s.People
+	}
+	if r.People != "" {
+		return r.People
+	}
+	return redact.PeopleHeads
 }
 
 // DefaultSync sends every body-worn clip to ./synced.
@@ -178,18 +201,34 @@ func inheritMotion(base, over motion.Config) motion.Config {
 	return over
 }
 
-// Redactor is the redactor's configuration this section asks for.
-func (r RedactionConfig) Redactor() redact.Config {
+// Redactor is the redactor's configuration this section asks for items
+// from source.
+func (r RedactionConfig) Redactor(source string) redact.Config {
 	cfg := redact.Config{}
 	if r.Fast {
 		cfg = redact.Realtime()
 	}
 	cfg.MuteAudio = r.MuteAudio
+	cfg.People = r.PeopleFor(source)
 	return cfg
 }
 
 // Validate checks the section; keys are named from the section down.
-func (RedactionConfig) Validate() error { return nil }
+func (r RedactionConfig) Validate() error {
+	var errs []error
+	check := func(key, v string) {
+		switch v {
+		case "", redact.PeopleFaces, redact.PeopleHeads, redact.PeopleWhole:
+		default:
+			errs = append(errs, fmt.Errorf("'%s' must be %s, %s or %s, got %q", key, redact.PeopleFaces, redact.PeopleHeads, redact.PeopleWhole, v))
+		}
+	}
+	check("people", r.People)
+	for src, s := range r.Sources {
+		check("sources."+src+".people", s.People)
+	}
+	return errors.Join(errs...)
+}
 
 // Validate checks the section; keys are named from the section down.
 func (r RetentionConfig) Validate() error {

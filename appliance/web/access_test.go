@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/pipeline"
 	"github.com/edgetriage/edgetriage/appliance/web"
 )
 
@@ -265,7 +266,7 @@ func TestExportIsForInvestigatorsWithAReason(t *testing.T) {
 }
 
 func TestRedactionSignOff(t *testing.T) {
-	f := newFixture(t, web.Config{})
+	f := newFixture(t, web.Config{}, func(d *web.Deps) { d.Edits = pipeline.NewRedactionEdits(d.Vault) })
 	staff := f.login(t, "sam", staffPass)
 	inv := f.login(t, "ivy", invPass)
 	copyPath := "/api/v1/items/" + f.redacted.Digest.String() + "/signoff"
@@ -275,6 +276,18 @@ func TestRedactionSignOff(t *testing.T) {
 	res := inv.do("POST", "/api/v1/items/"+f.master.Digest.String()+"/signoff", nil, true)
 	if body := readAll(res); res.StatusCode != http.StatusUnprocessableEntity {
 		t.Errorf("sign-off of a master: %d %s", res.StatusCode, body)
+	}
+	// The review queue holds one stop: sign-off waits for it.
+	res = inv.do("POST", copyPath, map[string]string{"note": "too early"}, true)
+	if body := readAll(res); res.StatusCode != http.StatusConflict || !strings.Contains(body, fixtureReviewEntry) {
+		t.Fatalf("sign-off with the queue unresolved: %d %s", res.StatusCode, body)
+	}
+	if evs := eventsOf(t, f.v, f.redacted.Digest, evidence.ActionReviewSignedOff); len(evs) != 0 {
+		t.Fatalf("a refused sign-off was recorded: %+v", evs)
+	}
+	accept := []map[string]any{{"op": "accept", "start_s": 0.5, "end_s": 1.2, "entry": fixtureReviewEntry, "note": "checked frame by frame"}}
+	if res := inv.do("PUT", "/api/v1/items/"+f.master.Digest.String()+"/redaction-edits", accept, true); res.StatusCode != http.StatusAccepted {
+		t.Fatalf("accept edit: %d %s", res.StatusCode, readAll(res))
 	}
 	if res := inv.do("POST", copyPath, map[string]string{"note": "all faces covered"}, true); res.StatusCode != http.StatusCreated {
 		t.Fatalf("investigator sign-off: %d %s", res.StatusCode, readAll(res))

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/status"
 	"github.com/edgetriage/edgetriage/appliance/vault"
+	"github.com/edgetriage/edgetriage/triage/redact"
 )
 
 func isJSON(r *http.Request) bool {
@@ -481,6 +484,92 @@ func (s *Server) reviews(it evidence.Item, kids []evidence.Item) (map[string][]e
 
 // signOff records that a reviewer checked a redacted copy and found it
 // fit to show: a custody event on the copy, naming its master.
+// reviewOf answers the review queue and speech map of a redacted copy,
+// asked for by the copy or by its master (its latest copy), with what is
+// still to resolve.
+func (s *Server) reviewOf(w http.ResponseWriter, r *http.Request) {
+	it, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	if it.Relation != VariantRedacted {
+		kids, err := s.derived(it.Digest)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		found := false
+		for _, k := range kids {
+			if k.Relation == VariantRedacted {
+				it, found = k, true
+			}
+		}
+		if !found {
+			writeError(w, http.StatusNotFound, "no redacted copy of this item yet")
+			return
+		}
+	}
+	lg, err := s.redactionLog(it)
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	var edits []redact.ManualEdit
+	if s.deps.Edits != nil {
+		if edits, err = s.deps.Edits.Get(it.Parent); err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"copy": it.Digest, "master": it.Parent, "duration_s": float64(lg.Frames) / max(lg.FPS, 1),
+		"review": lg.QA.Review, "speech": lg.Speech, "pending": lg.QA.Review.Unresolved(edits), "edits": edits,
+	})
+}
+
+// redactionLog reads the redaction log of redacted copy it.
+func (s *Server) redactionLog(it evidence.Item) (redact.Log, error) {
+	var lg redact.Log
+	kids, err := s.derived(it.Digest)
+	if err != nil {
+		return lg, err
+	}
+	var logItem *evidence.Item
+	for i := range kids {
+		if kids[i].Relation == redact.RelationRedactionLog {
+			logItem = &kids[i]
+		}
+	}
+	if logItem == nil {
+		return lg, errors.New("this copy has no redaction log, so its review queue is unknown; render it again")
+	}
+	raw, err := os.ReadFile(s.deps.Vault.ObjectPath(logItem.Digest))
+	if err != nil {
+		return lg, fmt.Errorf("read the redaction log: %w", err)
+	}
+	if err := json.Unmarshal(raw, &lg); err != nil {
+		return lg, fmt.Errorf("read the redaction log %s: %w", logItem.Digest.Short(), err)
+	}
+	return lg, nil
+}
+
+// pendingReview lists the entries of redacted copy it's review queue that
+// no manual edit of its master resolves. A copy without a redaction log has
+// no queue to check, and cannot be signed off.
+func (s *Server) pendingReview(it evidence.Item) ([]string, error) {
+	lg, err := s.redactionLog(it)
+	if err != nil {
+		return nil, err
+	}
+	var edits []redact.ManualEdit
+	if s.deps.Edits != nil {
+		if edits, err = s.deps.Edits.Get(it.Parent); err != nil {
+			return nil, err
+		}
+	}
+	return lg.QA.Review.Unresolved(edits), nil
+}
+
 func (s *Server) signOff(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
 	it, ok := s.lookup(w, r)
@@ -499,6 +588,18 @@ func (s *Server) signOff(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "sign-off: "+err.Error())
 			return
 		}
+	}
+	pending, err := s.pendingReview(it)
+	if err != nil {
+		writeError(w, http.StatusConflict, "sign-off: "+err.Error())
+		return
+	}
+	if len(pending) > 0 {
+		writeJSON(w, http.StatusConflict, map[string]any{
+			"error":   fmt.Sprintf("sign-off: %d review entries are not resolved yet; accept each, or fix it with an edit naming it", len(pending)),
+			"pending": pending,
+		})
+		return
 	}
 	details := map[string]string{"master": it.Parent.String()}
 	if note := strings.TrimSpace(req.Note); note != "" {

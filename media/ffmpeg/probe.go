@@ -38,7 +38,8 @@ type Stream struct {
 	Frames   int64  // nb_frames, as the container counts them
 	Packets  int64  // packets read, with ProbeOptions.CountPackets
 	Duration float64
-	Rotation int // how far a player turns the picture, counter-clockwise: 0, 90, 180 or 270
+	Start    float64 // start_time in seconds: where the stream begins on the file's timeline
+	Rotation int     // how far a player turns the picture, counter-clockwise: 0, 90, 180 or 270
 }
 
 // Video returns the first video stream.
@@ -82,7 +83,7 @@ func Probe(ctx context.Context, in Input, opt ProbeOptions) (Info, error) {
 	if opt.CountPackets {
 		c.Args("-count_packets")
 	}
-	c.Args("-show_entries", "stream=index,codec_type,codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames,duration"+
+	c.Args("-show_entries", "stream=index,codec_type,codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames,duration,start_time"+
 		packetsEntry(opt)+":stream_side_data=rotation:format=format_name,duration", "-of", "json").Input(in)
 	cmd := c.Cmd(ctx)
 	var stdout, stderr bytes.Buffer
@@ -136,6 +137,7 @@ type probeOutput struct {
 		NbFrames     string `json:"nb_frames"`
 		Packets      string `json:"nb_read_packets"`
 		Duration     string `json:"duration"`
+		StartTime    string `json:"start_time"`
 		SideData     []struct {
 			Rotation *float64 `json:"rotation"`
 		} `json:"side_data_list"`
@@ -151,7 +153,7 @@ func (out probeOutput) fill(info *Info) {
 	info.Duration = parseFloat(out.Format.Duration)
 	for _, s := range out.Streams {
 		st := Stream{Index: s.Index, Type: s.CodecType, Codec: s.CodecName, Width: s.Width, Height: s.Height,
-			AvgRate: s.AvgFrameRate, BaseRate: s.RFrameRate, Duration: parseFloat(s.Duration)}
+			AvgRate: s.AvgFrameRate, BaseRate: s.RFrameRate, Duration: parseFloat(s.Duration), Start: parseFloat(s.StartTime)}
 		st.Frames, _ = strconv.ParseInt(s.NbFrames, 10, 64)
 		st.Packets, _ = strconv.ParseInt(s.Packets, 10, 64)
 		for _, sd := range s.SideData {

@@ -26,16 +26,17 @@ func mp4Audio(codec string) bool {
 
 // rendered is what encode produced besides the file.
 type rendered struct {
-	auto  [][]LogBox // the detectors' boxes per frame, before manual edits
-	final [][]LogBox // what was covered
-	audio string
+	auto   [][]LogBox // the detectors' boxes per frame, before manual edits
+	final  [][]LogBox // what was covered
+	audio  string
+	speech SpeechMap
 }
 
 // encode decodes the master again, covers each frame's boxes, and pipes raw
 // frames to ffmpeg, which writes H.264 without B-frames (Chromium's WebRTC
 // and some players stall on them) in yuv420p with the index up front.
 func (r *Redactor) encode(ctx context.Context, master, out string, mi mediaInfo, p *plan, edits []ManualEdit) (rendered, error) {
-	c, audio, err := r.encoder(master, out, mi, p.size)
+	c, audio, err := r.encoder(master, out, mi, p.size, edits)
 	if err != nil {
 		return rendered{}, fmt.Errorf("encode %s: %w", out, err)
 	}
@@ -66,7 +67,7 @@ func (r *Redactor) encode(ctx context.Context, master, out string, mi mediaInfo,
 
 // encoder is the ffmpeg command that takes the covered frames on stdin and
 // the master's audio from the master itself.
-func (r *Redactor) encoder(master, out string, mi mediaInfo, size image.Point) (*ffmpeg.Command, string, error) {
+func (r *Redactor) encoder(master, out string, mi mediaInfo, size image.Point, edits []ManualEdit) (*ffmpeg.Command, string, error) {
 	c := ffmpeg.FFmpeg(r.cfg.FFmpeg).Args("-loglevel", "error").
 		Input(ffmpeg.RawFrames("bgr24", size.X, size.Y, mi.FrameRate))
 	audio := "none"
@@ -80,7 +81,11 @@ func (r *Redactor) encoder(master, out string, mi mediaInfo, size image.Point) (
 			return nil, "", err
 		}
 		c.Input(in).Args("-map", "0:v:0", "-map", "1:a:0")
-		if mp4Audio(mi.AudioCodec) {
+		mute, bleep := audioEdits(edits)
+		if af := audioFilter(mute, bleep, mi.AudioStart-mi.VideoStart); af != "" {
+			c.Args("-af", af, "-c:a", "aac", "-b:a", "192k")
+			audio = fmt.Sprintf("redacted: %d muted, %d bleeped", len(mute), len(bleep))
+		} else if mp4Audio(mi.AudioCodec) {
 			c.Args("-c:a", "copy")
 			audio = "copied"
 		} else {
@@ -132,8 +137,8 @@ func (r *Redactor) writeFrames(ctx context.Context, master string, w io.Writer, 
 		final := applyEdits(edits, float64(i)/mi.FPS, p.bounds(), slices.Clone(auto))
 		res.auto = append(res.auto, auto)
 		res.final = append(res.final, final)
-		for _, b := range final {
-			c.Cover(&frame, b.Box.Rect())
+		for _, r := range coverAreas(final) {
+			c.Cover(&frame, r)
 		}
 		data, err := frame.DataPtrUint8()
 		if err != nil {

@@ -22,6 +22,9 @@ type mediaInfo struct {
 	// counter-clockwise (0, 90, 180 or 270): phones record portrait video
 	// as landscape pixels plus this tag.
 	Rotation int
+	// VideoStart and AudioStart are the streams' start times in seconds;
+	// audio edits are given in video time.
+	VideoStart, AudioStart float64
 }
 
 // probe reads what Render needs of the master. A playlist or list is
@@ -47,9 +50,11 @@ func probe(ctx context.Context, ffprobe, path string) (mediaInfo, error) {
 		}
 		mi.Frames = int(v.Frames)
 		mi.Rotation = v.Rotation
+		mi.VideoStart = v.Start
 	}
 	if a, ok := info.Audio(); ok {
 		mi.AudioCodec = a.Codec
+		mi.AudioStart = a.Start
 	}
 	if mi.FrameRate == "" {
 		return mi, fmt.Errorf("probe %s: no video stream with a usable frame rate", path)
