@@ -64,7 +64,7 @@ func run(t testing.TB, args ...string) result {
 func checkBundle(t testing.TB, bundle string, pin ...string) map[string]result {
 	t.Helper()
 	return map[string]result{
-		"edgetriage verify":  run(t, append([]string{"verify", "--bundle", bundle}, pin...)...),
+		"edgetriage verify": run(t, append([]string{"verify", "--bundle", bundle}, pin...)...),
 		"edgetriage-verify": runCmd(t, exec.Command(verifier, append(pin, bundle)...)),
 	}
 }
