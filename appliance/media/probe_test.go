@@ -2,12 +2,18 @@ package media
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
+	"io/fs"
+	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/media/ffmpeg"
 )
 
 const footage = "../../testdata/footage/"
@@ -58,6 +64,96 @@ func TestKindOf(t *testing.T) {
 	} {
 		if got := KindOf(name); got != want {
 			t.Errorf("KindOf(%q) = %s, want %s", name, got, want)
+		}
+	}
+}
+
+// The record of an MP4 read from its moov says what ffprobe, reading the
+// whole file, would have said.
+func TestProbeMP4AgreesWithFFprobe(t *testing.T) {
+	for _, name := range []string{"parking-cars.mp4", "faces-walking.mp4", "room-people-enter-leave.mp4", "static-room.mp4", "store-aisle.mp4"} {
+		t.Run(name, func(t *testing.T) {
+			got, err := probeMP4(footage + name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := ffmpeg.File(footage + name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := probeFFprobe(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Container != want.Container || got.VideoCodec != want.VideoCodec || got.AudioCodec != want.AudioCodec ||
+				got.Width != want.Width || got.Height != want.Height || got.Frames != want.Frames || got.Error != want.Error {
+				t.Fatalf("from the moov %+v, from ffprobe %+v", got, want)
+			}
+			if math.Abs(got.Duration-want.Duration) > 0.1 || math.Abs(got.FrameRate-want.FrameRate) > 0.01*want.FrameRate {
+				t.Fatalf("timing from the moov %+v, from ffprobe %+v", got, want)
+			}
+		})
+	}
+}
+
+// countFFprobe puts a counting ffprobe first on PATH for the test (it runs
+// the real one) and returns how many times it has been started so far.
+func countFFprobe(t *testing.T) func() int {
+	t.Helper()
+	real, err := exec.LookPath("ffprobe")
+	if err != nil {
+		t.Skip("ffprobe not installed")
+	}
+	dir := t.TempDir()
+	log := filepath.Join(dir, "runs")
+	script := "#!/bin/sh\necho run >> '" + log + "'\nexec '" + real + "' \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "ffprobe"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return func() int {
+		b, err := os.ReadFile(log)
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(string(b), "run\n")
+	}
+}
+
+// ffprobe runs only for what the moov reader does not describe: an MP4
+// costs none, random bytes named .MP4 none (recorded as unrecognised, with
+// the reason), an AVI one.
+func TestProbeStartsFFprobeOnlyWhereNeeded(t *testing.T) {
+	runs := countFFprobe(t)
+	dir := t.TempDir()
+	random := filepath.Join(dir, "CLIP0001.MP4")
+	noise := make([]byte, 1<<20)
+	if _, err := rand.Read(noise); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(random, noise, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path      string
+		container string
+		ffprobe   int
+		broken    bool
+	}{
+		{footage + "parking-cars.mp4", "mov,mp4,m4a,3gp,3g2,mj2", 0, false},
+		{random, Unrecognised, 0, true},
+		{footage + "tree-nuisance.avi", "avi", 1, false},
+	} {
+		before := runs()
+		m, err := Probe(context.Background(), c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := runs() - before; got != c.ffprobe || m.Container != c.container || (m.Error != "") != c.broken {
+			t.Errorf("%s: %d ffprobe runs (want %d), recorded %+v", filepath.Base(c.path), got, c.ffprobe, m)
 		}
 	}
 }
