@@ -3,17 +3,15 @@ package media
 import (
 	"context"
 	"crypto/rand"
-	"errors"
-	"io/fs"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/media/ffmpeg"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 const footage = "../../testdata/footage/"
@@ -96,38 +94,11 @@ func TestProbeMP4AgreesWithFFprobe(t *testing.T) {
 	}
 }
 
-// countFFprobe puts a counting ffprobe first on PATH for the test (it runs
-// the real one) and returns how many times it has been started so far.
-func countFFprobe(t *testing.T) func() int {
-	t.Helper()
-	real, err := exec.LookPath("ffprobe")
-	if err != nil {
-		t.Skip("ffprobe not installed")
-	}
-	dir := t.TempDir()
-	log := filepath.Join(dir, "runs")
-	script := "#!/bin/sh\necho run >> '" + log + "'\nexec '" + real + "' \"$@\"\n"
-	if err := os.WriteFile(filepath.Join(dir, "ffprobe"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
-	return func() int {
-		b, err := os.ReadFile(log)
-		if errors.Is(err, fs.ErrNotExist) {
-			return 0
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.Count(string(b), "run\n")
-	}
-}
-
 // ffprobe runs only for what the moov reader does not describe: an MP4
 // costs none, random bytes named .MP4 none (recorded as unrecognised, with
 // the reason), an AVI one.
 func TestProbeStartsFFprobeOnlyWhereNeeded(t *testing.T) {
-	runs := countFFprobe(t)
+	runs := testkit.CountRuns(t, "ffprobe")
 	dir := t.TempDir()
 	random := filepath.Join(dir, "CLIP0001.MP4")
 	noise := make([]byte, 1<<20)
