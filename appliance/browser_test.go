@@ -12,7 +12,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
-	"github.com/edgetriage/edgetriage/appliance/web/webtest"
+	"github.com/edgetriage/edgetriage/testkit"
 	"github.com/edgetriage/edgetriage/triage/motion"
 )
 
@@ -33,7 +33,7 @@ func TestTriageFlagIsFoundByTheDashboardsFlagFilter(t *testing.T) {
 		return it
 	}
 	busy, quiet := ingest("parking-cars.mp4"), ingest("static-room.mp4")
-	waitFor(t, "both clips to be triaged", 180*time.Second, func() bool {
+	testkit.WaitFor(t, "both clips to be triaged", 180*time.Second, func() bool {
 		_, a := triaged(d, busy.Digest)
 		_, b := triaged(d, quiet.Digest)
 		return a && b
@@ -41,11 +41,11 @@ func TestTriageFlagIsFoundByTheDashboardsFlagFilter(t *testing.T) {
 	if it, _ := d.vault.Item(busy.Digest); it.Labels[evidence.LabelFlagPrefix+"long event"] == "" {
 		t.Fatalf("the busy clip was not flagged by the long-event rule: %v", it.Labels)
 	}
-	if err := d.auth.AddUser(ctx, "pc-7", auth.RoleStaff, "a long enough password"); err != nil {
+	if err := d.auth.AddUser(ctx, "appliance:test", "pc-7", auth.RoleStaff, "a long enough password"); err != nil {
 		t.Fatal(err)
 	}
 
-	browser := webtest.Chromium(t)
+	browser := testkit.Chromium(t)
 	busyRow := fmt.Sprintf(`a.item[data-digest="%s"]`, busy.Digest)
 	quietRow := fmt.Sprintf(`a.item[data-digest="%s"]`, quiet.Digest)
 	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {

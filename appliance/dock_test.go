@@ -13,8 +13,10 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/pipeline"
+	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/capture/dock"
 	"github.com/edgetriage/edgetriage/firmware"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // dockCamera builds a docked body camera in bay: real clips under DCIM, a
@@ -50,7 +52,7 @@ func TestDockedCameraIsOffloadedAndSentCentral(t *testing.T) {
 		c.Dock.RescanInterval = 200 * time.Millisecond
 	})
 	dockCamera(t, dockRoot, "bay-1", "BWC3-000123", "faces-walking.mp4", "store-aisle.mp4")
-	waitFor(t, "bay-1 to finish offloading", 60*time.Second, func() bool {
+	testkit.WaitFor(t, "bay-1 to finish offloading", 60*time.Second, func() bool {
 		for _, b := range d.DockStatus().Bays {
 			if b.Bay == "bay-1" && b.State == dock.BayDone {
 				return true
@@ -74,7 +76,7 @@ func TestDockedCameraIsOffloadedAndSentCentral(t *testing.T) {
 		}
 	}
 	// Every body-worn clip goes to central storage by default.
-	waitFor(t, "both clips to reach central storage", 60*time.Second, func() bool {
+	testkit.WaitFor(t, "both clips to reach central storage", 60*time.Second, func() bool {
 		for _, v := range videos {
 			if _, err := os.Stat(filepath.Join(central, "evidence", v.Digest.String()[:2], v.Digest.String())); err != nil {
 				return false
@@ -83,13 +85,13 @@ func TestDockedCameraIsOffloadedAndSentCentral(t *testing.T) {
 		return true
 	})
 	_, metrics := get(t, base+"/metrics", "")
-	if n := metricValue(t, metrics, `edgetriage_dock_offload_bytes{bay="bay-1"}`); n < float64(videos[0].Size) {
+	if n := metricValue(t, metrics, `edgetriage_dock_read_bytes_total`); n < float64(videos[0].Size) {
 		t.Errorf("offload bytes metric %v", n)
 	}
 	if metricValue(t, metrics, `edgetriage_dock_bay_state{bay="bay-1",state="done"}`) != 1 {
 		t.Error("bay state metric")
 	}
-	rep, err := d.vault.Verify(context.Background(), nil)
+	rep, err := d.vault.Verify(context.Background(), vault.VerifyOptions{})
 	if err != nil || !rep.OK() {
 		t.Fatalf("verify: %v %v", rep.Findings, err)
 	}
@@ -101,7 +103,7 @@ func TestDockedCameraGetsStagedFirmwareAfterOffload(t *testing.T) {
 	d, _ := startDaemon(t, func(c *config.Config) {
 		dockRoot = c.Dock.Root
 		c.Dock.RescanInterval = 200 * time.Millisecond
-		c.Firmware.Vendors = []firmware.VendorKey{{Vendor: "acme", PublicKey: hex.EncodeToString(pub)}}
+		c.Firmware.Vendors = []firmware.VendorKey{{Vendor: "acme", PublicKey: hex.EncodeToString(pub), Models: []string{"BWC-3"}}}
 	})
 	image := bytes.Repeat([]byte("firmware image 1.3.0 "), 4096)
 	pkg := filepath.Join(t.TempDir(), "bwc3-1.3.0.fwpkg")
@@ -117,7 +119,7 @@ func TestDockedCameraGetsStagedFirmwareAfterOffload(t *testing.T) {
 	}
 	dockCamera(t, dockRoot, "bay-2", "BWC3-000777", "static-room.mp4")
 	written := filepath.Join(dockRoot, "bay-2", "UPDATE", "bwc3.bin")
-	waitFor(t, "the image to be written to the camera and recorded", 60*time.Second, func() bool {
+	testkit.WaitFor(t, "the image to be written to the camera and recorded", 60*time.Second, func() bool {
 		got, err := os.ReadFile(written)
 		sts, _ := d.FirmwareStatus()
 		return err == nil && bytes.Equal(got, image) && len(sts) == 1
@@ -140,7 +142,7 @@ func TestFlaggedClipIsRedactedAndSent(t *testing.T) {
 		t.Fatal(err)
 	}
 	var redacted evidence.Item
-	waitFor(t, "a redacted copy of the flagged clip", 120*time.Second, func() bool {
+	testkit.WaitFor(t, "a redacted copy of the flagged clip", 120*time.Second, func() bool {
 		found := false
 		d.vault.Items(func(it evidence.Item) bool {
 			if it.Parent == master.Digest && it.Relation == "redacted" {
@@ -154,7 +156,7 @@ func TestFlaggedClipIsRedactedAndSent(t *testing.T) {
 	if redacted.Media.VideoCodec != "h264" || redacted.Size == 0 {
 		t.Fatalf("redacted copy %+v", redacted)
 	}
-	waitFor(t, "the flagged master to reach central storage", 60*time.Second, func() bool {
+	testkit.WaitFor(t, "the flagged master to reach central storage", 60*time.Second, func() bool {
 		_, err := os.Stat(filepath.Join(central, "evidence", master.Digest.String()[:2], master.Digest.String()))
 		return err == nil
 	})

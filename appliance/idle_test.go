@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // An idle station does not read its custody chain: the pipeline stages and
@@ -30,9 +31,9 @@ func TestIdleDaemonDoesNotReadTheChain(t *testing.T) {
 	if _, _, err := d.vault.IngestReader(ctx, strings.NewReader("notes"), evidence.Intake{Source: "cli", OriginalName: "notes.txt"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "every stage to catch up with the ingest", 20*time.Second, caughtUp)
+	testkit.WaitFor(t, "every stage to catch up with the ingest", 20*time.Second, caughtUp)
 
-	if err := d.auth.AddUser(ctx, "pc-7", auth.RoleStaff, "a long enough password"); err != nil {
+	if err := d.auth.AddUser(ctx, "appliance:test", "pc-7", auth.RoleStaff, "a long enough password"); err != nil {
 		t.Fatal(err)
 	}
 	sess, err := d.auth.Login(ctx, "pc-7", "a long enough password", "127.0.0.1")
@@ -62,7 +63,7 @@ func TestIdleDaemonDoesNotReadTheChain(t *testing.T) {
 	// when the chain did not grow in it.
 	idle := false
 	for try := 0; try < 5 && !idle; try++ {
-		waitFor(t, "every stage to catch up", 20*time.Second, caughtUp)
+		testkit.WaitFor(t, "every stage to catch up", 20*time.Second, caughtUp)
 		time.Sleep(100 * time.Millisecond) // the viewer reads what woke the stages
 		head, _ := d.vault.Head()
 		reads := d.vault.ChainReads()
@@ -85,7 +86,7 @@ func TestIdleDaemonDoesNotReadTheChain(t *testing.T) {
 	if _, _, err := d.vault.IngestReader(ctx, strings.NewReader("more notes"), evidence.Intake{Source: "cli", OriginalName: "more.txt"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the stages to catch up with a new ingest", 5*time.Second, caughtUp)
+	testkit.WaitFor(t, "the stages to catch up with a new ingest", 5*time.Second, caughtUp)
 	select {
 	case <-custody:
 	case <-time.After(5 * time.Second):

@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 func putEdits(t *testing.T, url string, body string, s *auth.Session, csrf bool, origin ...string) int {
@@ -39,7 +40,7 @@ func TestInvestigatorEditsRedactionAndANewCopyIsRendered(t *testing.T) {
 		t.Fatal(err)
 	}
 	login := func(name string, role auth.Role) *auth.Session {
-		if err := d.auth.AddUser(ctx, name, role, "a long enough password"); err != nil {
+		if err := d.auth.AddUser(ctx, "appliance:test", name, role, "a long enough password"); err != nil {
 			t.Fatal(err)
 		}
 		s, err := d.auth.Login(ctx, name, "a long enough password", "127.0.0.1")
@@ -68,7 +69,7 @@ func TestInvestigatorEditsRedactionAndANewCopyIsRendered(t *testing.T) {
 	if code := putEdits(t, url, edit, inv, true); code != http.StatusAccepted {
 		t.Fatalf("investigator edit: %d", code)
 	}
-	waitFor(t, "a copy rendered with the edit", 120*time.Second, func() bool {
+	testkit.WaitFor(t, "a copy rendered with the edit", 120*time.Second, func() bool {
 		evs, _ := d.vault.ItemEvents(master.Digest)
 		last := evs[len(evs)-1]
 		return last.Action == evidence.ActionRedacted && last.Details["redacted_copy"] != ""

@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/testkit"
 	"github.com/edgetriage/edgetriage/triage/motion"
 )
 
@@ -50,7 +51,7 @@ func TestNewClipsAreTriagedFlaggedAndBrokenOnesMarked(t *testing.T) {
 	broken := ingest("truncated.mp4", whole[:len(whole)/4])
 	busy := ingest("parking-cars.mp4", nil)
 	quiet := ingest("static-room.mp4", nil)
-	waitFor(t, "all three clips to be triaged", 180*time.Second, func() bool {
+	testkit.WaitFor(t, "all three clips to be triaged", 180*time.Second, func() bool {
 		_, a := triaged(d, broken.Digest)
 		_, b := triaged(d, busy.Digest)
 		_, c := triaged(d, quiet.Digest)

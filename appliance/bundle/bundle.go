@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 )
 
@@ -26,7 +27,10 @@ const bundleManifest = "manifest.json"
 // Export records the export in the custody chain, then writes the bundle
 // of item d to out. The manifest is made after the export event, so the
 // bundle carries the record of its own making.
-func Export(ctx context.Context, v *vault.Vault, d evidence.Digest, out string, actor evidence.Actor) error {
+func Export(ctx context.Context, v *vault.Vault, d evidence.Digest, out string, actor evidence.Actor, reason string) error {
+	if strings.TrimSpace(reason) == "" {
+		return fmt.Errorf("export %s: %w", d.Short(), ErrNoReason)
+	}
 	it, err := v.Item(d)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
@@ -35,7 +39,7 @@ func Export(ctx context.Context, v *vault.Vault, d evidence.Digest, out string, 
 		return fmt.Errorf("export %s: the local copy was %s; fetch it from central storage: %w", d.Short(), it.State, ErrNotStored)
 	}
 	if _, err := v.Append(ctx, evidence.CustodyEvent{Actor: actor, Action: evidence.ActionExported, Item: d,
-		Details: map[string]string{"to": filepath.Base(out)}}); err != nil {
+		Details: map[string]string{"to": filepath.Base(out), "reason": reason}}); err != nil {
 		return fmt.Errorf("export %s: %w", d.Short(), err)
 	}
 	manifest, err := v.Manifest(ctx, d)
@@ -89,16 +93,33 @@ func writeAll(w io.Writer, b []byte) error {
 	return err
 }
 
+// ErrNoReason refuses an export without a reason: evidence leaves the
+// appliance only for a case, and the chain says which.
+var ErrNoReason = errors.New("an export needs a reason (case or incident reference); it is recorded in the custody chain")
+
 // ErrNotStored means the item's bytes are no longer held locally.
 var ErrNotStored = errors.New("not stored locally")
 
 // Report is what verifying a bundle established.
 type Report struct {
-	Item     evidence.Item
-	Events   int
-	KeyID    string
-	Pinned   bool
-	Checkpnt uint64
+	Item       evidence.Item
+	Format     string // the manifest's format
+	ProofBytes int    // v2: bytes of the checkpoint and inclusion proofs
+	Events     int
+	Key        ed25519.PublicKey // the signer; proves origin only when it was pinned
+	Pinned     bool
+	Checkpnt   uint64
+}
+
+// Summary is what the bundle proves, in a line.
+func (r Report) Summary() string {
+	return fmt.Sprintf("item %s (%d bytes), %d custody events up to signed checkpoint %d, signed by key %s",
+		r.Item.Digest, r.Item.Size, r.Events, r.Checkpnt, evidence.Fingerprint(r.Key))
+}
+
+// PinnedSummary is Summary once the signer was checked against a pin.
+func (r Report) PinnedSummary() string {
+	return strings.Replace(r.Summary(), "signed by key", "signed by the pinned key", 1)
 }
 
 // Verify checks a bundle offline: the manifest's signature and
@@ -111,11 +132,16 @@ func Verify(path string, pinned ed25519.PublicKey) (Report, error) {
 		return Report{}, fmt.Errorf("bundle: %w", err)
 	}
 	defer f.Close()
+	return verifyFrom(f, path, pinned)
+}
+
+// verifyFrom reads and checks a bundle from r; path names it in errors.
+func verifyFrom(r io.Reader, path string, pinned ed25519.PublicKey) (Report, error) {
 	var manifest []byte
 	var digest evidence.Digest
 	var size int64
 	var items int
-	tr := tar.NewReader(f)
+	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -126,8 +152,14 @@ func Verify(path string, pinned ed25519.PublicKey) (Report, error) {
 		}
 		switch {
 		case h.Name == bundleManifest:
-			if manifest, err = io.ReadAll(io.LimitReader(tr, 64<<20)); err != nil {
+			if manifest != nil {
+				return Report{}, fmt.Errorf("bundle %s: more than one %s: %w", path, bundleManifest, evidence.ErrManifest)
+			}
+			if manifest, err = io.ReadAll(io.LimitReader(tr, maxManifest+1)); err != nil {
 				return Report{}, fmt.Errorf("bundle %s: %w", path, err)
+			}
+			if len(manifest) > maxManifest {
+				return Report{}, fmt.Errorf("bundle %s: %s is larger than %d MiB: %w", path, bundleManifest, maxManifest>>20, evidence.ErrManifest)
 			}
 		case strings.HasPrefix(h.Name, "item/"):
 			items++
@@ -139,7 +171,7 @@ func Verify(path string, pinned ed25519.PublicKey) (Report, error) {
 	if manifest == nil || items != 1 {
 		return Report{}, fmt.Errorf("bundle %s: want one manifest and one item, found %d item(s)", path, items)
 	}
-	m, err := evidence.VerifyManifest(manifest, pinned)
+	m, err := custodylog.VerifyManifest(manifest, pinned)
 	if err != nil {
 		return Report{}, fmt.Errorf("bundle %s: %w", path, err)
 	}
@@ -147,5 +179,10 @@ func Verify(path string, pinned ed25519.PublicKey) (Report, error) {
 		return Report{}, fmt.Errorf("bundle %s: the item's bytes hash to %s (%d bytes), the manifest says %s (%d bytes): %w",
 			path, digest.Short(), size, m.Item.Digest.Short(), m.Item.Size, evidence.ErrManifest)
 	}
-	return Report{Item: m.Item, Events: len(m.Events), KeyID: m.KeyID, Pinned: pinned != nil, Checkpnt: m.Checkpoint.Seq}, nil
+	return Report{Item: m.Item, Events: len(m.Events), Key: m.Key, Pinned: pinned != nil, Checkpnt: uint64(m.Size),
+		Format: m.Format, ProofBytes: m.ProofBytes}, nil
 }
+
+// maxManifest bounds what verify reads of a manifest; a v2 manifest's
+// proofs grow with the logarithm of the log, so real ones are kilobytes.
+const maxManifest = 64 << 20

@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"net"
@@ -15,14 +16,16 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
+	"github.com/edgetriage/edgetriage/appliance/auth"
+	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
+	"github.com/edgetriage/edgetriage/appliance/pipeline"
 	"github.com/edgetriage/edgetriage/capture/dock"
 	"github.com/edgetriage/edgetriage/capture/rtsp"
 	"github.com/edgetriage/edgetriage/firmware"
 	"github.com/edgetriage/edgetriage/hardware"
-	"github.com/edgetriage/edgetriage/triage/motion"
-	"github.com/edgetriage/edgetriage/triage/redact"
 )
 
 // Config is the whole appliance configuration. Field tags are the YAML keys;
@@ -34,52 +37,39 @@ type Config struct {
 	HTTP    HTTP   `yaml:"http"`
 	WebRTC  WebRTC `yaml:"webrtc"`
 	Log     Log    `yaml:"log"`
+	// KeyFingerprint pins the appliance's signing key (the fingerprint shown
+	// at first start): with it set, the daemon refuses to run on a vault
+	// whose key was replaced.
+	KeyFingerprint string `yaml:"key_fingerprint"`
+	// Witnesses are the keys of the witnesses (central) whose cosignatures
+	// of the custody log's checkpoints this appliance keeps, in the C2SP
+	// tlog-cosignature verifier-key form "name+hash+base64"
+	// (`edgetriage central` prints its own).
+	Witnesses []string `yaml:"witnesses"`
 	// CheckpointInterval is how often the chain head is signed while running.
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 	// ShutdownTimeout bounds an orderly stop; past it the daemon exits anyway.
-	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-	Retention       Retention     `yaml:"retention"`
-	Metrics         Metrics       `yaml:"metrics"`
-	Sync            Sync          `yaml:"sync"`
+	ShutdownTimeout time.Duration            `yaml:"shutdown_timeout"`
+	Retention       pipeline.RetentionConfig `yaml:"retention"`
+	Metrics         Metrics                  `yaml:"metrics"`
+	Sync            pipeline.SyncConfig      `yaml:"sync"`
 	// Dock is where docked body-worn cameras appear, and how each model is read.
 	Dock dock.Config `yaml:"dock"`
 	// Cameras are the CCTV cameras recorded over RTSP; none by default.
 	Cameras []rtsp.Config `yaml:"cameras"`
 	// Triage finds motion in new footage and decides what is flagged.
-	Triage Triage `yaml:"triage"`
+	Triage pipeline.TriageConfig `yaml:"triage"`
 	// Redaction makes redacted working copies of flagged clips.
-	Redaction Redaction `yaml:"redaction"`
+	Redaction pipeline.RedactionConfig `yaml:"redaction"`
 	// Health thresholds raise alarms (dashboard, custody chain, metrics).
 	Health hardware.Config `yaml:"health"`
 	// Firmware: vendor keys, battery floor, rollout limit, where cameras take updates.
 	Firmware firmware.Config `yaml:"firmware"`
-}
-
-// Sync sends evidence to central storage.
-type Sync struct {
-	// Target is "filesystem" (a directory such as an NFS mount; the
-	// default, ./central) or "s3" (S3 with Object Lock).
-	Target     string `yaml:"target"`
-	Filesystem struct {
-		Root string `yaml:"root"`
-	} `yaml:"filesystem"`
-	S3 struct {
-		Endpoint  string `yaml:"endpoint"` // host:port
-		Secure    bool   `yaml:"secure"`   // https
-		Region    string `yaml:"region"`
-		Bucket    string `yaml:"bucket"`
-		AccessKey string `yaml:"access_key"`
-		SecretKey string `yaml:"secret_key"`
-		// Retention is the COMPLIANCE retention period of every object.
-		Retention time.Duration `yaml:"retention"`
-	} `yaml:"s3"`
-	// BandwidthMBps caps upload bandwidth (megabytes per second); 0: none.
-	BandwidthMBps float64 `yaml:"bandwidth_mbps"`
-	// Windows limit non-urgent uploads to times of day ("22:00-06:00").
-	Windows []string `yaml:"windows"`
-	// Sources whose items are all sent (e.g. body-worn cameras: "dock").
-	// Flagged items and "send now" requests are always sent.
-	SendAllFrom []string `yaml:"send_all_from"`
+	// Auth is the login policy: which roles need a second factor.
+	Auth auth.Policy `yaml:"auth"`
+	// Alerts are webhooks told of tamper alerts, recording gaps, intake
+	// stops, health alarms and forks of the custody log.
+	Alerts pipeline.AlertsConfig `yaml:"alerts"`
 }
 
 // Metrics is the Prometheus endpoint at /metrics.
@@ -87,24 +77,6 @@ type Metrics struct {
 	Enabled bool `yaml:"enabled"`
 	// BearerToken, when set, must be presented by the scraper.
 	BearerToken string `yaml:"bearer_token"`
-}
-
-// Retention decides when local copies may go. Only items central storage
-// holds and has acknowledged (or that policy keeps local-only and that have
-// expired) are ever removed; flagged, unsynced and held items never are.
-type Retention struct {
-	// Above HighWatermarkPercent of the data volume used, removable local
-	// copies go oldest first until usage is below LowWatermarkPercent.
-	HighWatermarkPercent float64 `yaml:"high_watermark_percent"`
-	LowWatermarkPercent  float64 `yaml:"low_watermark_percent"`
-	// Below ReserveMB free, new intake stops (with an alarm) until space
-	// returns; stored evidence is never touched to make room.
-	ReserveMB int64 `yaml:"reserve_mb"`
-	// Interval between checks of the disk.
-	Interval time.Duration `yaml:"interval"`
-	// Categories maps a category (item label) to how long an acknowledged
-	// item of it is kept locally even when the disk has room.
-	Categories map[string]time.Duration `yaml:"categories"`
 }
 
 // HTTP is the API and dashboard listener.
@@ -115,81 +87,6 @@ type HTTP struct {
 	TLS     string `yaml:"tls"`
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
-}
-
-// Triage is motion triage of new footage and the flag rules.
-type Triage struct {
-	// Enabled runs motion triage on every new video.
-	Enabled bool `yaml:"enabled"`
-	// Motion is the detector configuration for every source; see
-	// triage/motion.Config.
-	Motion motion.Config `yaml:"motion"`
-	// Sources holds per-camera configurations (masks, zones, sensitivity),
-	// by source id (RTSP camera id or body camera serial). Keys left out
-	// (or zero) inherit from motion; prefilter is on if either says so.
-	Sources map[string]motion.Config `yaml:"sources"`
-	// Flag decides which items are flagged (sent to central, redacted).
-	Flag motion.FlagRules `yaml:"flag"`
-}
-
-// For is the motion configuration for items from source.
-func (t Triage) For(source string) motion.Config {
-	if c, ok := t.Sources[source]; ok {
-		return c
-	}
-	return t.Motion
-}
-
-// Redaction decides when redacted copies are made.
-type Redaction struct {
-	// OnFlag renders a redacted copy of every flagged video as soon as it
-	// is flagged, so investigators can preview it at once.
-	OnFlag bool `yaml:"on_flag"`
-	// Fast uses fewer detections per second and a faster encoder, to keep
-	// up with real time on a small station CPU; tracking covers the frames
-	// in between.
-	Fast bool `yaml:"fast"`
-	// MuteAudio drops the audio from redacted copies.
-	MuteAudio bool `yaml:"mute_audio"`
-	// People is how people are covered besides their faces: "heads"
-	// (the default: the head of every person found, however far or
-	// turned away), "whole-person", or "faces" (faces only).
-	People string `yaml:"people"`
-	// Sources overrides settings per source id (RTSP camera id, body
-	// camera serial, "dock"); keys left out inherit from above.
-	Sources map[string]RedactionSource `yaml:"sources"`
-}
-
-// RedactionSource is what one source may set differently.
-type RedactionSource struct {
-	People string `yaml:"people"`
-}
-
-// PeopleFor is how people from source are covered.
-func (r Redaction) PeopleFor(source string) string {
-	if s, ok := r.Sources[source]; ok && s.People != "" {
-		return s.People
-	}
-	if r.People != "" {
-		return r.People
-	}
-	return redact.PeopleHeads
-}
-
-func (r Redaction) validate() []error {
-	var errs []error
-	check := func(key, v string) {
-		switch v {
-		case "", redact.PeopleFaces, redact.PeopleHeads, redact.PeopleWhole:
-		default:
-			errs = append(errs, fmt.Errorf("'%s' must be %s, %s or %s, got %q", key, redact.PeopleFaces, redact.PeopleHeads, redact.PeopleWhole, v))
-		}
-	}
-	check("redaction.people", r.People)
-	for src, s := range r.Sources {
-		check("redaction.sources."+src+".people", s.People)
-	}
-	return errs
 }
 
 // WebRTC is how browser previews reach the appliance.
@@ -218,23 +115,15 @@ func Default() Config {
 		Log:                Log{Level: "info", Format: "text"},
 		CheckpointInterval: time.Minute,
 		ShutdownTimeout:    15 * time.Second,
-		Retention: Retention{HighWatermarkPercent: 85, LowWatermarkPercent: 75, ReserveMB: 1024,
-			Interval: 30 * time.Second},
-		Metrics:   Metrics{Enabled: true},
-		Sync:      defaultSync(),
-		Health:    hardware.DefaultConfig(),
-		Redaction: Redaction{OnFlag: true, Fast: true},
-		Triage:    Triage{Enabled: true, Motion: motion.DefaultConfig()},
-		Firmware:  firmware.DefaultConfig(),
+		Retention:          pipeline.DefaultRetention(),
+		Metrics:            Metrics{Enabled: true},
+		Sync:               pipeline.DefaultSync(),
+		Health:             hardware.DefaultConfig(),
+		Redaction:          pipeline.DefaultRedaction(),
+		Triage:             pipeline.DefaultTriage(),
+		Firmware:           firmware.DefaultConfig(),
+		Auth:               auth.DefaultPolicy(),
 	}
-}
-
-func defaultSync() Sync {
-	s := Sync{Target: "filesystem", SendAllFrom: []string{"dock"}}
-	s.Filesystem.Root = "./central"
-	s.S3.Region = "us-east-1"
-	s.S3.Retention = 7 * 365 * 24 * time.Hour
-	return s
 }
 
 // Load builds the configuration from defaults, the file at path (none when
@@ -320,50 +209,26 @@ func keyAtLine(n *yaml.Node, line int, prefix string) string {
 	return ""
 }
 
+// Deprecations names the keys of c that still work under an old name or
+// unit and should be changed; the daemon logs each at start.
+func (c Config) Deprecations() []string {
+	var out []string
+	for _, d := range c.Sync.Deprecations() {
+		out = append(out, "sync: "+d)
+	}
+	return out
+}
+
 // deriveDefaults fills in defaults that depend on other keys.
 func (c *Config) deriveDefaults() {
 	c.Dock.Defaults()
-	for src, over := range c.Triage.Sources {
-		c.Triage.Sources[src] = inheritMotion(c.Triage.Motion, over)
-	}
+	c.Triage.Defaults()
 	for i := range c.Cameras {
 		if c.Cameras[i].SpoolDir == "" {
 			c.Cameras[i].SpoolDir = filepath.Join(c.DataDir, "spool")
 		}
 		c.Cameras[i] = c.Cameras[i].WithDefaults()
 	}
-}
-
-func inheritMotion(base, over motion.Config) motion.Config {
-	if over.Masks == nil {
-		over.Masks = base.Masks
-	}
-	if over.Zones == nil {
-		over.Zones = base.Zones
-	}
-	if over.Sensitivity == 0 {
-		over.Sensitivity = base.Sensitivity
-	}
-	if over.MinEventLength == 0 {
-		over.MinEventLength = base.MinEventLength
-	}
-	if over.MergeGap == 0 {
-		over.MergeGap = base.MergeGap
-	}
-	if over.WorkHeight == 0 {
-		over.WorkHeight = base.WorkHeight
-	}
-	if over.AnalysisFPS == 0 {
-		over.AnalysisFPS = base.AnalysisFPS
-	}
-	if over.PrefilterMaxSpan == 0 {
-		over.PrefilterMaxSpan = base.PrefilterMaxSpan
-	}
-	if over.TempDir == "" {
-		over.TempDir = base.TempDir
-	}
-	over.Prefilter = over.Prefilter || base.Prefilter
-	return over
 }
 
 // Validate checks values a YAML decoder cannot.
@@ -374,6 +239,16 @@ func (c Config) Validate() error {
 	}
 	if _, port, err := net.SplitHostPort(c.HTTP.Addr); err != nil || port == "" {
 		errs = append(errs, fmt.Errorf("'http.addr' must be host:port, got %q", c.HTTP.Addr))
+	}
+	for i, w := range c.Witnesses {
+		if _, err := custodylog.WitnessVerifier(w); err != nil {
+			errs = append(errs, fmt.Errorf("'witnesses[%d]': %w", i, err))
+		}
+	}
+	if c.KeyFingerprint != "" {
+		if _, err := evidence.ParseFingerprint(c.KeyFingerprint); err != nil {
+			errs = append(errs, fmt.Errorf("'key_fingerprint': %w", err))
+		}
 	}
 	if c.HTTP.TLS != "auto" && c.HTTP.TLS != "off" {
 		errs = append(errs, fmt.Errorf("'http.tls' must be auto or off, got %q", c.HTTP.TLS))
@@ -398,8 +273,14 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("'shutdown_timeout' must be greater than zero"))
 	}
-	errs = append(errs, c.Retention.validate()...)
-	errs = append(errs, c.Sync.validate()...)
+	for _, s := range []struct {
+		name    string
+		section interface{ Validate() error }
+	}{{"retention", c.Retention}, {"sync", c.Sync}, {"triage", c.Triage}, {"redaction", c.Redaction}, {"auth", c.Auth}, {"alerts", c.Alerts}} {
+		if err := s.section.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("'%s': %w", s.name, err))
+		}
+	}
 	if err := c.Dock.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("'dock': %w", err))
 	}
@@ -413,8 +294,6 @@ func (c Config) Validate() error {
 		}
 		seen[cam.ID] = true
 	}
-	errs = append(errs, c.Triage.validate()...)
-	errs = append(errs, c.Redaction.validate()...)
 	if err := c.Health.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -422,70 +301,6 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-func (r Retention) validate() []error {
-	var errs []error
-	if r.HighWatermarkPercent <= 0 || r.HighWatermarkPercent > 100 {
-		errs = append(errs, fmt.Errorf("'retention.high_watermark_percent' must be in (0, 100], got %v", r.HighWatermarkPercent))
-	}
-	if r.LowWatermarkPercent <= 0 || r.LowWatermarkPercent >= r.HighWatermarkPercent {
-		errs = append(errs, fmt.Errorf("'retention.low_watermark_percent' must be above zero and below the high watermark, got %v", r.LowWatermarkPercent))
-	}
-	if r.ReserveMB < 0 {
-		errs = append(errs, errors.New("'retention.reserve_mb' must not be negative"))
-	}
-	if r.Interval <= 0 {
-		errs = append(errs, errors.New("'retention.interval' must be greater than zero"))
-	}
-	for cat, keep := range r.Categories {
-		if keep <= 0 {
-			errs = append(errs, fmt.Errorf("'retention.categories.%s' must be greater than zero", cat))
-		}
-	}
-	return errs
-}
-
-func (t Triage) validate() []error {
-	var errs []error
-	if err := t.Motion.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("'triage.motion': %w", err))
-	}
-	for src, c := range t.Sources {
-		if err := c.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("'triage.sources.%s': %w", src, err))
-		}
-	}
-	if err := t.Flag.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("'triage.flag': %w", err))
-	}
-	return errs
-}
-
-func (s Sync) validate() []error {
-	var errs []error
-	switch s.Target {
-	case "filesystem":
-		if s.Filesystem.Root == "" {
-			errs = append(errs, errors.New("'sync.filesystem.root' must be set for the filesystem target"))
-		}
-	case "s3":
-		for key, val := range map[string]string{"endpoint": s.S3.Endpoint, "bucket": s.S3.Bucket,
-			"access_key": s.S3.AccessKey, "secret_key": s.S3.SecretKey} {
-			if val == "" {
-				errs = append(errs, fmt.Errorf("'sync.s3.%s' must be set for the s3 target", key))
-			}
-		}
-		if s.S3.Retention <= 0 {
-			errs = append(errs, errors.New("'sync.s3.retention' must be greater than zero"))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("'sync.target' must be filesystem or s3, got %q", s.Target))
-	}
-	if s.BandwidthMBps < 0 {
-		errs = append(errs, errors.New("'sync.bandwidth_mbps' must not be negative"))
-	}
-	return errs
 }
 
 // applyEnv sets scalar fields from EDGETRIAGE_* variables. An unknown
@@ -524,7 +339,8 @@ func collectFields(v reflect.Value, prefix string, out map[string]reflect.Value)
 		}
 		key := prefix + tag
 		f := v.Field(i)
-		if f.Kind() == reflect.Struct {
+		_, selfParsing := f.Addr().Interface().(encoding.TextUnmarshaler)
+		if f.Kind() == reflect.Struct && !selfParsing {
 			collectFields(f, key+"_", out)
 			continue
 		}
@@ -532,7 +348,13 @@ func collectFields(v reflect.Value, prefix string, out map[string]reflect.Value)
 	}
 }
 
+// setScalar parses val into f: a type of the project's own that reads
+// itself from text (motion's durations, say) does, then time.Duration, then
+// each basic kind by its width.
 func setScalar(f reflect.Value, val string) error {
+	if u, ok := f.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		return u.UnmarshalText([]byte(val))
+	}
 	if f.Type() == reflect.TypeOf(time.Duration(0)) {
 		d, err := time.ParseDuration(val)
 		if err != nil {
@@ -550,14 +372,20 @@ func setScalar(f reflect.Value, val string) error {
 			return err
 		}
 		f.SetBool(b)
-	case reflect.Int, reflect.Int64, reflect.Int32:
-		n, err := strconv.ParseInt(val, 10, 64)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(val, 10, f.Type().Bits())
 		if err != nil {
 			return err
 		}
 		f.SetInt(n)
-	case reflect.Float64:
-		n, err := strconv.ParseFloat(val, 64)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, err := strconv.ParseUint(val, 10, f.Type().Bits())
+		if err != nil {
+			return err
+		}
+		f.SetUint(n)
+	case reflect.Float32, reflect.Float64:
+		n, err := strconv.ParseFloat(val, f.Type().Bits())
 		if err != nil {
 			return err
 		}

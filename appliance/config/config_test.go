@@ -48,10 +48,14 @@ func TestUnknownKeyIsNamedWithItsLine(t *testing.T) {
 
 func TestBadValuesAreNamed(t *testing.T) {
 	for text, key := range map[string]string{
-		"http:\n  addr: nowhere\n":    "http.addr",
-		"log:\n  level: loud\n":       "log.level",
-		"checkpoint_interval: 0s\n":   "checkpoint_interval",
-		"checkpoint_interval: soon\n": "checkpoint_interval",
+		"http:\n  addr: nowhere\n":                 "http.addr",
+		"log:\n  level: loud\n":                    "log.level",
+		"checkpoint_interval: 0s\n":                "checkpoint_interval",
+		"checkpoint_interval: soon\n":              "checkpoint_interval",
+		"sync:\n  target: ftp\n":                   "'sync': 'target'",
+		"sync:\n  windows: [\"25:00-06:00\"]\n":    "'sync': 'windows'",
+		"retention:\n  interval: 0s\n":             "'retention': 'interval'",
+		"triage:\n  flag:\n    longer_than: -1s\n": "'triage': 'flag'",
 	} {
 		_, err := Load(write(t, text), nil)
 		if err == nil || !strings.Contains(err.Error(), key) {
@@ -101,6 +105,31 @@ func TestDemoConfigLoads(t *testing.T) {
 	}
 }
 
+// The upload cap is in bits per second; a station upgraded with the old
+// megabytes-per-second key keeps the same cap and is told to rename it.
+func TestBandwidthKeyInBitsWithOldAlias(t *testing.T) {
+	cfg, err := Load(write(t, "sync:\n  bandwidth_bits_per_second: 20000000\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Sync.UploadBitsPerSecond() != 20e6 || len(cfg.Deprecations()) != 0 {
+		t.Fatalf("new key: %v bits/s, warnings %q", cfg.Sync.UploadBitsPerSecond(), cfg.Deprecations())
+	}
+	old, err := Load(write(t, "sync:\n  bandwidth_mbps: 2.5\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warn := strings.Join(old.Deprecations(), "\n")
+	if old.Sync.UploadBitsPerSecond() != 20e6 || !strings.Contains(warn, "'bandwidth_mbps' is deprecated") ||
+		!strings.Contains(warn, "bandwidth_bits_per_second: 20000000") {
+		t.Fatalf("old key: %v bits/s, warnings %q", old.Sync.UploadBitsPerSecond(), warn)
+	}
+	_, err = Load(write(t, "sync:\n  bandwidth_mbps: 1\n  bandwidth_bits_per_second: 8000000\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "set only the new one") {
+		t.Fatalf("both keys: %v", err)
+	}
+}
+
 // Redaction covers people's heads by default; a source may cover whole
 // people or faces only; a misspelt mode is refused with its key.
 func TestRedactionPeoplePerSource(t *testing.T) {
@@ -117,8 +146,8 @@ func TestRedactionPeoplePerSource(t *testing.T) {
 		t.Errorf("default people: %s", def.Redaction.PeopleFor("x"))
 	}
 	for text, key := range map[string]string{
-		"redaction:\n  people: bodies\n":                        "redaction.people",
-		"redaction:\n  sources:\n    cam-1:\n      people: x\n": "redaction.sources.cam-1.people",
+		"redaction:\n  people: bodies\n":                        "'people'",
+		"redaction:\n  sources:\n    cam-1:\n      people: x\n": "sources.cam-1.people",
 		"redaction:\n  sources:\n    cam-1:\n      blur: 3\n":   "blur",
 	} {
 		if _, err := Load(write(t, text), nil); err == nil || !strings.Contains(err.Error(), key) {

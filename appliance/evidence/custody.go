@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Action names what a custody event records.
@@ -23,6 +25,8 @@ const (
 	ActionRemoved        Action = "removed"         // local copy deleted (retention), record kept
 	ActionAppliedMigrate Action = "schema-migrated" // the index schema moved forward
 	ActionKeyCreated     Action = "key-created"     // the appliance's signing key was made
+	ActionVaultClosed    Action = "vault-closed"    // the vault was closed in order; nothing follows until it is opened again
+	ActionQuarantined    Action = "quarantined"     // bytes no record names were moved aside at start-up, not deleted
 
 	// dock
 	ActionDocked             Action = "docked"
@@ -56,13 +60,25 @@ const (
 	ActionExported            Action = "exported"
 
 	// people and the appliance
-	ActionPreviewStart Action = "preview-start"
-	ActionPreviewStop  Action = "preview-stop"
-	ActionLogin        Action = "login"
-	ActionAlarm        Action = "alarm"
-	ActionIntakeStop   Action = "intake-stopped"
-	ActionIntakeResume Action = "intake-resumed"
-	ActionFirmware     Action = "firmware"
+	ActionPreviewStart    Action = "preview-start"
+	ActionPreviewStop     Action = "preview-stop"
+	ActionThumbnailViewed Action = "thumbnail-viewed" // first look today of a person at a thumbnail
+	ActionLogin           Action = "login"
+	ActionAlarm           Action = "alarm"
+	ActionIntakeStop      Action = "intake-stopped"
+	ActionIntakeResume    Action = "intake-resumed"
+	ActionFirmware        Action = "firmware"
+	ActionTokenIssued     Action = "token-issued"  // a central client was given a bearer token
+	ActionTokenRevoked    Action = "token-revoked" // ... and it was taken away
+
+	// administration
+	ActionAccountCreated Action = "account-created" // a person's account was made
+	ActionAccountChanged Action = "account-changed" // password, role, disabled or enabled; details say which
+	ActionMFAEnrolled    Action = "mfa-enrolled"    // a second factor was added to an account
+	ActionMFAReset       Action = "mfa-reset"       // an account's second factors were removed
+	ActionConfigReloaded Action = "config-reloaded" // the running daemon took a new configuration
+	ActionBackupMade     Action = "backup-made"     // a consistent copy of the index was taken
+	ActionVaultRestored  Action = "vault-restored"  // this index was restored from a backup
 )
 
 // Actor names who or what caused an event: "appliance", "user:alice",
@@ -73,28 +89,46 @@ type Actor string
 // field through a canonical encoding, and Prev is the Hash of the event before
 // it, so an edit, deletion or reordering anywhere breaks the chain.
 type CustodyEvent struct {
+	// V is the event's format: 0 (written before version 2) or 2, whose
+	// content also covers ItemPrev.
+	V       int               `json:"v,omitempty"`
 	Seq     uint64            `json:"seq"`
 	Time    time.Time         `json:"time"`
 	Actor   Actor             `json:"actor"`
 	Action  Action            `json:"action"`
 	Item    Digest            `json:"item,omitzero"`
 	Details map[string]string `json:"details,omitempty"`
-	Prev    Digest            `json:"prev"`
-	Hash    Digest            `json:"hash"`
+	// ItemPrev is the hash of the previous event naming the same item
+	// (zero for its first): an item's history is a chain of its own, so one
+	// inclusion proof of its newest event proves all of them.
+	ItemPrev Digest `json:"item_prev,omitzero"`
+	Prev     Digest `json:"prev"`
+	Hash     Digest `json:"hash"`
 }
+
+// EventFormat is the format the vault writes events in.
+const EventFormat = 2
 
 // ContentHash covers everything an event says (all but Prev and Hash).
 // The encoding is fixed here rather than left to a serialiser so that it
 // never changes under us: a domain tag, then each field length-prefixed,
-// details sorted by key.
+// details sorted by key. The tag names the format, so an event cannot be
+// passed off as the other format.
 func (e CustodyEvent) ContentHash() Digest {
 	var buf []byte
-	buf = appendField(buf, []byte("edgetriage-custody-v1"))
+	if e.V == 2 {
+		buf = appendField(buf, []byte("edgetriage-custody-v2"))
+	} else {
+		buf = appendField(buf, []byte("edgetriage-custody-v1"))
+	}
 	buf = binary.BigEndian.AppendUint64(buf, e.Seq)
 	buf = appendField(buf, []byte(e.Time.UTC().Format(time.RFC3339Nano)))
 	buf = appendField(buf, []byte(e.Actor))
 	buf = appendField(buf, []byte(e.Action))
 	buf = append(buf, e.Item[:]...)
+	if e.V == 2 {
+		buf = append(buf, e.ItemPrev[:]...)
+	}
 	keys := make([]string, 0, len(e.Details))
 	for k := range e.Details {
 		keys = append(keys, k)
@@ -153,6 +187,9 @@ var ErrChainBroken = errors.New("custody chain broken")
 // CheckLink verifies that e is intact and follows prev (nil for the first
 // event of a chain or slice whose predecessor is unknown).
 func CheckLink(prev *CustodyEvent, e CustodyEvent) error {
+	if e.V != 0 && e.V != EventFormat {
+		return fmt.Errorf("event %d: unknown event format %d: %w", e.Seq, e.V, ErrChainBroken)
+	}
 	if got := e.ComputeHash(); got != e.Hash {
 		return fmt.Errorf("event %d: content does not match its hash: %w", e.Seq, ErrChainBroken)
 	}
@@ -179,9 +216,41 @@ type Checkpoint struct {
 }
 
 // KeyID is a short, stable name for a public key: the first 16 hex
-// characters of its SHA-256.
+// characters of its SHA-256. It names a key; it is too short to pin one.
 func KeyID(pub ed25519.PublicKey) string {
-	return DigestBytes(pub).String()[:16]
+	return Fingerprint(pub)[:16]
+}
+
+// Fingerprint is the whole SHA-256 of a public key in hex: what an admin
+// writes down at first start and central pins, so that a verifier never
+// has to trust a key it reads from the data it checks.
+func Fingerprint(pub ed25519.PublicKey) string {
+	return DigestBytes(pub).String()
+}
+
+// ParseFingerprint accepts a fingerprint as printed, with or without
+// spaces or colons between groups, in either case.
+func ParseFingerprint(s string) (string, error) {
+	clean := strings.ToLower(strings.NewReplacer(" ", "", ":", "", "-", "").Replace(strings.TrimSpace(s)))
+	if _, err := ParseDigest(clean); err != nil {
+		return "", fmt.Errorf("key fingerprint %q: want the 64 hex characters printed at first start", s)
+	}
+	return clean, nil
+}
+
+// HoldsReplacementCharacter reports whether any text of the event holds
+// U+FFFD, which is what a JSON encoder puts where bytes were not UTF-8.
+func (e CustodyEvent) HoldsReplacementCharacter() bool {
+	has := func(s string) bool { return strings.ContainsRune(s, utf8.RuneError) }
+	if has(string(e.Actor)) || has(string(e.Action)) {
+		return true
+	}
+	for k, v := range e.Details {
+		if has(k) || has(v) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c Checkpoint) message() []byte {

@@ -103,6 +103,12 @@ type Item struct {
 	Problems []Problem         `json:"problems,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
 	Hold     bool              `json:"hold,omitempty"`
+
+	// Raw keeps, hex encoded, the bytes of any field above that arrived as
+	// something other than UTF-8 (a camera's file name, say), keyed by the
+	// field's JSON name; the field itself holds the text with U+FFFD in
+	// place of each bad byte. See Sanitized.
+	Raw map[string]string `json:"raw_hex,omitempty"`
 }
 
 // HasProblem reports whether the item carries the given problem code.

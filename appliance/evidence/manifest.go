@@ -64,7 +64,7 @@ func VerifyManifest(signed []byte, pinned ed25519.PublicKey) (Manifest, error) {
 	if m.Format != ManifestFormat {
 		return m, fmt.Errorf("manifest format %q, want %q: %w", m.Format, ManifestFormat, ErrManifest)
 	}
-	key, err := manifestKey(m, pinned)
+	key, err := manifestKey(m, env, pinned)
 	if err != nil {
 		return m, err
 	}
@@ -81,12 +81,24 @@ func VerifyManifest(signed []byte, pinned ed25519.PublicKey) (Manifest, error) {
 	return m, nil
 }
 
-func manifestKey(m Manifest, pinned ed25519.PublicKey) (ed25519.PublicKey, error) {
+// Key is the public key the manifest says signed it, nil when unreadable.
+// It proves nothing about origin until compared with a pinned key.
+func (m Manifest) Key() ed25519.PublicKey {
 	raw, err := hex.DecodeString(m.PublicKey)
 	if err != nil || len(raw) != ed25519.PublicKeySize {
+		return nil
+	}
+	return ed25519.PublicKey(raw)
+}
+
+func manifestKey(m Manifest, env SignedManifest, pinned ed25519.PublicKey) (ed25519.PublicKey, error) {
+	embedded := m.Key()
+	if embedded == nil {
 		return nil, fmt.Errorf("manifest public key unreadable: %w", ErrManifest)
 	}
-	embedded := ed25519.PublicKey(raw)
+	if id := KeyID(embedded); m.KeyID != id || env.KeyID != id {
+		return nil, fmt.Errorf("manifest names key id %q (envelope %q) but carries key %s: %w", m.KeyID, env.KeyID, id, ErrManifest)
+	}
 	if pinned != nil && !pinned.Equal(embedded) {
 		return nil, fmt.Errorf("manifest was made by key %s, not the pinned key %s: %w", KeyID(embedded), KeyID(pinned), ErrManifest)
 	}
@@ -127,4 +139,25 @@ func (m Manifest) checkHistory() error {
 		return errors.New("item record differs from the record its custody events vouch for")
 	}
 	return nil
+}
+
+// ManifestV2 is what the appliance says about one item since the custody
+// log became a Merkle tree: the record exactly as stored, every custody
+// event of the item, a signed checkpoint of the log, and inclusion proofs.
+// The item's events chain to each other (ItemPrev), so one proof of the
+// newest proves them all; events written before the tree have a proof
+// each. Proofs grow with the logarithm of the log, not with its length.
+// It travels sealed in an envelope of type TypeManifest.
+type ManifestV2 struct {
+	PublicKey  string          `json:"public_key"` // hex; pin it to prove origin
+	Record     json.RawMessage `json:"record"`     // the item record's stored bytes
+	Events     []CustodyEvent  `json:"events"`
+	Checkpoint string          `json:"checkpoint"` // C2SP signed note of the log
+	Proofs     []EventProof    `json:"proofs"`
+}
+
+// EventProof proves event Seq is leaf Seq-1 of the checkpoint's tree.
+type EventProof struct {
+	Seq    uint64   `json:"seq"`
+	Hashes []string `json:"hashes"` // base64, RFC 6962 order
 }

@@ -17,32 +17,52 @@ type Receipt struct {
 	Appliance string    `json:"appliance_key_id"`
 	Central   string    `json:"central_id"`
 	Seq       uint64    `json:"custody_seq"`
+	// Manifest is the hash of the signed manifest central verified, and
+	// Proof its answer to the appliance's challenge (see AckProof).
+	Manifest Digest `json:"manifest_sha256,omitzero"`
+	Proof    Digest `json:"proof,omitzero"`
 }
 
-// SignedReceipt carries the receipt's exact bytes and their signature.
-type SignedReceipt struct {
+// SignedReceipt is a receipt as the appliance hands it out: a signed
+// envelope of type TypeReceipt.
+type SignedReceipt = json.RawMessage
+
+// SignReceipt encodes and signs r.
+func SignReceipt(key ed25519.PrivateKey, r Receipt) (SignedReceipt, error) {
+	return Seal(key, TypeReceipt, r)
+}
+
+// legacyReceipt is how receipts were signed before envelopes: bare bytes
+// and a signature with no type, which VerifyReceipt still accepts.
+type legacyReceipt struct {
 	Receipt   json.RawMessage `json:"receipt"`
 	Signature string          `json:"signature"`
 }
 
-// SignReceipt encodes and signs r.
-func SignReceipt(key ed25519.PrivateKey, r Receipt) (SignedReceipt, error) {
-	raw, err := json.Marshal(r)
-	if err != nil {
-		return SignedReceipt{}, fmt.Errorf("encode receipt: %w", err)
-	}
-	return SignedReceipt{Receipt: raw, Signature: hex.EncodeToString(ed25519.Sign(key, raw))}, nil
-}
-
 // VerifyReceipt checks a receipt against the appliance key and returns it.
-func VerifyReceipt(pub ed25519.PublicKey, s SignedReceipt) (Receipt, error) {
+func VerifyReceipt(pub ed25519.PublicKey, signed []byte) (Receipt, error) {
 	var r Receipt
-	sig, err := hex.DecodeString(s.Signature)
-	if err != nil || !ed25519.Verify(pub, s.Receipt, sig) {
-		return r, fmt.Errorf("receipt signature does not verify with key %s", KeyID(pub))
+	payload, err := receiptPayload(pub, signed)
+	if err != nil {
+		return r, err
 	}
-	if err := json.Unmarshal(s.Receipt, &r); err != nil {
+	if err := json.Unmarshal(payload, &r); err != nil {
 		return r, fmt.Errorf("read receipt: %w", err)
 	}
 	return r, nil
+}
+
+func receiptPayload(pub ed25519.PublicKey, signed []byte) ([]byte, error) {
+	if env, err := ReadEnvelope(signed); err == nil {
+		return env.Open(TypeReceipt, pub)
+	}
+	var old legacyReceipt
+	if err := json.Unmarshal(signed, &old); err != nil {
+		return nil, fmt.Errorf("read receipt: %w", err)
+	}
+	sig, err := hex.DecodeString(old.Signature)
+	if err != nil || !ed25519.Verify(pub, old.Receipt, sig) {
+		return nil, fmt.Errorf("receipt signature does not verify with key %s", KeyID(pub))
+	}
+	return old.Receipt, nil
 }

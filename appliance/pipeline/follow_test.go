@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 func TestFollowerHandlesEachItemOnceAcrossFailuresAndRestarts(t *testing.T) {
@@ -122,20 +123,20 @@ func TestFollowerReadsTheChainOnlyWhenItGrows(t *testing.T) {
 		return cur == head.Seq
 	}
 	ingest("one")
-	waitUntil(t, "the first item to be handled", caughtUp)
+	testkit.WaitFor(t, "the first item to be handled", 10*time.Second, caughtUp)
 	idleFrom := chain.reads.Load()
 	time.Sleep(2 * time.Second)
 	if n := chain.reads.Load() - idleFrom; n != 0 {
 		t.Fatalf("the chain was read %d times in 2 s of idling", n)
 	}
 	ingest("two")
-	waitUntil(t, "the second item to be handled without polling", caughtUp)
+	testkit.WaitFor(t, "the second item to be handled without polling", 10*time.Second, caughtUp)
 	if handled.Load() != 2 || chain.reads.Load() == idleFrom {
 		t.Fatalf("handled %d, reads %d -> %d", handled.Load(), idleFrom, chain.reads.Load())
 	}
 
 	ingest("three")
-	waitUntil(t, "the third item to be in hand", func() bool { return handled.Load() == 3 })
+	testkit.WaitFor(t, "the third item to be in hand", 10*time.Second, func() bool { return handled.Load() == 3 })
 	ingest("four")
 	f.Drain()
 	close(release)
@@ -149,16 +150,5 @@ func TestFollowerReadsTheChainOnlyWhenItGrows(t *testing.T) {
 	evs, _ := v.ItemEvents(evidence.DigestBytes([]byte("three")))
 	if cur < evs[0].Seq {
 		t.Fatalf("cursor %d is before the event in hand at the drain (%d): it would be handled twice", cur, evs[0].Seq)
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10 s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

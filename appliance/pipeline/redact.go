@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 
-	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/triage/redact"
@@ -17,13 +16,13 @@ import (
 // Manual edits ("redaction-edited") always render a new copy with them.
 type RedactStage struct {
 	vault *vault.Vault
-	cfg   config.Redaction
+	cfg   RedactionConfig
 	log   *slog.Logger
 	edits RedactionEdits
 }
 
 // NewRedactStage is the redaction stage as a follower of v's custody chain.
-func NewRedactStage(v *vault.Vault, cfg config.Redaction, log *slog.Logger) *Follower {
+func NewRedactStage(v *vault.Vault, cfg RedactionConfig, log *slog.Logger) *Follower {
 	s := &RedactStage{vault: v, cfg: cfg, log: log, edits: NewRedactionEdits(v)}
 	return newFollower("redact", s.vault, s.log,
 		func(e evidence.CustodyEvent) bool {
@@ -47,13 +46,7 @@ func (s *RedactStage) handle(ctx context.Context, e evidence.CustodyEvent) error
 	if err != nil {
 		return err
 	}
-	cfg := redact.Config{}
-	if s.cfg.Fast {
-		cfg = redact.Realtime()
-	}
-	cfg.MuteAudio = s.cfg.MuteAudio
-	cfg.People = s.cfg.PeopleFor(it.Source)
-	r, err := redact.New(cfg)
+	r, err := redact.New(s.cfg.Redactor(it.Source))
 	if err != nil {
 		return err
 	}

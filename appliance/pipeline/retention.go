@@ -8,7 +8,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 )
@@ -35,7 +34,7 @@ func StatfsUsage(path string) (used, total uint64, err error) {
 // and stops intake at the reserve rather than touch anything else.
 type Retention struct {
 	Vault *vault.Vault
-	Cfg   config.Retention
+	Cfg   RetentionConfig
 	Usage DiskUsage
 	// Acks says which items central has acknowledged: the outbox.
 	Acks interface{ Acknowledged(evidence.Digest) bool }
@@ -167,12 +166,14 @@ func (r *Retention) record(ctx context.Context, action evidence.Action, reason s
 }
 
 // removable lists, oldest first, the stored items whose local copy may go:
-// acknowledged by central and not held, or local-only by policy and past
-// their category's retention. Flagged or unsynced items never qualify.
+// acknowledged by central (with proof that it holds them), or local-only by
+// policy and past their category's retention. Held, flagged or unsynced
+// items never qualify: a flagged clip stays on the station whatever central
+// says, because an acknowledgement is central's word, not the evidence.
 func (r *Retention) removable() ([]evidence.Item, error) {
 	var stored []evidence.Item
 	err := r.Vault.Items(func(it evidence.Item) bool {
-		if it.State == evidence.StateStored && !it.Hold {
+		if it.State == evidence.StateStored && !it.Hold && it.Labels[evidence.LabelFlagged] == "" {
 			stored = append(stored, it)
 		}
 		return true
@@ -186,8 +187,7 @@ func (r *Retention) removable() ([]evidence.Item, error) {
 	now := r.now()
 	for _, it := range stored {
 		keep, hasCategory := r.Cfg.Categories[it.Labels[evidence.LabelCategory]]
-		localOnlyExpired := it.Labels[evidence.LabelNeverSync] != "" && it.Labels[evidence.LabelFlagged] == "" &&
-			hasCategory && now.Sub(it.IngestedAt) > keep
+		localOnlyExpired := it.Labels[evidence.LabelNeverSync] != "" && hasCategory && now.Sub(it.IngestedAt) > keep
 		if localOnlyExpired || r.Acks.Acknowledged(it.Digest) {
 			out = append(out, it)
 		}

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/sync/outbox"
@@ -106,7 +105,7 @@ func TestRetentionRemovesOnlyAckedOldestFirstAndStopsIntakeAtReserve(t *testing.
 	keep[must(ingestRandom(t, v, 5, map[string]string{evidence.LabelFlagged: "event in zone door"}, false))] = "flagged"
 
 	r := &Retention{Vault: v, Usage: StatfsUsage, Acks: store, Log: slog.New(slog.DiscardHandler), Now: clock.Now,
-		Cfg: config.Retention{HighWatermarkPercent: 70, LowWatermarkPercent: 60, ReserveMB: 6, Interval: time.Second}}
+		Cfg: RetentionConfig{HighWatermarkPercent: 70, LowWatermarkPercent: 60, ReserveMB: 6, Interval: time.Second}}
 	res, err := r.sweep(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -173,9 +172,77 @@ func TestRetentionRemovesOnlyAckedOldestFirstAndStopsIntakeAtReserve(t *testing.
 		t.Fatal(err)
 	}
 	defer vr.Close()
-	rep, err := vr.Verify(ctx, nil)
+	rep, err := vr.Verify(ctx, vault.VerifyOptions{})
 	if err != nil || !rep.OK() || rep.Removed == 0 {
 		t.Fatalf("verify after retention: removed %d, %v %v", rep.Removed, rep.Findings, err)
+	}
+}
+
+// Each rule of the documented retention policy, one case each: which
+// stored items a pass may remove.
+func TestRetentionRules(t *testing.T) {
+	ctx := context.Background()
+	clock := &steppingClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	v, err := vault.Open(ctx, t.TempDir(), vault.Options{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	cases := []struct {
+		rule      string
+		labels    map[string]string
+		acked     bool
+		hold      bool
+		removable bool
+	}{
+		{"acknowledged by central: may go", nil, true, false, true},
+		{"acknowledged but held: stays", nil, true, true, false},
+		{"acknowledged but flagged: stays (an ack is never enough for a flagged clip)", map[string]string{evidence.LabelFlagged: "zone door"}, true, false, false},
+		{"pushed to central but not acknowledged: stays", map[string]string{evidence.LabelSynced: "s3"}, false, false, false},
+		{"never sent anywhere: stays", nil, false, false, false},
+		{"local-only by policy, category expired: may go", map[string]string{evidence.LabelNeverSync: "policy", evidence.LabelCategory: "traffic"}, false, false, true},
+		{"local-only by policy, category not expired: stays", map[string]string{evidence.LabelNeverSync: "policy", evidence.LabelCategory: "serious"}, false, false, false},
+		{"local-only, category expired, but flagged: stays", map[string]string{evidence.LabelNeverSync: "policy", evidence.LabelCategory: "traffic", evidence.LabelFlagged: "staff"}, false, false, false},
+		{"local-only, category expired, but held: stays", map[string]string{evidence.LabelNeverSync: "policy", evidence.LabelCategory: "traffic"}, false, true, false},
+	}
+	rule := map[evidence.Digest]int{}
+	for i, c := range cases {
+		// Distinct bytes per case: the rule's own name.
+		it, _, err := v.IngestReader(ctx, strings.NewReader(c.rule), evidence.Intake{Source: "cam", Labels: c.labels})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.hold {
+			v.UpdateItem(ctx, it.Digest, vault.Change{Actor: "user:sgt", Action: evidence.ActionRecordChanged,
+				Apply: func(i *evidence.Item) error { i.Hold = true; return nil }})
+		}
+		if c.acked {
+			if _, err := v.Acknowledge(ctx, it.Digest, vault.Acknowledgement{Central: "hq"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rule[it.Digest] = i
+	}
+	store := NewOutboxStore(v)
+	if err := NewSyncPolicy(v, store, nil, nil, slog.New(slog.DiscardHandler)).Follower().catchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := &Retention{Vault: v, Acks: store, Now: func() time.Time { return clock.Now().Add(48 * time.Hour) },
+		Cfg: RetentionConfig{Categories: map[string]time.Duration{"traffic": time.Hour, "serious": 24 * 365 * time.Hour}}}
+	got, err := r.removable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	removable := map[int]bool{}
+	for _, it := range got {
+		if i, ok := rule[it.Digest]; ok {
+			removable[i] = true
+		}
+	}
+	for i, c := range cases {
+		if removable[i] != c.removable {
+			t.Errorf("%s: removable = %v", c.rule, removable[i])
+		}
 	}
 }
 
@@ -215,7 +282,7 @@ func TestOutboxKeepsCentralAcknowledgement(t *testing.T) {
 		t.Fatal("acknowledged before central said so")
 	}
 	for _, it := range []evidence.Item{queued, pulled} {
-		if _, err := v.Acknowledge(ctx, it.Digest, it.Digest, "hq"); err != nil {
+		if _, err := v.Acknowledge(ctx, it.Digest, vault.Acknowledgement{Central: "hq"}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/triage/motion"
@@ -23,14 +22,14 @@ import (
 // and the stage moves on; triage never blocks ingest or sync.
 type TriageStage struct {
 	vault *vault.Vault
-	cfg   config.Triage
+	cfg   TriageConfig
 	log   *slog.Logger
 }
 
 const actorTriage evidence.Actor = "appliance:triage"
 
 // NewTriageStage is the triage stage as a follower of v's custody chain.
-func NewTriageStage(v *vault.Vault, cfg config.Triage, log *slog.Logger) *Follower {
+func NewTriageStage(v *vault.Vault, cfg TriageConfig, log *slog.Logger) *Follower {
 	s := &TriageStage{vault: v, cfg: cfg, log: log}
 	return newFollower("triage", s.vault, s.log,
 		func(e evidence.CustodyEvent) bool {

@@ -1,16 +1,21 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"sync"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
 )
 
 // ErrReadOnly is returned by writes to a vault opened for verification.
@@ -51,17 +56,33 @@ func (v *Vault) appendTx(tx *bolt.Tx, events []evidence.CustodyEvent) ([]evidenc
 		if e.Actor == "" || e.Action == "" {
 			panic("vault: custody event without actor or action")
 		}
+		e.V = evidence.EventFormat
 		e.Seq = head.Seq + 1
 		e.Time = v.now().UTC()
 		e.Prev = head.Hash
 		e.Details = maps.Clone(e.Details)
+		if !e.Item.IsZero() {
+			last, err := lastItemEventTx(tx, e.Item)
+			if err != nil {
+				return nil, err
+			}
+			if last != nil {
+				e.ItemPrev = last.Hash
+			}
+		}
+		e = e.Sanitized()
 		e.Hash = e.ComputeHash()
-		raw, err := json.Marshal(e)
+		raw, err := encodeEvent(e)
 		if err != nil {
-			return nil, fmt.Errorf("encode event %d: %w", e.Seq, err)
+			return nil, err
 		}
 		if err := chain.Put(seqKey(e.Seq), raw); err != nil {
 			return nil, fmt.Errorf("store event %d: %w", e.Seq, err)
+		}
+		if !v.withoutTree {
+			if err := addLeafTx(tx, e); err != nil {
+				return nil, err
+			}
 		}
 		if !e.Item.IsZero() {
 			if err := idx.Put(itemEventKey(e.Item, e.Seq), nil); err != nil {
@@ -72,6 +93,25 @@ func (v *Vault) appendTx(tx *bolt.Tx, events []evidence.CustodyEvent) ([]evidenc
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// encodeEvent is the one stored form of an event. It is checked to decode
+// to an event with the same hash: an event whose stored form disagreed with
+// its hash would break the chain for good, so it is refused instead.
+func encodeEvent(e evidence.CustodyEvent) ([]byte, error) {
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %d: %w", e.Seq, err)
+	}
+	if isASCII(raw) {
+		// JSON carries ASCII exactly both ways; the check is for the rest.
+		return raw, nil
+	}
+	back, err := decodeEvent(raw)
+	if err != nil || back.ComputeHash() != e.Hash {
+		return nil, fmt.Errorf("event %d (%s): its stored form would not match its hash; refusing to store it", e.Seq, e.Action)
+	}
+	return raw, nil
 }
 
 func headTx(tx *bolt.Tx) (evidence.CustodyEvent, error) {
@@ -126,66 +166,65 @@ func (v *Vault) Events(from uint64, fn func(evidence.CustodyEvent) bool) error {
 func (v *Vault) ItemEvents(d evidence.Digest) ([]evidence.CustodyEvent, error) {
 	var out []evidence.CustodyEvent
 	err := v.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketItemEvents).Cursor()
-		chain := tx.Bucket(bucketCustody)
-		for k, _ := c.Seek(d[:]); k != nil && [32]byte(k[:32]) == d; k, _ = c.Next() {
-			raw := chain.Get(k[32:])
-			if raw == nil {
-				return fmt.Errorf("item %s: indexed event %x is missing from the chain", d.Short(), k[32:])
-			}
-			e, err := decodeEvent(raw)
-			if err != nil {
-				return err
-			}
-			out = append(out, e)
-		}
-		return nil
+		var err error
+		out, err = itemEventsTx(tx, d)
+		return err
 	})
 	return out, err
 }
 
-// Checkpoint signs the current chain head with the appliance key and stores
-// the signature; it does nothing when the head is already signed.
-func (v *Vault) Checkpoint(ctx context.Context) (evidence.Checkpoint, error) {
-	var cp evidence.Checkpoint
-	err := v.update(ctx, func(tx *bolt.Tx) error {
-		head, err := headTx(tx)
-		if err != nil || head.Seq == 0 {
-			return err
+func itemEventsTx(tx *bolt.Tx, d evidence.Digest) ([]evidence.CustodyEvent, error) {
+	var out []evidence.CustodyEvent
+	c := tx.Bucket(bucketItemEvents).Cursor()
+	chain := tx.Bucket(bucketCustody)
+	for k, _ := c.Seek(d[:]); k != nil && [32]byte(k[:32]) == d; k, _ = c.Next() {
+		raw := chain.Get(k[32:])
+		if raw == nil {
+			return nil, fmt.Errorf("item %s: indexed event %x is missing from the chain", d.Short(), k[32:])
 		}
-		b := tx.Bucket(bucketCheckpoints)
-		if _, last := b.Cursor().Last(); last != nil {
-			var prev evidence.Checkpoint
-			if err := json.Unmarshal(last, &prev); err == nil && prev.Seq == head.Seq {
-				cp = prev
-				return nil
-			}
-		}
-		cp = evidence.SignCheckpoint(v.key, head, v.now())
-		raw, err := json.Marshal(cp)
+		e, err := decodeEvent(raw)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return b.Put(seqKey(cp.Seq), raw)
-	})
-	if err != nil {
-		return cp, fmt.Errorf("checkpoint: %w", err)
+		out = append(out, e)
 	}
-	return cp, nil
+	return out, nil
 }
 
-// LatestCheckpoint is the newest signed checkpoint at or after seq, the one
-// an export cites to prove the events up to seq.
-func (v *Vault) LatestCheckpoint() (evidence.Checkpoint, error) {
-	var cp evidence.Checkpoint
-	err := v.db.View(func(tx *bolt.Tx) error {
-		_, raw := tx.Bucket(bucketCheckpoints).Cursor().Last()
-		if raw == nil {
-			return errors.New("no checkpoint signed yet")
-		}
-		return json.Unmarshal(raw, &cp)
+// Checkpoint signs the tree of every event so far (a C2SP checkpoint note)
+// and stores it. A tree already signed is signed again with the current
+// time, in place of its older checkpoint: the newest checkpoint's time then
+// says when the vault was last seen whole, which is what lets verify notice
+// a chain cut short together with its later checkpoints.
+func (v *Vault) Checkpoint(ctx context.Context) (SignedCheckpoint, error) {
+	var out SignedCheckpoint
+	err := v.update(ctx, func(tx *bolt.Tx) error {
+		var err error
+		out, err = v.checkpointTx(tx)
+		return err
 	})
-	return cp, err
+	if err != nil {
+		return out, fmt.Errorf("checkpoint: %w", err)
+	}
+	return out, nil
+}
+
+func (v *Vault) checkpointTx(tx *bolt.Tx) (SignedCheckpoint, error) {
+	head, err := headTx(tx)
+	if err != nil || head.Seq == 0 {
+		return SignedCheckpoint{}, err
+	}
+	size := int64(head.Seq)
+	root, err := tlog.TreeHash(size, treeReader{tx.Bucket(bucketTree)})
+	if err != nil {
+		return SignedCheckpoint{}, err
+	}
+	c := custodylog.Checkpoint{Origin: custodylog.Origin(v.pub), Size: size, Root: root, Time: v.now().UTC()}
+	signed, err := custodylog.Sign(v.key, c)
+	if err != nil {
+		return SignedCheckpoint{}, err
+	}
+	return SignedCheckpoint{Checkpoint: c, Signed: signed}, tx.Bucket(bucketLogCheckpoints).Put(seqKey(uint64(size)), signed)
 }
 
 // update runs fn in a write transaction shared with whatever other writes
@@ -279,4 +318,35 @@ func (g *groupCommit) commitBatch(batch []*commitJob) {
 	for _, j := range batch {
 		j.done <- g.v.db.Update(j.fn)
 	}
+}
+
+// lastItemEventTx is the newest custody event that names d, nil for none.
+func lastItemEventTx(tx *bolt.Tx, d evidence.Digest) (*evidence.CustodyEvent, error) {
+	c := tx.Bucket(bucketItemEvents).Cursor()
+	end := itemEventKey(d, math.MaxUint64)
+	k, _ := c.Seek(end)
+	switch {
+	case k == nil:
+		k, _ = c.Last()
+	case !bytes.Equal(k, end):
+		k, _ = c.Prev()
+	}
+	if k == nil || [32]byte(k[:32]) != d {
+		return nil, nil
+	}
+	raw := tx.Bucket(bucketCustody).Get(k[32:])
+	if raw == nil {
+		return nil, fmt.Errorf("item %s: indexed event %x is missing from the chain", d.Short(), k[32:])
+	}
+	e, err := decodeEvent(raw)
+	return &e, err
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

@@ -219,11 +219,13 @@ func (v *Vault) recordIngest(tx *bolt.Tx, item evidence.Item, in evidence.Intake
 			existing.State = evidence.StateStored
 			details["restored"] = "the bytes were removed locally and have arrived again"
 		}
-		return existing, false, v.putItemTx(tx, existing, actor, action, details)
+		stored, err := v.putItemTx(tx, existing, actor, action, details)
+		return stored, false, err
 	}
 	details["size"] = fmt.Sprint(item.Size)
 	for _, p := range item.Problems {
 		details["problem:"+p.Code] = p.Detail
 	}
-	return item, true, v.putItemTx(tx, item, actor, evidence.ActionIngested, details)
+	stored, err := v.putItemTx(tx, item, actor, evidence.ActionIngested, details)
+	return stored, true, err
 }

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,22 +29,48 @@ func getItemTx(tx *bolt.Tx, d evidence.Digest) (evidence.Item, bool, error) {
 }
 
 // putItemTx writes a record and the custody event that vouches for it, in
-// the caller's transaction.
-func (v *Vault) putItemTx(tx *bolt.Tx, it evidence.Item, actor evidence.Actor, action evidence.Action, details map[string]string) error {
-	raw, err := json.Marshal(it)
+// the caller's transaction, and returns the record as stored. The event
+// carries the hash of exactly the bytes stored, and those bytes decode to a
+// record that encodes to them again, so what verify and a manifest's reader
+// hash is what was vouched for.
+func (v *Vault) putItemTx(tx *bolt.Tx, it evidence.Item, actor evidence.Actor, action evidence.Action, details map[string]string) (evidence.Item, error) {
+	it = it.Sanitized()
+	raw, err := encodeRecord(it)
 	if err != nil {
-		return fmt.Errorf("encode item %s: %w", it.Digest.Short(), err)
+		return it, err
 	}
+	old, found, err := getItemTx(tx, it.Digest)
+	if err != nil {
+		return it, err
+	}
+	v.trackRecordTx(tx, old, found, it)
 	if err := tx.Bucket(bucketItems).Put(it.Digest[:], raw); err != nil {
-		return fmt.Errorf("store item %s: %w", it.Digest.Short(), err)
+		return it, fmt.Errorf("store item %s: %w", it.Digest.Short(), err)
 	}
 	details = maps.Clone(details)
 	if details == nil {
 		details = map[string]string{}
 	}
-	details["record"] = it.RecordHash().String()
+	details["record"] = evidence.DigestBytes(raw).String()
 	_, err = v.appendTx(tx, []evidence.CustodyEvent{{Actor: actor, Action: action, Item: it.Digest, Details: details}})
-	return err
+	return it, err
+}
+
+// encodeRecord is the one encoding of a record, checked to round-trip.
+func encodeRecord(it evidence.Item) ([]byte, error) {
+	raw, err := json.Marshal(it)
+	if err != nil {
+		return nil, fmt.Errorf("encode item %s: %w", it.Digest.Short(), err)
+	}
+	var back evidence.Item
+	var again []byte
+	if err = json.Unmarshal(raw, &back); err == nil {
+		again, err = json.Marshal(back)
+	}
+	if err != nil || !bytes.Equal(again, raw) {
+		return nil, fmt.Errorf("item %s: its record does not survive storage unchanged; refusing to store it", it.Digest.Short())
+	}
+	return raw, nil
 }
 
 // Item returns the record of d.
@@ -113,7 +140,8 @@ func (v *Vault) UpdateItem(ctx context.Context, d evidence.Digest, ch Change) (e
 		if it.Digest != d || it.Size != size {
 			panic("vault: UpdateItem changed an item's identity")
 		}
-		return v.putItemTx(tx, it, ch.Actor, ch.Action, ch.Details)
+		it, err = v.putItemTx(tx, it, ch.Actor, ch.Action, ch.Details)
+		return err
 	})
 	if err != nil {
 		return it, fmt.Errorf("update item %s: %w", d.Short(), err)

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,11 +11,13 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 )
 
-// recover removes what an interrupted ingest left: staged copies in tmp/,
-// and objects that were placed but whose record never committed. An object
-// is only removed when no record and no custody event names it, so bytes
-// whose record was deleted behind the vault's back stay for verify to report.
-func (v *Vault) recover() error {
+// recover clears what an interrupted write left: staged copies in tmp/ are
+// removed (they were never evidence), a removal whose record was committed
+// but whose file survived is finished, and an object that no record and no
+// custody event names is moved to quarantine/ with a custody event, never
+// deleted: it is either an ingest cut short before its record committed, or
+// the trace of a history that was removed behind the vault's back.
+func (v *Vault) recover(ctx context.Context) error {
 	tmp := filepath.Join(v.dir, "tmp")
 	entries, err := os.ReadDir(tmp)
 	if err != nil {
@@ -28,7 +31,11 @@ func (v *Vault) recover() error {
 		v.log.Info("removed unfinished ingest", "path", p)
 	}
 	return v.eachObject(func(d evidence.Digest, path string) error {
-		if it, err := v.Item(d); err == nil && it.State == evidence.StateRemoved {
+		removed, err := v.removalCommitted(d)
+		if err != nil {
+			return err
+		}
+		if removed {
 			v.log.Info("finishing an interrupted removal", "digest", d.String())
 			return os.Remove(path)
 		}
@@ -36,9 +43,49 @@ func (v *Vault) recover() error {
 		if err != nil || named {
 			return err
 		}
-		v.log.Warn("removing object whose ingest never committed", "digest", d.String())
-		return os.Remove(path)
+		return v.quarantine(ctx, d, path)
 	})
+}
+
+// removalCommitted reports whether d's stored record is in state removed
+// and is exactly the record its newest custody event, a removal, vouched
+// for; a record edited to "removed" behind the vault's back does not get
+// its bytes deleted.
+func (v *Vault) removalCommitted(d evidence.Digest) (bool, error) {
+	var ok bool
+	err := v.db.View(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucketItems).Get(d[:])
+		if raw == nil {
+			return nil
+		}
+		it, _, err := getItemTx(tx, d)
+		if err != nil || it.State != evidence.StateRemoved {
+			return nil
+		}
+		last, err := lastItemEventTx(tx, d)
+		if err != nil || last == nil {
+			return err
+		}
+		ok = last.Action == evidence.ActionRemoved && last.Details["record"] == evidence.DigestBytes(raw).String()
+		return nil
+	})
+	return ok, err
+}
+
+func (v *Vault) quarantine(ctx context.Context, d evidence.Digest, path string) error {
+	dir := filepath.Join(v.dir, "quarantine")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	dst := filepath.Join(dir, d.String())
+	if err := os.Rename(path, dst); err != nil {
+		return fmt.Errorf("recover: quarantine %s: %w", d.Short(), err)
+	}
+	v.log.Warn("object named by no record or custody event moved to quarantine", "digest", d.String(), "path", dst)
+	_, err := v.Append(ctx, evidence.CustodyEvent{Actor: ActorAppliance, Action: evidence.ActionQuarantined, Item: d,
+		Details: map[string]string{"path": filepath.Join("quarantine", d.String()),
+			"reason": "no record and no custody event name these bytes: an ingest cut short before its record committed, or history removed behind the vault's back"}})
+	return err
 }
 
 // named reports whether any record or custody event mentions d.

@@ -14,6 +14,11 @@ var (
 	bucketCheckpoints = []byte("checkpoints")
 	bucketItemEvents  = []byte("item_events")
 	bucketState       = []byte("state")
+	// schema 4: the custody log's Merkle tree, its signed checkpoints, and
+	// witnesses' cosignatures of them.
+	bucketTree           = []byte("tree")
+	bucketLogCheckpoints = []byte("log_checkpoints")
+	bucketCosignatures   = []byte("cosignatures")
 
 	keySchemaVersion = []byte("schema_version")
 	keyApplianceID   = []byte("appliance_id")
@@ -31,6 +36,7 @@ var migrations = []migration{
 	{"create items, custody, checkpoints", migrateCreateCore},
 	{"index custody events by item", migrateItemEvents},
 	{"add durable component state", migrateState},
+	{"build the custody log's Merkle tree", migrateTree},
 }
 
 // SchemaVersion is the version an index has once every migration has run.

@@ -56,6 +56,11 @@ type Vault struct {
 
 	verifyOnly bool
 	keyErr     error // why the key file cannot be trusted, in verify-only mode
+	keyCreated bool  // this open made the signing key
+	stats      itemStats
+	// withoutTree appends events to the chain only: for the benchmark that
+	// measures what the Merkle tree costs, never set otherwise.
+	withoutTree bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -113,7 +118,7 @@ func (v *Vault) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := v.loadKey(); err != nil {
+	if v.keyCreated, err = v.loadKey(); err != nil {
 		return err
 	}
 	if err := v.bindKey(); err != nil {
@@ -131,7 +136,10 @@ func (v *Vault) start(ctx context.Context) error {
 			return err
 		}
 	}
-	return v.recover()
+	if err := v.recover(ctx); err != nil {
+		return err
+	}
+	return v.countItems()
 }
 
 // headIfAny is the chain head's seq, or 0 for an index not yet created.
@@ -211,13 +219,18 @@ func (v *Vault) bindKey() error {
 // for verify in that case so the replacement can be reported, not used.
 var ErrKeyMismatch = errors.New("signing key replaced")
 
-// Close signs a checkpoint of the chain head and closes the index.
-// Calling it more than once is harmless.
+// Close records that the vault was closed in order, signs a checkpoint of
+// that event, and closes the index. A chain whose head is not such an event
+// was left by a crash, or cut short: verify tells them apart from a clean
+// stop by this event. Calling Close more than once is harmless.
 func (v *Vault) Close() error {
 	v.closeOnce.Do(func() {
 		var err error
 		if !v.verifyOnly {
-			_, err = v.Checkpoint(context.Background())
+			_, err = v.Append(context.Background(), evidence.CustodyEvent{Actor: ActorAppliance, Action: evidence.ActionVaultClosed})
+			if err == nil {
+				_, err = v.Checkpoint(context.Background())
+			}
 		}
 		v.closeErr = errors.Join(err, v.db.Close())
 	})
@@ -226,6 +239,9 @@ func (v *Vault) Close() error {
 
 // Dir is the data directory.
 func (v *Vault) Dir() string { return v.dir }
+
+// KeyCreated reports whether this open made the signing key (first start).
+func (v *Vault) KeyCreated() bool { return v.keyCreated }
 
 // PublicKey is the appliance's checkpoint-signing key.
 func (v *Vault) PublicKey() ed25519.PublicKey { return v.pub }

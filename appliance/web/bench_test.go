@@ -13,7 +13,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/web"
-	"github.com/edgetriage/edgetriage/appliance/web/webtest"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // BenchmarkPreviewFirstFrame measures, in Debian's chromium, the time from
@@ -77,7 +77,7 @@ func median(xs []float64) float64 {
 	return s[len(s)/2]
 }
 
-func newBrowserB(b *testing.B) context.Context { return webtest.Chromium(b) }
+func newBrowserB(b *testing.B) context.Context { return testkit.Chromium(b) }
 
 func cpuTime() time.Duration {
 	var ru syscall.Rusage

@@ -19,10 +19,10 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/pipeline"
 	"github.com/edgetriage/edgetriage/appliance/status"
 	"github.com/edgetriage/edgetriage/appliance/web"
-	"github.com/edgetriage/edgetriage/appliance/web/webtest"
 	"github.com/edgetriage/edgetriage/capture/dock"
 	"github.com/edgetriage/edgetriage/capture/rtsp"
 	"github.com/edgetriage/edgetriage/sync/outbox"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // stationStatus stands in for the dock, camera, sync and health parts,
@@ -54,7 +54,7 @@ func (stationStatus) Alarms() []status.Alarm {
 	return []status.Alarm{{Severity: status.SeverityWarning, Message: "disk 81% full (warning at 80%)", Since: time.Date(2026, 3, 1, 6, 0, 0, 0, time.UTC)}}
 }
 
-func newBrowser(t *testing.T) context.Context { return webtest.Chromium(t) }
+func newBrowser(t *testing.T) context.Context { return testkit.Chromium(t) }
 
 func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()

@@ -8,7 +8,10 @@ import (
 	"net/http"
 	"strconv"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/handover"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 )
 
@@ -18,7 +21,10 @@ import (
 // sessions, and their tokens, may not.
 type centralAPI struct {
 	vault *vault.Vault
-	log   *slog.Logger
+	desk  *handover.Desk
+	// witnesses are the keys of the witnesses whose cosignatures are kept.
+	witnesses []note.Verifier
+	log       *slog.Logger
 }
 
 const maxChangesPage = 1000
@@ -35,13 +41,15 @@ func (c *centralAPI) register(m *http.ServeMux, guard func(audience, http.Handle
 	m.HandleFunc("GET /api/v1/central/items/{digest}/manifest", as(c.manifest))
 	m.HandleFunc("GET /api/v1/central/items/{digest}/content", as(c.content))
 	m.HandleFunc("GET /api/v1/central/items/{digest}/events", as(c.events))
+	m.HandleFunc("POST /api/v1/central/items/{digest}/challenge", as(c.challenge))
+	c.registerLog(m, as)
 	m.HandleFunc("POST /api/v1/central/items/{digest}/ack", as(c.ack))
 }
 
 type centralHandler func(w http.ResponseWriter, r *http.Request, client string)
 
 // Change is one entry of the changes feed: an item whose record changed at
-// custody event Seq. Pass the last Seq as `after` to continue.
+// custody event Seq. Pass the feed's `next` as `after` to continue.
 type Change struct {
 	Seq    uint64          `json:"seq"`
 	Action evidence.Action `json:"action"`
@@ -57,6 +65,13 @@ func (c *centralAPI) changes(w http.ResponseWriter, r *http.Request, _ string) {
 	limit, err := queryUint(r, "limit", 100)
 	if err != nil || limit == 0 || limit > maxChangesPage {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("'limit' must be 1 to %d", maxChangesPage))
+		return
+	}
+	// What central pulls (flagged, origin, kind); the cursor still moves
+	// over the changes the filter leaves out.
+	filter, err := evidence.ParsePullFilter(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	// The records are read after the walk, not inside it: a read
@@ -80,7 +95,7 @@ func (c *centralAPI) changes(w http.ResponseWriter, r *http.Request, _ string) {
 			break
 		}
 		var it evidence.Item
-		if it, err = c.vault.Item(e.Item); err == nil {
+		if it, err = c.vault.Item(e.Item); err == nil && filter.Match(it) {
 			out = append(out, Change{Seq: e.Seq, Action: e.Action, Item: it})
 		}
 	}
@@ -126,12 +141,15 @@ func (c *centralAPI) events(w http.ResponseWriter, r *http.Request, _ string) {
 	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
 }
 
-func (c *centralAPI) manifest(w http.ResponseWriter, r *http.Request, _ string) {
+func (c *centralAPI) manifest(w http.ResponseWriter, r *http.Request, client string) {
 	it, ok := c.itemFor(w, r)
 	if !ok {
 		return
 	}
 	m, err := c.vault.Manifest(r.Context(), it.Digest)
+	if err == nil {
+		err = c.desk.ServedManifest(r.Context(), client, it.Digest, m)
+	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
@@ -169,30 +187,88 @@ func (c *centralAPI) content(w http.ResponseWriter, r *http.Request, client stri
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("X-Content-SHA256", it.Digest.String())
 	w.Header().Set("ETag", `"`+it.Digest.String()+`"`)
-	http.ServeContent(w, r, "", it.IngestedAt, f)
+	counted := &countingWriter{ResponseWriter: w}
+	http.ServeContent(counted, r, "", it.IngestedAt, f)
+	// Only a range that went out whole counts towards "downloaded in full",
+	// which an acknowledgement needs.
+	if start, end, ok := servedRange(r.Header.Get("Range"), counted, it.Size); ok && r.Method == http.MethodGet {
+		if err := c.desk.Served(r.Context(), client, it.Digest, start, end); err != nil {
+			c.log.Error("recording a download", "digest", it.Digest.String(), "central", client, "err", err)
+		}
+	}
 }
 
-type ackRequest struct {
-	SHA256 string `json:"sha256"`
+// countingWriter counts the body bytes and keeps the status of a response.
+type countingWriter struct {
+	http.ResponseWriter
+	status  int
+	written int64
 }
 
+func (cw *countingWriter) WriteHeader(code int) {
+	cw.status = code
+	cw.ResponseWriter.WriteHeader(code)
+}
+
+func (cw *countingWriter) Write(p []byte) (int, error) {
+	if cw.status == 0 {
+		cw.status = http.StatusOK
+	}
+	n, err := cw.ResponseWriter.Write(p)
+	cw.written += int64(n)
+	return n, err
+}
+
+// servedRange is the byte range a finished response carried in full, for
+// a whole-item answer or one single range; multi-range answers and cut
+// transfers count for nothing.
+func servedRange(rangeHeader string, cw *countingWriter, size int64) (start, end int64, ok bool) {
+	switch cw.status {
+	case http.StatusOK:
+		return 0, size, cw.written == size
+	case http.StatusPartialContent:
+		var first, last int64
+		cr := cw.Header().Get("Content-Range")
+		if _, err := fmt.Sscanf(cr, "bytes %d-%d/", &first, &last); err != nil || last < first {
+			return 0, 0, false
+		}
+		return first, last + 1, cw.written == last+1-first
+	}
+	return 0, 0, false
+}
+
+func (c *centralAPI) challenge(w http.ResponseWriter, r *http.Request, client string) {
+	it, ok := c.itemFor(w, r)
+	if !ok {
+		return
+	}
+	ch, err := c.desk.Challenge(client, it.Digest)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, ch)
+}
+
+// ack takes central's acknowledgement: an answer to a challenge proving it
+// holds every byte, and the manifest it verified. It is refused (409) when
+// the proof or the manifest is wrong, the challenge unknown or expired, or
+// the client never received the whole item.
 func (c *centralAPI) ack(w http.ResponseWriter, r *http.Request, client string) {
 	it, ok := c.itemFor(w, r)
 	if !ok {
 		return
 	}
-	var req ackRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "body must be {\"sha256\": \"<hex>\"}: "+err.Error())
+	var req handover.Ack
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, `body must be {"challenge": "<hex>", "proof": "<hex>", "manifest_sha256": "<hex>"} (ask POST .../challenge first): `+err.Error())
 		return
 	}
-	theirs, err := evidence.ParseDigest(req.SHA256)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "'sha256': "+err.Error())
-		return
-	}
-	receipt, err := c.vault.Acknowledge(r.Context(), it.Digest, theirs, client)
-	if errors.Is(err, vault.ErrDigestMismatch) {
+	receipt, err := c.desk.Acknowledge(r.Context(), client, it.Digest, req)
+	if errors.Is(err, handover.ErrRefused) {
+		c.log.Warn("central acknowledgement refused", "digest", it.Digest.String(), "central", client, "err", err)
 		writeError(w, http.StatusConflict, err.Error())
 		return
 	}

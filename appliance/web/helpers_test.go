@@ -128,7 +128,7 @@ func newFixture(t testing.TB, cfg web.Config, with ...func(*web.Deps)) *fixture 
 		role auth.Role
 		pass string
 	}{{"ada", auth.RoleAdmin, adminPass}, {"sam", auth.RoleStaff, staffPass}, {"ivy", auth.RoleInvestigator, invPass}} {
-		if err := f.web.Auth().AddUser(ctx, u.name, u.role, u.pass); err != nil {
+		if err := f.web.Auth().AddUser(ctx, "appliance:test", u.name, u.role, u.pass); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/capture/dock"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // A camera is put into a bay the way a mount fills it: the identity first,
@@ -45,7 +46,7 @@ func TestDockedCameraIsOffloadedVerifiedAndReleased(t *testing.T) {
 		writeCamFile(t, bay, f)
 	}
 
-	waitFor(t, "bay1 done", 90*time.Second, func() bool { b, _ := bayState(d, "bay1"); return b.State == dock.BayDone })
+	testkit.WaitFor(t, "bay1 done", 90*time.Second, func() bool { b, _ := bayState(d, "bay1"); return b.State == dock.BayDone })
 	b, _ := bayState(d, "bay1")
 	if b.Device.Serial != "BWC-0042" || b.Device.Officer != "PC-1234" || b.Device.Battery != "87" || b.Profile != "generic-mass-storage" {
 		t.Fatalf("bay progress: %+v", b)
@@ -130,7 +131,7 @@ func TestDockedCameraIsOffloadedVerifiedAndReleased(t *testing.T) {
 	}
 
 	must(t, os.RemoveAll(bay))
-	waitFor(t, "undocked event", 30*time.Second, func() bool {
+	testkit.WaitFor(t, "undocked event", 30*time.Second, func() bool {
 		return len(eventsFor(allEvents(t, v), evidence.ActionUndocked, "")) == 1
 	})
 	verifyVault(t, v)
@@ -225,18 +226,22 @@ func TestAfterAckReleasesOnlyAcknowledged(t *testing.T) {
 	verifyVault(t, v)
 }
 
-// A USB stick with holiday photos is not a camera: reported, untouched.
+// A USB stick with documents and no videos is not a camera, and neither is
+// a bay with videos but no descriptor where the profile requires one:
+// reported, untouched.
 func TestBayThatIsNotACamera(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "dock")
 	v := openVault(t, t.TempDir())
+	strict := profile(dock.ReleaseAfterVerify)
+	strict.Name, strict.Identity.RequireDescriptor = "strict", true
 	d := newDock(t, v, dock.Config{Root: root, RescanInterval: 50 * time.Millisecond,
 		Profiles: []dock.Profile{profile(dock.ReleaseAfterVerify)}}, nil)
 	bay := filepath.Join(root, "stick")
-	writeCamFile(t, bay, camFile{rel: "DCIM/holiday.MP4", clip: "static-room.mp4", mtime: camClock})
+	writeCamFile(t, bay, camFile{rel: "DCIM/holiday.JPG", content: "jpeg", mtime: camClock})
 	writeCamFile(t, bay, camFile{rel: "notes.txt", content: "hello", mtime: camClock})
 	runDock(t, d)
-	waitFor(t, "not-a-camera", 30*time.Second, func() bool { b, _ := bayState(d, "stick"); return b.State == dock.BayNotCamera })
-	if !exists(filepath.Join(bay, "DCIM/holiday.MP4")) || !exists(filepath.Join(bay, "notes.txt")) {
+	testkit.WaitFor(t, "not-a-camera", 30*time.Second, func() bool { b, _ := bayState(d, "stick"); return b.State == dock.BayNotCamera })
+	if !exists(filepath.Join(bay, "DCIM/holiday.JPG")) || !exists(filepath.Join(bay, "notes.txt")) {
 		t.Fatal("files of a non-camera bay were touched")
 	}
 	for _, e := range allEvents(t, v) {
@@ -246,6 +251,12 @@ func TestBayThatIsNotACamera(t *testing.T) {
 	}
 	if _, err := d.Offload(context.Background(), bay); !errors.Is(err, dock.ErrNotCamera) {
 		t.Fatalf("one-shot offload of a non-camera: %v", err)
+	}
+	videos := filepath.Join(t.TempDir(), "nodescriptor")
+	writeCamFile(t, videos, camFile{rel: "DCIM/100CAM/CLIP0001.MP4", clip: "static-room.mp4", mtime: camClock})
+	strictDock := newDock(t, v, dock.Config{Root: root, Profiles: []dock.Profile{strict}}, nil)
+	if _, err := strictDock.Offload(context.Background(), videos); !errors.Is(err, dock.ErrNotCamera) {
+		t.Fatalf("a profile that requires a descriptor took a camera without one: %v", err)
 	}
 }
 
@@ -263,16 +274,16 @@ func TestMountPointStaysWhenCameraLeaves(t *testing.T) {
 	files := standardCamera()[:2]
 	id := identity{Serial: "BWC-MNT"}
 	buildCamera(t, bay, id, files)
-	waitFor(t, "bay7 done", 60*time.Second, func() bool { b, _ := bayState(d, "bay7"); return b.State == dock.BayDone })
+	testkit.WaitFor(t, "bay7 done", 60*time.Second, func() bool { b, _ := bayState(d, "bay7"); return b.State == dock.BayDone })
 	count := func(a evidence.Action) int { return len(eventsFor(allEvents(t, v), a, "")) }
 
 	must(t, os.RemoveAll(filepath.Join(bay, "DCIM")))
 	must(t, os.Remove(filepath.Join(bay, "device.json")))
-	waitFor(t, "undocked", 30*time.Second, func() bool { return count(evidence.ActionUndocked) == 1 })
+	testkit.WaitFor(t, "undocked", 30*time.Second, func() bool { return count(evidence.ActionUndocked) == 1 })
 
 	buildCamera(t, bay, id, files)
-	waitFor(t, "docked again", 30*time.Second, func() bool { return count(evidence.ActionDocked) == 2 })
-	waitFor(t, "bay7 done again", 60*time.Second, func() bool { b, _ := bayState(d, "bay7"); return b.State == dock.BayDone })
+	testkit.WaitFor(t, "docked again", 30*time.Second, func() bool { return count(evidence.ActionDocked) == 2 })
+	testkit.WaitFor(t, "bay7 done again", 60*time.Second, func() bool { b, _ := bayState(d, "bay7"); return b.State == dock.BayDone })
 	if n := count(evidence.ActionFileOffloaded); n != 2 {
 		t.Fatalf("%d file-offloaded events for 2 files docked twice", n)
 	}
@@ -308,7 +319,7 @@ func TestAfterAckReleasesWhileDocked(t *testing.T) {
 	runDock(t, d)
 	bay := filepath.Join(root, "bay8")
 	must(t, os.Rename(staging, bay))
-	waitFor(t, "offloaded, waiting for ack", 60*time.Second, func() bool {
+	testkit.WaitFor(t, "offloaded, waiting for ack", 60*time.Second, func() bool {
 		b, _ := bayState(d, "bay8")
 		return b.State == dock.BayDone && len(b.Files) == 2 && b.Files[0].State == dock.FileKept
 	})
@@ -319,7 +330,7 @@ func TestAfterAckReleasesWhileDocked(t *testing.T) {
 	ack.mu.Unlock()
 	// The camera file is deleted just before its released event is
 	// written, so wait for the events, then look at the camera.
-	waitFor(t, "released events after the ack", 60*time.Second, func() bool {
+	testkit.WaitFor(t, "released events after the ack", 60*time.Second, func() bool {
 		return len(eventsFor(allEvents(t, v), evidence.ActionReleased, "")) == 2
 	})
 	for _, f := range files {
@@ -343,7 +354,7 @@ func TestFinishedBayIsNotOffloadedAgain(t *testing.T) {
 	if err := os.Rename(staging, filepath.Join(root, "bay1")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "bay1 done", 90*time.Second, func() bool { b, _ := bayState(d, "bay1"); return b.State == dock.BayDone })
+	testkit.WaitFor(t, "bay1 done", 90*time.Second, func() bool { b, _ := bayState(d, "bay1"); return b.State == dock.BayDone })
 	// The release changes the listing, which earns one more look.
 	time.Sleep(time.Second)
 	before, _ := bayState(d, "bay1")

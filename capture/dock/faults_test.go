@@ -20,6 +20,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/capture/dock"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // writeRandom makes a large camera file of random bytes.
@@ -81,7 +82,7 @@ func TestUndockMidCopyThenRedockCompletes(t *testing.T) {
 	bay := filepath.Join(root, "bay1")
 	must(t, os.Rename(staging, bay))
 
-	waitFor(t, "the large file mid-copy", 60*time.Second, func() bool {
+	testkit.WaitFor(t, "the large file mid-copy", 60*time.Second, func() bool {
 		b, _ := bayState(d, "bay1")
 		for _, f := range b.Files {
 			if f.Path == big && f.State == dock.FileCopying && f.Bytes > 8<<20 {
@@ -91,7 +92,7 @@ func TestUndockMidCopyThenRedockCompletes(t *testing.T) {
 		return false
 	})
 	must(t, os.Rename(bay, staging)) // the camera leaves the dock
-	waitFor(t, "undocked", 30*time.Second, func() bool {
+	testkit.WaitFor(t, "undocked", 30*time.Second, func() bool {
 		return len(eventsFor(allEvents(t, v), evidence.ActionUndocked, "")) == 1
 	})
 	evs := allEvents(t, v)
@@ -108,7 +109,7 @@ func TestUndockMidCopyThenRedockCompletes(t *testing.T) {
 
 	slow.Store(false)
 	must(t, os.Rename(staging, bay)) // docked again
-	waitFor(t, "re-docked bay done", 90*time.Second, func() bool { b, _ := bayState(d, "bay1"); return b.State == dock.BayDone })
+	testkit.WaitFor(t, "re-docked bay done", 90*time.Second, func() bool { b, _ := bayState(d, "bay1"); return b.State == dock.BayDone })
 	if exists(filepath.Join(bay, big)) {
 		t.Fatal("the large file was not released after the re-dock")
 	}
@@ -353,7 +354,7 @@ func TestStopMidCopy(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	waitFor(t, "mid-copy", 60*time.Second, func() bool {
+	testkit.WaitFor(t, "mid-copy", 60*time.Second, func() bool {
 		b, _ := bayState(d, "bay12")
 		return len(b.Files) == 1 && b.Files[0].State == dock.FileCopying && b.Files[0].Bytes > 8<<20
 	})

@@ -189,7 +189,7 @@ func eventsFor(events []evidence.CustodyEvent, a evidence.Action, cameraPath str
 
 func verifyVault(t testing.TB, v *vault.Vault) {
 	t.Helper()
-	r, err := v.Verify(context.Background(), nil)
+	r, err := v.Verify(context.Background(), vault.VerifyOptions{})
 	must(t, err)
 	if !r.OK() {
 		t.Fatalf("vault verify: %v", r.Findings)
@@ -199,19 +199,6 @@ func verifyVault(t testing.TB, v *vault.Vault) {
 func exists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
-}
-
-// waitFor polls cond until it holds; the timeout is generous because the
-// machine is shared.
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func bayState(d *dock.Dock, bay string) (dock.BayProgress, bool) {

@@ -15,6 +15,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/capture/dock"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // countingVault is the real vault with a count of copies in flight, to see
@@ -77,7 +78,7 @@ func TestBaysInParallelBoundedCopies(t *testing.T) {
 		must(t, os.Rename(filepath.Join(staging, fmt.Sprintf("bay%d", i)), filepath.Join(root, fmt.Sprintf("bay%d", i))))
 	}
 	var sawJSON bool
-	waitFor(t, "three bays done", 120*time.Second, func() bool {
+	testkit.WaitFor(t, "three bays done", 120*time.Second, func() bool {
 		snap := d.Progress()
 		raw, err := json.Marshal(snap)
 		must(t, err)

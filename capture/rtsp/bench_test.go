@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/edgetriage/edgetriage/testkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,7 +120,7 @@ func BenchmarkSixteenStreams(b *testing.B) {
 		recs = append(recs, r)
 		wg.Go(func() { r.Run(ctx) })
 	}
-	waitFor(b, "all streams recording", 30*time.Second, func() bool {
+	testkit.WaitFor(b, "all streams recording", 30*time.Second, func() bool {
 		for _, r := range recs {
 			if r.Status().State != StateRecording {
 				return false

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 func TestRecordH265WithAAC(t *testing.T) {
@@ -28,7 +29,7 @@ func TestRecordH265WithAAC(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runRecorder(t, r)
-	waitFor(t, "three sealed segments", 20*time.Second, func() bool { return r.Status().SegmentsSealed >= 3 })
+	testkit.WaitFor(t, "three sealed segments", 20*time.Second, func() bool { return r.Status().SegmentsSealed >= 3 })
 	st := r.Status()
 	if st.VideoCodec != "h265" || st.AudioCodec != "aac" || st.FPS < 10 || st.FPS > 15 || st.BitrateBPS <= 0 {
 		t.Errorf("status %+v, want h265+aac at about 12.5 fps", st)
@@ -70,7 +71,7 @@ func TestMotionModeKeepsOnlySegmentsNearMotion(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runRecorder(t, r)
-	waitFor(t, "segments well past the motion", 20*time.Second, func() bool { return r.Status().SegmentsDropped >= 5 })
+	testkit.WaitFor(t, "segments well past the motion", 20*time.Second, func() bool { return r.Status().SegmentsDropped >= 5 })
 	stop()
 	items, _ := v.snapshot()
 	if len(items) == 0 || len(items) > 3 {
@@ -103,7 +104,7 @@ func TestInteropGStreamerRTSPServer(t *testing.T) {
 	}
 	defer gst.Wait()
 	defer cancel()
-	waitFor(t, "gst-rtsp-server to listen", 15*time.Second, func() bool {
+	testkit.WaitFor(t, "gst-rtsp-server to listen", 15*time.Second, func() bool {
 		c, err := netDial("127.0.0.1:" + itoa(port))
 		if err == nil {
 			c.Close()
@@ -169,7 +170,7 @@ func TestAudioCodecs(t *testing.T) {
 				t.Fatal(err)
 			}
 			stop := runRecorder(t, r)
-			waitFor(t, "a sealed segment", 20*time.Second, func() bool { return r.Status().SegmentsSealed >= 1 })
+			testkit.WaitFor(t, "a sealed segment", 20*time.Second, func() bool { return r.Status().SegmentsSealed >= 1 })
 			st := r.Status()
 			stop()
 			if tc.recorded == "" && (st.AudioCodec != "" || !strings.Contains(st.AudioSkipped, "without transcoding")) {
@@ -203,12 +204,12 @@ func TestCodecChangeIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runRecorder(t, r)
-	waitFor(t, "recording", 15*time.Second, func() bool { return r.Status().State == StateRecording })
+	testkit.WaitFor(t, "recording", 15*time.Second, func() bool { return r.Status().State == StateRecording })
 
 	// Someone reconfigures the camera to MJPEG, which is not recorded.
 	pub.kill()
 	startPublisher(t, mjpeg, srv.url("cam"))
-	waitFor(t, "the codec change to be noticed", 15*time.Second, func() bool {
+	testkit.WaitFor(t, "the codec change to be noticed", 15*time.Second, func() bool {
 		return r.Status().LastErrorReason == ReasonCodecChange
 	})
 	st := r.Status()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // helperEnv makes the test binary act as a daemon that records one camera
@@ -61,7 +62,7 @@ func TestRecoverSegmentOfKilledDaemon(t *testing.T) {
 	defer child.Process.Kill()
 	dir := filepath.Join(spool, "cam1")
 	var firstSeen time.Time
-	waitFor(t, "the daemon to write 3s of a segment", 30*time.Second, func() bool {
+	testkit.WaitFor(t, "the daemon to write 3s of a segment", 30*time.Second, func() bool {
 		parts, _ := filepath.Glob(filepath.Join(dir, "*"+partExt))
 		if len(parts) == 1 && firstSeen.IsZero() {
 			firstSeen = time.Now()
@@ -151,7 +152,7 @@ func TestRecoverKeepsUnreadableLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runRecorder(t, r)
-	waitFor(t, "the leftover to be sealed", 10*time.Second, func() bool { return r.Status().SegmentsSealed == 1 })
+	testkit.WaitFor(t, "the leftover to be sealed", 10*time.Second, func() bool { return r.Status().SegmentsSealed == 1 })
 	stop()
 	items, _ := v.snapshot()
 	if len(items) != 1 || !items[0].HasProblem(evidence.ProblemInterrupted) || items[0].Size != 14 {
@@ -195,17 +196,17 @@ func TestVaultOutageLosesNoSegment(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runRecorder(t, r)
-	waitFor(t, "two segments waiting in the spool", 20*time.Second, func() bool { return closedInSpool() >= 2 })
+	testkit.WaitFor(t, "two segments waiting in the spool", 20*time.Second, func() bool { return closedInSpool() >= 2 })
 	if st := r.Status(); st.LastErrorReason != "vault" || !strings.Contains(st.LastError, "vault unavailable") {
 		t.Errorf("status does not show the vault error: %+v", st)
 	}
 	v.down.Store(false)
-	waitFor(t, "the waiting segments to be sealed", 20*time.Second, func() bool { return r.Status().SegmentsSealed >= 2 })
+	testkit.WaitFor(t, "the waiting segments to be sealed", 20*time.Second, func() bool { return r.Status().SegmentsSealed >= 2 })
 
 	// Down again at shutdown: what could not be sealed stays in the spool
 	// and the next start seals it, whole, not marked interrupted.
 	v.down.Store(true)
-	waitFor(t, "another segment waiting", 20*time.Second, func() bool { return closedInSpool() >= 1 })
+	testkit.WaitFor(t, "another segment waiting", 20*time.Second, func() bool { return closedInSpool() >= 1 })
 	stop()
 	left := closedInSpool()
 	if left == 0 {

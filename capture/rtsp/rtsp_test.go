@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 func testConfig(t testing.TB, url string) Config {
@@ -47,17 +48,6 @@ func runRecorder(t testing.TB, r *Recorder) (stop func()) {
 	}
 	t.Cleanup(stop)
 	return stop
-}
-
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func label(t testing.TB, it evidence.Item, k string) int64 {
@@ -183,19 +173,19 @@ func TestPublisherOutageIsOneGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runRecorder(t, r)
-	waitFor(t, "first sealed segment", 15*time.Second, func() bool { return r.Status().SegmentsSealed >= 1 })
+	testkit.WaitFor(t, "first sealed segment", 15*time.Second, func() bool { return r.Status().SegmentsSealed >= 1 })
 
 	killedAt := time.Now()
 	pub.kill()
-	waitFor(t, "the recorder to notice the outage", 5*time.Second, func() bool { return r.Status().OpenGap != nil })
+	testkit.WaitFor(t, "the recorder to notice the outage", 5*time.Second, func() bool { return r.Status().OpenGap != nil })
 	time.Sleep(time.Until(killedAt.Add(5 * time.Second)))
 	restartedAt := time.Now()
 	startPublisher(t, footage("static-room.mp4"), srv.url("cam"))
-	waitFor(t, "recording to resume", 15*time.Second, func() bool {
+	testkit.WaitFor(t, "recording to resume", 15*time.Second, func() bool {
 		st := r.Status()
 		return st.OpenGap == nil && st.State == StateRecording
 	})
-	waitFor(t, "a segment after the outage", 15*time.Second, func() bool {
+	testkit.WaitFor(t, "a segment after the outage", 15*time.Second, func() bool {
 		items, _ := v.snapshot()
 		return slices.ContainsFunc(items, func(it evidence.Item) bool { return it.CapturedStart.After(restartedAt) })
 	})
@@ -247,7 +237,7 @@ func TestWrongPasswordIsReportedAndRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runRecorder(t, r)
-	waitFor(t, "three attempts", 15*time.Second, func() bool { return r.Status().Sessions >= 3 })
+	testkit.WaitFor(t, "three attempts", 15*time.Second, func() bool { return r.Status().Sessions >= 3 })
 	st := r.Status()
 	if st.LastErrorReason != ReasonUnauthorized || !strings.Contains(st.LastError, "401") {
 		t.Errorf("status error %q (%s), want a 401 marked unauthorized", st.LastError, st.LastErrorReason)
@@ -315,7 +305,7 @@ func TestUnreachableCamerasAreRetried(t *testing.T) {
 				t.Fatal(err)
 			}
 			stop := runRecorder(t, r)
-			waitFor(t, "three attempts", 20*time.Second, func() bool { return r.Status().Sessions >= 3 })
+			testkit.WaitFor(t, "three attempts", 20*time.Second, func() bool { return r.Status().Sessions >= 3 })
 			st := r.Status()
 			if st.LastErrorReason != tc.reason {
 				t.Errorf("reason %q (%s), want %q", st.LastErrorReason, st.LastError, tc.reason)
@@ -435,7 +425,7 @@ func TestPacketLossIsNotedNotSilent(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runRecorder(t, r)
-	waitFor(t, "three sealed segments", 20*time.Second, func() bool { return r.Status().SegmentsSealed >= 3 })
+	testkit.WaitFor(t, "three sealed segments", 20*time.Second, func() bool { return r.Status().SegmentsSealed >= 3 })
 	st := r.Status()
 	stop()
 	if st.PacketsLost != 12 {

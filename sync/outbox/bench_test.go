@@ -12,7 +12,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/sync/outbox"
 	"github.com/edgetriage/edgetriage/sync/s3"
-	"github.com/edgetriage/edgetriage/sync/s3/s3test"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // BenchmarkSyncVersusPutObject syncs 16 clips of 32 MiB (512 MiB) through
@@ -24,12 +24,12 @@ import (
 // the machine falls on both alike.
 func BenchmarkSyncVersusPutObject(b *testing.B) {
 	const clips, size, round = 16, 32 << 20, 4
-	conn := s3test.Shared(b)
+	conn := testkit.S3(b)
 	src, store := &memSource{}, newMemStore()
 	ds := addItems(b, src, store, clips, size)
 	var rawTotal, syncTotal time.Duration
 	for i := 0; i < b.N; i++ {
-		rawBucket, syncBucket := s3test.NewBucket(b, conn, true), s3test.NewBucket(b, conn, true)
+		rawBucket, syncBucket := testkit.NewBucket(b, conn, true), testkit.NewBucket(b, conn, true)
 		tg, err := s3.New(s3.Config{Endpoint: conn.Endpoint, AccessKey: conn.AccessKey, SecretKey: conn.SecretKey,
 			Region: conn.Region, Bucket: syncBucket, Retention: time.Hour})
 		if err != nil {
@@ -57,9 +57,9 @@ func BenchmarkSyncVersusPutObject(b *testing.B) {
 }
 
 // rawPut uploads the batch with plain PutObject and returns the time taken.
-func rawPut(b *testing.B, conn s3test.Conn, bucket string, src *memSource, batch []evidence.Digest) time.Duration {
+func rawPut(b *testing.B, conn testkit.S3Conn, bucket string, src *memSource, batch []evidence.Digest) time.Duration {
 	ctx := context.Background()
-	client := s3test.Client(b, conn)
+	client := testkit.S3Client(b, conn)
 	start := time.Now()
 	for _, d := range batch {
 		o, _ := src.Object(ctx, d)
@@ -106,14 +106,14 @@ func syncBatch(b *testing.B, tg *s3.Target, src *memSource, batch []evidence.Dig
 // and reports the rate achieved; it must be within 5% of the cap.
 func BenchmarkRateCap(b *testing.B) {
 	const capBps = 10e6
-	conn := s3test.Shared(b)
+	conn := testkit.S3(b)
 	src, store := &memSource{}, newMemStore()
 	ds := addItems(b, src, store, 3, 20e6)
 	ctx := context.Background()
 	var sent int64
 	var took time.Duration
 	for i := 0; i < b.N; i++ {
-		bucket := s3test.NewBucket(b, conn, true)
+		bucket := testkit.NewBucket(b, conn, true)
 		tg, err := s3.New(s3.Config{Endpoint: conn.Endpoint, AccessKey: conn.AccessKey, SecretKey: conn.SecretKey,
 			Region: conn.Region, Bucket: bucket, Retention: time.Hour,
 			Limiter: rate.NewLimiter(capBps, 256<<10)})

@@ -10,6 +10,7 @@ import (
 	"github.com/edgetriage/edgetriage/sync/fsdir"
 	"github.com/edgetriage/edgetriage/sync/outbox"
 	"github.com/edgetriage/edgetriage/sync/target"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 type rig struct {
@@ -66,18 +67,6 @@ func (r *rig) stop(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func allIn(st *memStore, ds []evidence.Digest, s outbox.State) bool {
 	for _, d := range ds {
 		if st.entry(d).State != s {
@@ -92,7 +81,7 @@ func TestWorkerVerifiesEveryItemIntoDirectory(t *testing.T) {
 	tg, _ := fsdir.New(fsdir.Config{Root: root})
 	var ds []evidence.Digest
 	r := startWorker(t, tg, nil, func(r *rig) { ds = addItems(t, r.src, r.store, 5, 256<<10) })
-	waitFor(t, 30*time.Second, "all items verified", func() bool { return allIn(r.store, ds, outbox.StateVerified) })
+	testkit.WaitFor(t, "all items verified", 30*time.Second, func() bool { return allIn(r.store, ds, outbox.StateVerified) })
 	for _, d := range ds {
 		if r.custody.count(d, evidence.ActionUploaded) != 1 || r.custody.count(d, evidence.ActionUploadVerified) != 1 {
 			t.Errorf("%s: %d uploaded and %d verified events, want 1 each", d.Short(),
@@ -137,7 +126,7 @@ func TestWindowHoldsBackAllButUrgent(t *testing.T) {
 		e.Urgent = true
 		r.store.Update(context.Background(), e)
 	})
-	waitFor(t, 30*time.Second, "the urgent item verified", func() bool { return r.store.entry(ds[2]).State == outbox.StateVerified })
+	testkit.WaitFor(t, "the urgent item verified", 30*time.Second, func() bool { return r.store.entry(ds[2]).State == outbox.StateVerified })
 	time.Sleep(500 * time.Millisecond) // several polls
 	for _, d := range ds[:2] {
 		if s := r.store.entry(d).State; s != outbox.StateQueued {
@@ -148,6 +137,9 @@ func TestWindowHoldsBackAllButUrgent(t *testing.T) {
 	if st.WindowOpen || st.NextWindow.IsZero() || st.Counts[outbox.StateQueued] != 2 {
 		t.Errorf("status: window open %v, next %v, counts %v", st.WindowOpen, st.NextWindow, st.Counts)
 	}
+	// A reload takes the windows away: the held items go without a restart.
+	r.w.SetWindows(nil)
+	testkit.WaitFor(t, "the held items verified once the window is gone", 30*time.Second, func() bool { return allIn(r.store, ds, outbox.StateVerified) })
 }
 
 func TestMissingTargetIsRetriedAndShown(t *testing.T) {
@@ -155,7 +147,7 @@ func TestMissingTargetIsRetriedAndShown(t *testing.T) {
 	tg, _ := fsdir.New(fsdir.Config{Root: root})
 	var ds []evidence.Digest
 	r := startWorker(t, tg, nil, func(r *rig) { ds = addItems(t, r.src, r.store, 2, 1000) })
-	waitFor(t, 30*time.Second, "two failed attempts", func() bool { return r.store.entry(ds[0]).Attempts >= 2 })
+	testkit.WaitFor(t, "two failed attempts", 30*time.Second, func() bool { return r.store.entry(ds[0]).Attempts >= 2 })
 	st, _ := r.w.Status(context.Background())
 	if st.LastErrorClass != target.ClassBucketMissing {
 		t.Errorf("status error class %q (%s), want bucket-missing", st.LastErrorClass, st.LastError)
@@ -172,7 +164,7 @@ func TestMissingTargetIsRetriedAndShown(t *testing.T) {
 	if err := mkdir(root); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "all verified after the share returned", func() bool { return allIn(r.store, ds, outbox.StateVerified) })
+	testkit.WaitFor(t, "all verified after the share returned", 30*time.Second, func() bool { return allIn(r.store, ds, outbox.StateVerified) })
 }
 
 // failingCustody refuses the first n appends: the upload happened but its
@@ -200,7 +192,7 @@ func TestUnrecordedUploadIsRedoneWithoutSecondCopy(t *testing.T) {
 	custody := &failingCustody{memCustody: &memCustody{}, left: 1}
 	var ds []evidence.Digest
 	r := startWorker(t, tg, func(c *outbox.Config) { c.Custody = custody }, func(r *rig) { ds = addItems(t, r.src, r.store, 1, 5000) })
-	waitFor(t, 30*time.Second, "verified", func() bool { return allIn(r.store, ds, outbox.StateVerified) })
+	testkit.WaitFor(t, "verified", 30*time.Second, func() bool { return allIn(r.store, ds, outbox.StateVerified) })
 	e := r.store.entry(ds[0])
 	if e.Attempts != 1 || !e.Receipt.Existing {
 		t.Errorf("entry %+v: want one failed attempt, then the stored copy found", e)
@@ -221,7 +213,7 @@ func TestLostCopyIsUploadedAgain(t *testing.T) {
 		e.State = outbox.StateUploaded
 		r.store.Update(context.Background(), e)
 	})
-	waitFor(t, 30*time.Second, "verified", func() bool { return allIn(r.store, ds, outbox.StateVerified) })
+	testkit.WaitFor(t, "verified", 30*time.Second, func() bool { return allIn(r.store, ds, outbox.StateVerified) })
 	if e := r.store.entry(ds[0]); e.Attempts != 1 || e.Receipt.BytesSent != 4096 {
 		t.Errorf("entry %+v: want one failed verification, then a fresh upload", e)
 	}

@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/media/ffmpeg"
 	"gocv.io/x/gocv"
 )
 
@@ -559,12 +560,17 @@ const capOrientationAuto gocv.VideoCaptureProperties = 49
 // openVideo opens path for decoding with OpenCV's own rotation handling
 // off: OpenCV 4.6 turns a clip tagged "rotation 90" the opposite way to
 // ffmpeg and browsers (upside down), so frames are turned by orient from
-// the tag ffprobe reads instead.
+// the tag ffprobe reads instead. Only OpenCV's FFmpeg backend is used, under
+// media/ffmpeg's whitelists: its GStreamer fallback follows playlists.
 func openVideo(path string) (*gocv.VideoCapture, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	vc, err := gocv.VideoCaptureFile(path)
+	src, err := ffmpeg.ForOpenCV(path)
+	if err != nil {
+		return nil, fmt.Errorf("open for decoding: %w", err)
+	}
+	vc, err := gocv.VideoCaptureFileWithAPI(src, gocv.VideoCaptureFFmpeg)
 	if err != nil {
 		return nil, fmt.Errorf("open %s for decoding: %w", filepath.Base(path), err)
 	}

@@ -9,9 +9,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os/exec"
 	"slices"
 	"strings"
+
+	"github.com/edgetriage/edgetriage/media/ffmpeg"
 )
 
 // Voice activity: where in the master someone may be speaking, for the
@@ -50,10 +51,13 @@ const vadMethod = "band energy 300-3400 Hz over the clip's background, 20 ms fra
 
 // speechMap decodes the master's first audio stream and finds speech in it.
 // offset is where the audio starts relative to the first video frame.
-func speechMap(ctx context.Context, ffmpeg, path string, offset float64) (SpeechMap, error) {
-	cmd := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
-		"-protocol_whitelist", "file", "-i", path, "-map", "0:a:0", "-vn",
-		"-ac", "1", "-ar", fmt.Sprint(vadRate), "-f", "s16le", "-acodec", "pcm_s16le", "pipe:1")
+func speechMap(ctx context.Context, ffmpegBin, path string, offset float64) (SpeechMap, error) {
+	in, err := ffmpeg.File(path)
+	if err != nil {
+		return SpeechMap{}, fmt.Errorf("speech map: %w", err)
+	}
+	cmd := ffmpeg.FFmpeg(ffmpegBin).Args("-loglevel", "error").Input(in).Args("-map", "0:a:0", "-vn",
+		"-ac", "1", "-ar", fmt.Sprint(vadRate), "-f", "s16le", "-acodec", "pcm_s16le", "pipe:1").Cmd(ctx)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()

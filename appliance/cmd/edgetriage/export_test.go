@@ -26,7 +26,7 @@ func exportParking(t *testing.T) (bundle, pubkey string) {
 		t.Fatalf("ingest: %s", r.stderr)
 	}
 	bundle = filepath.Join(t.TempDir(), "case.bundle")
-	if r := run(t, "export", "--data", data, parkingDigest, "--out", bundle); r.code != 0 {
+	if r := run(t, "export", "--data", data, parkingDigest, "--out", bundle, "--reason", "case 1234"); r.code != 0 {
 		t.Fatalf("export: %s", r.stderr)
 	}
 	raw, _ := os.ReadFile(filepath.Join(data, "keys", "appliance.pub"))
@@ -37,9 +37,10 @@ func exportParking(t *testing.T) (bundle, pubkey string) {
 
 func TestExportedBundleVerifiesOffline(t *testing.T) {
 	bundle, pubkey := exportParking(t)
-	r := run(t, "verify", "--bundle", bundle, "--pubkey", pubkey)
-	if r.code != 0 || !strings.Contains(r.stdout, "intact: item "+parkingDigest) || !strings.Contains(r.stdout, "pinned") {
-		t.Fatalf("verify --bundle: exit %d %s%s", r.code, r.stdout, r.stderr)
+	for how, r := range checkBundle(t, bundle, "--pubkey", pubkey) {
+		if r.code != 0 || !strings.Contains(r.stdout, "intact: item "+parkingDigest) || !strings.Contains(r.stdout, "pinned") {
+			t.Fatalf("%s: exit %d %s%s", how, r.code, r.stdout, r.stderr)
+		}
 	}
 	m := readManifest(t, bundle)
 	var actions []evidence.Action
@@ -48,6 +49,32 @@ func TestExportedBundleVerifiesOffline(t *testing.T) {
 	}
 	if len(actions) != 2 || actions[0] != evidence.ActionIngested || actions[1] != evidence.ActionExported {
 		t.Fatalf("bundle history %v, want ingested then exported", actions)
+	}
+}
+
+// A bundle carries its signer's key; trusting it would let anyone who can
+// make a key make a "verified" bundle. Unpinned, verify names the key and
+// refuses; pinned by fingerprint (as written down at first start) it passes.
+func TestUnpinnedBundleIsRefused(t *testing.T) {
+	bundle, pubkey := exportParking(t)
+	raw, _ := hex.DecodeString(pubkey)
+	fp := evidence.Fingerprint(ed25519.PublicKey(raw))
+	for how, r := range checkBundle(t, bundle) {
+		if r.code != 1 || !strings.Contains(r.stdout, "signature valid but signer not pinned") || !strings.Contains(r.stdout, fp) {
+			t.Fatalf("unpinned %s: exit %d, stdout %q stderr %q; want exit 1 naming key %s", how, r.code, r.stdout, r.stderr, fp)
+		}
+	}
+	spaced := strings.ToUpper(fp[:8]) + " " + fp[8:]
+	for how, r := range checkBundle(t, bundle, "--fingerprint", spaced) {
+		if r.code != 0 || !strings.Contains(r.stdout, "intact") {
+			t.Fatalf("%s pinned by fingerprint: exit %d %s%s", how, r.code, r.stdout, r.stderr)
+		}
+	}
+	other := strings.Repeat("ab", 32)
+	for how, r := range checkBundle(t, bundle, "--fingerprint", other) {
+		if r.code != 1 || !strings.Contains(r.stdout, "not the pinned fingerprint") {
+			t.Fatalf("%s pinned to another fingerprint: exit %d %s%s", how, r.code, r.stdout, r.stderr)
+		}
 	}
 }
 
@@ -76,10 +103,11 @@ func TestTamperedBundlesFail(t *testing.T) {
 			if name != "manifest.json" {
 				return b
 			}
-			var env evidence.SignedManifest
-			json.Unmarshal(b, &env)
-			env.Signature = hex.EncodeToString(ed25519.Sign(otherPriv, env.Manifest))
-			out, _ := json.Marshal(env)
+			env, err := evidence.ReadEnvelope(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _ := evidence.Seal(otherPriv, env.Type, env.Payload)
 			return out
 		}, pubkey: pubkey, want: "signature"},
 		"pinned key of another appliance": {edit: func(_ string, b []byte) []byte { return b }, pubkey: otherPub, want: "not the pinned key"},
@@ -87,9 +115,10 @@ func TestTamperedBundlesFail(t *testing.T) {
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			bad := rewriteBundle(t, bundle, c.edit)
-			r := run(t, "verify", "--bundle", bad, "--pubkey", c.pubkey)
-			if r.code != 1 || !strings.Contains(r.stdout, c.want) {
-				t.Fatalf("exit %d, output %q, want %q", r.code, r.stdout, c.want)
+			for how, r := range checkBundle(t, bad, "--pubkey", c.pubkey) {
+				if r.code != 1 || !strings.Contains(r.stdout, c.want) {
+					t.Fatalf("%s: exit %d, output %q, want %q", how, r.code, r.stdout, c.want)
+				}
 			}
 		})
 	}
@@ -124,18 +153,39 @@ func rewriteBundle(t *testing.T, path string, edit func(name string, body []byte
 	return outPath
 }
 
-func readManifest(t *testing.T, path string) evidence.Manifest {
+func readManifest(t *testing.T, path string) evidence.ManifestV2 {
 	t.Helper()
-	var m evidence.Manifest
+	var m evidence.ManifestV2
 	rewriteBundle(t, path, func(name string, b []byte) []byte {
 		if name == "manifest.json" {
-			var env evidence.SignedManifest
-			if err := json.Unmarshal(b, &env); err != nil {
+			env, err := evidence.ReadEnvelope(b)
+			if err != nil {
 				t.Fatal(err)
 			}
-			json.Unmarshal(env.Manifest, &m)
+			json.Unmarshal(env.Payload, &m)
 		}
 		return b
 	})
 	return m
+}
+
+// Bundles exported before the custody log became a Merkle tree (v1
+// manifests: chain links to a JSON checkpoint) are in court files and in
+// Object Lock already: they still verify, and still refuse tampering.
+func TestBundleOfV01StillVerifies(t *testing.T) {
+	const bundle = "../../../testdata/custody/v0.1-static-room.bundle"
+	pub := "../../../testdata/custody/v0.1-vault/keys/appliance.pub"
+	r := run(t, "verify", "--bundle", bundle, "--pubkey", pub)
+	if r.code != 0 || !strings.Contains(r.stdout, "intact: item b20680d2796bea0df0290df1fc9aa50a1ce8b1064bac637d255188ba6be1a773") {
+		t.Fatalf("v0.1 bundle: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	flipped := rewriteBundle(t, bundle, func(name string, b []byte) []byte {
+		if strings.HasPrefix(name, "item/") {
+			b[100] ^= 1
+		}
+		return b
+	})
+	if r := run(t, "verify", "--bundle", flipped, "--pubkey", pub); r.code != 1 {
+		t.Fatalf("tampered v0.1 bundle: exit %d %s", r.code, r.stdout)
+	}
 }

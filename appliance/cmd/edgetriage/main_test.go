@@ -22,7 +22,7 @@ import (
 
 const footage = "../../../testdata/footage"
 
-var binary string
+var binary, verifier string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "edgetriage-bin-")
@@ -35,6 +35,13 @@ func TestMain(m *testing.M) {
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		panic("build edgetriage: " + err.Error())
+	}
+	verifier = filepath.Join(dir, "edgetriage-verify")
+	build = exec.Command("go", "build", "-o", verifier, "../edgetriage-verify")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		panic("build edgetriage-verify: " + err.Error())
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -49,6 +56,24 @@ type result struct {
 func run(t testing.TB, args ...string) result {
 	t.Helper()
 	return runCmd(t, exec.Command(binary, args...))
+}
+
+// checkBundle checks a bundle both ways a recipient can: `edgetriage
+// verify --bundle` and the standalone edgetriage-verify (no OpenCV, no
+// cgo), which must agree. pin is the pinning flags.
+func checkBundle(t testing.TB, bundle string, pin ...string) map[string]result {
+	t.Helper()
+	return map[string]result{
+		"edgetriage verify": run(t, append([]string{"verify", "--bundle", bundle}, pin...)...),
+		"edgetriage-verify": runCmd(t, exec.Command(verifier, append(pin, bundle)...)),
+	}
+}
+
+// verifyPinned runs verify on a vault the way an admin does: with the
+// public key copied at first start (here, straight from its file).
+func verifyPinned(t testing.TB, data string) result {
+	t.Helper()
+	return run(t, "verify", "--data", data, "--pubkey", filepath.Join(data, "keys", "appliance.pub"))
 }
 
 func runCmd(t testing.TB, cmd *exec.Cmd) result {
@@ -90,7 +115,7 @@ func TestIngestThenVerifyRealFootage(t *testing.T) {
 	if parking != "d31e0ebf194cc16e50eea784e7c3b0b1bb7976a4fb9b3fec26cb92a6704cca34" {
 		t.Fatalf("parking-cars digest %q", parking)
 	}
-	v := run(t, "verify", "--data", data)
+	v := verifyPinned(t, data)
 	if v.code != 0 || !strings.HasPrefix(v.stdout, "intact: ") || strings.Count(v.stdout, "\n") != 1 {
 		t.Fatalf("verify exit %d:\n%s%s", v.code, v.stdout, v.stderr)
 	}
@@ -100,7 +125,7 @@ func TestIngestThenVerifyRealFootage(t *testing.T) {
 	b, _ := os.ReadFile(obj)
 	b[1000] ^= 0x80
 	os.WriteFile(obj, b, 0o444)
-	v = run(t, "verify", "--data", data)
+	v = verifyPinned(t, data)
 	if v.code != 1 || !strings.Contains(v.stdout, parking) {
 		t.Fatalf("verify after a flipped byte: exit %d:\n%s%s", v.code, v.stdout, v.stderr)
 	}
@@ -143,7 +168,7 @@ func TestUnreadableFileIsReported(t *testing.T) {
 	if !strings.Contains(r.stdout, "ok.txt") || strings.Contains(r.stdout, "locked.txt") {
 		t.Fatalf("stdout: %s", r.stdout)
 	}
-	if v := run(t, "verify", "--data", data); v.code != 0 {
+	if v := verifyPinned(t, data); v.code != 0 {
 		t.Fatalf("verify: %s%s", v.stdout, v.stderr)
 	}
 }
@@ -193,7 +218,7 @@ func checkAfterKill(t *testing.T, data string, want evidence.Digest) bool {
 		t.Fatalf("partial item recorded: %+v", it)
 	}
 	v.Close()
-	if r := run(t, "verify", "--data", data); r.code != 0 {
+	if r := verifyPinned(t, data); r.code != 0 {
 		t.Fatalf("verify after SIGKILL: %s%s", r.stdout, r.stderr)
 	}
 	if leftovers, _ := filepath.Glob(filepath.Join(data, "tmp", "*")); len(leftovers) != 0 {
@@ -248,8 +273,10 @@ func TestServeAnswersHealthAndStopsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	if _, err := v.LatestCheckpoint(); err != nil {
-		t.Fatalf("no checkpoint signed at shutdown: %v", err)
+	cp, err := v.LogCheckpoint(0)
+	head, _ := v.Head()
+	if err != nil || cp.Size != int64(head.Seq) || head.Action != evidence.ActionVaultClosed {
+		t.Fatalf("the head (%d, %s) was not closed and signed at shutdown: checkpoint of %d events, %v", head.Seq, head.Action, cp.Size, err)
 	}
 }
 

@@ -59,7 +59,7 @@ func TestOffloadCameraThenVerify(t *testing.T) {
 	if len(left) != 0 {
 		t.Fatalf("left on the camera: %v", left)
 	}
-	if v := run(t, "verify", "--data", data); v.code != 0 {
+	if v := verifyPinned(t, data); v.code != 0 {
 		t.Fatalf("verify: %s%s", v.stdout, v.stderr)
 	}
 }

@@ -51,7 +51,7 @@ func TestRecordPrintsSealedSegments(t *testing.T) {
 			t.Fatalf("segment line %q is not '<sha256>  <start RFC3339>  <duration s>'", l)
 		}
 	}
-	if v := run(t, "verify", "--data", data); v.code != 0 {
+	if v := verifyPinned(t, data); v.code != 0 {
 		t.Fatalf("verify after recording: %s%s", v.stdout, v.stderr)
 	}
 }

@@ -34,7 +34,7 @@ Examples:
 		asJSON := fs.Bool("json", false, "print the summary as JSON")
 		editsFile := fs.String("edits", "", "JSON `file` of manual edits")
 		fast := fs.Bool("fast", false, "fewer detections per second and a faster encoder (real time at 1080p on small boxes)")
-		if stop, code := parseFlags(fs, interleave(args)); stop {
+		if stop, code := parseFlags(fs, interleave(fs, args)); stop {
 			return code
 		}
 		if fs.NArg() != 1 {

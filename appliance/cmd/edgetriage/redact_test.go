@@ -49,7 +49,7 @@ func TestRedactStoresALinkedCopyAndLeavesTheMaster(t *testing.T) {
 	if last := evs[len(evs)-1]; last.Action != evidence.ActionRedacted || last.Details["redacted_copy"] != summary.Digest {
 		t.Fatalf("master's last event %+v", last)
 	}
-	if r := run(t, "verify", "--data", data); r.code != 0 {
+	if r := verifyPinned(t, data); r.code != 0 {
 		t.Fatalf("verify: %s", r.stdout)
 	}
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,10 +21,9 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
-	"github.com/edgetriage/edgetriage/appliance/vault"
-	"github.com/edgetriage/edgetriage/appliance/web/webtest"
-	"github.com/edgetriage/edgetriage/sync/s3/s3test"
+	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
 	"github.com/edgetriage/edgetriage/sync/target"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // TestStationDay plays a station's day on the running daemon and real
@@ -121,7 +122,7 @@ func TestStationDay(t *testing.T) {
 	})
 	st.stop()
 
-	if r := run(t, "verify", "--data", st.data); r.code != 0 {
+	if r := verifyPinned(t, st.data); r.code != 0 {
 		t.Fatalf("verify after the day: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	} else {
 		t.Logf("edgetriage verify: %s", strings.TrimSpace(r.stdout))
@@ -247,7 +248,7 @@ func (d dayState) done(clips, segments int) (bool, string) {
 // server: locked in COMPLIANCE mode, so nobody can delete it early.
 func (st *station) checkObjectLock(d dayState) {
 	st.t.Helper()
-	client := s3test.Client(st.t, st.s3)
+	client := testkit.S3Client(st.t, st.s3)
 	for _, it := range d.bwc {
 		for _, c := range append(d.children(it, "redacted"), it) {
 			mode, until, err := client.GetObjectRetention(context.Background(), st.bucket, target.Key(c.Digest), "")
@@ -274,14 +275,13 @@ func (st *station) centralPullsVerifiesAndAcks(it evidence.Item) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := sha256.New()
-	n, err := io.Copy(h, resp.Body)
+	content, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("central download: %s %v", resp.Status, err)
 	}
-	if got := fmt.Sprintf("%x", h.Sum(nil)); got != it.Digest.String() || n != it.Size {
-		t.Fatalf("central downloaded %d bytes hashing to %s, want %d and %s", n, got, it.Size, it.Digest)
+	if got := fmt.Sprintf("%x", sha256.Sum256(content)); got != it.Digest.String() || int64(len(content)) != it.Size {
+		t.Fatalf("central downloaded %d bytes hashing to %s, want %d and %s", len(content), got, it.Size, it.Digest)
 	}
 	var manifest json.RawMessage
 	if err := st.getJSON(nil, path+"/manifest", &manifest); err != nil {
@@ -291,14 +291,27 @@ func (st *station) centralPullsVerifiesAndAcks(it evidence.Item) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := vault.ParsePublicKey(string(pubText))
+	pub, err := evidence.ParsePublicKey(string(pubText))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m, err := evidence.VerifyManifest(manifest, pub); err != nil || m.Item.Digest != it.Digest {
+	if m, err := custodylog.VerifyManifest(manifest, pub); err != nil || m.Item.Digest != it.Digest {
 		t.Fatalf("manifest of %s does not verify against the appliance key: %v", it.Digest.Short(), err)
 	}
-	req, _ = http.NewRequest(http.MethodPost, st.base+path+"/ack", strings.NewReader(`{"sha256":"`+it.Digest.String()+`"}`))
+	// The ack proves possession: a hash over a fresh challenge and every
+	// byte, and the manifest central verified.
+	var challenge struct{ Challenge string }
+	if err := st.postJSON(path+"/challenge", nil, &challenge); err != nil {
+		t.Fatal(err)
+	}
+	nonce, _ := hex.DecodeString(challenge.Challenge)
+	proof, err := evidence.AckProof(nonce, bytes.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, _ := json.Marshal(map[string]string{"challenge": challenge.Challenge, "proof": proof.String(),
+		"manifest_sha256": evidence.DigestBytes(manifest).String()})
+	req, _ = http.NewRequest(http.MethodPost, st.base+path+"/ack", bytes.NewReader(ack))
 	req.Header.Set("Authorization", "Bearer "+st.token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err = http.DefaultClient.Do(req)
@@ -325,7 +338,7 @@ func (st *station) centralPullsVerifiesAndAcks(it evidence.Item) {
 func (st *station) previewRedacted(master evidence.Item) {
 	t := st.t
 	t.Helper()
-	ctx := webtest.Chromium(t)
+	ctx := testkit.Chromium(t)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
 	defer cancelTimeout()
 	link := fmt.Sprintf(`a.item[data-digest="%s"]`, master.Digest)

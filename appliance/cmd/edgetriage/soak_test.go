@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgetriage/edgetriage/capture/rtsp/rtsptest"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // BenchmarkSoak runs the station's day as a loop on the real daemon: four
@@ -43,7 +43,7 @@ type soakSample struct {
 }
 
 func soak(b *testing.B, duration time.Duration) {
-	srv := rtsptest.Start(b)
+	srv := testkit.StartRTSP(b)
 	cameras := map[string]string{}
 	for i, clip := range []string{"room-people-enter-leave.mp4", "parking-cars.mp4", "static-room.mp4", "store-aisle.mp4"} {
 		path := fmt.Sprintf("cam%d", i+1)
@@ -87,7 +87,7 @@ func soak(b *testing.B, duration time.Duration) {
 	samples = append(samples, st.sample(time.Since(start)))
 	gaps := st.cameraGaps()
 	st.stop()
-	if r := run(b, "verify", "--data", st.data); r.code != 0 {
+	if r := verifyPinned(b, st.data); r.code != 0 {
 		b.Fatalf("verify after the soak: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	st.reportSoak(b, samples, docks, gaps)
@@ -97,7 +97,7 @@ func soak(b *testing.B, duration time.Duration) {
 func (st *station) sample(at time.Duration) soakSample {
 	m := st.scrape()
 	s := soakSample{at: at, goroutines: m["go_goroutines"], fds: m["process_open_fds"],
-		rssMB: m["process_resident_memory_bytes"] / (1 << 20), heapMB: m["go_memstats_heap_inuse_bytes"] / (1 << 20), events: m["edgetriage_custody_events"],
+		rssMB: m["process_resident_memory_bytes"] / (1 << 20), heapMB: m["go_memstats_heap_inuse_bytes"] / (1 << 20), events: m["edgetriage_custody_events_total"],
 		backlog: m["edgetriage_stage_backlog_events"]}
 	st.t.Logf("t=%-6s rss=%.1f MiB go_heap=%.1f MiB goroutines=%.0f fds=%.0f custody_events=%.0f stage_backlog=%.0f",
 		at.Round(time.Second), s.rssMB, s.heapMB, s.goroutines, s.fds, s.events, s.backlog)

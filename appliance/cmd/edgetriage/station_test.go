@@ -20,8 +20,7 @@ import (
 	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
-	"github.com/edgetriage/edgetriage/capture/rtsp/rtsptest"
-	"github.com/edgetriage/edgetriage/sync/s3/s3test"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // station is a whole appliance as a station runs it: the edgetriage binary
@@ -36,13 +35,14 @@ type station struct {
 	dockRoot string
 	config   string
 	base     string
-	s3       s3test.Conn
+	s3       testkit.S3Conn
 	bucket   string
 	token    string // central client "hq"
 	user     *http.Client
 	daemon   *exec.Cmd
 	exited   chan struct{}
 	log      *lockedFile
+	opt      stationOptions
 }
 
 const (
@@ -54,22 +54,35 @@ type stationOptions struct {
 	cameras      map[string]string // id -> RTSP URL
 	bandwidthMBs float64
 	flagSources  []string
+	s3           *testkit.S3Conn // where the station pushes (nil: the shared test server)
+	witnesses    []string        // witness keys the station pins (central's)
 }
 
 func newStation(t testing.TB, opt stationOptions) *station {
 	t.Helper()
 	dir := t.TempDir()
 	st := &station{t: t, dir: dir, data: filepath.Join(dir, "data"), dockRoot: filepath.Join(dir, "dock"),
-		config: filepath.Join(dir, "station.yaml")}
+		config: filepath.Join(dir, "station.yaml"), opt: opt}
 	if err := os.MkdirAll(st.dockRoot, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	st.s3 = s3test.Shared(t)
-	st.bucket = s3test.NewBucket(t, st.s3, true)
+	st.s3 = testkit.S3(t)
+	if opt.s3 != nil {
+		st.s3 = *opt.s3
+	}
+	st.bucket = testkit.NewBucket(t, st.s3, true)
 	st.base = "http://" + freeAddr(t, "tcp")
-	st.writeConfig(opt)
+	st.writeConfig()
 	st.addUsers()
-	lf, err := os.Create(filepath.Join(dir, "daemon.log"))
+	st.openLog()
+	return st
+}
+
+// openLog opens the daemon's log file; at cleanup the daemon is killed
+// and, if the test failed, the log's tail shown.
+func (st *station) openLog() {
+	t := st.t
+	lf, err := os.Create(filepath.Join(st.dir, "daemon.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +90,32 @@ func newStation(t testing.TB, opt stationOptions) *station {
 	t.Cleanup(func() {
 		st.kill()
 		if t.Failed() {
-			t.Logf("daemon log (last 120 lines):\n%s", st.log.tail(120))
+			t.Logf("daemon log of %s (last 120 lines):\n%s", st.base, st.log.tail(120))
 		}
 		lf.Close()
 	})
-	return st
+}
+
+// copyStation makes a second station from a copy of st's data directory
+// (st must be stopped): the same key, token and history so far, its own
+// address, dock root and configuration. Both can then go on, each with
+// its own events: a fork of one station's history under one key.
+func (st *station) copyStation() *station {
+	t := st.t
+	t.Helper()
+	dir := t.TempDir()
+	cp := &station{t: t, dir: dir, data: filepath.Join(dir, "data"), dockRoot: filepath.Join(dir, "dock"),
+		config: filepath.Join(dir, "station.yaml"), opt: st.opt, s3: st.s3, bucket: st.bucket, token: st.token}
+	if r := runCmd(t, exec.Command("cp", "-a", st.data, cp.data)); r.code != 0 {
+		t.Fatalf("copy the data directory: %s", r.stderr)
+	}
+	if err := os.MkdirAll(cp.dockRoot, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cp.base = "http://" + freeAddr(t, "tcp")
+	cp.writeConfig()
+	cp.openLog()
+	return cp
 }
 
 func freeAddr(t testing.TB, network string) string {
@@ -105,7 +139,8 @@ func freeAddr(t testing.TB, network string) string {
 // writeConfig writes the station's configuration the way an installer
 // would: one body-camera profile releasing after verify, the cameras, S3
 // with Object Lock as central storage.
-func (st *station) writeConfig(opt stationOptions) {
+func (st *station) writeConfig() {
+	opt := st.opt
 	var cams strings.Builder
 	for id, url := range opt.cameras {
 		fmt.Fprintf(&cams, "  - {id: %s, url: %q, transport: tcp, segment_length: 4s}\n", id, url)
@@ -117,7 +152,12 @@ func (st *station) writeConfig(opt stationOptions) {
 	if len(opt.flagSources) > 0 {
 		flag = `["` + strings.Join(opt.flagSources, `", "`) + `"]`
 	}
+	witnesses, _ := json.Marshal(opt.witnesses)
+	if opt.witnesses == nil {
+		witnesses = []byte("[]")
+	}
 	cfg := fmt.Sprintf(`data_dir: %s
+witnesses: %s
 http: {addr: %q, tls: "off"}
 webrtc: {udp_addr: %q}
 log: {level: info}
@@ -139,14 +179,25 @@ cameras:
 sync:
   target: s3
   s3: {endpoint: %q, secure: false, region: %q, bucket: %q, access_key: %q, secret_key: %q, retention: 1h}
-  bandwidth_mbps: %g
+  bandwidth_bits_per_second: %d
 retention: {interval: 5s}
 health: {interval: 5s}
-`, st.data, strings.TrimPrefix(st.base, "http://"), freeAddr(st.t, "udp"), st.dockRoot, cams.String(), flag,
-		st.s3.Endpoint, st.s3.Region, st.bucket, st.s3.AccessKey, st.s3.SecretKey, opt.bandwidthMBs)
+# Second factors have their own tests (appliance/web, admin_test.go);
+# the investigator here logs in with a password.
+auth: {mfa_required_roles: []}
+`, st.data, witnesses, strings.TrimPrefix(st.base, "http://"), freeAddr(st.t, "udp"), st.dockRoot, cams.String(), flag,
+		st.s3.Endpoint, st.s3.Region, st.bucket, st.s3.AccessKey, st.s3.SecretKey, int64(opt.bandwidthMBs*8e6))
 	if err := os.WriteFile(st.config, []byte(cfg), 0o600); err != nil {
 		st.t.Fatal(err)
 	}
+}
+
+// pinWitness makes the station take cosignatures by the witness with
+// verifier key vkey (central's), as its admin does with the key `central
+// witness-key` prints; it takes effect at the next start.
+func (st *station) pinWitness(vkey string) {
+	st.opt.witnesses = append(st.opt.witnesses, vkey)
+	st.writeConfig()
 }
 
 // addUsers makes the investigator's account and the central client's
@@ -252,7 +303,16 @@ func (st *station) waitFor(what string, timeout time.Duration, cond func() (bool
 // getJSON fetches path as the central client (token) or the logged-in
 // investigator (client st.user) and decodes the answer into v.
 func (st *station) getJSON(c *http.Client, path string, v any) error {
-	req, err := http.NewRequest(http.MethodGet, st.base+path, nil)
+	return st.doJSON(c, http.MethodGet, path, nil, v)
+}
+
+// postJSON posts body (nil: none) with the central token and decodes the answer.
+func (st *station) postJSON(path string, body []byte, v any) error {
+	return st.doJSON(nil, http.MethodPost, path, body, v)
+}
+
+func (st *station) doJSON(c *http.Client, method, path string, body []byte, v any) error {
+	req, err := http.NewRequest(method, st.base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -270,7 +330,7 @@ func (st *station) getJSON(c *http.Client, path string, v any) error {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, b)
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
 	}
 	return json.Unmarshal(b, v)
 }
@@ -366,7 +426,7 @@ func cameraFiles(t testing.TB, bay string) []string {
 
 // servedCamera starts a real RTSP camera looping clip.
 func servedCamera(t testing.TB, clip string) string {
-	srv := rtsptest.Start(t)
+	srv := testkit.StartRTSP(t)
 	srv.Publish(t, "cam", clip)
 	return srv.URL("cam")
 }

@@ -1,0 +1,180 @@
+package testkit
+
+// A real camera for tests: a gortsplib RTSP server that an ffmpeg
+// publisher pushes a clip into, looped at its own pace, and that recorders
+// read from like any IP camera.
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/pion/rtp"
+)
+
+// RTSPServer relays each published path to its readers.
+type RTSPServer struct {
+	srv  *gortsplib.Server
+	addr string
+
+	mu      sync.Mutex
+	streams map[string]*stream
+}
+
+type stream struct {
+	out       *gortsplib.ServerStream
+	publisher *gortsplib.ServerSession
+	flowing   bool
+}
+
+// StartRTSP starts a server on a free loopback port; it stops at cleanup.
+func StartRTSP(t testing.TB) *RTSPServer {
+	t.Helper()
+	s := &RTSPServer{streams: map[string]*stream{}}
+	var err error
+	// A port found free can be taken by another test package before the
+	// server binds it; try a few.
+	for range 5 {
+		s.addr, err = freeAddr()
+		if err != nil {
+			break
+		}
+		s.srv = &gortsplib.Server{Handler: s, RTSPAddress: s.addr}
+		if err = s.srv.Start(); err == nil {
+			t.Cleanup(s.srv.Close)
+			return s
+		}
+	}
+	t.Fatalf("start rtsp server: %v", err)
+	return nil
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// URL is where readers find path.
+func (s *RTSPServer) URL(path string) string { return "rtsp://" + s.addr + "/" + path }
+
+// Publish starts an ffmpeg publisher looping clip into path, stream-copied
+// at the clip's own rate, and waits until video flows. The publisher is
+// killed at cleanup.
+func (s *RTSPServer) Publish(t testing.TB, path, clip string) {
+	t.Helper()
+	cmd := exec.Command("ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
+		"-re", "-stream_loop", "-1", "-i", clip, "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", s.URL(path))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start ffmpeg publisher: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for !s.flowing(path) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no video from the publisher on %s after 15 s", path)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *RTSPServer) flowing(path string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.streams[path]
+	return st != nil && st.flowing
+}
+
+// OnSessionClose ends a path whose publisher left.
+func (s *RTSPServer) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for path, st := range s.streams {
+		if st.publisher == ctx.Session {
+			st.out.Close()
+			delete(s.streams, path)
+		}
+	}
+}
+
+// OnAnnounce takes a publisher's stream description.
+func (s *RTSPServer) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
+	path := strings.TrimPrefix(ctx.Path, "/")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old := s.streams[path]; old != nil {
+		old.out.Close()
+		old.publisher.Close()
+	}
+	st := &stream{out: &gortsplib.ServerStream{Server: s.srv, Desc: ctx.Description}, publisher: ctx.Session}
+	if err := st.out.Initialize(); err != nil {
+		return &base.Response{StatusCode: base.StatusBadRequest}, fmt.Errorf("announce %s: %w", path, err)
+	}
+	s.streams[path] = st
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+func (s *RTSPServer) readable(path string) (*base.Response, *gortsplib.ServerStream, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.streams[strings.TrimPrefix(path, "/")]
+	if st == nil {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, st.out, nil
+}
+
+// OnDescribe serves a published path to a reader.
+func (s *RTSPServer) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	return s.readable(ctx.Path)
+}
+
+// OnSetup accepts publishers' tracks and readers' subscriptions.
+func (s *RTSPServer) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
+		return &base.Response{StatusCode: base.StatusOK}, nil, nil
+	}
+	return s.readable(ctx.Path)
+}
+
+// OnPlay lets a reader start.
+func (s *RTSPServer) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// OnRecord relays a publisher's packets to the path's readers.
+func (s *RTSPServer) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
+	path := strings.TrimPrefix(ctx.Path, "/")
+	s.mu.Lock()
+	st := s.streams[path]
+	s.mu.Unlock()
+	if st == nil {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil
+	}
+	ctx.Session.OnPacketRTPAny(func(m *description.Media, _ format.Format, pkt *rtp.Packet) {
+		if m.Type == description.MediaTypeVideo {
+			s.mu.Lock()
+			st.flowing = true
+			s.mu.Unlock()
+		}
+		st.out.WritePacketRTP(m, pkt)
+	})
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
