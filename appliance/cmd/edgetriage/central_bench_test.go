@@ -32,8 +32,9 @@ import (
 // (edgetriage_central_step_seconds) in the same op: seconds per item for
 // the manifest, the transfer, the acknowledgement, and within it the
 // station's answer alone (its fsync'd custody write), and per round for
-// witnessing. With EDGETRIAGE_BENCH_PROFILE=DIR set, every worker also
-// writes a CPU profile there (go tool pprof DIR/workers=1-bench-0.pprof).
+// witnessing. With BENCH_CENTRAL_PROFILE=DIR set, every worker also
+// writes a CPU profile there (go tool pprof DIR/workers=1-bench-0.pprof); not EDGETRIAGE_*, which
+// the stations would take for configuration.
 func BenchmarkCentralPull(b *testing.B) {
 	const perStation, size = 6, 8 << 20
 	stations := map[string]*station{}
@@ -80,7 +81,7 @@ func BenchmarkCentralPull(b *testing.B) {
 				var ws []*centralWorker
 				for i := range workers {
 					id := fmt.Sprintf("bench-%d", i)
-					if dir := os.Getenv("EDGETRIAGE_BENCH_PROFILE"); dir != "" {
+					if dir := os.Getenv("BENCH_CENTRAL_PROFILE"); dir != "" {
 						f.extraArgs = []string{"--cpuprofile", filepath.Join(dir, fmt.Sprintf("workers=%d-%s.pprof", workers, id))}
 					}
 					ws = append(ws, f.launchWorker(id))
