@@ -69,7 +69,7 @@ func TestCentralClientPullsVerifiesAndAcks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.auth.AddUser(ctx, "pc-1234", auth.RoleInvestigator, "a long enough password"); err != nil {
+	if err := d.auth.AddUser(ctx, "appliance:test", "pc-1234", auth.RoleInvestigator, "a long enough password"); err != nil {
 		t.Fatal(err)
 	}
 	session, err := d.auth.Login(ctx, "pc-1234", "a long enough password", "127.0.0.1")

@@ -179,11 +179,14 @@ cameras:
 sync:
   target: s3
   s3: {endpoint: %q, secure: false, region: %q, bucket: %q, access_key: %q, secret_key: %q, retention: 1h}
-  bandwidth_mbps: %g
+  bandwidth_bits_per_second: %d
 retention: {interval: 5s}
 health: {interval: 5s}
+# Second factors have their own tests (appliance/web, admin_test.go);
+# the investigator here logs in with a password.
+auth: {mfa_required_roles: []}
 `, st.data, witnesses, strings.TrimPrefix(st.base, "http://"), freeAddr(st.t, "udp"), st.dockRoot, cams.String(), flag,
-		st.s3.Endpoint, st.s3.Region, st.bucket, st.s3.AccessKey, st.s3.SecretKey, opt.bandwidthMBs)
+		st.s3.Endpoint, st.s3.Region, st.bucket, st.s3.AccessKey, st.s3.SecretKey, int64(opt.bandwidthMBs*8e6))
 	if err := os.WriteFile(st.config, []byte(cfg), 0o600); err != nil {
 		st.t.Fatal(err)
 	}
