@@ -183,6 +183,17 @@ func TestCentralClientPullsVerifiesAndAcks(t *testing.T) {
 	if it, _ := d.vault.Item(target); it.Labels[evidence.LabelCentralAck] == "" {
 		t.Fatal("item not marked acknowledged")
 	}
+
+	// Once the station's own push of it verified at the target (as the
+	// outbox records it), central may acknowledge the item it verified in
+	// place there without downloading it here.
+	if _, err := d.vault.Append(ctx, evidence.CustodyEvent{Actor: "sync", Action: evidence.ActionUploadVerified, Item: digests[1],
+		Details: map[string]string{"target": "s3://central/evidence", "key": "evidence/" + digests[1].String()}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, b := hq.ack(other, otherBytes, otherManifest, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("ack of an item the station pushed and verified: %s %s", resp.Status, b)
+	}
 }
 
 // ack asks for a challenge and answers it with content and the manifest

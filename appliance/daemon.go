@@ -53,6 +53,8 @@ type Daemon struct {
 	// RestartBackoff is the first wait before a failed part is restarted;
 	// it doubles up to 60 times that. Zero means one second.
 	RestartBackoff time.Duration
+	// Version is the running binary's (edgetriage_build_info).
+	Version string
 	// Terminal, when set, is an interactive terminal to show first-start
 	// secrets on (never the log).
 	Terminal io.Writer
@@ -126,8 +128,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		default:
 		}
 	}})
+	notify := notifierFromEnv(d.log)
 	groups := running{
-		background: sup.Start("background parts", d.backgroundParts()...),
+		background: sup.Start("background parts", append(d.backgroundParts(), d.watchdog(notify, ln.Addr(), srv.TLSConfig != nil))...),
 		stages:     sup.Start("pipeline stages", d.stageParts()...),
 		intake:     sup.Start("intake", d.intakeParts()...),
 	}
@@ -143,6 +146,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		go func() { serveErr <- srv.Serve(ln) }()
 	}
 	d.ready.Store(true)
+	notify.send(fmt.Sprintf("READY=1\nSTATUS=serving on %s", ln.Addr()))
 	d.log.Info("edgetriage serving", "http", scheme+"://"+ln.Addr().String(), "data", d.cfg.DataDir)
 	if d.Listening != nil {
 		d.Listening(ln.Addr().String())
@@ -155,6 +159,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case err := <-serveErr:
 		runErr = fmt.Errorf("http server: %w", err)
 	}
+	notify.send("STOPPING=1\nSTATUS=stopping")
 	return errors.Join(runErr, d.shutdown(srv, console, groups))
 }
 
@@ -287,8 +292,9 @@ func (d *Daemon) newWeb() (*web.Server, error) {
 		for _, s := range d.stages {
 			stages = append(stages, s)
 		}
-		deps.Metrics = metrics.Handler(d.vault, pipeline.StatfsUsage, d.health, metrics.Parts{Dock: d.dock.Progress,
-			Cameras: d.CameraStatus, Outbox: d.outbox.Status, Firmware: d.firmware.Statuses, Head: d.vault.Head, Stages: stages},
+		deps.Metrics = metrics.Handler(d.vault, d.health, metrics.Parts{Dock: d.dock.Progress,
+			Cameras: d.CameraStatus, Outbox: d.outbox.Status, Firmware: d.firmware.Statuses, Head: d.vault.Head, Stages: stages,
+			Version: d.Version},
 			d.cfg.Metrics.BearerToken)
 	}
 	return web.New(web.Config{ICEAddr: d.cfg.WebRTC.UDPAddr, PublicIPs: d.cfg.WebRTC.PublicIPs, Witnesses: d.cfg.Witnesses,

@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"net"
@@ -15,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
@@ -208,6 +209,16 @@ func keyAtLine(n *yaml.Node, line int, prefix string) string {
 	return ""
 }
 
+// Deprecations names the keys of c that still work under an old name or
+// unit and should be changed; the daemon logs each at start.
+func (c Config) Deprecations() []string {
+	var out []string
+	for _, d := range c.Sync.Deprecations() {
+		out = append(out, "sync: "+d)
+	}
+	return out
+}
+
 // deriveDefaults fills in defaults that depend on other keys.
 func (c *Config) deriveDefaults() {
 	c.Dock.Defaults()
@@ -328,7 +339,8 @@ func collectFields(v reflect.Value, prefix string, out map[string]reflect.Value)
 		}
 		key := prefix + tag
 		f := v.Field(i)
-		if f.Kind() == reflect.Struct {
+		_, selfParsing := f.Addr().Interface().(encoding.TextUnmarshaler)
+		if f.Kind() == reflect.Struct && !selfParsing {
 			collectFields(f, key+"_", out)
 			continue
 		}
@@ -336,7 +348,13 @@ func collectFields(v reflect.Value, prefix string, out map[string]reflect.Value)
 	}
 }
 
+// setScalar parses val into f: a type of the project's own that reads
+// itself from text (motion's durations, say) does, then time.Duration, then
+// each basic kind by its width.
 func setScalar(f reflect.Value, val string) error {
+	if u, ok := f.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		return u.UnmarshalText([]byte(val))
+	}
 	if f.Type() == reflect.TypeOf(time.Duration(0)) {
 		d, err := time.ParseDuration(val)
 		if err != nil {
@@ -354,14 +372,20 @@ func setScalar(f reflect.Value, val string) error {
 			return err
 		}
 		f.SetBool(b)
-	case reflect.Int, reflect.Int64, reflect.Int32:
-		n, err := strconv.ParseInt(val, 10, 64)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(val, 10, f.Type().Bits())
 		if err != nil {
 			return err
 		}
 		f.SetInt(n)
-	case reflect.Float64:
-		n, err := strconv.ParseFloat(val, 64)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, err := strconv.ParseUint(val, 10, f.Type().Bits())
+		if err != nil {
+			return err
+		}
+		f.SetUint(n)
+	case reflect.Float32, reflect.Float64:
+		n, err := strconv.ParseFloat(val, f.Type().Bits())
 		if err != nil {
 			return err
 		}

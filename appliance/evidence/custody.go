@@ -60,15 +60,16 @@ const (
 	ActionExported            Action = "exported"
 
 	// people and the appliance
-	ActionPreviewStart Action = "preview-start"
-	ActionPreviewStop  Action = "preview-stop"
-	ActionLogin        Action = "login"
-	ActionAlarm        Action = "alarm"
-	ActionIntakeStop   Action = "intake-stopped"
-	ActionIntakeResume Action = "intake-resumed"
-	ActionFirmware     Action = "firmware"
-	ActionTokenIssued  Action = "token-issued"  // a central client was given a bearer token
-	ActionTokenRevoked Action = "token-revoked" // ... and it was taken away
+	ActionPreviewStart    Action = "preview-start"
+	ActionPreviewStop     Action = "preview-stop"
+	ActionThumbnailViewed Action = "thumbnail-viewed" // first look today of a person at a thumbnail
+	ActionLogin           Action = "login"
+	ActionAlarm           Action = "alarm"
+	ActionIntakeStop      Action = "intake-stopped"
+	ActionIntakeResume    Action = "intake-resumed"
+	ActionFirmware        Action = "firmware"
+	ActionTokenIssued     Action = "token-issued"  // a central client was given a bearer token
+	ActionTokenRevoked    Action = "token-revoked" // ... and it was taken away
 
 	// administration
 	ActionAccountCreated Action = "account-created" // a person's account was made

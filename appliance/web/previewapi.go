@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/media/ffmpeg"
 )
 
 // previewRequest is the JSON form of a preview start; a bare
@@ -233,6 +234,9 @@ func (s *Server) setUp(p *preview, offer string) (string, error) {
 		return "", err
 	}
 	if p.src, err = p.open(0); err != nil {
+		if errors.Is(err, ffmpeg.ErrRefused) {
+			return "", &httpError{http.StatusUnprocessableEntity, "this footage cannot be previewed: " + err.Error()}
+		}
 		return "", err
 	}
 	// The first frame is read now so that footage the decoder refuses is

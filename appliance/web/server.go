@@ -12,9 +12,10 @@
 //	GET    /api/v1/me                       P C
 //	GET    /api/v1/items?q&source&officer&from&to&flag&hold&derived&limit   P C
 //	GET    /api/v1/items/{digest}           P C  record, custody events, derived items, reviews
-//	GET    /api/v1/items/{digest}/thumbnail P    bytes of a thumbnail item only
-//	POST   /api/v1/items/{digest}/export    I    Deps.Export, or 501
-//	POST   /api/v1/items/{digest}/signoff   I    {note}: review-signed-off on a redacted copy
+//	GET    /api/v1/items/{digest}/thumbnail P    bytes of a thumbnail item only (of an original: I only); first view a day is a custody event
+//	POST   /api/v1/items/{digest}/export    I    {reason}: investigators only; Deps.Export, or 501
+//	POST   /api/v1/items/{digest}/signoff   I    {note}: review-signed-off on a redacted copy, once its review queue is resolved
+//	GET    /api/v1/items/{digest}/review    P    review queue, speech map and pending entries of the (latest) redacted copy
 //	POST   /api/v1/items/{digest}/preview   P    application/sdp offer, or {offer,variant,reason};
 //	                                             201 application/sdp answer, Location
 //	GET    /api/v1/previews/{id}            P    state, position (own session; admin any)
@@ -134,13 +135,14 @@ type Server struct {
 	tmpDir string
 	mux    *http.ServeMux
 
-	witnesses  []note.Verifier
-	transcodes chan struct{}
-	quit       chan struct{} // closed by Close: ends event streams
-	mu         sync.Mutex
-	previews   map[string]*preview // recorded, running sessions
-	pending    int                 // sessions being set up, counted against MaxPreviews
-	closed     bool
+	witnesses      []note.Verifier
+	thumbnailsSeen thumbnailsSeen
+	transcodes     chan struct{}
+	quit           chan struct{} // closed by Close: ends event streams
+	mu             sync.Mutex
+	previews       map[string]*preview // recorded, running sessions
+	pending        int                 // sessions being set up, counted against MaxPreviews
+	closed         bool
 }
 
 // New makes the server and opens the shared WebRTC UDP socket. Close it
@@ -374,6 +376,7 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("GET /api/v1/items/{digest}/thumbnail", s.guard(people, s.thumbnail))
 	m.HandleFunc("POST /api/v1/items/{digest}/export", s.guard(investigators, s.export))
 	m.HandleFunc("POST /api/v1/items/{digest}/signoff", s.guard(investigators, s.signOff))
+	m.HandleFunc("GET /api/v1/items/{digest}/review", s.guard(people, s.reviewOf))
 	m.HandleFunc("POST /api/v1/items/{digest}/preview", s.guard(people, s.startPreview))
 	m.HandleFunc("GET /api/v1/previews/{id}", s.guard(people, s.previewStatus))
 	m.HandleFunc("POST /api/v1/previews/{id}/control", s.guard(people, s.previewControl))

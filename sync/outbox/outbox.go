@@ -111,6 +111,7 @@ type Worker struct {
 	running bool
 	current *progress
 	meter   meter
+	sent    int64 // bytes sent since start, for Status
 	last    struct {
 		err   string
 		class target.Class

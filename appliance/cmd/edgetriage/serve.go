@@ -35,7 +35,11 @@ Examples:
 		var level slog.Level
 		level.UnmarshalText([]byte(cfg.Log.Level))
 		log := newLogger(env.stderr, level, cfg.Log.Format == "json")
+		for _, msg := range cfg.Deprecations() {
+			log.Warn("config: "+msg, "config", *path)
+		}
 		d := appliance.New(cfg, log)
+		d.Version = version
 		if env.isTTY {
 			d.Terminal = env.stderr
 		}

@@ -259,7 +259,7 @@ function renderCameras(v) {
     const gaps = c.gaps || [];
     return el('div', { class: 'row' },
       el('div', { class: 'top' }, el('b', { text: c.name || c.id || '?' }), stateTag(c.state)),
-      c.last_segment ? el('div', { class: 'muted', text: 'last segment ' + fmtTime(c.last_segment) }) : null,
+      c.last_segment_at ? el('div', { class: 'muted last-segment', text: 'last segment sealed ' + fmtTime(c.last_segment_at) }) : null,
       gaps.length ? el('div', { class: 'muted', text: gaps.length + ' gap(s), last ' + fmtTime(gaps[gaps.length - 1].start) }) : null,
       c.error ? el('div', { class: 'error', text: c.error }) : null);
   }));
@@ -272,6 +272,9 @@ function renderSync(v) {
     el('div', { text: (v.pending ?? '?') + ' pending · ' + (v.in_flight ?? 0) + ' uploading' }),
     v.rate_bytes_per_s != null ? el('div', { class: 'muted', text: fmtBytes(v.rate_bytes_per_s) + '/s' }) : null,
     v.last_error ? el('div', { class: 'error', text: v.last_error }) : null)];
+  if (!(v.queue || []).length) {
+    kids.push(el('div', { class: 'row muted sync-empty', text: 'Queue empty: nothing is waiting to go to central storage.' }));
+  }
   for (const q of (v.queue || []).slice(0, 20)) {
     kids.push(el('div', { class: 'row' }, el('div', { class: 'top' }, el('span', { class: 'digest', text: short(q.item) }), stateTag(q.state)), progress(q.bytes_done, q.bytes_total)));
   }
@@ -377,6 +380,7 @@ async function loadItem(digest) {
   $('#item-meta').replaceChildren(...rows.filter((r) => r[1]).map(([k, v]) => el('tr', {}, el('td', { text: k }), el('td', {}, v))));
   $('#item-timeline').replaceWith(Object.assign(timeline(item, 'big'), { id: 'item-timeline' }));
   renderDerived(item, derived || [], reviews || {});
+  loadReview(item);
   $('#item-events').replaceChildren(el('tr', {}, el('th', { text: '#' }), el('th', { text: 'time' }), el('th', { text: 'actor' }), el('th', { text: 'action' }), el('th', { text: 'details' })),
     ...(events || []).slice().reverse().map((e) => el('tr', {}, el('td', { text: e.seq }), el('td', { text: fmtTime(e.time) }), el('td', { text: e.actor }), el('td', { text: e.action }),
       el('td', { class: 'det', text: Object.entries(e.details || {}).filter(([k]) => k !== 'record').map(([k, v]) => k + '=' + v).join(' ') }))));
@@ -386,7 +390,7 @@ async function loadItem(digest) {
   renderHoldBox(item);
   const exp = $('#export');
   exp.disabled = !state.me.can_export;
-  $('#export-note').textContent = !state.me.export_available ? 'export bundles are not available on this appliance yet' : (state.me.can_export ? '' : 'investigators and admins only');
+  $('#export-note').textContent = !state.me.export_available ? 'export bundles are not available on this appliance yet' : (state.me.can_export ? '' : 'investigators only');
 }
 
 function renderDerived(item, derived, reviews) {
@@ -427,6 +431,72 @@ async function changeItem(what, body) {
   body.reason = $('#change-reason').value;
   const res = await api('PUT', '/api/v1/items/' + state.item.digest + '/' + what, body);
   if (!res.ok) { $('#hold-error').textContent = await errorText(res); return; }
+  loadItem(state.item.digest);
+}
+
+// The review queue of the item's redacted copy: a timeline with its stops
+// (ranked by risk) above the stretches where someone may be speaking, and a
+// list to step through, each stop with why it is there and, for those who
+// may sign off, Accept (an edit naming the stop; fixing it with a box edit
+// that names it resolves it too).
+async function loadReview(item) {
+  const box = $('#item-review');
+  const res = await api('GET', '/api/v1/items/' + item.digest + '/review');
+  if (!res.ok) { box.replaceChildren(el('div', { class: 'muted', text: await errorText(res) })); return; }
+  const rv = await res.json();
+  const dur = rv.duration_s || 1;
+  const pct = (s) => (100 * Math.max(0, Math.min(s, dur)) / dur).toFixed(2) + '%';
+  const pending = new Set(rv.pending || []);
+  const entries = (rv.review && rv.review.entries) || [];
+  const lane = (cls, spans, title) => el('div', { class: 'rv-lane ' + cls, title },
+    ...spans.map((s) => el('i', { class: s.cls || '', title: s.title || '', style: 'left:' + pct(s.start_s) + ';width:calc(' + pct(s.end_s - s.start_s) + ' + 2px)' })));
+  const stops = entries.map((e) => ({ start_s: e.start_s, end_s: e.end_s, cls: 'rv-stop' + (pending.has(e.id) ? '' : ' done'), title: '#' + e.rank + ': ' + e.why[0].text }));
+  const speech = ((rv.speech && rv.speech.spans) || []).map((s) => ({ start_s: s.start_s, end_s: s.end_s, cls: 'rv-speech', title: 'speech ' + s.start_s.toFixed(1) + '-' + s.end_s.toFixed(1) + ' s' }));
+  const list = el('table', { class: 'events' }, el('tr', {}, el('th', { text: '#' }), el('th', { text: 'time' }), el('th', { text: 'why' }), el('th', { text: '' })));
+  for (const e of entries) {
+    const act = el('td', {});
+    if (!pending.has(e.id)) act.append('resolved');
+    else if (state.me.can_sign_off) {
+      const b = el('button', { class: 'accept', 'data-entry': e.id, text: 'Accept' });
+      b.addEventListener('click', () => acceptStop(rv, e));
+      act.append(b);
+    }
+    list.append(el('tr', {}, el('td', { text: e.rank }), el('td', { text: e.start_s.toFixed(1) + '-' + e.end_s.toFixed(1) + ' s' }),
+      el('td', { class: 'det', text: e.why.map((w) => w.text).join(' · ') }), act));
+  }
+  const audio = el('table', { class: 'events' }, el('tr', {}, el('th', { text: 'speech' }), el('th', { text: '' })));
+  const edited = (rv.edits || []).filter((x) => x.op === 'mute' || x.op === 'bleep');
+  for (const s of (rv.speech && rv.speech.spans) || []) {
+    const done = edited.find((x) => x.start_s <= s.start_s && x.end_s >= s.end_s);
+    const act = el('td', {}, done ? done.op + 'd' : '');
+    if (!done && state.me.can_sign_off) {
+      for (const op of ['mute', 'bleep']) {
+        const b = el('button', { class: 'audio-' + op, 'data-start': s.start_s, text: op[0].toUpperCase() + op.slice(1) });
+        b.addEventListener('click', () => audioEdit(rv, op, s));
+        act.append(b, ' ');
+      }
+    }
+    audio.append(el('tr', {}, el('td', { text: s.start_s.toFixed(2) + '-' + s.end_s.toFixed(2) + ' s' }), act));
+  }
+  box.replaceChildren(
+    el('div', { class: 'muted', text: (rv.review.message || '') + ' · ' + pending.size + ' to resolve before sign-off' + (rv.speech && rv.speech.error ? ' · speech map: ' + rv.speech.error : '') }),
+    el('div', { class: 'rv-timeline' }, lane('stops', stops, 'review stops'), lane('speech', speech, 'speech present')),
+    el('div', { class: 'rv-legend muted', text: '0 s — review stops (red: to resolve) above, speech (blue) below — ' + dur.toFixed(1) + ' s' }),
+    list, audio);
+}
+
+// audioEdit mutes or bleeps a stretch of speech in the next rendered copy.
+async function audioEdit(rv, op, span) {
+  const edits = (rv.edits || []).concat([{ op, start_s: span.start_s, end_s: span.end_s }]);
+  const res = await api('PUT', '/api/v1/items/' + rv.master + '/redaction-edits', edits);
+  if (!res.ok) { $('#preview-error').textContent = await errorText(res); return; }
+  loadItem(state.item.digest);
+}
+
+async function acceptStop(rv, e) {
+  const edits = (rv.edits || []).concat([{ op: 'accept', start_s: e.start_s, end_s: e.end_s, entry: e.id }]);
+  const res = await api('PUT', '/api/v1/items/' + rv.master + '/redaction-edits', edits);
+  if (!res.ok) { $('#preview-error').textContent = await errorText(res); return; }
   loadItem(state.item.digest);
 }
 
@@ -508,7 +578,14 @@ async function control(action, position) {
 }
 
 async function exportItem() {
-  const res = await api('POST', '/api/v1/items/' + state.item.digest + '/export', {});
+  // Evidence leaves the appliance only for a case: the reason goes into
+  // the custody chain with the export.
+  const reason = window.prompt('Reason for the export (case or incident reference):', '');
+  if (!reason || !reason.trim()) {
+    $('#export-note').textContent = 'an export needs a reason';
+    return;
+  }
+  const res = await api('POST', '/api/v1/items/' + state.item.digest + '/export', { reason: reason.trim() });
   $('#export-note').textContent = res.ok ? 'export started' : await errorText(res);
 }
 
