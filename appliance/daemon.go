@@ -71,14 +71,18 @@ type Daemon struct {
 	camMu       sync.Mutex
 	cameras     []*rtsp.Recorder
 	motionLive  []*motion.LiveSource // one per motion-only camera
-	dock        *dock.Dock
-	firmware    *firmware.Manager
-	stages      []*pipeline.Follower // pipeline stages that follow the custody chain
-	auth        *auth.Service
-	web         *web.Server
-	clock       *pipeline.ClockWatch
-	stamper     *pipeline.Stamper // nil without a TSA
-	webhooks    []*pipeline.Webhook
+	// camLeaving holds, per camera a reload stopped, a channel closed once
+	// its old recorder has handed its last segments over: two recorders of
+	// one camera must never share its spool.
+	camLeaving map[string]<-chan struct{}
+	dock       *dock.Dock
+	firmware   *firmware.Manager
+	stages     []*pipeline.Follower // pipeline stages that follow the custody chain
+	auth       *auth.Service
+	web        *web.Server
+	clock      *pipeline.ClockWatch
+	stamper    *pipeline.Stamper // nil without a TSA
+	webhooks   []*pipeline.Webhook
 
 	// cfgMu guards cfg once the daemon runs: a reload replaces sections.
 	cfgMu    sync.Mutex
