@@ -187,7 +187,7 @@ if [ -n "$old_deb" ]; then
   [ "$(count_events file-offloaded)" = "$before_offloaded" ] || fail "files offloaded again after the upgrade"
   [ "$(count_events ingested-again)" = 0 ] || fail "items ingested again after the upgrade"
   [ "$(count_events schema-migrated)" -ge 1 ] || fail "no schema migration recorded"
-  cp "$work/pinned.pub" "$root/tmp/pinned.pub"
+  install -m 0644 "$work/pinned.pub" "$root/tmp/pinned.pub" # the vault's copy is 0640 (UMask=0027), root's here
   as_user edgetriage verify --data /var/lib/edgetriage --pubkey /tmp/pinned.pub >"$work/verify.log" 2>&1 ||
     { cat "$work/verify.log" >&2; fail "verify after the upgrade"; }
   say "upgraded to $(deb_version "$new_deb"): migrated, verify passes with the key pinned before, nothing offloaded again"

@@ -38,7 +38,7 @@ type cliEnv struct {
 func commands() []command {
 	return []command{
 		serveCommand(), ingestCommand(), offloadCommand(), recordCommand(), verifyCommand(),
-		exportCommand(), custodyCommand(), triageCommand(), redactCommand(), userCommand(), firmwareCommand(), versionCommand(),
+		exportCommand(), custodyCommand(), triageCommand(), redactCommand(), userCommand(), firmwareCommand(), dockCommand(), versionCommand(),
 	}
 }
 

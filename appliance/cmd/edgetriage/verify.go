@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -136,9 +137,15 @@ var errNotPinned = errors.New("signature valid but signer not pinned")
 func parsePin(pubkey, fingerprint string) (keyPin, error) {
 	var pin keyPin
 	if pubkey != "" {
+		// A file that is there but cannot be read is reported as such,
+		// not parsed as if its name were the key.
 		text := pubkey
-		if raw, err := os.ReadFile(pubkey); err == nil {
+		raw, err := os.ReadFile(pubkey)
+		switch {
+		case err == nil:
 			text = string(raw)
+		case !errors.Is(err, fs.ErrNotExist):
+			return pin, fmt.Errorf("--pubkey: %w", err)
 		}
 		key, err := vault.ParsePublicKey(text)
 		if err != nil {
