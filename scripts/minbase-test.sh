@@ -7,9 +7,9 @@
 #
 # Without arguments it runs the two tests that once failed only on such a
 # machine (issue 18): TestUnreadableFileIsReported and
-# TestChangesFeedUnderConcurrentIntake. The root tarball and apt's
-# downloads are shared with scripts/install-test.sh
-# (~/.cache/edgetriage/install-test); Go's module and build caches are the
+# TestChangesFeedUnderConcurrentIntake. The root tarball is shared with
+# scripts/install-test.sh (~/.cache/edgetriage/install-test), apt's
+# downloads are kept beside it; Go's module and build caches are the
 # host's, bound in. Tests run with -race, as make test runs these packages.
 set -euo pipefail
 
@@ -32,7 +32,10 @@ fi
 say() { echo "minbase-test: $*" >&2; }
 started=$SECONDS
 
-mkdir -p "$cache/archives/partial"
+# apt's downloads of its own: apt locks its archive directory for a whole
+# run, and install-test.sh may be running.
+archives="$cache/archives-minbase"
+mkdir -p "$archives/partial"
 if [ ! -s "$tarball" ]; then
   say "debootstrap --variant=minbase bookworm (first run; cached in $tarball)"
   fresh="$(mktemp -d)"
@@ -69,7 +72,7 @@ mount -t proc proc "$root/proc"
 mount --bind /dev "$root/dev"
 mount --bind /dev/pts "$root/dev/pts"
 mount --bind -o ro /sys "$root/sys"
-mount --bind "$cache/archives" "$root/var/cache/apt/archives"
+mount --bind "$archives" "$root/var/cache/apt/archives"
 mount --bind -o ro "$goroot" "$root/usr/local/go"
 mount --bind "$modcache" "$root/root/go/pkg/mod"
 mount --bind "$buildcache" "$root/root/.cache/go-build"
