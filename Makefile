@@ -2,12 +2,13 @@
 # `make test` runs the whole suite. Both install what they need first.
 SHELL     := /bin/bash
 GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
+FUZZTIME  ?= 10s
 BIN       := bin/edgetriage
 PKG       := ./appliance/cmd/edgetriage
 # The version stamped into the binary (edgetriage version, edgetriage_build_info).
 VERSION   ?= $(shell bash scripts/version.sh)
 
-.PHONY: all deps build run demo test bench soak vet clean deb install-test
+.PHONY: all deps build run demo test test-central bench soak fuzz vet clean deb install-test
 
 all: build
 
@@ -37,11 +38,16 @@ demo: build
 test: deps
 	GO=$(GO) bash scripts/test.sh
 
+# The central service's tests alone, with the servers they need.
+test-central: deps
+	GO=$(GO) bash scripts/test.sh central
+
 # Every benchmark once (-benchtime 1x: each op is a whole figure), then the
 # summary table of every figure against its goal (scripts/bench-goals.tsv).
 bench: deps
 	bash scripts/s3server.sh start
-	eval "$$(bash scripts/s3server.sh env)" && $(GO) test -run '^$$' -bench . -skip '^BenchmarkSoak$$' -benchtime 1x -timeout 60m ./... 2>&1 | tee bench.out; \
+	bash scripts/pgserver.sh start
+	eval "$$(bash scripts/s3server.sh env)" && eval "$$(bash scripts/pgserver.sh env)" && $(GO) test -run '^$$' -bench . -skip '^BenchmarkSoak$$' -benchtime 1x -timeout 60m ./... 2>&1 | tee bench.out; \
 	status=$${PIPESTATUS[0]}; bash scripts/bench-summary.sh bench.out; exit $$status
 
 # The daemon for EDGETRIAGE_TEST_SOAK_DURATION (default 10m) with four RTSP
@@ -49,6 +55,10 @@ bench: deps
 soak: deps
 	bash scripts/s3server.sh start
 	eval "$$(bash scripts/s3server.sh env)" && $(GO) test -run '^$$' -bench '^BenchmarkSoak$$' -benchtime 1x -timeout 90m -v $(PKG)
+
+# Every fuzz target for FUZZTIME each (default 10s; see scripts/fuzz.sh).
+fuzz: deps
+	GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 clean:
 	rm -rf bin dist

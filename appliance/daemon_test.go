@@ -29,6 +29,9 @@ func startDaemon(t *testing.T, mutate func(*config.Config)) (*Daemon, string) {
 	cfg.Sync.Filesystem.Root = t.TempDir()
 	cfg.Dock.Root = t.TempDir()
 	cfg.WebRTC.UDPAddr = "127.0.0.1:0"
+	// Second factors have their own tests (auth, web, console_test.go);
+	// here people log in with a password.
+	cfg.Auth.MFARequiredRoles = nil
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -232,4 +235,18 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// With key_fingerprint pinned in the configuration, a daemon given a vault
+// signed by any other key refuses to start rather than sign with it.
+func TestPinnedFingerprintRefusesAnotherKey(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.WebRTC.UDPAddr = "127.0.0.1:0"
+	cfg.KeyFingerprint = strings.Repeat("ab", 32)
+	err := New(cfg, slog.New(slog.DiscardHandler)).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "key_fingerprint") {
+		t.Fatalf("a daemon on another key than the pinned one: %v", err)
+	}
 }

@@ -103,7 +103,7 @@ func TestDockedCameraGetsStagedFirmwareAfterOffload(t *testing.T) {
 	d, _ := startDaemon(t, func(c *config.Config) {
 		dockRoot = c.Dock.Root
 		c.Dock.RescanInterval = 200 * time.Millisecond
-		c.Firmware.Vendors = []firmware.VendorKey{{Vendor: "acme", PublicKey: hex.EncodeToString(pub)}}
+		c.Firmware.Vendors = []firmware.VendorKey{{Vendor: "acme", PublicKey: hex.EncodeToString(pub), Models: []string{"BWC-3"}}}
 	})
 	image := bytes.Repeat([]byte("firmware image 1.3.0 "), 4096)
 	pkg := filepath.Join(t.TempDir(), "bwc3-1.3.0.fwpkg")

@@ -33,7 +33,7 @@ func TestDashboardShowsLastSegmentTimeAndEmptyQueue(t *testing.T) {
 		return len(sts) == 1 && !sts[0].LastSegmentAt.IsZero()
 	})
 	ctx := context.Background()
-	if err := d.auth.AddUser(ctx, "pc-8", auth.RoleStaff, "a long enough password"); err != nil {
+	if err := d.auth.AddUser(ctx, "appliance:test", "pc-8", auth.RoleStaff, "a long enough password"); err != nil {
 		t.Fatal(err)
 	}
 	browser := testkit.Chromium(t)

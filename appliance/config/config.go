@@ -18,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
 	"github.com/edgetriage/edgetriage/appliance/pipeline"
@@ -64,6 +65,11 @@ type Config struct {
 	Health hardware.Config `yaml:"health"`
 	// Firmware: vendor keys, battery floor, rollout limit, where cameras take updates.
 	Firmware firmware.Config `yaml:"firmware"`
+	// Auth is the login policy: which roles need a second factor.
+	Auth auth.Policy `yaml:"auth"`
+	// Alerts are webhooks told of tamper alerts, recording gaps, intake
+	// stops, health alarms and forks of the custody log.
+	Alerts pipeline.AlertsConfig `yaml:"alerts"`
 }
 
 // Metrics is the Prometheus endpoint at /metrics.
@@ -116,6 +122,7 @@ func Default() Config {
 		Redaction:          pipeline.DefaultRedaction(),
 		Triage:             pipeline.DefaultTriage(),
 		Firmware:           firmware.DefaultConfig(),
+		Auth:               auth.DefaultPolicy(),
 	}
 }
 
@@ -269,7 +276,7 @@ func (c Config) Validate() error {
 	for _, s := range []struct {
 		name    string
 		section interface{ Validate() error }
-	}{{"retention", c.Retention}, {"sync", c.Sync}, {"triage", c.Triage}, {"redaction", c.Redaction}} {
+	}{{"retention", c.Retention}, {"sync", c.Sync}, {"triage", c.Triage}, {"redaction", c.Redaction}, {"auth", c.Auth}, {"alerts", c.Alerts}} {
 		if err := s.section.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("'%s': %w", s.name, err))
 		}

@@ -129,3 +129,29 @@ func TestBandwidthKeyInBitsWithOldAlias(t *testing.T) {
 		t.Fatalf("both keys: %v", err)
 	}
 }
+
+// Redaction covers people's heads by default; a source may cover whole
+// people or faces only; a misspelt mode is refused with its key.
+func TestRedactionPeoplePerSource(t *testing.T) {
+	cfg, err := Load(write(t, "redaction:\n  people: heads\n  sources:\n    cam-yard:\n      people: whole-person\n    BWV-1:\n      people: faces\n    cam-door: {}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for src, want := range map[string]string{"cam-yard": "whole-person", "BWV-1": "faces", "cam-door": "heads", "other": "heads"} {
+		if got := cfg.Redaction.PeopleFor(src); got != want {
+			t.Errorf("people for %s: %s, want %s", src, got, want)
+		}
+	}
+	if def, _ := Load("", nil); def.Redaction.PeopleFor("x") != "heads" {
+		t.Errorf("default people: %s", def.Redaction.PeopleFor("x"))
+	}
+	for text, key := range map[string]string{
+		"redaction:\n  people: bodies\n":                        "'people'",
+		"redaction:\n  sources:\n    cam-1:\n      people: x\n": "sources.cam-1.people",
+		"redaction:\n  sources:\n    cam-1:\n      blur: 3\n":   "blur",
+	} {
+		if _, err := Load(write(t, text), nil); err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%q: error %v does not name %s", text, err, key)
+		}
+	}
+}

@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"crypto/subtle"
+	"net"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,13 +25,20 @@ func Handler(v *vault.Vault, health *hardware.Sampler, parts Parts, token string
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&vaultCollector{v: v}, healthCollector{s: health}, parts, buildInfo{version: parts.Version})
-	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	if token == "" {
-		return h
-	}
+	return guarded(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), token)
+}
+
+// guarded answers only the bearer of token, or, without a token, only a
+// scraper on the appliance itself: the series say what the station holds
+// and does.
+func guarded(h http.Handler, token string) http.Handler {
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		if token == "" && !fromLoopback(r) {
+			http.Error(w, "metrics are served to this machine only unless metrics.bearer_token is set", http.StatusForbidden)
+			return
+		}
+		if token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="edgetriage metrics"`)
 			http.Error(w, "metrics need the configured bearer token", http.StatusUnauthorized)
 			return
@@ -57,19 +65,10 @@ func (c *vaultCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *vaultCollector) Collect(ch chan<- prometheus.Metric) {
-	counts := map[evidence.State]float64{evidence.StateStored: 0, evidence.StateRemoved: 0}
-	var stored float64
-	c.v.Items(func(it evidence.Item) bool {
-		counts[it.State]++
-		if it.State == evidence.StateStored {
-			stored += float64(it.Size)
-		}
-		return true
-	})
-	for state, n := range counts {
-		ch <- prometheus.MustNewConstMetric(descItems, prometheus.GaugeValue, n, string(state))
-	}
-	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, stored)
+	st := c.v.Stats()
+	ch <- prometheus.MustNewConstMetric(descItems, prometheus.GaugeValue, float64(st.Stored), string(evidence.StateStored))
+	ch <- prometheus.MustNewConstMetric(descItems, prometheus.GaugeValue, float64(st.Removed), string(evidence.StateRemoved))
+	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(st.StoredBytes))
 	if head, err := c.v.Head(); err == nil {
 		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(head.Seq))
 	}
@@ -78,4 +77,13 @@ func (c *vaultCollector) Collect(ch chan<- prometheus.Metric) {
 		stopped = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descIntake, prometheus.GaugeValue, stopped)
+}
+
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

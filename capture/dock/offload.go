@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/media/mp4"
 )
 
 // ErrNotCamera means no profile recognises the bay; nothing in it is read
@@ -532,7 +533,7 @@ func (d *Dock) stageCopy(ctx context.Context, s *session, f *camFile, fp *filePr
 	if !f.Sidecar {
 		// A few header reads at their own offsets; the copy below is still
 		// the one read of the media.
-		f.RecStart, f.RecDur, _ = recordingTimes(fh, res.size)
+		f.RecStart, f.RecDur, _ = mp4.MovieTimes(fh, res.size)
 	}
 	d.mu.Lock()
 	fp.State, fp.Total, fp.started, fp.copied = FileCopying, f.Size, d.now(), true

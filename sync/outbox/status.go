@@ -49,12 +49,12 @@ func (w *Worker) Status(ctx context.Context) (Status, error) {
 	now := w.cfg.Now()
 	st := Status{
 		Target:     w.cfg.Target.Name(),
-		WindowOpen: Open(w.cfg.Windows, now),
+		WindowOpen: Open(w.Windows(), now),
 		Counts:     map[State]int{},
 		Items:      entries,
 	}
 	if !st.WindowOpen {
-		st.NextWindow = NextOpen(w.cfg.Windows, now)
+		st.NextWindow = NextOpen(w.Windows(), now)
 	}
 	for _, e := range entries {
 		st.Counts[e.State]++

@@ -5,6 +5,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"slices"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -34,6 +35,11 @@ type FrameStats struct {
 	Similarity float64
 	// Warming is set while the background is still being learned.
 	Warming bool
+	// Strong is set when the run of motion this frame belongs to (motion
+	// no further apart than the merge gap) has had a frame whose motion
+	// stood out from the picture's own noise by confirmRatio: an event
+	// needs one to be reported.
+	Strong bool
 	// Luma and Contrast are the mean and standard deviation of the small luma frame.
 	Luma, Contrast float64
 	// Sharpness is the variance of the Laplacian of the small luma frame.
@@ -55,6 +61,18 @@ const (
 	maxGain        = 4.0  // dark, flat scenes are not amplified beyond this
 	blockSize      = 8    // work-frame pixels per side of a motion-history block
 	sharpEvery     = 200 * time.Millisecond
+	noiseTau       = 10.0 // how far back a block's noise level reaches
+	noiseEvery     = 200 * time.Millisecond
+	noisePrecision = 4.0
+	// confirmRatio is how far, in a block, the change must stand out from
+	// that block's usual change from one second to the next for motion to
+	// be confirmed. Compression noise on a still, low-contrast scene (the
+	// encoder sharpening texture after each keyframe, amplified by contrast
+	// normalisation) reaches 5.5 times its block's noise level on the
+	// still-scene clips of the tests; people and cars in the labelled
+	// clips reach 11 at least, and 16 to 35 as a rule.
+	confirmRatio = 8.0
+	noiseCap     = 2.0 // a block's noise level counts up to this times the median block's
 )
 
 // Detector turns frames into motion statistics. It is not safe for
@@ -88,7 +106,19 @@ type Detector struct {
 	tmp                        gocv.Mat
 	scalarMean, scalarStd      gocv.Mat
 	ncc, blk                   gocv.Mat
-	none                       gocv.Mat // an empty mask argument
+	// bgDiff and recDiff are this frame's absolute difference from the
+	// background and from the recent past; noise is each block's usual
+	// recDiff (seconds-smoothed), strength the per-block change that
+	// counts, both on the motion-history grid.
+	bgDiff, recDiff                  gocv.Mat // 8U, work size
+	noiseIn, noiseBlk, noise, bar    gocv.Mat // 32F: work size, then grid
+	strength, strengthBlk, strengthF gocv.Mat // 8U work size, 8U grid, 32F grid
+	confirm, motionBlk               gocv.Mat // 8U grid
+	noiseBuf                         []float32
+	noiseAt                          time.Duration // when noise was last learnt
+	lastMotion                       time.Duration // the last frame with counted motion
+	runStrong                        bool          // the run of motion up to lastMotion stood out
+	none                             gocv.Mat      // an empty mask argument
 }
 
 // NewDetector validates cfg and returns a detector; the working resolution
@@ -100,7 +130,8 @@ func NewDetector(cfg Config) (*Detector, error) {
 	d := &Detector{cfg: cfg}
 	for _, m := range []*gocv.Mat{&d.small, &d.gray, &d.norm, &d.blurred, &d.bg, &d.bg8, &d.diff, &d.recent, &d.recent8,
 		&d.thresh, &d.persist, &d.nuisance, &d.motion, &d.active, &d.lap, &d.tmp,
-		&d.scalarMean, &d.scalarStd, &d.ncc, &d.blk, &d.none} {
+		&d.scalarMean, &d.scalarStd, &d.ncc, &d.blk, &d.none, &d.bgDiff, &d.recDiff, &d.noiseIn, &d.noiseBlk, &d.noise, &d.bar,
+		&d.strength, &d.strengthBlk, &d.strengthF, &d.confirm, &d.motionBlk} {
 		*m = gocv.NewMat()
 	}
 	d.kernel = gocv.GetStructuringElement(gocv.MorphRect, image.Pt(3, 3))
@@ -111,7 +142,8 @@ func NewDetector(cfg Config) (*Detector, error) {
 func (d *Detector) Close() error {
 	for _, m := range []*gocv.Mat{&d.small, &d.gray, &d.norm, &d.blurred, &d.bg, &d.bg8, &d.diff, &d.recent, &d.recent8,
 		&d.thresh, &d.persist, &d.nuisance, &d.motion, &d.active, &d.lap, &d.tmp,
-		&d.scalarMean, &d.scalarStd, &d.ncc, &d.blk, &d.none, &d.kernel} {
+		&d.scalarMean, &d.scalarStd, &d.ncc, &d.blk, &d.none, &d.kernel, &d.bgDiff, &d.recDiff, &d.noiseIn, &d.noiseBlk, &d.noise, &d.bar,
+		&d.strength, &d.strengthBlk, &d.strengthF, &d.confirm, &d.motionBlk} {
 		m.Close()
 	}
 	for i := range d.zones {
@@ -197,8 +229,8 @@ func (d *Detector) Process(frame gocv.Mat, t time.Duration) FrameStats {
 	st.Warming = age < warmUp
 
 	d.bg.ConvertTo(&d.bg8, gocv.MatTypeCV8U)
-	gocv.AbsDiff(d.blurred, d.bg8, &d.diff)
-	gocv.Threshold(d.diff, &d.thresh, d.threshold(), 255, gocv.ThresholdBinary)
+	gocv.AbsDiff(d.blurred, d.bg8, &d.bgDiff)
+	gocv.Threshold(d.bgDiff, &d.thresh, d.threshold(), 255, gocv.ThresholdBinary)
 	gocv.BitwiseAnd(d.thresh, d.active, &d.thresh)
 	changed := float64(gocv.CountNonZero(d.thresh)) / d.activeArea
 	if changed > globalChange && !st.Warming {
@@ -215,8 +247,27 @@ func (d *Detector) Process(frame gocv.Mat, t time.Duration) FrameStats {
 		return st
 	}
 	d.moving(dt)
+	d.learnNoise(t, age-warmUp)
 	d.contours(&st)
+	if len(st.Boxes) > 0 {
+		st.Strong = d.confirmRun(t)
+	}
 	return st
+}
+
+// confirmRun reports whether the run of motion this frame belongs to
+// (motion no further apart than the merge gap, the rule events are made
+// by) has stood out from the noise, checking this frame only while it has
+// not: one strong frame is all an event needs.
+func (d *Detector) confirmRun(t time.Duration) bool {
+	if t-d.lastMotion > d.cfg.MergeGap.D() {
+		d.runStrong = false
+	}
+	d.lastMotion = t
+	if !d.runStrong {
+		d.runStrong = d.strong()
+	}
+	return d.runStrong
 }
 
 // learn updates the per-block motion history and the background, and
@@ -252,13 +303,79 @@ func (d *Detector) learn(dt, age float64, warming bool) {
 // about a second.
 func (d *Detector) moving(dt float64) {
 	d.recent.ConvertTo(&d.recent8, gocv.MatTypeCV8U)
-	gocv.AbsDiff(d.blurred, d.recent8, &d.diff)
-	gocv.Threshold(d.diff, &d.diff, d.threshold()*recentShare, 255, gocv.ThresholdBinary)
+	gocv.AbsDiff(d.blurred, d.recent8, &d.recDiff)
+	gocv.Threshold(d.recDiff, &d.diff, d.threshold()*recentShare, 255, gocv.ThresholdBinary)
 	gocv.AccumulatedWeighted(d.blurred, &d.recent, rate(dt, recentTau))
 	gocv.BitwiseAnd(d.thresh, d.diff, &d.motion)
 	gocv.BitwiseNot(d.nuisance, &d.nuisance)
 	gocv.BitwiseAnd(d.motion, d.nuisance, &d.motion)
 	gocv.DilateWithParams(d.motion, &d.motion, d.kernel, image.Pt(-1, -1), 2, gocv.BorderConstant, color.RGBA{})
+}
+
+// learnNoise updates each block's noise level: its mean change against
+// the recent past, scaled like the threshold it is compared with, smoothed
+// over noiseTau; age is how long it has been learning. Everything that
+// changes feeds it, motion included: a person crossing a block raises it
+// for a few seconds by a tenth of their own contrast, which still leaves
+// the next person standing out. A level smoothed over seconds needs no
+// more than noiseEvery's samples, whatever the frame rate.
+func (d *Detector) learnNoise(t time.Duration, age float64) {
+	fresh := d.noise.Empty() || d.noise.Cols() != d.grid.X || d.noise.Rows() != d.grid.Y || age <= 0
+	if !fresh && t-d.noiseAt < noiseEvery {
+		return
+	}
+	dt := (t - d.noiseAt).Seconds()
+	d.noiseAt = t
+	// Averaged in 8 bits at noisePrecision times the scale, which keeps
+	// the fraction a small level needs and is cheap; a block whose mean
+	// saturates is in motion, not noisy, and counts as the cap.
+	d.recDiff.ConvertToWithParams(&d.noiseIn, gocv.MatTypeCV8U, noisePrecision/recentShare, 0)
+	gocv.Resize(d.noiseIn, &d.noiseIn, d.grid, 0, 0, gocv.InterpolationArea)
+	d.noiseIn.ConvertToWithParams(&d.noiseBlk, gocv.MatTypeCV32F, 1/noisePrecision, 0)
+	if fresh {
+		d.noiseBlk.CopyTo(&d.noise)
+		return
+	}
+	k := rate(dt, noiseTau)
+	if age < noiseTau {
+		k = math.Max(k, dt/age) // an exact running mean until the history is long enough
+	}
+	gocv.AccumulatedWeighted(d.noiseBlk, &d.noise, k)
+}
+
+// strong reports whether, in some block touched by this frame's counted
+// motion, the change (against the background and the recent past alike)
+// stands out from the block's noise level by confirmRatio. The comparison
+// is of block means, not pixels: compression noise lights up a few pixels
+// of a block at a time, a moving object most of them. A block's noise
+// level counts up to noiseCap times the median block's, so that motion
+// which began before the detector did (a short clip full of it) does not
+// hide itself.
+func (d *Detector) strong() bool {
+	// The recent past is compared at recentShare of the threshold; scale
+	// its difference alike, so both count the same.
+	d.recDiff.ConvertToWithParams(&d.strength, gocv.MatTypeCV8U, 1/recentShare, 0)
+	gocv.Min(d.bgDiff, d.strength, &d.strength)
+	gocv.Resize(d.strength, &d.strengthBlk, d.grid, 0, 0, gocv.InterpolationArea)
+	d.strengthBlk.ConvertTo(&d.strengthF, gocv.MatTypeCV32F)
+	gocv.Threshold(d.noise, &d.bar, float32(noiseCap*d.medianNoise()), 0, gocv.ThresholdTrunc)
+	// The bar is confirmRatio * (noise + 1): the 1 keeps a clean scene's
+	// bar above zero, where the threshold decides alone.
+	d.bar.ConvertToWithParams(&d.bar, gocv.MatTypeCV32F, confirmRatio, confirmRatio)
+	gocv.Compare(d.strengthF, d.bar, &d.confirm, gocv.CompareGE)
+	gocv.Resize(d.motion, &d.motionBlk, d.grid, 0, 0, gocv.InterpolationArea)
+	gocv.BitwiseAnd(d.confirm, d.motionBlk, &d.confirm)
+	return gocv.CountNonZero(d.confirm) > 0
+}
+
+func (d *Detector) medianNoise() float64 {
+	v, err := d.noise.DataPtrFloat32()
+	if err != nil || len(v) == 0 {
+		return 0
+	}
+	d.noiseBuf = append(d.noiseBuf[:0], v...)
+	slices.Sort(d.noiseBuf)
+	return float64(d.noiseBuf[len(d.noiseBuf)/2])
 }
 
 // median8 returns the median of a single-channel 8-bit Mat.

@@ -10,11 +10,18 @@
 //     complaint; DecodeError.Problem() is the evidence.Problem to record.
 //   - Live is the per-frame motion signal: Feed(frame, at) reports whether
 //     motion is active.
-//   - LiveSource is the motion signal of one RTSP camera for motion-only
-//     recording: NewLiveSource(id, url, cfg, opt), Run(ctx) keeps an ffmpeg
-//     RTSP client on the (sub-)stream, MotionBetween(id, from, to) answers
-//     the recorder (capture/rtsp's MotionSignal), true for time it did not
-//     watch.
+//   - LiveSource is the live analysis of one RTSP camera:
+//     NewLiveSource(id, url, cfg, opt), Run(ctx) keeps an ffmpeg RTSP
+//     client on the (sub-)stream that decodes it once, at
+//     Config.LiveAnalysisFPS, for the detector and the thumbnails alike.
+//     Window(from, to) is the triage of a stretch of the camera's time (a
+//     sealed segment's): the events file triage would report, with peak
+//     thumbnails, the tamper alerts (raised at once through OnAlert), and
+//     which part was watched; a segment watched throughout need not be
+//     decoded again, and LiveWindow.Merge folds the file triage of one that
+//     was not into what live analysis saw, each alert once.
+//     MotionBetween(id, from, to) answers a motion-only recorder
+//     (capture/rtsp's MotionSignal), true for time it did not watch.
 //   - FlagRules.Decide(item, events) is a pure decision with one readable
 //     reason per matching rule, for an evidence.ActionFlagged custody event.
 //   - Alert.Details() gives the details of an evidence.ActionTamperAlert event.
@@ -47,6 +54,15 @@
 // frame at once recalibrates the background instead of counting. Contours
 // below a minimum area are dropped. Time constants are in seconds, not
 // frames, so the same settings work at 2 and at 30 frames a second.
+//
+// Contrast normalisation amplifies noise as well as detail: on a still,
+// low-contrast scene the encoder's own noise (texture coded afresh after
+// each keyframe) crosses the threshold in scattered blocks. So each block
+// also learns its usual change against the last second, and an event (or
+// live onset) needs a frame whose motion, averaged over a block, stands
+// out from that by confirmRatio. People and cars do so by far; compression
+// noise does not. Weak frames around a confirmed one still count, so
+// events start where the motion did.
 //
 // # The prefilter
 //

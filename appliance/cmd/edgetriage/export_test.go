@@ -26,7 +26,7 @@ func exportParking(t *testing.T) (bundle, pubkey string) {
 		t.Fatalf("ingest: %s", r.stderr)
 	}
 	bundle = filepath.Join(t.TempDir(), "case.bundle")
-	if r := run(t, "export", "--data", data, parkingDigest, "--out", bundle); r.code != 0 {
+	if r := run(t, "export", "--data", data, parkingDigest, "--out", bundle, "--reason", "case 1234"); r.code != 0 {
 		t.Fatalf("export: %s", r.stderr)
 	}
 	raw, _ := os.ReadFile(filepath.Join(data, "keys", "appliance.pub"))

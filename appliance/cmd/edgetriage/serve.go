@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/edgetriage/edgetriage/appliance"
 	"github.com/edgetriage/edgetriage/appliance/config"
@@ -42,6 +43,11 @@ Examples:
 		if env.isTTY {
 			d.Terminal = env.stderr
 		}
+		d.ConfigSource = func() (config.Config, error) { return config.Load(*path, env.environ) }
+		if *path != "" {
+			d.ConfigFile, _ = filepath.Abs(*path)
+		}
+		defer reloadOnHangup(ctx, d, log)()
 		if err := d.Run(ctx); err != nil {
 			log.Error("edgetriage stopped with an error", "err", err)
 			return 1
