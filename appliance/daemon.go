@@ -61,7 +61,7 @@ type Daemon struct {
 	syncPolicy  *pipeline.SyncPolicy
 	health      *hardware.Sampler
 	cameras     []*rtsp.Recorder
-	motionLive  []*motion.LiveSource // one per motion-only camera
+	live        []*motion.LiveSource // each camera's live analysis
 	dock        *dock.Dock
 	firmware    *firmware.Manager
 	stages      []*pipeline.Follower // pipeline stages that follow the custody chain
@@ -216,15 +216,21 @@ func (d *Daemon) wire(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("firmware: %w", err)
 	}
+	live := map[string]pipeline.LiveWindower{}
 	for _, cam := range d.cfg.Cameras {
 		opt := rtsp.Options{Logger: d.log}
-		if cam.Mode == rtsp.ModeMotion {
-			src, err := pipeline.NewLiveMotion(cam, d.cfg.Triage.For(cam.ID), d.vault, d.log)
+		// Every camera is analysed live when triage runs (its segments are
+		// then rarely decoded again); a motion-only recorder needs it anyway.
+		if d.cfg.Triage.Enabled || cam.Mode == rtsp.ModeMotion {
+			src, err := pipeline.NewLiveAnalysis(cam, d.cfg.Triage.For(cam.ID), d.vault, d.log)
 			if err != nil {
 				return fmt.Errorf("camera %s: %w", cam.ID, err)
 			}
-			opt.Motion = src
-			d.motionLive = append(d.motionLive, src)
+			if cam.Mode == rtsp.ModeMotion {
+				opt.Motion = src
+			}
+			live[cam.ID] = src
+			d.live = append(d.live, src)
 		}
 		rec, err := rtsp.New(cam, pipeline.NewOriginVault(d.vault, "rtsp"), opt)
 		if err != nil {
@@ -240,7 +246,7 @@ func (d *Daemon) wire(ctx context.Context) error {
 	d.syncPolicy = pipeline.NewSyncPolicy(d.vault, d.outboxStore, d.cfg.Sync.SendAllFrom, d.outbox.Kick, d.log)
 	d.stages = []*pipeline.Follower{d.syncPolicy.Follower()}
 	if d.cfg.Triage.Enabled {
-		d.stages = append(d.stages, pipeline.NewTriageStage(d.vault, d.cfg.Triage, d.log))
+		d.stages = append(d.stages, pipeline.NewTriageStage(d.vault, d.cfg.Triage, live, d.log))
 	}
 	if d.cfg.Redaction.OnFlag {
 		d.stages = append(d.stages, pipeline.NewRedactStage(d.vault, d.cfg.Redaction, d.log))
@@ -260,7 +266,8 @@ func (d *Daemon) newWeb() (*web.Server, error) {
 			stages = append(stages, s)
 		}
 		deps.Metrics = metrics.Handler(d.vault, pipeline.StatfsUsage, d.health, metrics.Parts{Dock: d.dock.Progress,
-			Cameras: d.CameraStatus, Outbox: d.outbox.Status, Firmware: d.firmware.Statuses, Head: d.vault.Head, Stages: stages},
+			Cameras: d.CameraStatus, Outbox: d.outbox.Status, Firmware: d.firmware.Statuses, Head: d.vault.Head, Stages: stages,
+			Analysis: d.analysisStats},
 			d.cfg.Metrics.BearerToken)
 	}
 	return web.New(web.Config{ICEAddr: d.cfg.WebRTC.UDPAddr, PublicIPs: d.cfg.WebRTC.PublicIPs, Witnesses: d.cfg.Witnesses,
@@ -291,7 +298,7 @@ func (d *Daemon) intakeParts() []supervisor.Part {
 		named{"dock", d.dock},
 		pipeline.NewFirmwareAtDock(d.dock, d.firmware, d.cfg.Dock.Root, time.Second, d.log),
 	}
-	for _, src := range d.motionLive {
+	for _, src := range d.live {
 		parts = append(parts, named{"motion:" + src.CameraID(), src})
 	}
 	for _, rec := range d.cameras {
@@ -320,6 +327,15 @@ func (d *Daemon) backgroundParts() []supervisor.Part {
 		heapTrimmer{every: 10 * time.Second},
 		named{"auth", d.auth}, // writes the failed-login summaries, the last at shutdown
 	}
+}
+
+// analysisStats is each camera's live analysis counters.
+func (d *Daemon) analysisStats() map[string]motion.LiveStats {
+	out := make(map[string]motion.LiveStats, len(d.live))
+	for _, src := range d.live {
+		out[src.CameraID()] = src.Stats()
+	}
+	return out
 }
 
 // DockStatus is every bay's offload progress, for the API and dashboard.

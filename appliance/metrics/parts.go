@@ -10,6 +10,7 @@ import (
 	"github.com/edgetriage/edgetriage/capture/rtsp"
 	"github.com/edgetriage/edgetriage/firmware"
 	"github.com/edgetriage/edgetriage/sync/outbox"
+	"github.com/edgetriage/edgetriage/triage/motion"
 )
 
 var (
@@ -26,8 +27,10 @@ var (
 	descSyncPending  = prometheus.NewDesc("edgetriage_sync_pending_bytes", "Bytes waiting to be sent to central storage.", nil, nil)
 	descFirmware     = prometheus.NewDesc("edgetriage_firmware_cameras", "Cameras by firmware update state.", []string{"state"}, nil)
 	descTriageQueue  = prometheus.NewDesc("edgetriage_stage_backlog_events", "Custody events a pipeline stage has yet to look at.", []string{"stage"}, nil)
+	descLiveCPU      = prometheus.NewDesc("edgetriage_camera_analysis_cpu_seconds_total", "CPU time live analysis used, per camera: its decoder (part=decode) and the detector with thumbnails (part=detect).", []string{"camera", "part"}, nil)
+	descLiveFrames   = prometheus.NewDesc("edgetriage_camera_analysis_frames_total", "Frames live analysis analysed, per camera.", []string{"camera"}, nil)
 	partDescriptions = []*prometheus.Desc{descDockBytes, descDockRate, descDockState, descCamFPS, descCamBitrate, descCamGaps,
-		descCamSegments, descCamUp, descSyncItems, descSyncRate, descSyncPending, descFirmware, descTriageQueue}
+		descCamSegments, descCamUp, descSyncItems, descSyncRate, descSyncPending, descFirmware, descTriageQueue, descLiveCPU, descLiveFrames}
 )
 
 // Parts are the daemon's parts, read at scrape time from their own status
@@ -41,6 +44,9 @@ type Parts struct {
 	// from it.
 	Head   func() (evidence.CustodyEvent, error)
 	Stages []Stage
+	// Analysis is each camera's live analysis counters, by camera id; nil
+	// when no camera is analysed live.
+	Analysis func() map[string]motion.LiveStats
 }
 
 // Stage is a pipeline stage that follows the custody chain.
@@ -95,6 +101,16 @@ func (p Parts) Collect(ch chan<- prometheus.Metric) {
 		}
 		for state, n := range counts {
 			gauge(descFirmware, float64(n), state)
+		}
+	}
+	if p.Analysis != nil {
+		counter := func(desc *prometheus.Desc, v float64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, v, labels...)
+		}
+		for cam, st := range p.Analysis() {
+			counter(descLiveCPU, st.DecodeCPU.Seconds(), cam, "decode")
+			counter(descLiveCPU, st.AnalysisCPU.Seconds(), cam, "detect")
+			counter(descLiveFrames, float64(st.Frames), cam)
 		}
 	}
 	if head, err := p.Head(); err == nil {
