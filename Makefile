@@ -5,7 +5,7 @@ GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
 BIN       := bin/edgetriage
 PKG       := ./appliance/cmd/edgetriage
 
-.PHONY: all deps build run demo test bench soak vet clean
+.PHONY: all deps build run demo test bench soak capacity vet clean
 
 all: build
 
@@ -30,7 +30,7 @@ test: deps
 # summary table of every figure against its goal (scripts/bench-goals.tsv).
 bench: deps
 	bash scripts/s3server.sh start
-	eval "$$(bash scripts/s3server.sh env)" && $(GO) test -run '^$$' -bench . -skip '^BenchmarkSoak$$' -benchtime 1x -timeout 60m ./... 2>&1 | tee bench.out; \
+	eval "$$(bash scripts/s3server.sh env)" && $(GO) test -run '^$$' -bench . -skip '^Benchmark(Soak|Capacity)$$' -benchtime 1x -timeout 60m ./... 2>&1 | tee bench.out; \
 	status=$${PIPESTATUS[0]}; bash scripts/bench-summary.sh bench.out; exit $$status
 
 # The daemon for EDGETRIAGE_TEST_SOAK_DURATION (default 10m) with four RTSP
@@ -38,6 +38,10 @@ bench: deps
 soak: deps
 	bash scripts/s3server.sh start
 	eval "$$(bash scripts/s3server.sh env)" && $(GO) test -run '^$$' -bench '^BenchmarkSoak$$' -benchtime 1x -timeout 90m -v $(PKG)
+
+# How many RTSP cameras the appliance keeps up with: see scripts/capacity.sh.
+capacity: deps
+	GO=$(GO) bash scripts/capacity.sh
 
 clean:
 	rm -rf bin

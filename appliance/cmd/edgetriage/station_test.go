@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -51,6 +52,8 @@ const (
 
 type stationOptions struct {
 	cameras      map[string]string // id -> RTSP URL
+	subStreams   map[string]string // id -> the camera's sub-stream URL, if it has one
+	segment      string            // segment length, default 4s
 	bandwidthMBs float64
 	flagSources  []string
 }
@@ -106,8 +109,13 @@ func freeAddr(t testing.TB, network string) string {
 // with Object Lock as central storage.
 func (st *station) writeConfig(opt stationOptions) {
 	var cams strings.Builder
+	segment := cmp.Or(opt.segment, "4s")
 	for id, url := range opt.cameras {
-		fmt.Fprintf(&cams, "  - {id: %s, url: %q, transport: tcp, segment_length: 4s}\n", id, url)
+		sub := ""
+		if u := opt.subStreams[id]; u != "" {
+			sub = fmt.Sprintf(", sub_stream_url: %q", u)
+		}
+		fmt.Fprintf(&cams, "  - {id: %s, url: %q%s, transport: tcp, segment_length: %s}\n", id, url, sub, segment)
 	}
 	if cams.Len() == 0 {
 		cams.WriteString("  []\n")
