@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How many CCTV cameras one appliance keeps up with (BenchmarkCapacity in
-# appliance/cmd/edgetriage): N rises through EDGETRIAGE_CAPACITY_STEPS
-# (default 4,8,16,24,32), each step EDGETRIAGE_CAPACITY_STEP long (default
+# appliance/cmd/edgetriage): N rises through EDGETRIAGE_TEST_CAPACITY_STEPS
+# (default 4,8,16,24,32), each step EDGETRIAGE_TEST_CAPACITY_STEP long (default
 # 3m), until the appliance falls behind. The machine's load is printed
 # before and after: on a shared machine the figure is only as good as that.
 # Output is kept in capacity.out.

@@ -49,7 +49,9 @@ func StartRTSP(t testing.TB) *RTSPServer {
 		if err != nil {
 			break
 		}
-		s.srv = &gortsplib.Server{Handler: s, RTSPAddress: s.addr}
+		// A 1080p keyframe at 4 Mbit/s is hundreds of packets; the
+		// default queue (256) drops them for a reader on a busy machine.
+		s.srv = &gortsplib.Server{Handler: s, RTSPAddress: s.addr, WriteQueueSize: 4096}
 		if err = s.srv.Start(); err == nil {
 			t.Cleanup(s.srv.Close)
 			return s
