@@ -2,10 +2,13 @@
 # `make test` runs the whole suite. Both install what they need first.
 SHELL     := /bin/bash
 GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
+FUZZTIME  ?= 10s
 BIN       := bin/edgetriage
 PKG       := ./appliance/cmd/edgetriage
+# The version stamped into the binary (edgetriage version, edgetriage_build_info).
+VERSION   ?= $(shell bash scripts/version.sh)
 
-.PHONY: all deps build run demo test bench soak capacity vet clean
+.PHONY: all deps build run demo test test-central bench soak capacity fuzz vet clean deb install-test
 
 all: build
 
@@ -13,7 +16,17 @@ deps:
 	@bash scripts/deps.sh
 
 build: deps
-	$(GO) build -o $(BIN) $(PKG)
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) $(PKG)
+	CGO_ENABLED=0 $(GO) build -o bin/edgetriage-verify ./appliance/cmd/edgetriage-verify
+
+# dist/edgetriage_<version>_amd64.deb (scripts/deb.sh, packaging/).
+deb: deps
+	GO=$(GO) bash scripts/deb.sh --out dist
+
+# The package installed, started, upgraded and purged in a fresh Debian 12
+# root (scripts/install-test.sh; needs root and debootstrap).
+install-test: deps
+	GO=$(GO) $(GO) test -count=1 -timeout 60m -run 'TestInstall' -v ./packaging
 
 run: build
 	./$(BIN) serve
@@ -26,11 +39,16 @@ demo: build
 test: deps
 	GO=$(GO) bash scripts/test.sh
 
+# The central service's tests alone, with the servers they need.
+test-central: deps
+	GO=$(GO) bash scripts/test.sh central
+
 # Every benchmark once (-benchtime 1x: each op is a whole figure), then the
 # summary table of every figure against its goal (scripts/bench-goals.tsv).
 bench: deps
 	bash scripts/s3server.sh start
-	eval "$$(bash scripts/s3server.sh env)" && $(GO) test -run '^$$' -bench . -skip '^Benchmark(Soak|Capacity)$$' -benchtime 1x -timeout 60m ./... 2>&1 | tee bench.out; \
+	bash scripts/pgserver.sh start
+	eval "$$(bash scripts/s3server.sh env)" && eval "$$(bash scripts/pgserver.sh env)" && $(GO) test -run '^$$' -bench . -skip '^Benchmark(Soak|Capacity)$$' -benchtime 1x -timeout 60m ./... 2>&1 | tee bench.out; \
 	status=$${PIPESTATUS[0]}; bash scripts/bench-summary.sh bench.out; exit $$status
 
 # The daemon for EDGETRIAGE_TEST_SOAK_DURATION (default 10m) with four RTSP
@@ -43,5 +61,9 @@ soak: deps
 capacity: deps
 	GO=$(GO) bash scripts/capacity.sh
 
+# Every fuzz target for FUZZTIME each (default 10s; see scripts/fuzz.sh).
+fuzz: deps
+	GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

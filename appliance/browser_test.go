@@ -41,7 +41,7 @@ func TestTriageFlagIsFoundByTheDashboardsFlagFilter(t *testing.T) {
 	if it, _ := d.vault.Item(busy.Digest); it.Labels[evidence.LabelFlagPrefix+"long event"] == "" {
 		t.Fatalf("the busy clip was not flagged by the long-event rule: %v", it.Labels)
 	}
-	if err := d.auth.AddUser(ctx, "pc-7", auth.RoleStaff, "a long enough password"); err != nil {
+	if err := d.auth.AddUser(ctx, "appliance:test", "pc-7", auth.RoleStaff, "a long enough password"); err != nil {
 		t.Fatal(err)
 	}
 

@@ -69,7 +69,7 @@ func TestCentralClientPullsVerifiesAndAcks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.auth.AddUser(ctx, "pc-1234", auth.RoleInvestigator, "a long enough password"); err != nil {
+	if err := d.auth.AddUser(ctx, "appliance:test", "pc-1234", auth.RoleInvestigator, "a long enough password"); err != nil {
 		t.Fatal(err)
 	}
 	session, err := d.auth.Login(ctx, "pc-1234", "a long enough password", "127.0.0.1")
@@ -182,6 +182,17 @@ func TestCentralClientPullsVerifiesAndAcks(t *testing.T) {
 	testkit.WaitFor(t, "the outbox to record central's acknowledgement", 10*time.Second, func() bool { return d.outboxStore.Acknowledged(target) })
 	if it, _ := d.vault.Item(target); it.Labels[evidence.LabelCentralAck] == "" {
 		t.Fatal("item not marked acknowledged")
+	}
+
+	// Once the station's own push of it verified at the target (as the
+	// outbox records it), central may acknowledge the item it verified in
+	// place there without downloading it here.
+	if _, err := d.vault.Append(ctx, evidence.CustodyEvent{Actor: "sync", Action: evidence.ActionUploadVerified, Item: digests[1],
+		Details: map[string]string{"target": "s3://central/evidence", "key": "evidence/" + digests[1].String()}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, b := hq.ack(other, otherBytes, otherManifest, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("ack of an item the station pushed and verified: %s %s", resp.Status, b)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,14 +53,22 @@ type Daemon struct {
 	// RestartBackoff is the first wait before a failed part is restarted;
 	// it doubles up to 60 times that. Zero means one second.
 	RestartBackoff time.Duration
+	// Version is the running binary's (edgetriage_build_info).
+	Version string
 	// Terminal, when set, is an interactive terminal to show first-start
 	// secrets on (never the log).
 	Terminal io.Writer
+	// ConfigSource reads the configuration again for a reload (SIGHUP, the
+	// console); nil: the daemon cannot be reloaded. ConfigFile is the file
+	// it reads, which backups include ("" for none).
+	ConfigSource func() (config.Config, error)
+	ConfigFile   string
 
 	outbox      *outbox.Worker
 	outboxStore *pipeline.OutboxStore
 	syncPolicy  *pipeline.SyncPolicy
 	health      *hardware.Sampler
+	camMu       sync.Mutex
 	cameras     []*rtsp.Recorder
 	live        []*motion.LiveSource // each camera's live analysis
 	dock        *dock.Dock
@@ -67,6 +76,12 @@ type Daemon struct {
 	stages      []*pipeline.Follower // pipeline stages that follow the custody chain
 	auth        *auth.Service
 	web         *web.Server
+	webhooks    []*pipeline.Webhook
+
+	// cfgMu guards cfg once the daemon runs: a reload replaces sections.
+	cfgMu    sync.Mutex
+	reloadMu sync.Mutex // one reload at a time
+	groups   *running   // set once the parts are started
 }
 
 // New prepares a daemon; nothing is opened until Run.
@@ -99,6 +114,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		v.Close()
 		return err
 	}
+	console, err := d.startConsole()
+	if err != nil {
+		srv.Close()
+		d.web.Close()
+		v.Close()
+		return err
+	}
 	fatal := make(chan error, 1)
 	sup := supervisor.New(supervisor.Options{Backoff: d.RestartBackoff, Logger: d.log, StopEverything: func(err error) {
 		select {
@@ -106,11 +128,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 		default:
 		}
 	}})
+	notify := notifierFromEnv(d.log)
 	groups := running{
-		background: sup.Start("background parts", d.backgroundParts()...),
+		background: sup.Start("background parts", append(d.backgroundParts(), d.watchdog(notify, ln.Addr(), srv.TLSConfig != nil))...),
 		stages:     sup.Start("pipeline stages", d.stageParts()...),
 		intake:     sup.Start("intake", d.intakeParts()...),
 	}
+	d.cfgMu.Lock()
+	d.groups = &groups
+	d.cfgMu.Unlock()
 	serveErr := make(chan error, 1)
 	scheme := "http"
 	if srv.TLSConfig != nil {
@@ -120,6 +146,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		go func() { serveErr <- srv.Serve(ln) }()
 	}
 	d.ready.Store(true)
+	notify.send(fmt.Sprintf("READY=1\nSTATUS=serving on %s", ln.Addr()))
 	d.log.Info("edgetriage serving", "http", scheme+"://"+ln.Addr().String(), "data", d.cfg.DataDir)
 	if d.Listening != nil {
 		d.Listening(ln.Addr().String())
@@ -132,7 +159,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case err := <-serveErr:
 		runErr = fmt.Errorf("http server: %w", err)
 	}
-	return errors.Join(runErr, d.shutdown(srv, groups))
+	notify.send("STOPPING=1\nSTATUS=stopping")
+	return errors.Join(runErr, d.shutdown(srv, console, groups))
 }
 
 // running is the daemon's parts, in the groups they stop in.
@@ -140,8 +168,12 @@ type running struct {
 	intake, stages, background *supervisor.Group
 }
 
-func (d *Daemon) shutdown(srv *http.Server, groups running) error {
+func (d *Daemon) shutdown(srv, console *http.Server, groups running) error {
 	d.ready.Store(false)
+	// No reload may start parts once stopping has begun; one under way
+	// finishes first.
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
 	d.log.Info("shutting down", "timeout", d.cfg.ShutdownTimeout)
 	deadline, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownTimeout)
 	defer cancel()
@@ -157,6 +189,9 @@ func (d *Daemon) shutdown(srv *http.Server, groups running) error {
 	}
 	if err := srv.Shutdown(deadline); err != nil {
 		errs = append(errs, fmt.Errorf("shutdown http: %w", err))
+	}
+	if err := console.Shutdown(deadline); err != nil {
+		errs = append(errs, fmt.Errorf("shutdown console: %w", err))
 	}
 	if err := d.vault.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close vault: %w", err))
@@ -190,7 +225,7 @@ func (d *Daemon) listen() (*http.Server, net.Listener, error) {
 // wire builds the parts that need the open vault.
 func (d *Daemon) wire(ctx context.Context) error {
 	d.outboxStore = pipeline.NewOutboxStore(d.vault)
-	d.auth = auth.New(d.vault.State("auth"), d.vault, auth.Options{Logger: d.log.With("part", "auth")})
+	d.auth = auth.New(d.vault.State("auth"), d.vault, auth.Options{Logger: d.log.With("part", "auth"), MFARequired: d.cfg.Auth.MFARequiredRoles})
 	if err := d.firstAdmin(ctx); err != nil {
 		return err
 	}
@@ -216,27 +251,18 @@ func (d *Daemon) wire(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("firmware: %w", err)
 	}
-	live := map[string]pipeline.LiveWindower{}
 	for _, cam := range d.cfg.Cameras {
-		opt := rtsp.Options{Logger: d.log}
-		// Every camera is analysed live when triage runs (its segments are
-		// then rarely decoded again); a motion-only recorder needs it anyway.
-		if d.cfg.Triage.Enabled || cam.Mode == rtsp.ModeMotion {
-			src, err := pipeline.NewLiveAnalysis(cam, d.cfg.Triage.For(cam.ID), d.vault, d.log)
-			if err != nil {
-				return fmt.Errorf("camera %s: %w", cam.ID, err)
-			}
-			if cam.Mode == rtsp.ModeMotion {
-				opt.Motion = src
-			}
-			live[cam.ID] = src
-			d.live = append(d.live, src)
-		}
-		rec, err := rtsp.New(cam, pipeline.NewOriginVault(d.vault, "rtsp"), opt)
+		rec, src, err := d.newCamera(cam, d.cfg.Triage)
 		if err != nil {
-			return fmt.Errorf("camera %s: %w", cam.ID, err)
+			return err
 		}
 		d.cameras = append(d.cameras, rec)
+		if src != nil {
+			d.live = append(d.live, src)
+		}
+	}
+	if d.webhooks, err = d.newWebhooks(ctx); err != nil {
+		return err
 	}
 	d.outbox, err = outbox.New(outbox.Config{Store: d.outboxStore, Source: pipeline.NewOutboxSource(d.vault), Custody: d.vault,
 		Target: tgt, Actor: "appliance:sync", Windows: windows, Logger: d.log})
@@ -246,7 +272,7 @@ func (d *Daemon) wire(ctx context.Context) error {
 	d.syncPolicy = pipeline.NewSyncPolicy(d.vault, d.outboxStore, d.cfg.Sync.SendAllFrom, d.outbox.Kick, d.log)
 	d.stages = []*pipeline.Follower{d.syncPolicy.Follower()}
 	if d.cfg.Triage.Enabled {
-		d.stages = append(d.stages, pipeline.NewTriageStage(d.vault, d.cfg.Triage, live, d.log))
+		d.stages = append(d.stages, d.newTriageStage(d.cfg.Triage))
 	}
 	if d.cfg.Redaction.OnFlag {
 		d.stages = append(d.stages, pipeline.NewRedactStage(d.vault, d.cfg.Redaction, d.log))
@@ -259,15 +285,16 @@ func (d *Daemon) wire(ctx context.Context) error {
 // daemon's parts.
 func (d *Daemon) newWeb() (*web.Server, error) {
 	deps := web.Deps{Vault: d.vault, Auth: d.auth, Dock: dockPanel{d}, Cameras: cameraPanel{d}, Sync: syncPanel{d},
-		Health: healthPanel{d}, Export: web.BundleExporter(d.vault), Edits: pipeline.NewRedactionEdits(d.vault), Ready: d.ready.Load}
+		Health: healthPanel{d}, Export: web.BundleExporter(d.vault), Edits: pipeline.NewRedactionEdits(d.vault), Ready: d.ready.Load,
+		Categories: d.categories}
 	if d.cfg.Metrics.Enabled {
 		stages := make([]metrics.Stage, 0, len(d.stages))
 		for _, s := range d.stages {
 			stages = append(stages, s)
 		}
-		deps.Metrics = metrics.Handler(d.vault, pipeline.StatfsUsage, d.health, metrics.Parts{Dock: d.dock.Progress,
+		deps.Metrics = metrics.Handler(d.vault, d.health, metrics.Parts{Dock: d.dock.Progress,
 			Cameras: d.CameraStatus, Outbox: d.outbox.Status, Firmware: d.firmware.Statuses, Head: d.vault.Head, Stages: stages,
-			Analysis: d.analysisStats},
+			Version: d.Version, Analysis: d.analysisStats},
 			d.cfg.Metrics.BearerToken)
 	}
 	return web.New(web.Config{ICEAddr: d.cfg.WebRTC.UDPAddr, PublicIPs: d.cfg.WebRTC.PublicIPs, Witnesses: d.cfg.Witnesses,
@@ -298,11 +325,13 @@ func (d *Daemon) intakeParts() []supervisor.Part {
 		named{"dock", d.dock},
 		pipeline.NewFirmwareAtDock(d.dock, d.firmware, d.cfg.Dock.Root, time.Second, d.log),
 	}
+	d.camMu.Lock()
+	defer d.camMu.Unlock()
 	for _, src := range d.live {
-		parts = append(parts, named{"motion:" + src.CameraID(), src})
+		parts = append(parts, motionPart(src))
 	}
 	for _, rec := range d.cameras {
-		parts = append(parts, named{"camera:" + rec.Config().ID, rec})
+		parts = append(parts, cameraPart(rec))
 	}
 	return parts
 }
@@ -319,18 +348,24 @@ func (d *Daemon) stageParts() []supervisor.Part {
 // backgroundParts keep the station in shape and send what is queued; they
 // stop after the stages, which may still queue uploads or raise alarms.
 func (d *Daemon) backgroundParts() []supervisor.Part {
-	return []supervisor.Part{
+	parts := []supervisor.Part{
 		&checkpointer{vault: d.vault, every: d.cfg.CheckpointInterval, log: d.log},
-		&pipeline.Retention{Vault: d.vault, Cfg: d.cfg.Retention, Usage: pipeline.StatfsUsage, Acks: d.outboxStore, Log: d.log},
+		d.newRetention(d.cfg.Retention),
 		named{"sync", d.outbox},
 		named{"health", d.health},
 		heapTrimmer{every: 10 * time.Second},
 		named{"auth", d.auth}, // writes the failed-login summaries, the last at shutdown
 	}
+	for _, w := range d.webhooks {
+		parts = append(parts, w)
+	}
+	return parts
 }
 
 // analysisStats is each camera's live analysis counters.
 func (d *Daemon) analysisStats() map[string]motion.LiveStats {
+	d.camMu.Lock()
+	defer d.camMu.Unlock()
 	out := make(map[string]motion.LiveStats, len(d.live))
 	for _, src := range d.live {
 		out[src.CameraID()] = src.Stats()
@@ -346,6 +381,8 @@ func (d *Daemon) FirmwareStatus() ([]firmware.Status, error) { return d.firmware
 
 // CameraStatus is every recorder's state, for the API and dashboard.
 func (d *Daemon) CameraStatus() []rtsp.Status {
+	d.camMu.Lock()
+	defer d.camMu.Unlock()
 	out := make([]rtsp.Status, 0, len(d.cameras))
 	for _, rec := range d.cameras {
 		out = append(out, rec.Status())

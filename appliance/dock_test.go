@@ -85,7 +85,7 @@ func TestDockedCameraIsOffloadedAndSentCentral(t *testing.T) {
 		return true
 	})
 	_, metrics := get(t, base+"/metrics", "")
-	if n := metricValue(t, metrics, `edgetriage_dock_offload_bytes{bay="bay-1"}`); n < float64(videos[0].Size) {
+	if n := metricValue(t, metrics, `edgetriage_dock_read_bytes_total`); n < float64(videos[0].Size) {
 		t.Errorf("offload bytes metric %v", n)
 	}
 	if metricValue(t, metrics, `edgetriage_dock_bay_state{bay="bay-1",state="done"}`) != 1 {
@@ -103,7 +103,7 @@ func TestDockedCameraGetsStagedFirmwareAfterOffload(t *testing.T) {
 	d, _ := startDaemon(t, func(c *config.Config) {
 		dockRoot = c.Dock.Root
 		c.Dock.RescanInterval = 200 * time.Millisecond
-		c.Firmware.Vendors = []firmware.VendorKey{{Vendor: "acme", PublicKey: hex.EncodeToString(pub)}}
+		c.Firmware.Vendors = []firmware.VendorKey{{Vendor: "acme", PublicKey: hex.EncodeToString(pub), Models: []string{"BWC-3"}}}
 	})
 	image := bytes.Repeat([]byte("firmware image 1.3.0 "), 4096)
 	pkg := filepath.Join(t.TempDir(), "bwc3-1.3.0.fwpkg")

@@ -33,7 +33,7 @@ func (d *Daemon) firstAdmin(ctx context.Context) error {
 	if err := os.WriteFile(path, []byte(password+"\n"), 0o600); err != nil {
 		return fmt.Errorf("first admin: %w", err)
 	}
-	if err := d.auth.AddUser(ctx, "admin", auth.RoleAdmin, password); err != nil {
+	if err := d.auth.AddUser(ctx, "appliance", "admin", auth.RoleAdmin, password); err != nil {
 		return fmt.Errorf("first admin: %w", err)
 	}
 	d.log.Warn("first start: created the admin account; its password is in a file only root can read: log in, change it, delete the file",

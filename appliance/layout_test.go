@@ -100,6 +100,15 @@ func allowedFor(path string) func(dep string) bool {
 			return dep == module+"/appliance/evidence" || dep == module+"/testkit" || shared(dep) ||
 				dep == module+"/"+top || strings.HasPrefix(dep, module+"/"+top+"/")
 		}
+	case top == "central":
+		// The central service is a leaf too: the domain types (and the
+		// custody log's proofs beside them), the sync target code, never
+		// the daemon.
+		return func(dep string) bool {
+			return dep == module+"/appliance/evidence" || strings.HasPrefix(dep, module+"/appliance/evidence/") ||
+				dep == module+"/sync/s3" || dep == module+"/sync/target" || dep == module+"/testkit" || shared(dep) ||
+				dep == module+"/central" || strings.HasPrefix(dep, module+"/central/")
+		}
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ func TestInvestigatorEditsRedactionAndANewCopyIsRendered(t *testing.T) {
 		t.Fatal(err)
 	}
 	login := func(name string, role auth.Role) *auth.Session {
-		if err := d.auth.AddUser(ctx, name, role, "a long enough password"); err != nil {
+		if err := d.auth.AddUser(ctx, "appliance:test", name, role, "a long enough password"); err != nil {
 			t.Fatal(err)
 		}
 		s, err := d.auth.Login(ctx, name, "a long enough password", "127.0.0.1")

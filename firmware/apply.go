@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -256,6 +258,12 @@ var errInterrupted = errors.New("camera left the dock during the firmware write"
 // writeImage puts the image on the camera: temp name, fsync, re-read from
 // the device, then rename. The camera's loader only picks up the final
 // name, so a write cut short never looks like a complete image to it.
+//
+// The camera's storage is hostile: every open, create, rename and removal
+// goes through an os.Root of the bay with O_NOFOLLOW, and a symbolic link
+// anywhere on the image's path (the update folder, the temp name, the
+// final name) refuses the update, even a link that stays inside the bay,
+// which os.Root alone would follow.
 func (m *Manager) writeImage(ctx context.Context, cam Camera, bayDir string, pkg Staged) (string, error) {
 	prof := m.cfg.profile(cam.Model)
 	name := prof.ImageName
@@ -263,28 +271,121 @@ func (m *Manager) writeImage(ctx context.Context, cam Camera, bayDir string, pkg
 		name = pkg.Manifest.Image
 	}
 	rel := filepath.Join(prof.UpdateDir, name)
-	if _, err := os.Stat(bayDir); err != nil {
+	bay, err := os.OpenRoot(bayDir)
+	if err != nil {
 		return rel, fmt.Errorf("%w: camera storage %s: %v", errInterrupted, bayDir, err)
 	}
-	dir := filepath.Join(bayDir, prof.UpdateDir)
-	tmp := filepath.Join(dir, "."+name+".part")
-	err := m.writeVerified(ctx, cam.Serial, dir, tmp, filepath.Join(dir, name), pkg)
+	defer bay.Close()
+	dir, err := openUpdateDir(bay, prof.UpdateDir)
+	if err != nil {
+		return rel, m.interrupted(ctx, bayDir, err)
+	}
+	defer dir.Close()
+	tmp := "." + name + ".part"
+	if err := m.clearPath(dir, prof.UpdateDir, tmp, name); err != nil {
+		return rel, m.interrupted(ctx, bayDir, err)
+	}
+	err = m.writeVerified(ctx, cam.Serial, dir, tmp, name, pkg)
 	if err == nil {
 		return rel, nil
 	}
-	if rmErr := os.Remove(tmp); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
-		m.log.Warn("firmware: remove partial image", "path", tmp, "err", rmErr)
+	if rmErr := dir.Remove(tmp); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
+		m.log.Warn("firmware: remove partial image", "path", filepath.Join(bayDir, prof.UpdateDir, tmp), "err", rmErr)
 	}
-	if _, statErr := os.Stat(bayDir); statErr != nil || ctx.Err() != nil {
-		return rel, fmt.Errorf("%w: %v", errInterrupted, err)
-	}
-	return rel, err
+	return rel, m.interrupted(ctx, bayDir, err)
 }
 
-func (m *Manager) writeVerified(ctx context.Context, serial, dir, tmp, final string, pkg Staged) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("update folder: %w", err)
+// interrupted marks err as the camera's departure when its storage is gone
+// or the dock stopped the write; a refusal stays a refusal.
+func (m *Manager) interrupted(ctx context.Context, bayDir string, err error) error {
+	if ReasonOf(err) != "" {
+		return err
 	}
+	if _, statErr := os.Stat(bayDir); statErr != nil || ctx.Err() != nil {
+		return fmt.Errorf("%w: %v", errInterrupted, err)
+	}
+	return err
+}
+
+// openUpdateDir opens the update folder under the bay, one element at a
+// time, making the missing ones. An element that is a symbolic link, or
+// that is swapped for one while it is opened, refuses the update.
+func openUpdateDir(bay *os.Root, rel string) (*os.Root, error) {
+	cur, err := bay.OpenRoot(".")
+	if err != nil {
+		return nil, err
+	}
+	for _, elem := range strings.Split(filepath.ToSlash(filepath.Clean(rel)), "/") {
+		next, err := openChildDir(cur, elem, rel)
+		cur.Close()
+		if err != nil {
+			return nil, err
+		}
+		cur = next
+	}
+	return cur, nil
+}
+
+func openChildDir(parent *os.Root, elem, rel string) (*os.Root, error) {
+	fi, err := parent.Lstat(elem)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := parent.Mkdir(elem, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("update folder %s: %w", rel, err)
+		}
+		fi, err = parent.Lstat(elem)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update folder %s: %w", rel, err)
+	}
+	if !fi.IsDir() {
+		return nil, unsafePath(rel, elem, fi)
+	}
+	next, err := parent.OpenRoot(elem)
+	if err != nil {
+		return nil, fmt.Errorf("update folder %s: %w", rel, err)
+	}
+	// os.Root follows a link that stays inside the bay; one put in place
+	// between the check and the open shows up as a different directory.
+	if opened, err := next.Stat("."); err != nil || !os.SameFile(fi, opened) {
+		next.Close()
+		return nil, refuse(ReasonUnsafePath, "%s on the camera changed while it was opened; no firmware is written through links", elem)
+	}
+	return next, nil
+}
+
+func unsafePath(rel, elem string, fi os.FileInfo) error {
+	if fi.Mode()&os.ModeSymlink != 0 {
+		return refuse(ReasonUnsafePath, "%s on the camera is a symbolic link; no firmware is written through links", filepath.Join(filepath.Dir(rel), elem))
+	}
+	return refuse(ReasonUnsafePath, "%s on the camera is a %s, not a folder or file the image can go to", elem, fi.Mode().Type())
+}
+
+// clearPath readies the temp and final names: a regular temp file left by
+// a camera pulled mid-write is removed (through the root); a link, folder
+// or device under either name refuses the update.
+func (m *Manager) clearPath(dir *os.Root, rel, tmp, final string) error {
+	for _, name := range []string{tmp, final} {
+		fi, err := dir.Lstat(name)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("check %s: %w", filepath.Join(rel, name), err)
+		}
+		if !fi.Mode().IsRegular() {
+			return unsafePath(filepath.Join(rel, name), name, fi)
+		}
+		if name == tmp {
+			m.log.Info("firmware: removing a partial image left by an interrupted write", "path", filepath.Join(rel, tmp))
+			if err := dir.Remove(tmp); err != nil {
+				return fmt.Errorf("remove partial image %s: %w", filepath.Join(rel, tmp), err)
+			}
+		}
+	}
+	return nil
+}
+
+func (m *Manager) writeVerified(ctx context.Context, serial string, dir *os.Root, tmp, final string, pkg Staged) error {
 	obj, err := m.store.OpenObject(pkg.Package)
 	if err != nil {
 		return err
@@ -294,7 +395,9 @@ func (m *Manager) writeVerified(ctx context.Context, serial, dir, tmp, final str
 	if err != nil {
 		return err
 	}
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	// O_EXCL: the temp name was cleared above, so anything there now (a
+	// link made since) fails the open rather than being written through.
+	out, err := dir.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
 	if err != nil {
 		return fmt.Errorf("write image: %w", err)
 	}
@@ -314,10 +417,10 @@ func (m *Manager) writeVerified(ctx context.Context, serial, dir, tmp, final str
 	if written != pkg.Manifest.ImageSHA256 {
 		return fmt.Errorf("image read from the vault hashes to %s, manifest says %s", written.Short(), pkg.Manifest.ImageSHA256.Short())
 	}
-	if err := checkFile(tmp, pkg.Manifest.ImageSHA256); err != nil {
+	if err := checkFile(dir, tmp, pkg.Manifest.ImageSHA256); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, final); err != nil {
+	if err := dir.Rename(tmp, final); err != nil {
 		return fmt.Errorf("write image: %w", err)
 	}
 	return syncDir(dir)
@@ -350,8 +453,8 @@ func (m *Manager) copyImage(ctx context.Context, serial string, w io.Writer, r i
 }
 
 // checkFile re-reads what was written.
-func checkFile(path string, want evidence.Digest) error {
-	f, err := os.Open(path)
+func checkFile(dir *os.Root, name string, want evidence.Digest) error {
+	f, err := dir.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return fmt.Errorf("re-read written image: %w", err)
 	}
@@ -366,8 +469,8 @@ func checkFile(path string, want evidence.Digest) error {
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+func syncDir(dir *os.Root) error {
+	d, err := dir.Open(".")
 	if err != nil {
 		return err
 	}
@@ -375,7 +478,7 @@ func syncDir(dir string) error {
 	// Some file systems cannot sync a directory; the rename is then as
 	// durable as they make it.
 	if err := d.Sync(); err != nil && !errors.Is(err, unix.EINVAL) {
-		return fmt.Errorf("sync %s: %w", dir, err)
+		return fmt.Errorf("sync %s: %w", dir.Name(), err)
 	}
 	return nil
 }

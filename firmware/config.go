@@ -34,6 +34,10 @@ type VendorKey struct {
 	Vendor string `yaml:"vendor"`
 	// PublicKey is the Ed25519 public key, hex (64 characters) or base64.
 	PublicKey string `yaml:"public_key"`
+	// Models are the camera models this key may sign firmware for: a
+	// package naming any other model is refused, so one vendor key (or
+	// one leaked key) cannot reach cameras it was never meant for.
+	Models []string `yaml:"models"`
 }
 
 // Profile is where one camera model expects a firmware image.
@@ -60,6 +64,14 @@ func (c Config) Validate() error {
 		}
 		if _, err := ParsePublicKey(k.PublicKey); err != nil {
 			errs = append(errs, fmt.Errorf("'firmware.vendors[%d].public_key': %w", i, err))
+		}
+		if len(k.Models) == 0 {
+			errs = append(errs, fmt.Errorf("'firmware.vendors[%d].models' must list the camera models this key may sign firmware for", i))
+		}
+		for j, m := range k.Models {
+			if strings.TrimSpace(m) == "" {
+				errs = append(errs, fmt.Errorf("'firmware.vendors[%d].models[%d]' must not be empty", i, j))
+			}
 		}
 	}
 	if c.MinBattery < 0 || c.MinBattery > 100 {

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/edgetriage/edgetriage/firmware"
 )
@@ -15,6 +15,7 @@ func TestConfigFromYAMLAndValidate(t *testing.T) {
 vendors:
   - vendor: Acme
     public_key: "0000000000000000000000000000000000000000000000000000000000000000"
+    models: [BWC-200, BWC-210]
 min_battery: 60
 rollout_per_day: 5
 profiles:
@@ -28,7 +29,7 @@ profiles:
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("valid config refused: %v", err)
 	}
-	if cfg.MinBattery != 60 || cfg.RolloutPerDay != 5 || cfg.Profiles[0].ImageName != "FW.BIN" || cfg.DefaultUpdateDir != "UPDATE" {
+	if cfg.MinBattery != 60 || len(cfg.Vendors[0].Models) != 2 || cfg.RolloutPerDay != 5 || cfg.Profiles[0].ImageName != "FW.BIN" || cfg.DefaultUpdateDir != "UPDATE" {
 		t.Fatalf("decoded %+v", cfg)
 	}
 
@@ -38,7 +39,7 @@ profiles:
 	bad.RolloutPerDay = -1
 	bad.Profiles = []firmware.Profile{{Model: "X", UpdateDir: "../../etc"}, {Model: "X", UpdateDir: "/abs", ImageName: "a/b"}}
 	err := bad.Validate()
-	for _, key := range []string{"'firmware.vendors[0].vendor'", "'firmware.vendors[0].public_key'", "'firmware.min_battery'",
+	for _, key := range []string{"'firmware.vendors[0].vendor'", "'firmware.vendors[0].public_key'", "'firmware.vendors[0].models'", "'firmware.min_battery'",
 		"'firmware.rollout_per_day'", "'firmware.profiles[0].update_dir'", "'firmware.profiles[1].model'", "'firmware.profiles[1].update_dir'", "'firmware.profiles[1].image_name'"} {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("error %v does not name %s", err, key)

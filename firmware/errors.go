@@ -20,7 +20,9 @@ const (
 	ReasonDowngrade      Reason = "downgrade"          // older than installed, and no admin forced it
 	ReasonTooOld         Reason = "below-min-from-version"
 	ReasonLowBattery     Reason = "low-battery"
-	ReasonRolloutLimit   Reason = "rollout-limit" // today's quota of cameras is used up; retried on a later dock
+	ReasonRolloutLimit   Reason = "rollout-limit"     // today's quota of cameras is used up; retried on a later dock
+	ReasonUnsafePath     Reason = "unsafe-path"       // a link (or not a folder or file) where the image goes on the camera
+	ReasonKeyNotForModel Reason = "key-not-for-model" // the signing key is not trusted for a model the package names
 )
 
 // Sentinels for errors.Is; every *RefusedError matches the one of its Reason.
@@ -35,13 +37,15 @@ var (
 	ErrTooOld         = errors.New("camera firmware is older than the package upgrades from")
 	ErrLowBattery     = errors.New("camera battery too low for a firmware update")
 	ErrRolloutLimit   = errors.New("firmware rollout limit for today reached")
+	ErrUnsafePath     = errors.New("the camera's update path holds a link; no firmware is written through it")
+	ErrKeyNotForModel = errors.New("firmware signed by a key not trusted for the package's camera models")
 )
 
 var sentinels = map[Reason]error{
 	ReasonMalformed: ErrMalformed, ReasonUnsigned: ErrUnsigned, ReasonBadSignature: ErrBadSignature,
 	ReasonUnknownKey: ErrUnknownKey, ReasonDigestMismatch: ErrDigestMismatch, ReasonWrongModel: ErrWrongModel,
 	ReasonDowngrade: ErrDowngrade, ReasonTooOld: ErrTooOld, ReasonLowBattery: ErrLowBattery,
-	ReasonRolloutLimit: ErrRolloutLimit,
+	ReasonRolloutLimit: ErrRolloutLimit, ReasonUnsafePath: ErrUnsafePath, ReasonKeyNotForModel: ErrKeyNotForModel,
 }
 
 // RefusedError says why a package was not accepted or not applied.

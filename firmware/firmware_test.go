@@ -43,7 +43,7 @@ func newEnv(t testing.TB, adjust func(*firmware.Config, *firmware.Options)) *env
 	pub, key, _ := ed25519.GenerateKey(rand.Reader)
 	e := &env{t: t, v: v, key: key, dir: t.TempDir(), clock: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	cfg := firmware.DefaultConfig()
-	cfg.Vendors = []firmware.VendorKey{{Vendor: "Acme", PublicKey: hex.EncodeToString(pub)}}
+	cfg.Vendors = []firmware.VendorKey{{Vendor: "Acme", PublicKey: hex.EncodeToString(pub), Models: []string{model, "BWC-210"}}}
 	cfg.Profiles = []firmware.Profile{{Model: model, UpdateDir: "UPDATE", ImageName: "FW.BIN"}}
 	opts := firmware.Options{Now: func() time.Time { return e.clock }}
 	if adjust != nil {

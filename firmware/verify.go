@@ -6,24 +6,34 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 )
 
-// TrustStore holds the vendor keys packages must be signed with.
+// TrustStore holds the vendor keys packages must be signed with, each with
+// the camera models it may sign for.
 type TrustStore struct {
-	keys map[string][]ed25519.PublicKey // vendor -> keys
+	keys map[string][]trustedKey // vendor -> keys
+}
+
+type trustedKey struct {
+	pub    ed25519.PublicKey
+	models []string
 }
 
 // NewTrustStore builds a trust store from configured keys.
 func NewTrustStore(keys []VendorKey) (*TrustStore, error) {
-	ts := &TrustStore{keys: map[string][]ed25519.PublicKey{}}
+	ts := &TrustStore{keys: map[string][]trustedKey{}}
 	for i, k := range keys {
 		pub, err := ParsePublicKey(k.PublicKey)
 		if err != nil {
 			return nil, fmt.Errorf("trust store key %d (%s): %w", i, k.Vendor, err)
 		}
-		ts.keys[k.Vendor] = append(ts.keys[k.Vendor], pub)
+		if len(k.Models) == 0 {
+			return nil, fmt.Errorf("trust store key %d (%s): no camera models listed for it", i, k.Vendor)
+		}
+		ts.keys[k.Vendor] = append(ts.keys[k.Vendor], trustedKey{pub: pub, models: slices.Clone(k.Models)})
 	}
 	return ts, nil
 }
@@ -57,12 +67,17 @@ func (ts *TrustStore) VerifyPackage(r io.ReaderAt, size int64) (Verified, error)
 	if err := dec.Decode(&m); err != nil {
 		return Verified{}, refuse(ReasonMalformed, "%s: %v", ManifestName, err)
 	}
-	keyID, err := ts.checkSignature(m.Vendor, c.manifestRaw, c.sigRaw)
+	key, keyID, err := ts.checkSignature(m.Vendor, c.manifestRaw, c.sigRaw)
 	if err != nil {
 		return Verified{}, err
 	}
 	if err := m.check(); err != nil {
 		return Verified{}, err
+	}
+	for _, model := range m.Models {
+		if !slices.Contains(key.models, model) {
+			return Verified{}, refuse(ReasonKeyNotForModel, "key %s of vendor %q may sign for %v only; the package is for %v", keyID, m.Vendor, key.models, m.Models)
+		}
 	}
 	got, ok := c.digests[m.Image]
 	if !ok {
@@ -77,30 +92,30 @@ func (ts *TrustStore) VerifyPackage(r io.ReaderAt, size int64) (Verified, error)
 	return Verified{Manifest: m, KeyID: keyID}, nil
 }
 
-func (ts *TrustStore) checkSignature(vendor string, manifest, sigRaw []byte) (string, error) {
+func (ts *TrustStore) checkSignature(vendor string, manifest, sigRaw []byte) (trustedKey, string, error) {
 	sig, err := parseSignature(sigRaw)
 	if err != nil {
-		return "", refuse(ReasonBadSignature, "%v", err)
+		return trustedKey{}, "", refuse(ReasonBadSignature, "%v", err)
 	}
 	keys := ts.keys[vendor]
 	if len(keys) == 0 {
-		return "", refuse(ReasonUnknownKey, "vendor %q has no key in the trust store", vendor)
+		return trustedKey{}, "", refuse(ReasonUnknownKey, "vendor %q has no key in the trust store", vendor)
 	}
 	tried := 0
-	for _, pub := range keys {
-		id := evidence.KeyID(pub)
+	for _, k := range keys {
+		id := evidence.KeyID(k.pub)
 		if sig.KeyID != "" && sig.KeyID != id {
 			continue
 		}
 		tried++
-		if ed25519.Verify(pub, manifest, sig.Signature) {
-			return id, nil
+		if ed25519.Verify(k.pub, manifest, sig.Signature) {
+			return k, id, nil
 		}
 	}
 	if tried == 0 {
-		return "", refuse(ReasonUnknownKey, "signed with key %s, which is not a trusted key of vendor %q", sig.KeyID, vendor)
+		return trustedKey{}, "", refuse(ReasonUnknownKey, "signed with key %s, which is not a trusted key of vendor %q", sig.KeyID, vendor)
 	}
-	return "", refuse(ReasonBadSignature, "the signature over %s does not verify with vendor %q's key: the manifest or signature was altered", ManifestName, vendor)
+	return trustedKey{}, "", refuse(ReasonBadSignature, "the signature over %s does not verify with vendor %q's key: the manifest or signature was altered", ManifestName, vendor)
 }
 
 // Camera is a docked camera as the dock reads it from the device.

@@ -2,7 +2,7 @@
 # make demo: the appliance on its defaults plus a local RTSP camera and a
 # docked body camera built from the sample footage, so a newcomer sees the
 # pipeline move within a minute: offload, recording, triage, redaction and
-# sync to ./central, all on the dashboard at http://127.0.0.1:8080.
+# sync to ./synced, all on the dashboard at http://127.0.0.1:8080.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=bin/edgetriage

@@ -13,6 +13,10 @@ packages=(
   chromium                                           # browser tests (chromedp)
   util-linux e2fsprogs procps                        # small disks for retention tests; flock, setsid
   curl                                               # the S3 test server's signed readiness check
+  systemd binutils                                   # systemd-analyze (unit tests), readelf (make deb)
+  debootstrap                                        # the package's install test in a fresh Debian root
+  postgresql                                         # central's state (scripts/pgserver.sh runs its own cluster)
+  espeak-ng                                          # speech for the audio redaction and voice activity tests
 )
 
 missing=()

@@ -1,9 +1,11 @@
 package testkit
 
-// Tests reach the real S3 server (SeaweedFS) that scripts/s3server.sh runs
-// on 127.0.0.1. When EDGETRIAGE_TEST_S3_ENDPOINT is unset the script is run
-// to start the shared server, so `go test` works without any setup; `make
-// test` may start it once and export the variables.
+// Tests reach the real S3 servers that the scripts run on 127.0.0.1:
+// SeaweedFS (scripts/s3server.sh, and a multi-node cluster in
+// scripts/seaweedcluster.sh) and, as a second, independent implementation,
+// versitygw (scripts/versitygw.sh). When a server's endpoint variable is
+// unset its script is run to start it, so `go test` works without any setup;
+// `make test` may start them once and export the variables.
 
 import (
 	"bufio"
@@ -50,6 +52,52 @@ func S3(t testing.TB) S3Conn {
 	return script(t, nil, "start")
 }
 
+// Versity environment variables, as `scripts/versitygw.sh env` prints them.
+const (
+	EnvVersityEndpoint  = "EDGETRIAGE_TEST_VGW_ENDPOINT"
+	EnvVersityAccessKey = "EDGETRIAGE_TEST_VGW_ACCESS_KEY"
+	EnvVersitySecretKey = "EDGETRIAGE_TEST_VGW_SECRET_KEY"
+	EnvVersityRegion    = "EDGETRIAGE_TEST_VGW_REGION"
+)
+
+// Versity returns the shared versitygw server, starting it if the
+// environment does not name one.
+func Versity(t testing.TB) S3Conn {
+	t.Helper()
+	if ep := os.Getenv(EnvVersityEndpoint); ep != "" {
+		return S3Conn{Endpoint: ep, AccessKey: os.Getenv(EnvVersityAccessKey), SecretKey: os.Getenv(EnvVersitySecretKey), Region: regionOr(os.Getenv(EnvVersityRegion))}
+	}
+	vars := runScript(t, "versitygw.sh", nil, "start")
+	return S3Conn{Endpoint: vars[EnvVersityEndpoint], AccessKey: vars[EnvVersityAccessKey], SecretKey: vars[EnvVersitySecretKey], Region: regionOr(vars[EnvVersityRegion])}
+}
+
+// S3Cluster returns the multi-node SeaweedFS (master, two volume servers,
+// filer, S3 gateway) of scripts/seaweedcluster.sh, starting it if the
+// environment does not name one.
+func S3Cluster(t testing.TB) S3Conn {
+	t.Helper()
+	if ep := os.Getenv("EDGETRIAGE_TEST_CLUSTER_ENDPOINT"); ep != "" {
+		return S3Conn{Endpoint: ep, AccessKey: os.Getenv("EDGETRIAGE_TEST_CLUSTER_ACCESS_KEY"),
+			SecretKey: os.Getenv("EDGETRIAGE_TEST_CLUSTER_SECRET_KEY"), Region: regionOr(os.Getenv("EDGETRIAGE_TEST_CLUSTER_REGION"))}
+	}
+	vars := runScript(t, "seaweedcluster.sh", nil, "start")
+	return S3Conn{Endpoint: vars["EDGETRIAGE_TEST_CLUSTER_ENDPOINT"], AccessKey: vars["EDGETRIAGE_TEST_CLUSTER_ACCESS_KEY"],
+		SecretKey: vars["EDGETRIAGE_TEST_CLUSTER_SECRET_KEY"], Region: regionOr(vars["EDGETRIAGE_TEST_CLUSTER_REGION"])}
+}
+
+// S3Server is one S3 implementation the tests run against.
+type S3Server struct {
+	Name string
+	Conn S3Conn
+}
+
+// S3Servers are every S3 implementation the tests run against: a test that
+// loops over them holds the code to S3's contract, not one server's habits.
+func S3Servers(t testing.TB) []S3Server {
+	t.Helper()
+	return []S3Server{{Name: "seaweedfs", Conn: S3(t)}, {Name: "versitygw", Conn: Versity(t)}}
+}
+
 // PrivateS3 is a server of the test's own, with its own ports and data
 // directory, for tests that stop and start it; it is stopped at cleanup.
 type PrivateS3 struct {
@@ -82,7 +130,14 @@ func (p *PrivateS3) Start(t testing.TB) { script(t, p.env, "start") }
 // script runs scripts/s3server.sh cmd, then reads its env output.
 func script(t testing.TB, env []string, cmd string) S3Conn {
 	t.Helper()
-	sh := filepath.Join(RepoRoot(t), "scripts", "s3server.sh")
+	vars := runScript(t, "s3server.sh", env, cmd)
+	return S3Conn{Endpoint: vars[EnvEndpoint], AccessKey: vars[EnvAccessKey], SecretKey: vars[EnvSecretKey], Region: regionOr(vars[EnvRegion])}
+}
+
+// runScript runs scripts/<name> cmd, then returns what its env prints.
+func runScript(t testing.TB, name string, env []string, cmd string) map[string]string {
+	t.Helper()
+	sh := filepath.Join(RepoRoot(t), "scripts", name)
 	run := exec.Command("bash", sh, cmd)
 	run.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
@@ -101,10 +156,10 @@ func script(t testing.TB, env []string, cmd string) S3Conn {
 	for sc.Scan() {
 		k, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "=")
 		if ok {
-			vars[k] = v
+			vars[k] = strings.Trim(v, "'")
 		}
 	}
-	return S3Conn{Endpoint: vars[EnvEndpoint], AccessKey: vars[EnvAccessKey], SecretKey: vars[EnvSecretKey], Region: regionOr(vars[EnvRegion])}
+	return vars
 }
 
 func regionOr(r string) string {
@@ -179,8 +234,15 @@ func NewBucket(t testing.TB, conn S3Conn, lock bool) string {
 	if len(name) > 40 {
 		name = name[:40]
 	}
-	name = strings.Trim(name, "-_") + "-" + hex.EncodeToString(b[:])
-	name = strings.ReplaceAll(name, "_", "-")
+	// Bucket names are lower-case letters, digits and dashes; test names
+	// may hold anything (sub-benchmarks: "workers=2").
+	name = strings.Map(func(r rune) rune {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			return r
+		}
+		return '-'
+	}, name)
+	name = strings.Trim(name, "-") + "-" + hex.EncodeToString(b[:])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := S3Client(t, conn).MakeBucket(ctx, name, minio.MakeBucketOptions{Region: conn.Region, ObjectLocking: lock}); err != nil {

@@ -1,16 +1,20 @@
 // Package auth keeps the appliance's accounts: people (admin, staff,
-// investigator) with argon2id passwords and browser sessions, and machine
-// clients (central) with bearer tokens stored only as hashes. Logins are
-// rate limited per client address, an account locks after repeated wrong
-// passwords, and every login outcome is a custody event.
+// investigator) with argon2id passwords, second factors (TOTP, one-time
+// recovery codes, WebAuthn keys) and browser sessions, and machine clients
+// (central) with bearer tokens stored only as hashes. Logins are rate
+// limited per client address, an account locks after repeated wrong
+// passwords, and every login outcome and every change of an account or a
+// token is a custody event.
 //
 // Accounts live in the vault's durable state space "auth":
 //
-//	user/<name>          JSON User (password hash, role, lockout counters)
-//	token/<sha256 hex>   JSON Token (client name, role central)
+//	user/<name>            JSON User (password hash, role, second factors, lockout counters)
+//	token/<sha256 hex>     JSON Token (client name, role central, expiry)
+//	session/<sha256 hex>   JSON storedSession (who, stage, CSRF hash, times)
 //
-// Sessions are kept in memory only: a restart logs everyone out, which is
-// the safe direction for a station PC.
+// Sessions are stored under the hash of their cookie, so a copy of the index
+// gives nobody a way in, and they survive a restart of the daemon until they
+// expire (12 hours) or go unused (30 minutes).
 package auth
 
 import (
@@ -25,6 +29,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -41,6 +46,10 @@ const (
 	RoleStaff        Role = "staff"
 	RoleInvestigator Role = "investigator"
 	RoleCentral      Role = "central"
+	// RoleConsole is whoever reaches the daemon's local admin socket: root
+	// or a member of the edgetriage group at the station's console. It is
+	// no account; the operating system vouched for it.
+	RoleConsole Role = "console"
 )
 
 // ParseRole accepts the name of a role a person can hold.
@@ -63,6 +72,7 @@ type User struct {
 	Created     time.Time `json:"created"`
 	Failures    int       `json:"failures,omitempty"`
 	LockedUntil time.Time `json:"locked_until,omitzero"`
+	MFA         MFA       `json:"mfa,omitzero"`
 }
 
 // Token is a machine client's credential as stored (the secret itself is
@@ -110,8 +120,15 @@ type Options struct {
 	IdleTTL     time.Duration // session ends after this long unused (30m)
 	LoginRate   rate.Limit    // login attempts per second per client address (1)
 	LoginBurst  int           // attempts a client may make at once (20)
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// MFARequired are the roles that must log in with a second factor; an
+	// account of such a role without one is made to enrol at its next
+	// login. None by default here; the station's configuration asks it of
+	// admins and investigators.
+	MFARequired []Role
+	// Issuer names the appliance in authenticator apps ("edgetriage").
+	Issuer string
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -133,6 +150,9 @@ func (o *Options) defaults() {
 	if o.LoginBurst == 0 {
 		o.LoginBurst = 20
 	}
+	if o.Issuer == "" {
+		o.Issuer = "edgetriage"
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -150,6 +170,7 @@ var (
 	ErrRateLimited    = errors.New("too many login attempts from this address; wait a moment")
 	ErrNoUser         = errors.New("no such user")
 	ErrExists         = errors.New("user already exists")
+	ErrBadCode        = errors.New("wrong or already used code")
 )
 
 // Principal is who a request acts for.
@@ -160,26 +181,14 @@ type Principal struct {
 
 // Actor is the principal's name in custody events.
 func (p Principal) Actor() evidence.Actor {
-	if p.Role == RoleCentral {
+	switch p.Role {
+	case RoleCentral:
 		return evidence.Actor("central:" + p.Name)
+	case RoleConsole:
+		return evidence.Actor("console:" + p.Name)
 	}
 	return evidence.Actor("user:" + p.Name)
 }
-
-// Session is a logged-in browser.
-type Session struct {
-	Principal
-	Token    string
-	CSRF     string
-	Created  time.Time
-	Expires  time.Time
-	lastSeen time.Time
-	done     chan struct{}
-}
-
-// Done is closed when the session ends (logout, expiry, the account
-// disabled): whatever it keeps open must stop then.
-func (s *Session) Done() <-chan struct{} { return s.done }
 
 // Service is the account store, session table and login throttle. It is
 // safe for concurrent use.
@@ -194,16 +203,19 @@ type Service struct {
 	guesses  map[guessKey]guesses
 	failures map[string]*failureSummary
 	// userMu serialises read-modify-write of accounts.
-	userMu sync.Mutex
-	dummy  string
+	userMu   sync.Mutex
+	dummy    string
+	mfaRoles atomic.Pointer[[]Role]
 }
 
 // New makes the service over store; audit may be nil only in tools that
 // never log anyone in.
 func New(store Store, audit Auditor, opt Options) *Service {
 	opt.defaults()
-	return &Service{store: store, audit: audit, opt: opt, sessions: map[string]*Session{}, limiters: map[string]*rate.Limiter{},
+	s := &Service{store: store, audit: audit, opt: opt, sessions: map[string]*Session{}, limiters: map[string]*rate.Limiter{},
 		guesses: map[guessKey]guesses{}, failures: map[string]*failureSummary{}}
+	s.SetMFARequired(opt.MFARequired)
+	return s
 }
 
 var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
@@ -236,8 +248,9 @@ func (s *Service) save(ctx context.Context, u User) error {
 	return nil
 }
 
-// AddUser creates a person's account.
-func (s *Service) AddUser(ctx context.Context, name string, role Role, password string) error {
+// AddUser creates a person's account; the creation is a custody event by
+// actor.
+func (s *Service) AddUser(ctx context.Context, by evidence.Actor, name string, role Role, password string) error {
 	if !validName.MatchString(name) {
 		return fmt.Errorf("user name %q: use 1-64 lower-case letters, digits, '.', '_' or '-'", name)
 	}
@@ -258,11 +271,15 @@ func (s *Service) AddUser(ctx context.Context, name string, role Role, password 
 	if err != nil {
 		return err
 	}
-	return s.save(ctx, User{Name: name, Role: role, Hash: hash, Created: s.opt.Now().UTC()})
+	if err := s.save(ctx, User{Name: name, Role: role, Hash: hash, Created: s.opt.Now().UTC()}); err != nil {
+		return err
+	}
+	return s.audited(ctx, by, evidence.ActionAccountCreated, map[string]string{"user": name, "role": string(role)})
 }
 
-// SetPassword replaces a password and lifts any lockout.
-func (s *Service) SetPassword(ctx context.Context, name, password string) error {
+// SetPassword replaces a password, lifts any lockout and ends the account's
+// sessions (whoever knew the old password is logged out).
+func (s *Service) SetPassword(ctx context.Context, by evidence.Actor, name, password string) error {
 	if len(password) < MinPasswordLen {
 		return fmt.Errorf("password for %s: at least %d characters", name, MinPasswordLen)
 	}
@@ -270,39 +287,78 @@ func (s *Service) SetPassword(ctx context.Context, name, password string) error 
 	if err != nil {
 		return err
 	}
-	if err := s.modify(ctx, name, func(u *User) {
+	if err := s.modify(ctx, name, func(u *User) error {
 		u.Hash, u.Failures, u.LockedUntil = hash, 0, time.Time{}
+		return nil
 	}); err != nil {
 		return err
 	}
 	s.forgetGuesses(name)
-	return nil
+	s.endSessionsOf(ctx, name)
+	return s.audited(ctx, by, evidence.ActionAccountChanged, map[string]string{"user": name, "change": "password"})
 }
 
 // SetDisabled disables or re-enables an account; disabling ends its sessions.
-func (s *Service) SetDisabled(ctx context.Context, name string, disabled bool) error {
-	if err := s.modify(ctx, name, func(u *User) { u.Disabled = disabled }); err != nil {
+func (s *Service) SetDisabled(ctx context.Context, by evidence.Actor, name string, disabled bool) error {
+	if err := s.modify(ctx, name, func(u *User) error { u.Disabled = disabled; return nil }); err != nil {
 		return err
 	}
+	change := "enabled"
 	if disabled {
-		s.endSessionsOf(name)
+		change = "disabled"
+		s.endSessionsOf(ctx, name)
 	}
-	return nil
+	return s.audited(ctx, by, evidence.ActionAccountChanged, map[string]string{"user": name, "change": change})
 }
 
-func (s *Service) modify(ctx context.Context, name string, fn func(*User)) error {
+// SetRole gives an account another role and ends its sessions, which carry
+// the old one.
+func (s *Service) SetRole(ctx context.Context, by evidence.Actor, name string, role Role) error {
+	if _, err := ParseRole(string(role)); err != nil {
+		return err
+	}
+	var old Role
+	if err := s.modify(ctx, name, func(u *User) error { old, u.Role = u.Role, role; return nil }); err != nil {
+		return err
+	}
+	s.endSessionsOf(ctx, name)
+	return s.audited(ctx, by, evidence.ActionAccountChanged, map[string]string{"user": name, "change": "role", "from": string(old), "to": string(role)})
+}
+
+// modify is a read-modify-write of one account; fn's error abandons it.
+func (s *Service) modify(ctx context.Context, name string, fn func(*User) error) error {
 	s.userMu.Lock()
 	defer s.userMu.Unlock()
 	u, err := s.load(name)
 	if err != nil {
 		return err
 	}
-	fn(&u)
+	if err := fn(&u); err != nil {
+		return err
+	}
 	return s.save(ctx, u)
 }
 
 // User returns the stored account of name.
 func (s *Service) User(name string) (User, error) { return s.load(name) }
+
+// UserInfo is an account as admins see it: never its secrets.
+type UserInfo struct {
+	Name        string    `json:"name"`
+	Role        Role      `json:"role"`
+	Disabled    bool      `json:"disabled"`
+	Created     time.Time `json:"created"`
+	Factors     []string  `json:"second_factors"`
+	MFARequired bool      `json:"second_factor_required"`
+	// RecoveryLeft is how many unused recovery codes the account holds.
+	RecoveryLeft int `json:"recovery_codes_left"`
+}
+
+// Info is what admins may see of u.
+func (s *Service) Info(u User) UserInfo {
+	return UserInfo{Name: u.Name, Role: u.Role, Disabled: u.Disabled, Created: u.Created, Factors: u.MFA.Factors(),
+		MFARequired: s.mfaRequired(u.Role), RecoveryLeft: len(u.MFA.Recovery)}
+}
 
 // Users lists every account in name order.
 func (s *Service) Users() ([]User, error) {

@@ -46,10 +46,10 @@ func TestLoginLockoutAndAudit(t *testing.T) {
 	now.Store(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC).UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()) }
 	svc := auth.New(v.State("auth"), v, auth.Options{Now: clock})
-	if err := svc.AddUser(ctx, "alice", auth.RoleInvestigator, "correct horse battery"); err != nil {
+	if err := svc.AddUser(ctx, "appliance:test", "alice", auth.RoleInvestigator, "correct horse battery"); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.AddUser(ctx, "alice", auth.RoleStaff, "another password"); !errors.Is(err, auth.ErrExists) {
+	if err := svc.AddUser(ctx, "appliance:test", "alice", auth.RoleStaff, "another password"); !errors.Is(err, auth.ErrExists) {
 		t.Fatalf("second alice: %v", err)
 	}
 	sess, err := svc.Login(ctx, "alice", "correct horse battery", "127.0.0.1:5000")
@@ -113,7 +113,7 @@ func TestFailedLoginFloodHasBoundedCustodyCost(t *testing.T) {
 	ctx := context.Background()
 	v := openVault(t)
 	svc := auth.New(v.State("auth"), v, auth.Options{})
-	if err := svc.AddUser(ctx, "admin", auth.RoleAdmin, "correct horse battery"); err != nil {
+	if err := svc.AddUser(ctx, "appliance:test", "admin", auth.RoleAdmin, "correct horse battery"); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := v.Head()
@@ -145,17 +145,17 @@ func TestUnknownUserAndDisabled(t *testing.T) {
 	if _, err := svc.Login(ctx, "nobody", "whatever-password", "10.0.0.1:1"); !errors.Is(err, auth.ErrBadCredentials) {
 		t.Fatalf("unknown user: %v", err)
 	}
-	if err := svc.AddUser(ctx, "bob", auth.RoleStaff, "short"); err == nil {
+	if err := svc.AddUser(ctx, "appliance:test", "bob", auth.RoleStaff, "short"); err == nil {
 		t.Fatal("short password accepted")
 	}
-	if err := svc.AddUser(ctx, "bob", auth.RoleStaff, "long enough password"); err != nil {
+	if err := svc.AddUser(ctx, "appliance:test", "bob", auth.RoleStaff, "long enough password"); err != nil {
 		t.Fatal(err)
 	}
 	sess, err := svc.Login(ctx, "bob", "long enough password", "10.0.0.1:1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.SetDisabled(ctx, "bob", true); err != nil {
+	if err := svc.SetDisabled(ctx, "appliance:test", "bob", true); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := svc.Session(sess.Token); ok {

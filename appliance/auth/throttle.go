@@ -198,7 +198,8 @@ func failureEvent(source string, f *failureSummary) evidence.CustodyEvent {
 }
 
 // Run writes the failure summaries as their windows end, and the rest
-// when ctx ends, so the daemon's shutdown loses none.
+// when ctx ends, so the daemon's shutdown loses none; it also forgets
+// stored sessions that have ended.
 func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(failureWindow / 6)
 	defer t.Stop()
@@ -210,6 +211,9 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-t.C:
 			if err := s.FlushFailures(ctx, false); err != nil {
 				s.opt.Logger.Error("login failures", "err", err)
+			}
+			if err := s.sweepStored(ctx); err != nil {
+				s.opt.Logger.Error("forget ended sessions", "err", err)
 			}
 		}
 	}

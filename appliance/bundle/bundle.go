@@ -27,7 +27,10 @@ const bundleManifest = "manifest.json"
 // Export records the export in the custody chain, then writes the bundle
 // of item d to out. The manifest is made after the export event, so the
 // bundle carries the record of its own making.
-func Export(ctx context.Context, v *vault.Vault, d evidence.Digest, out string, actor evidence.Actor) error {
+func Export(ctx context.Context, v *vault.Vault, d evidence.Digest, out string, actor evidence.Actor, reason string) error {
+	if strings.TrimSpace(reason) == "" {
+		return fmt.Errorf("export %s: %w", d.Short(), ErrNoReason)
+	}
 	it, err := v.Item(d)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
@@ -36,7 +39,7 @@ func Export(ctx context.Context, v *vault.Vault, d evidence.Digest, out string, 
 		return fmt.Errorf("export %s: the local copy was %s; fetch it from central storage: %w", d.Short(), it.State, ErrNotStored)
 	}
 	if _, err := v.Append(ctx, evidence.CustodyEvent{Actor: actor, Action: evidence.ActionExported, Item: d,
-		Details: map[string]string{"to": filepath.Base(out)}}); err != nil {
+		Details: map[string]string{"to": filepath.Base(out), "reason": reason}}); err != nil {
 		return fmt.Errorf("export %s: %w", d.Short(), err)
 	}
 	manifest, err := v.Manifest(ctx, d)
@@ -90,6 +93,10 @@ func writeAll(w io.Writer, b []byte) error {
 	return err
 }
 
+// ErrNoReason refuses an export without a reason: evidence leaves the
+// appliance only for a case, and the chain says which.
+var ErrNoReason = errors.New("an export needs a reason (case or incident reference); it is recorded in the custody chain")
+
 // ErrNotStored means the item's bytes are no longer held locally.
 var ErrNotStored = errors.New("not stored locally")
 
@@ -104,6 +111,17 @@ type Report struct {
 	Checkpnt   uint64
 }
 
+// Summary is what the bundle proves, in a line.
+func (r Report) Summary() string {
+	return fmt.Sprintf("item %s (%d bytes), %d custody events up to signed checkpoint %d, signed by key %s",
+		r.Item.Digest, r.Item.Size, r.Events, r.Checkpnt, evidence.Fingerprint(r.Key))
+}
+
+// PinnedSummary is Summary once the signer was checked against a pin.
+func (r Report) PinnedSummary() string {
+	return strings.Replace(r.Summary(), "signed by key", "signed by the pinned key", 1)
+}
+
 // Verify checks a bundle offline: the manifest's signature and
 // history, and the item's bytes against the digest and size it records.
 // pinned is the appliance key the caller trusts (nil: the embedded key,
@@ -114,11 +132,16 @@ func Verify(path string, pinned ed25519.PublicKey) (Report, error) {
 		return Report{}, fmt.Errorf("bundle: %w", err)
 	}
 	defer f.Close()
+	return verifyFrom(f, path, pinned)
+}
+
+// verifyFrom reads and checks a bundle from r; path names it in errors.
+func verifyFrom(r io.Reader, path string, pinned ed25519.PublicKey) (Report, error) {
 	var manifest []byte
 	var digest evidence.Digest
 	var size int64
 	var items int
-	tr := tar.NewReader(f)
+	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {

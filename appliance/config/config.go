@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"net"
@@ -15,8 +16,9 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
+	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
 	"github.com/edgetriage/edgetriage/appliance/pipeline"
@@ -63,6 +65,11 @@ type Config struct {
 	Health hardware.Config `yaml:"health"`
 	// Firmware: vendor keys, battery floor, rollout limit, where cameras take updates.
 	Firmware firmware.Config `yaml:"firmware"`
+	// Auth is the login policy: which roles need a second factor.
+	Auth auth.Policy `yaml:"auth"`
+	// Alerts are webhooks told of tamper alerts, recording gaps, intake
+	// stops, health alarms and forks of the custody log.
+	Alerts pipeline.AlertsConfig `yaml:"alerts"`
 }
 
 // Metrics is the Prometheus endpoint at /metrics.
@@ -115,6 +122,7 @@ func Default() Config {
 		Redaction:          pipeline.DefaultRedaction(),
 		Triage:             pipeline.DefaultTriage(),
 		Firmware:           firmware.DefaultConfig(),
+		Auth:               auth.DefaultPolicy(),
 	}
 }
 
@@ -201,6 +209,16 @@ func keyAtLine(n *yaml.Node, line int, prefix string) string {
 	return ""
 }
 
+// Deprecations names the keys of c that still work under an old name or
+// unit and should be changed; the daemon logs each at start.
+func (c Config) Deprecations() []string {
+	var out []string
+	for _, d := range c.Sync.Deprecations() {
+		out = append(out, "sync: "+d)
+	}
+	return out
+}
+
 // deriveDefaults fills in defaults that depend on other keys.
 func (c *Config) deriveDefaults() {
 	c.Dock.Defaults()
@@ -258,7 +276,7 @@ func (c Config) Validate() error {
 	for _, s := range []struct {
 		name    string
 		section interface{ Validate() error }
-	}{{"retention", c.Retention}, {"sync", c.Sync}, {"triage", c.Triage}, {"redaction", c.Redaction}} {
+	}{{"retention", c.Retention}, {"sync", c.Sync}, {"triage", c.Triage}, {"redaction", c.Redaction}, {"auth", c.Auth}, {"alerts", c.Alerts}} {
 		if err := s.section.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("'%s': %w", s.name, err))
 		}
@@ -321,7 +339,8 @@ func collectFields(v reflect.Value, prefix string, out map[string]reflect.Value)
 		}
 		key := prefix + tag
 		f := v.Field(i)
-		if f.Kind() == reflect.Struct {
+		_, selfParsing := f.Addr().Interface().(encoding.TextUnmarshaler)
+		if f.Kind() == reflect.Struct && !selfParsing {
 			collectFields(f, key+"_", out)
 			continue
 		}
@@ -329,7 +348,13 @@ func collectFields(v reflect.Value, prefix string, out map[string]reflect.Value)
 	}
 }
 
+// setScalar parses val into f: a type of the project's own that reads
+// itself from text (motion's durations, say) does, then time.Duration, then
+// each basic kind by its width.
 func setScalar(f reflect.Value, val string) error {
+	if u, ok := f.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		return u.UnmarshalText([]byte(val))
+	}
 	if f.Type() == reflect.TypeOf(time.Duration(0)) {
 		d, err := time.ParseDuration(val)
 		if err != nil {
@@ -347,14 +372,20 @@ func setScalar(f reflect.Value, val string) error {
 			return err
 		}
 		f.SetBool(b)
-	case reflect.Int, reflect.Int64, reflect.Int32:
-		n, err := strconv.ParseInt(val, 10, 64)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(val, 10, f.Type().Bits())
 		if err != nil {
 			return err
 		}
 		f.SetInt(n)
-	case reflect.Float64:
-		n, err := strconv.ParseFloat(val, 64)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, err := strconv.ParseUint(val, 10, f.Type().Bits())
+		if err != nil {
+			return err
+		}
+		f.SetUint(n)
+	case reflect.Float32, reflect.Float64:
+		n, err := strconv.ParseFloat(val, f.Type().Bits())
 		if err != nil {
 			return err
 		}

@@ -104,3 +104,54 @@ func TestDemoConfigLoads(t *testing.T) {
 		t.Fatalf("demo config loaded as %+v", cfg)
 	}
 }
+
+// The upload cap is in bits per second; a station upgraded with the old
+// megabytes-per-second key keeps the same cap and is told to rename it.
+func TestBandwidthKeyInBitsWithOldAlias(t *testing.T) {
+	cfg, err := Load(write(t, "sync:\n  bandwidth_bits_per_second: 20000000\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Sync.UploadBitsPerSecond() != 20e6 || len(cfg.Deprecations()) != 0 {
+		t.Fatalf("new key: %v bits/s, warnings %q", cfg.Sync.UploadBitsPerSecond(), cfg.Deprecations())
+	}
+	old, err := Load(write(t, "sync:\n  bandwidth_mbps: 2.5\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warn := strings.Join(old.Deprecations(), "\n")
+	if old.Sync.UploadBitsPerSecond() != 20e6 || !strings.Contains(warn, "'bandwidth_mbps' is deprecated") ||
+		!strings.Contains(warn, "bandwidth_bits_per_second: 20000000") {
+		t.Fatalf("old key: %v bits/s, warnings %q", old.Sync.UploadBitsPerSecond(), warn)
+	}
+	_, err = Load(write(t, "sync:\n  bandwidth_mbps: 1\n  bandwidth_bits_per_second: 8000000\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "set only the new one") {
+		t.Fatalf("both keys: %v", err)
+	}
+}
+
+// Redaction covers people's heads by default; a source may cover whole
+// people or faces only; a misspelt mode is refused with its key.
+func TestRedactionPeoplePerSource(t *testing.T) {
+	cfg, err := Load(write(t, "redaction:\n  people: heads\n  sources:\n    cam-yard:\n      people: whole-person\n    BWV-1:\n      people: faces\n    cam-door: {}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for src, want := range map[string]string{"cam-yard": "whole-person", "BWV-1": "faces", "cam-door": "heads", "other": "heads"} {
+		if got := cfg.Redaction.PeopleFor(src); got != want {
+			t.Errorf("people for %s: %s, want %s", src, got, want)
+		}
+	}
+	if def, _ := Load("", nil); def.Redaction.PeopleFor("x") != "heads" {
+		t.Errorf("default people: %s", def.Redaction.PeopleFor("x"))
+	}
+	for text, key := range map[string]string{
+		"redaction:\n  people: bodies\n":                        "'people'",
+		"redaction:\n  sources:\n    cam-1:\n      people: x\n": "sources.cam-1.people",
+		"redaction:\n  sources:\n    cam-1:\n      blur: 3\n":   "blur",
+	} {
+		if _, err := Load(write(t, text), nil); err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%q: error %v does not name %s", text, err, key)
+		}
+	}
+}

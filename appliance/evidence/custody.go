@@ -60,15 +60,25 @@ const (
 	ActionExported            Action = "exported"
 
 	// people and the appliance
-	ActionPreviewStart Action = "preview-start"
-	ActionPreviewStop  Action = "preview-stop"
-	ActionLogin        Action = "login"
-	ActionAlarm        Action = "alarm"
-	ActionIntakeStop   Action = "intake-stopped"
-	ActionIntakeResume Action = "intake-resumed"
-	ActionFirmware     Action = "firmware"
-	ActionTokenIssued  Action = "token-issued"  // a central client was given a bearer token
-	ActionTokenRevoked Action = "token-revoked" // ... and it was taken away
+	ActionPreviewStart    Action = "preview-start"
+	ActionPreviewStop     Action = "preview-stop"
+	ActionThumbnailViewed Action = "thumbnail-viewed" // first look today of a person at a thumbnail
+	ActionLogin           Action = "login"
+	ActionAlarm           Action = "alarm"
+	ActionIntakeStop      Action = "intake-stopped"
+	ActionIntakeResume    Action = "intake-resumed"
+	ActionFirmware        Action = "firmware"
+	ActionTokenIssued     Action = "token-issued"  // a central client was given a bearer token
+	ActionTokenRevoked    Action = "token-revoked" // ... and it was taken away
+
+	// administration
+	ActionAccountCreated Action = "account-created" // a person's account was made
+	ActionAccountChanged Action = "account-changed" // password, role, disabled or enabled; details say which
+	ActionMFAEnrolled    Action = "mfa-enrolled"    // a second factor was added to an account
+	ActionMFAReset       Action = "mfa-reset"       // an account's second factors were removed
+	ActionConfigReloaded Action = "config-reloaded" // the running daemon took a new configuration
+	ActionBackupMade     Action = "backup-made"     // a consistent copy of the index was taken
+	ActionVaultRestored  Action = "vault-restored"  // this index was restored from a backup
 )
 
 // Actor names who or what caused an event: "appliance", "user:alice",

@@ -52,6 +52,7 @@ type Vault interface {
 	Item(d evidence.Digest) (evidence.Item, error)
 	OpenObject(d evidence.Digest) (*os.File, error)
 	Acknowledge(ctx context.Context, d evidence.Digest, ack vault.Acknowledgement) (evidence.SignedReceipt, error)
+	ItemEvents(d evidence.Digest) ([]evidence.CustodyEvent, error)
 }
 
 // Desk issues challenges, remembers what each client was served, and
@@ -189,7 +190,13 @@ func (d *Desk) expectedProof(it evidence.Item, nonce []byte) (evidence.Digest, e
 // downloaded here in full nor pushed by the station and verified at the
 // target (central then verifies that copy in place).
 func (d *Desk) checkReceived(client string, it evidence.Item) error {
-	if it.Labels[evidence.LabelSynced] != "" {
+	// The push's verification is on the item's record as an upload-verified
+	// event (the outbox keeps no label on the item).
+	events, err := d.vault.ItemEvents(it.Digest)
+	if err != nil {
+		return err
+	}
+	if slices.ContainsFunc(events, func(e evidence.CustodyEvent) bool { return e.Action == evidence.ActionUploadVerified }) {
 		return nil
 	}
 	ranges, err := d.servedRanges(client, it.Digest)

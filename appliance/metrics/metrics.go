@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"crypto/subtle"
+	"net"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,24 +17,28 @@ import (
 	"github.com/edgetriage/edgetriage/hardware"
 )
 
-// DiskUsage reports the used and total bytes of the volume holding path.
-type DiskUsage func(path string) (used, total uint64, err error)
-
 // Handler serves /metrics for v, the host's health and the daemon's parts,
 // behind a bearer token when one is set. It has a registry of its own
 // (never the global one, so two daemons in one test process do not share
 // series).
-func Handler(v *vault.Vault, usage DiskUsage, health *hardware.Sampler, parts Parts, token string) http.Handler {
+func Handler(v *vault.Vault, health *hardware.Sampler, parts Parts, token string) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&vaultCollector{v: v, usage: usage}, healthCollector{s: health}, parts)
-	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	if token == "" {
-		return h
-	}
+	reg.MustRegister(&vaultCollector{v: v}, healthCollector{s: health}, parts, buildInfo{version: parts.Version})
+	return guarded(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), token)
+}
+
+// guarded answers only the bearer of token, or, without a token, only a
+// scraper on the appliance itself: the series say what the station holds
+// and does.
+func guarded(h http.Handler, token string) http.Handler {
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		if token == "" && !fromLoopback(r) {
+			http.Error(w, "metrics are served to this machine only unless metrics.bearer_token is set", http.StatusForbidden)
+			return
+		}
+		if token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="edgetriage metrics"`)
 			http.Error(w, "metrics need the configured bearer token", http.StatusUnauthorized)
 			return
@@ -45,47 +50,40 @@ func Handler(v *vault.Vault, usage DiskUsage, health *hardware.Sampler, parts Pa
 var (
 	descItems  = prometheus.NewDesc("edgetriage_vault_items", "Items in the vault index by state.", []string{"state"}, nil)
 	descBytes  = prometheus.NewDesc("edgetriage_vault_stored_bytes", "Bytes of evidence held locally.", nil, nil)
-	descEvents = prometheus.NewDesc("edgetriage_custody_events", "Length of the custody chain.", nil, nil)
+	descEvents = prometheus.NewDesc("edgetriage_custody_events_total", "Events appended to the custody chain (its length).", nil, nil)
 	descIntake = prometheus.NewDesc("edgetriage_intake_stopped", "1 while new intake is refused (disk at its reserve).", nil, nil)
-	descUsed   = prometheus.NewDesc("edgetriage_disk_used_bytes", "Used bytes of the vault volume.", nil, nil)
-	descTotal  = prometheus.NewDesc("edgetriage_disk_total_bytes", "Size of the vault volume.", nil, nil)
 )
 
 type vaultCollector struct {
-	v     *vault.Vault
-	usage DiskUsage
+	v *vault.Vault
 }
 
 func (c *vaultCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descItems, descBytes, descEvents, descIntake, descUsed, descTotal} {
+	for _, d := range []*prometheus.Desc{descItems, descBytes, descEvents, descIntake} {
 		ch <- d
 	}
 }
 
 func (c *vaultCollector) Collect(ch chan<- prometheus.Metric) {
-	counts := map[evidence.State]float64{evidence.StateStored: 0, evidence.StateRemoved: 0}
-	var stored float64
-	c.v.Items(func(it evidence.Item) bool {
-		counts[it.State]++
-		if it.State == evidence.StateStored {
-			stored += float64(it.Size)
-		}
-		return true
-	})
-	for state, n := range counts {
-		ch <- prometheus.MustNewConstMetric(descItems, prometheus.GaugeValue, n, string(state))
-	}
-	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, stored)
+	st := c.v.Stats()
+	ch <- prometheus.MustNewConstMetric(descItems, prometheus.GaugeValue, float64(st.Stored), string(evidence.StateStored))
+	ch <- prometheus.MustNewConstMetric(descItems, prometheus.GaugeValue, float64(st.Removed), string(evidence.StateRemoved))
+	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(st.StoredBytes))
 	if head, err := c.v.Head(); err == nil {
-		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.GaugeValue, float64(head.Seq))
+		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(head.Seq))
 	}
 	stopped := 0.0
 	if c.v.IntakeStopped() != "" {
 		stopped = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descIntake, prometheus.GaugeValue, stopped)
-	if used, total, err := c.usage(c.v.Dir()); err == nil {
-		ch <- prometheus.MustNewConstMetric(descUsed, prometheus.GaugeValue, float64(used))
-		ch <- prometheus.MustNewConstMetric(descTotal, prometheus.GaugeValue, float64(total))
+}
+
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
 	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -13,24 +13,32 @@ import (
 	"github.com/edgetriage/edgetriage/triage/motion"
 )
 
+// Names follow Prometheus' conventions: counters end in _total and carry
+// no rate (rate() in PromQL makes one over any window), units are in the
+// name (_bytes, _seconds), and nothing node_exporter reports about the host
+// is repeated here.
 var (
-	descDockBytes    = prometheus.NewDesc("edgetriage_dock_offload_bytes", "Bytes offloaded in the current pass, per bay.", []string{"bay"}, nil)
-	descDockRate     = prometheus.NewDesc("edgetriage_dock_offload_bytes_per_second", "Offload rate per bay.", []string{"bay"}, nil)
+	descDockRead     = prometheus.NewDesc("edgetriage_dock_read_bytes_total", "Bytes read off docked cameras since start.", nil, nil)
+	descDockPending  = prometheus.NewDesc("edgetriage_dock_offload_remaining_bytes", "Bytes a bay's current pass has yet to copy.", []string{"bay"}, nil)
 	descDockState    = prometheus.NewDesc("edgetriage_dock_bay_state", "1 for the state each bay is in.", []string{"bay", "state"}, nil)
-	descCamFPS       = prometheus.NewDesc("edgetriage_camera_fps", "Frames per second recorded, per camera.", []string{"camera"}, nil)
-	descCamBitrate   = prometheus.NewDesc("edgetriage_camera_bitrate_bits_per_second", "Recorded bitrate per camera.", []string{"camera"}, nil)
-	descCamGaps      = prometheus.NewDesc("edgetriage_camera_gaps_24h", "Recording gaps in the last 24 hours, per camera.", []string{"camera"}, nil)
-	descCamSegments  = prometheus.NewDesc("edgetriage_camera_segments_sealed", "Segments sealed since start, per camera.", []string{"camera"}, nil)
+	descCamFrames    = prometheus.NewDesc("edgetriage_camera_frames_total", "Video frames received since start, per camera.", []string{"camera"}, nil)
+	descCamBytes     = prometheus.NewDesc("edgetriage_camera_received_bytes_total", "Video bytes received since start, per camera.", []string{"camera"}, nil)
+	descCamGaps      = prometheus.NewDesc("edgetriage_camera_gaps_total", "Recording gaps opened since start, per camera.", []string{"camera"}, nil)
+	descCamSegments  = prometheus.NewDesc("edgetriage_camera_segments_sealed_total", "Segments sealed since start, per camera.", []string{"camera"}, nil)
+	descCamLost      = prometheus.NewDesc("edgetriage_camera_rtp_packets_lost_total", "RTP packets lost since start, per camera.", []string{"camera"}, nil)
+	descCamLastSeg   = prometheus.NewDesc("edgetriage_camera_last_segment_timestamp_seconds", "When the last segment was sealed (Unix time), per camera.", []string{"camera"}, nil)
 	descCamUp        = prometheus.NewDesc("edgetriage_camera_recording", "1 while a camera is being recorded.", []string{"camera"}, nil)
 	descSyncItems    = prometheus.NewDesc("edgetriage_sync_items", "Outbox entries by state.", []string{"state"}, nil)
-	descSyncRate     = prometheus.NewDesc("edgetriage_sync_upload_bytes_per_second", "Upload rate to central storage.", nil, nil)
+	descSyncSent     = prometheus.NewDesc("edgetriage_sync_uploaded_bytes_total", "Bytes sent to central storage since start, retries included.", nil, nil)
 	descSyncPending  = prometheus.NewDesc("edgetriage_sync_pending_bytes", "Bytes waiting to be sent to central storage.", nil, nil)
+	descSyncFailing  = prometheus.NewDesc("edgetriage_sync_failing_items", "Outbox entries whose last attempt failed.", nil, nil)
 	descFirmware     = prometheus.NewDesc("edgetriage_firmware_cameras", "Cameras by firmware update state.", []string{"state"}, nil)
 	descTriageQueue  = prometheus.NewDesc("edgetriage_stage_backlog_events", "Custody events a pipeline stage has yet to look at.", []string{"stage"}, nil)
 	descLiveCPU      = prometheus.NewDesc("edgetriage_camera_analysis_cpu_seconds_total", "CPU time live analysis used, per camera: its decoder (part=decode) and the detector with thumbnails (part=detect).", []string{"camera", "part"}, nil)
 	descLiveFrames   = prometheus.NewDesc("edgetriage_camera_analysis_frames_total", "Frames live analysis analysed, per camera.", []string{"camera"}, nil)
-	partDescriptions = []*prometheus.Desc{descDockBytes, descDockRate, descDockState, descCamFPS, descCamBitrate, descCamGaps,
-		descCamSegments, descCamUp, descSyncItems, descSyncRate, descSyncPending, descFirmware, descTriageQueue, descLiveCPU, descLiveFrames}
+	partDescriptions = []*prometheus.Desc{descDockRead, descDockPending, descDockState, descCamFrames, descCamBytes, descCamGaps,
+		descCamSegments, descCamLost, descCamLastSeg, descCamUp, descSyncItems, descSyncSent, descSyncPending, descSyncFailing,
+		descFirmware, descTriageQueue, descLiveCPU, descLiveFrames}
 )
 
 // Parts are the daemon's parts, read at scrape time from their own status
@@ -44,6 +52,8 @@ type Parts struct {
 	// from it.
 	Head   func() (evidence.CustodyEvent, error)
 	Stages []Stage
+	// Version is the running binary's, for edgetriage_build_info.
+	Version string
 	// Analysis is each camera's live analysis counters, by camera id; nil
 	// when no camera is analysed live.
 	Analysis func() map[string]motion.LiveStats
@@ -65,16 +75,24 @@ func (p Parts) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
 	}
-	for _, b := range p.Dock().Bays {
-		gauge(descDockBytes, float64(b.Bytes), b.Bay)
-		gauge(descDockRate, b.Rate, b.Bay)
+	counter := func(desc *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, v, labels...)
+	}
+	dock := p.Dock()
+	counter(descDockRead, float64(dock.BytesRead))
+	for _, b := range dock.Bays {
+		gauge(descDockPending, float64(max(b.Total-b.Bytes, 0)), b.Bay)
 		gauge(descDockState, 1, b.Bay, b.State)
 	}
 	for _, s := range p.Cameras() {
-		gauge(descCamFPS, s.FPS, s.Camera)
-		gauge(descCamBitrate, s.BitrateBPS, s.Camera)
-		gauge(descCamGaps, float64(len(s.Gaps24h)), s.Camera)
-		gauge(descCamSegments, float64(s.SegmentsSealed), s.Camera)
+		counter(descCamFrames, float64(s.Frames), s.Camera)
+		counter(descCamBytes, float64(s.Bytes), s.Camera)
+		counter(descCamGaps, float64(s.GapsOpened), s.Camera)
+		counter(descCamSegments, float64(s.SegmentsSealed), s.Camera)
+		counter(descCamLost, float64(s.PacketsLost), s.Camera)
+		if !s.LastSegmentAt.IsZero() {
+			gauge(descCamLastSeg, float64(s.LastSegmentAt.UnixNano())/1e9, s.Camera)
+		}
 		up := 0.0
 		if s.OpenGap == nil && !s.LastFrame.IsZero() {
 			up = 1
@@ -85,14 +103,19 @@ func (p Parts) Collect(ch chan<- prometheus.Metric) {
 		for state, n := range st.Counts {
 			gauge(descSyncItems, float64(n), string(state))
 		}
-		gauge(descSyncRate, st.BytesPerSecond)
+		counter(descSyncSent, float64(st.BytesSent))
 		var pending int64
+		failing := 0
 		for _, e := range st.Items {
 			if e.State != "verified" && e.State != "acknowledged" {
 				pending += e.Size
 			}
+			if e.LastError != "" {
+				failing++
+			}
 		}
 		gauge(descSyncPending, float64(pending))
+		gauge(descSyncFailing, float64(failing))
 	}
 	if sts, err := p.Firmware(); err == nil {
 		counts := map[string]int{}

@@ -18,7 +18,7 @@ import (
 // SyncConfig sends evidence to central storage.
 type SyncConfig struct {
 	// Target is "filesystem" (a directory such as an NFS mount; the
-	// default, ./central) or "s3" (S3 with Object Lock).
+	// default, ./synced) or "s3" (S3 with Object Lock).
 	Target     string `yaml:"target"`
 	Filesystem struct {
 		Root string `yaml:"root"`
@@ -33,13 +33,35 @@ type SyncConfig struct {
 		// Retention is the COMPLIANCE retention period of every object.
 		Retention time.Duration `yaml:"retention"`
 	} `yaml:"s3"`
-	// BandwidthMBps caps upload bandwidth (megabytes per second); 0: none.
+	// BandwidthBitsPerSecond caps upload bandwidth; 0: none. Bits, as
+	// network links are sold and measured.
+	BandwidthBitsPerSecond int64 `yaml:"bandwidth_bits_per_second"`
+	// BandwidthMBps is the old key (megabytes per second, easily read as
+	// megabits): still honoured so upgraded stations keep their cap, with a
+	// deprecation warning.
 	BandwidthMBps float64 `yaml:"bandwidth_mbps"`
 	// Windows limit non-urgent uploads to times of day ("22:00-06:00").
 	Windows []string `yaml:"windows"`
 	// Sources whose items are all sent (e.g. body-worn cameras: "dock").
 	// Flagged items and "send now" requests are always sent.
 	SendAllFrom []string `yaml:"send_all_from"`
+}
+
+// UploadBitsPerSecond is the upload cap in bits per second, from whichever
+// key sets it; 0: none.
+func (s SyncConfig) UploadBitsPerSecond() float64 {
+	if s.BandwidthMBps > 0 {
+		return s.BandwidthMBps * 8e6
+	}
+	return float64(s.BandwidthBitsPerSecond)
+}
+
+// Deprecations names the keys of s that still work but should be changed.
+func (s SyncConfig) Deprecations() []string {
+	if s.BandwidthMBps == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("'bandwidth_mbps' is deprecated: write 'bandwidth_bits_per_second: %.0f' (the same cap)", s.UploadBitsPerSecond())}
 }
 
 // RetentionConfig decides when local copies may go. Only items central storage
@@ -99,12 +121,35 @@ type RedactionConfig struct {
 	Fast bool `yaml:"fast"`
 	// MuteAudio drops the audio from redacted copies.
 	MuteAudio bool `yaml:"mute_audio"`
+	// People is how people are covered besides their faces: "heads"
+	// (the default: the head of every person found, however far or
+	// turned away), "whole-person", or "faces" (faces only).
+	People string `yaml:"people"`
+	// Sources overrides settings per source id (RTSP camera id, body
+	// camera serial, "dock"); keys left out inherit from above.
+	Sources map[string]RedactionSource `yaml:"sources"`
 }
 
-// DefaultSync sends every body-worn clip to ./central.
+// RedactionSource is what one source may set differently.
+type RedactionSource struct {
+	People string `yaml:"people"`
+}
+
+// PeopleFor is how people from source are covered.
+func (r RedactionConfig) PeopleFor(source string) string {
+	if s, ok := r.Sources[source]; ok && s.People != "" {
+		return s.People
+	}
+	if r.People != "" {
+		return r.People
+	}
+	return redact.PeopleHeads
+}
+
+// DefaultSync sends every body-worn clip to ./synced.
 func DefaultSync() SyncConfig {
 	s := SyncConfig{Target: "filesystem", SendAllFrom: []string{"dock"}}
-	s.Filesystem.Root = "./central"
+	s.Filesystem.Root = "./synced"
 	s.S3.Region = "us-east-1"
 	s.S3.Retention = 7 * 365 * 24 * time.Hour
 	return s
@@ -167,18 +212,34 @@ func inheritMotion(base, over motion.Config) motion.Config {
 	return over
 }
 
-// Redactor is the redactor's configuration this section asks for.
-func (r RedactionConfig) Redactor() redact.Config {
+// Redactor is the redactor's configuration this section asks for items
+// from source.
+func (r RedactionConfig) Redactor(source string) redact.Config {
 	cfg := redact.Config{}
 	if r.Fast {
 		cfg = redact.Realtime()
 	}
 	cfg.MuteAudio = r.MuteAudio
+	cfg.People = r.PeopleFor(source)
 	return cfg
 }
 
 // Validate checks the section; keys are named from the section down.
-func (RedactionConfig) Validate() error { return nil }
+func (r RedactionConfig) Validate() error {
+	var errs []error
+	check := func(key, v string) {
+		switch v {
+		case "", redact.PeopleFaces, redact.PeopleHeads, redact.PeopleWhole:
+		default:
+			errs = append(errs, fmt.Errorf("'%s' must be %s, %s or %s, got %q", key, redact.PeopleFaces, redact.PeopleHeads, redact.PeopleWhole, v))
+		}
+	}
+	check("people", r.People)
+	for src, s := range r.Sources {
+		check("sources."+src+".people", s.People)
+	}
+	return errors.Join(errs...)
+}
 
 // Validate checks the section; keys are named from the section down.
 func (r RetentionConfig) Validate() error {
@@ -244,8 +305,14 @@ func (s SyncConfig) Validate() error {
 	if _, err := outbox.ParseWindows(s.Windows); err != nil {
 		errs = append(errs, fmt.Errorf("'windows': %w", err))
 	}
+	if s.BandwidthBitsPerSecond < 0 {
+		errs = append(errs, errors.New("'bandwidth_bits_per_second' must not be negative"))
+	}
 	if s.BandwidthMBps < 0 {
 		errs = append(errs, errors.New("'bandwidth_mbps' must not be negative"))
+	}
+	if s.BandwidthMBps != 0 && s.BandwidthBitsPerSecond != 0 {
+		errs = append(errs, errors.New("'bandwidth_mbps' is the old name of 'bandwidth_bits_per_second': set only the new one"))
 	}
 	return errors.Join(errs...)
 }

@@ -186,8 +186,8 @@ func (s OutboxSource) Object(ctx context.Context, d evidence.Digest) (target.Obj
 // NewSyncTarget builds the configured central target.
 func NewSyncTarget(cfg SyncConfig, log *slog.Logger) (target.Target, error) {
 	var limiter *rate.Limiter
-	if cfg.BandwidthMBps > 0 {
-		bps := cfg.BandwidthMBps * 1e6
+	if bits := cfg.UploadBitsPerSecond(); bits > 0 {
+		bps := bits / 8
 		limiter = rate.NewLimiter(rate.Limit(bps), int(max(bps/10, 64<<10)))
 	}
 	switch cfg.Target {

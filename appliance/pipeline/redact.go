@@ -46,7 +46,7 @@ func (s *RedactStage) handle(ctx context.Context, e evidence.CustodyEvent) error
 	if err != nil {
 		return err
 	}
-	r, err := redact.New(s.cfg.Redactor())
+	r, err := redact.New(s.cfg.Redactor(it.Source))
 	if err != nil {
 		return err
 	}

@@ -79,15 +79,7 @@ func (p *SyncPolicy) sendRedactedCopy(ctx context.Context, master evidence.Item,
 
 // sourceClass is the kind of source an item came from ("dock", "rtsp",
 // "cli", "derived"), which sync policy is written in terms of.
-func sourceClass(it evidence.Item) string {
-	if c := it.Labels["origin"]; c != "" {
-		return c
-	}
-	if !it.Parent.IsZero() {
-		return "derived"
-	}
-	return "cli"
-}
+func sourceClass(it evidence.Item) string { return it.Origin() }
 
 // SendNow queues an item for central storage ahead of upload windows.
 func (p *SyncPolicy) SendNow(ctx context.Context, d evidence.Digest, actor evidence.Actor) error {

@@ -32,7 +32,7 @@ import (
 type TriageStage struct {
 	vault *vault.Vault
 	cfg   TriageConfig
-	live  map[string]LiveWindower
+	live  func(cameraID string) LiveWindower
 	log   *slog.Logger
 }
 
@@ -52,8 +52,9 @@ const (
 )
 
 // NewTriageStage is the triage stage as a follower of v's custody chain;
-// live holds each RTSP camera's live analysis by camera id.
-func NewTriageStage(v *vault.Vault, cfg TriageConfig, live map[string]LiveWindower, log *slog.Logger) *Follower {
+// live returns an RTSP camera's live analysis (nil when it has none). It
+// is asked for each segment: cameras come and go with reloads.
+func NewTriageStage(v *vault.Vault, cfg TriageConfig, live func(cameraID string) LiveWindower, log *slog.Logger) *Follower {
 	s := &TriageStage{vault: v, cfg: cfg, live: live, log: log}
 	return newFollower("triage", s.vault, s.log,
 		func(e evidence.CustodyEvent) bool {
@@ -90,8 +91,11 @@ func (s *TriageStage) liveSource(it evidence.Item) (LiveWindower, bool) {
 	if it.Labels["origin"] != "rtsp" || it.CapturedStart.IsZero() || !it.CapturedEnd.After(it.CapturedStart) {
 		return nil, false
 	}
-	src, ok := s.live[it.Source]
-	return src, ok
+	if s.live == nil {
+		return nil, false
+	}
+	src := s.live(it.Source)
+	return src, src != nil
 }
 
 // triageFile decodes the clip; live, when set, is what live analysis saw

@@ -62,14 +62,17 @@ func DockBays(snap dock.Snapshot) []DockBay {
 
 // Camera is one RTSP camera. State is one of the recorder's states.
 type Camera struct {
-	Name        string    `json:"name"`
-	State       string    `json:"state"`
-	LastSegment string    `json:"last_segment,omitempty"`
-	LastFrame   time.Time `json:"last_frame,omitzero"`
-	FPS         float64   `json:"fps"`
-	Bitrate     float64   `json:"bitrate_bps"`
-	Gaps        []Gap     `json:"gaps"`
-	Error       string    `json:"error,omitempty"`
+	Name        string `json:"name"`
+	State       string `json:"state"`
+	LastSegment string `json:"last_segment,omitempty"`
+	// LastSegmentAt is when the last segment was sealed: what staff read
+	// to see that a camera is being recorded.
+	LastSegmentAt time.Time `json:"last_segment_at,omitzero"`
+	LastFrame     time.Time `json:"last_frame,omitzero"`
+	FPS           float64   `json:"fps"`
+	Bitrate       float64   `json:"bitrate_bps"`
+	Gaps          []Gap     `json:"gaps"`
+	Error         string    `json:"error,omitempty"`
 }
 
 // Gap is a stretch in the last 24 hours the camera was not recorded.
@@ -83,7 +86,7 @@ type Gap struct {
 func Cameras(sts []rtsp.Status) []Camera {
 	out := make([]Camera, 0, len(sts))
 	for _, s := range sts {
-		v := Camera{Name: s.Camera, State: s.State, LastSegment: s.LastSegment, LastFrame: s.LastFrame,
+		v := Camera{Name: s.Camera, State: s.State, LastSegment: s.LastSegment, LastSegmentAt: s.LastSegmentAt, LastFrame: s.LastFrame,
 			FPS: s.FPS, Bitrate: s.BitrateBPS, Error: s.LastError, Gaps: []Gap{}}
 		for _, g := range s.Gaps24h {
 			v.Gaps = append(v.Gaps, Gap{Start: g.Start, End: g.End, Reason: g.Reason})

@@ -102,43 +102,119 @@ func New(opts Options) *Supervisor {
 	return &Supervisor{opts: opts}
 }
 
-// Group is parts started together; Stop ends them together.
+// Group is parts started together; Stop ends them together. Parts can be
+// added and removed while it runs (a camera added or changed at a reload),
+// each by its name, which is unique in the group.
 type Group struct {
 	name   string
-	parts  []Part
+	sup    *Supervisor
+	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	parts   map[string]*member
+	stopped bool // no part may join any more
+}
+
+// member is one running part and how to stop it alone.
+type member struct {
+	part   Part
+	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 // Start runs each part under supervision until the group is stopped. The
 // group's context is its own: the caller's ending does not stop it, so the
-// daemon decides the order parts stop in.
+// daemon decides the order parts stop in. Part names must be unique; a
+// second part of a name is not started (and logged).
 func (s *Supervisor) Start(name string, parts ...Part) *Group {
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &Group{name: name, parts: parts, cancel: cancel, done: make(chan struct{})}
+	g := &Group{name: name, sup: s, ctx: ctx, cancel: cancel, parts: map[string]*member{}}
 	for _, p := range parts {
-		g.wg.Add(1)
-		go func() {
-			defer g.wg.Done()
-			s.supervise(ctx, p)
-		}()
+		if err := g.Add(p); err != nil {
+			s.opts.Logger.Error("part not started", "group", name, "err", err)
+		}
 	}
-	go func() { g.wg.Wait(); close(g.done) }()
 	return g
+}
+
+// Add starts one more part in the running group.
+func (g *Group) Add(p Part) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopped {
+		return fmt.Errorf("%s is stopping: %s not started", g.name, p.Name())
+	}
+	if _, ok := g.parts[p.Name()]; ok {
+		return fmt.Errorf("%s: a part named %s runs already", g.name, p.Name())
+	}
+	ctx, cancel := context.WithCancel(g.ctx)
+	m := &member{part: p, cancel: cancel, done: make(chan struct{})}
+	g.parts[p.Name()] = m
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		defer close(m.done)
+		g.sup.supervise(ctx, p)
+		cancel()
+	}()
+	return nil
+}
+
+// Remove stops the part of that name alone (its context ends, as at
+// shutdown) and waits for it until deadline ends; the others run on.
+func (g *Group) Remove(deadline context.Context, name string) error {
+	g.mu.Lock()
+	m := g.parts[name]
+	delete(g.parts, name)
+	g.mu.Unlock()
+	if m == nil {
+		return nil
+	}
+	m.cancel()
+	select {
+	case <-m.done:
+		return nil
+	case <-deadline.Done():
+		return fmt.Errorf("%s: %s did not stop in time", g.name, name)
+	}
+}
+
+// Has says whether a part of that name was started and not removed.
+func (g *Group) Has(name string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, ok := g.parts[name]
+	return ok
+}
+
+// closeDoors lets no more parts join and returns a channel closed once
+// every part has returned.
+func (g *Group) closeDoors() (members []*member, allDone <-chan struct{}) {
+	g.mu.Lock()
+	g.stopped = true
+	for _, m := range g.parts {
+		members = append(members, m)
+	}
+	g.mu.Unlock()
+	done := make(chan struct{})
+	go func() { g.wg.Wait(); close(done) }()
+	return members, done
 }
 
 // Drain asks every part that can to finish the work in hand and waits for
 // all parts to return until drainBy ends; then it cancels what is left and
 // waits for that until deadline ends.
 func (g *Group) Drain(drainBy, deadline context.Context) error {
-	for _, p := range g.parts {
-		if d, ok := p.(Drainer); ok {
+	members, done := g.closeDoors()
+	for _, m := range members {
+		if d, ok := m.part.(Drainer); ok {
 			d.Drain()
 		}
 	}
 	select {
-	case <-g.done:
+	case <-done:
 		g.cancel()
 		return nil
 	case <-drainBy.Done():
@@ -148,9 +224,10 @@ func (g *Group) Drain(drainBy, deadline context.Context) error {
 
 // Stop cancels the group's parts and waits for them until deadline ends.
 func (g *Group) Stop(deadline context.Context) error {
+	_, done := g.closeDoors()
 	g.cancel()
 	select {
-	case <-g.done:
+	case <-done:
 		return nil
 	case <-deadline.Done():
 		return fmt.Errorf("%s did not stop in time", g.name)

@@ -129,3 +129,46 @@ func BenchmarkCustodyAppendConcurrent(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*(events/writers)*writers)/time.Since(start).Seconds(), "events/s")
 }
+
+// BenchmarkCustodyAppendWithTree measures what the Merkle tree costs the
+// chain: each op appends 20 000 events in bursts of 100 to a vault with the
+// tree and to one without, in turn, and reports the rate with the tree
+// against the rate without. Goal (issue 16): within 20 % (ratio >= 0.8).
+func BenchmarkCustodyAppendWithTree(b *testing.B) {
+	open := func(withoutTree bool) *Vault {
+		v, err := Open(context.Background(), b.TempDir(), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		v.withoutTree = withoutTree
+		return v
+	}
+	tree, chain := open(false), open(true)
+	defer tree.Close()
+	defer chain.Close()
+	batch := make([]evidence.CustodyEvent, 100)
+	for i := range batch {
+		batch[i] = evidence.CustodyEvent{Actor: "bench", Action: evidence.ActionVerified, Item: evidence.DigestBytes([]byte{byte(i)}),
+			Details: map[string]string{"n": "1"}}
+	}
+	run := func(v *Vault) time.Duration {
+		start := time.Now()
+		for range 200 {
+			if _, err := v.Append(context.Background(), batch...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(start)
+	}
+	var withTree, without []time.Duration
+	for b.Loop() {
+		withTree = append(withTree, run(tree))
+		without = append(without, run(chain))
+	}
+	ratios := make([]time.Duration, len(withTree))
+	for i := range withTree {
+		ratios[i] = time.Duration(float64(without[i]) / float64(withTree[i]) * 1e6)
+	}
+	b.ReportMetric(20000/median(withTree).Seconds(), "events/s")
+	b.ReportMetric(float64(median(ratios))/1e6, "tree/chain")
+}

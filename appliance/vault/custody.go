@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"sync"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/tlog"
@@ -78,8 +79,10 @@ func (v *Vault) appendTx(tx *bolt.Tx, events []evidence.CustodyEvent) ([]evidenc
 		if err := chain.Put(seqKey(e.Seq), raw); err != nil {
 			return nil, fmt.Errorf("store event %d: %w", e.Seq, err)
 		}
-		if err := addLeafTx(tx, e); err != nil {
-			return nil, err
+		if !v.withoutTree {
+			if err := addLeafTx(tx, e); err != nil {
+				return nil, err
+			}
 		}
 		if !e.Item.IsZero() {
 			if err := idx.Put(itemEventKey(e.Item, e.Seq), nil); err != nil {
@@ -99,6 +102,10 @@ func encodeEvent(e evidence.CustodyEvent) ([]byte, error) {
 	raw, err := json.Marshal(e)
 	if err != nil {
 		return nil, fmt.Errorf("encode event %d: %w", e.Seq, err)
+	}
+	if isASCII(raw) {
+		// JSON carries ASCII exactly both ways; the check is for the rest.
+		return raw, nil
 	}
 	back, err := decodeEvent(raw)
 	if err != nil || back.ComputeHash() != e.Hash {
@@ -333,4 +340,13 @@ func lastItemEventTx(tx *bolt.Tx, d evidence.Digest) (*evidence.CustodyEvent, er
 	}
 	e, err := decodeEvent(raw)
 	return &e, err
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

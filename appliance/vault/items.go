@@ -39,6 +39,11 @@ func (v *Vault) putItemTx(tx *bolt.Tx, it evidence.Item, actor evidence.Actor, a
 	if err != nil {
 		return it, err
 	}
+	old, found, err := getItemTx(tx, it.Digest)
+	if err != nil {
+		return it, err
+	}
+	v.trackRecordTx(tx, old, found, it)
 	if err := tx.Bucket(bucketItems).Put(it.Digest[:], raw); err != nil {
 		return it, fmt.Errorf("store item %s: %w", it.Digest.Short(), err)
 	}

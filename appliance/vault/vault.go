@@ -57,6 +57,10 @@ type Vault struct {
 	verifyOnly bool
 	keyErr     error // why the key file cannot be trusted, in verify-only mode
 	keyCreated bool  // this open made the signing key
+	stats      itemStats
+	// withoutTree appends events to the chain only: for the benchmark that
+	// measures what the Merkle tree costs, never set otherwise.
+	withoutTree bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -132,7 +136,10 @@ func (v *Vault) start(ctx context.Context) error {
 			return err
 		}
 	}
-	return v.recover(ctx)
+	if err := v.recover(ctx); err != nil {
+		return err
+	}
+	return v.countItems()
 }
 
 // headIfAny is the chain head's seq, or 0 for an index not yet created.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/pipeline"
 	"github.com/edgetriage/edgetriage/appliance/web"
 )
 
@@ -234,14 +235,38 @@ func TestItemDetailShowsCustodyAndDerived(t *testing.T) {
 		t.Errorf("staff export: %d", res.StatusCode)
 	}
 	inv := f.login(t, "ivy", invPass)
-	res = inv.do("POST", "/api/v1/items/"+f.master.Digest.String()+"/export", nil, true)
+	res = inv.do("POST", "/api/v1/items/"+f.master.Digest.String()+"/export", map[string]string{"reason": "case 7"}, true)
 	if body := readAll(res); res.StatusCode != http.StatusNotImplemented || !strings.Contains(body, "not available") {
 		t.Errorf("export without an exporter: %d %s", res.StatusCode, body)
 	}
 }
 
+// Export bundles carry original evidence off the appliance: investigators
+// only (an admin runs the box, not the case), and only with a reason,
+// which goes into the custody chain.
+func TestExportIsForInvestigatorsWithAReason(t *testing.T) {
+	f := newFixture(t, web.Config{}, func(d *web.Deps) { d.Export = web.BundleExporter(d.Vault) })
+	path := "/api/v1/items/" + f.master.Digest.String() + "/export"
+	admin := f.login(t, "ada", adminPass)
+	if res := admin.do("POST", path, map[string]string{"reason": "curious"}, true); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("admin export: %d %s", res.StatusCode, readAll(res))
+	}
+	inv := f.login(t, "ivy", invPass)
+	if res := inv.do("POST", path, map[string]string{}, true); res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("export without a reason: %d %s", res.StatusCode, readAll(res))
+	}
+	res := inv.do("POST", path, map[string]string{"reason": "case 1234, disclosure"}, true)
+	if body := readAll(res); res.StatusCode != http.StatusOK || len(body) < int(f.master.Size) {
+		t.Fatalf("investigator export: %d, %d bytes", res.StatusCode, len(body))
+	}
+	evs := eventsOf(t, f.v, f.master.Digest, evidence.ActionExported)
+	if len(evs) != 1 || evs[0].Actor != "user:ivy" || evs[0].Details["reason"] != "case 1234, disclosure" {
+		t.Fatalf("export events: %+v", evs)
+	}
+}
+
 func TestRedactionSignOff(t *testing.T) {
-	f := newFixture(t, web.Config{})
+	f := newFixture(t, web.Config{}, func(d *web.Deps) { d.Edits = pipeline.NewRedactionEdits(d.Vault) })
 	staff := f.login(t, "sam", staffPass)
 	inv := f.login(t, "ivy", invPass)
 	copyPath := "/api/v1/items/" + f.redacted.Digest.String() + "/signoff"
@@ -251,6 +276,18 @@ func TestRedactionSignOff(t *testing.T) {
 	res := inv.do("POST", "/api/v1/items/"+f.master.Digest.String()+"/signoff", nil, true)
 	if body := readAll(res); res.StatusCode != http.StatusUnprocessableEntity {
 		t.Errorf("sign-off of a master: %d %s", res.StatusCode, body)
+	}
+	// The review queue holds one stop: sign-off waits for it.
+	res = inv.do("POST", copyPath, map[string]string{"note": "too early"}, true)
+	if body := readAll(res); res.StatusCode != http.StatusConflict || !strings.Contains(body, fixtureReviewEntry) {
+		t.Fatalf("sign-off with the queue unresolved: %d %s", res.StatusCode, body)
+	}
+	if evs := eventsOf(t, f.v, f.redacted.Digest, evidence.ActionReviewSignedOff); len(evs) != 0 {
+		t.Fatalf("a refused sign-off was recorded: %+v", evs)
+	}
+	accept := []map[string]any{{"op": "accept", "start_s": 0.5, "end_s": 1.2, "entry": fixtureReviewEntry, "note": "checked frame by frame"}}
+	if res := inv.do("PUT", "/api/v1/items/"+f.master.Digest.String()+"/redaction-edits", accept, true); res.StatusCode != http.StatusAccepted {
+		t.Fatalf("accept edit: %d %s", res.StatusCode, readAll(res))
 	}
 	if res := inv.do("POST", copyPath, map[string]string{"note": "all faces covered"}, true); res.StatusCode != http.StatusCreated {
 		t.Fatalf("investigator sign-off: %d %s", res.StatusCode, readAll(res))
@@ -277,20 +314,37 @@ func TestThumbnailsServedOnlyForThumbnailItems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := f.login(t, "sam", staffPass)
-	res := c.do("GET", "/api/v1/items?officer=pc-1234", nil, false)
-	var list struct {
-		Items []web.ItemSummary `json:"items"`
+	list := func(c *client) []web.ItemSummary {
+		res := c.do("GET", "/api/v1/items?officer=pc-1234", nil, false)
+		var list struct {
+			Items []web.ItemSummary `json:"items"`
+		}
+		json.NewDecoder(res.Body).Decode(&list)
+		res.Body.Close()
+		return list.Items
 	}
-	json.NewDecoder(res.Body).Decode(&list)
-	res.Body.Close()
-	if len(list.Items) != 1 || list.Items[0].Thumbnail != thumb.Digest {
-		t.Fatalf("list does not point at the thumbnail: %+v", list.Items)
+	// A frame of the original shows what the redacted copy hides: staff
+	// neither get it offered nor served.
+	staff := f.login(t, "sam", staffPass)
+	if items := list(staff); len(items) != 1 || !items[0].Thumbnail.IsZero() {
+		t.Fatalf("staff's list offers a thumbnail of the original: %+v", items)
 	}
-	res = c.do("GET", "/api/v1/items/"+thumb.Digest.String()+"/thumbnail", nil, false)
-	body := readAll(res)
-	if res.StatusCode != http.StatusOK || int64(len(body)) < thumb.Size-16 || !strings.HasPrefix(res.Header.Get("Content-Type"), "image/png") {
-		t.Fatalf("thumbnail: %d %s, %d bytes", res.StatusCode, res.Header.Get("Content-Type"), len(body))
+	if res := staff.do("GET", "/api/v1/items/"+thumb.Digest.String()+"/thumbnail", nil, false); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("staff fetched a thumbnail of the original: %d", res.StatusCode)
+	}
+	c := f.login(t, "ivy", invPass)
+	if items := list(c); len(items) != 1 || items[0].Thumbnail != thumb.Digest {
+		t.Fatalf("list does not point at the thumbnail: %+v", items)
+	}
+	for range 3 {
+		res := c.do("GET", "/api/v1/items/"+thumb.Digest.String()+"/thumbnail", nil, false)
+		body := readAll(res)
+		if res.StatusCode != http.StatusOK || int64(len(body)) < thumb.Size-16 || !strings.HasPrefix(res.Header.Get("Content-Type"), "image/png") {
+			t.Fatalf("thumbnail: %d %s, %d bytes", res.StatusCode, res.Header.Get("Content-Type"), len(body))
+		}
+	}
+	if evs := eventsOf(t, f.v, thumb.Digest, evidence.ActionThumbnailViewed); len(evs) != 1 || evs[0].Actor != "user:ivy" {
+		t.Fatalf("three looks at the thumbnail are recorded as %+v, want one event by ivy", evs)
 	}
 	// The footage itself is not downloadable this way: viewing goes
 	// through previews, which are recorded.

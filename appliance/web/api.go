@@ -1,11 +1,14 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +18,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/status"
 	"github.com/edgetriage/edgetriage/appliance/vault"
+	"github.com/edgetriage/edgetriage/triage/redact"
 )
 
 func isJSON(r *http.Request) bool {
@@ -36,6 +40,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		User     string `json:"user"`
 		Password string `json:"password"`
+		// Code, when the account has a second factor, finishes the login
+		// in one request (else POST /api/v1/login/code follows).
+		Code string `json:"code"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "login: "+err.Error())
@@ -57,13 +64,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "login failed on the appliance; see its log")
 		return
 	}
+	if sess.Stage == auth.StageSecondFactor && req.Code != "" {
+		s.secondFactor(w, r, sess, req.Code)
+		return
+	}
 	auth.SetCookies(w, r, sess)
-	writeJSON(w, http.StatusOK, s.meBody(sess.Principal))
+	writeJSON(w, http.StatusOK, s.meBody(r, sess.Principal, sess))
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(auth.SessionCookie); err == nil {
-		s.auth.Logout(c.Value)
+		s.auth.Logout(r.Context(), c.Value)
 	}
 	auth.ClearCookies(w, r)
 	writeJSON(w, http.StatusOK, map[string]string{"status": "logged out"})
@@ -71,15 +82,32 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
-	writeJSON(w, http.StatusOK, s.meBody(p))
+	writeJSON(w, http.StatusOK, s.meBody(r, p, sessionFrom(r.Context())))
 }
 
-func (s *Server) meBody(p auth.Principal) map[string]any {
-	return map[string]any{"name": p.Name, "role": p.Role,
+// meBody is who the caller is and what the dashboard should offer them;
+// stage says what a login still lacks (empty once it is complete).
+func (s *Server) meBody(r *http.Request, p auth.Principal, sess *auth.Session) map[string]any {
+	body := map[string]any{"name": p.Name, "role": p.Role,
 		"can_view_original": p.Role == auth.RoleInvestigator,
 		"export_available":  s.deps.Export != nil,
-		"can_export":        s.deps.Export != nil && investigators.admits(p.Role),
-		"can_sign_off":      investigators.admits(p.Role)}
+		"can_export":        s.deps.Export != nil && p.Role == auth.RoleInvestigator,
+		"can_sign_off":      investigators.admits(p.Role),
+		"can_hold":          investigators.admits(p.Role),
+		"can_administer":    admins.admits(p.Role),
+		"stage":             "",
+	}
+	if sess != nil {
+		body["stage"] = sess.Stage
+	}
+	if u, err := s.auth.User(p.Name); err == nil && p.Role != auth.RoleCentral {
+		body["second_factors"] = u.MFA.Factors()
+		body["second_factor_required"] = s.auth.MFARequired(u.Role)
+		body["recovery_codes_left"] = len(u.MFA.Recovery)
+		_, err := auth.RelyingParty(requestOrigin(r))
+		body["webauthn_available"] = err == nil
+	}
+	return body
 }
 
 // ItemSummary is an item in the list, with what the dashboard shows next
@@ -235,18 +263,22 @@ func (s *Server) listItems(w http.ResponseWriter, r *http.Request) {
 	}
 	total := len(matched)
 	matched = matched[:min(limit, len(matched))]
+	viewer, _ := PrincipalFrom(r.Context())
 	out := make([]ItemSummary, 0, len(matched))
 	for _, it := range matched {
-		out = append(out, summarise(it, children[it.Digest]))
+		out = append(out, summarise(it, children[it.Digest], viewer))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": out, "total": total, "flags": flags})
 }
 
-func summarise(it evidence.Item, kids []evidence.Item) ItemSummary {
+// summarise is an item's line in a list. A thumbnail of original footage
+// is only offered to an investigator, who alone may see it.
+func summarise(it evidence.Item, kids []evidence.Item, viewer auth.Principal) ItemSummary {
 	sum := ItemSummary{Item: it, Derived: len(kids), Flags: flagsOf(it), SortingTime: itemTime(it)}
+	mayView := viewer.Role == auth.RoleInvestigator || it.Relation == VariantRedacted
 	for _, k := range kids {
 		switch {
-		case k.Relation == "thumbnail" && k.Kind == evidence.KindImage && sum.Thumbnail.IsZero():
+		case k.Relation == "thumbnail" && k.Kind == evidence.KindImage && sum.Thumbnail.IsZero() && mayView:
 			sum.Thumbnail = k.Digest
 		case k.Relation == VariantRedacted && sum.RedactedBy.IsZero():
 			sum.RedactedBy = k.Digest
@@ -313,7 +345,8 @@ func (s *Server) itemDetail(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	body := map[string]any{"item": summarise(it, kids), "events": events, "derived": kids, "reviews": reviews}
+	viewer, _ := PrincipalFrom(r.Context())
+	body := map[string]any{"item": summarise(it, kids, viewer), "events": events, "derived": kids, "reviews": reviews}
 	if !it.Parent.IsZero() {
 		if parent, err := s.deps.Vault.Item(it.Parent); err == nil {
 			body["parent"] = parent
@@ -323,7 +356,10 @@ func (s *Server) itemDetail(w http.ResponseWriter, r *http.Request) {
 }
 
 // thumbnail serves the bytes of a thumbnail item only: full evidence is
-// seen through previews, which are on the record.
+// seen through previews, which are on the record. A thumbnail is a frame of
+// the footage, so it follows the preview's rules: one cut from an original
+// is for investigators only (a staff member sees the redacted copy, not the
+// faces), and every viewer's first look at each thumbnail is a custody event.
 func (s *Server) thumbnail(w http.ResponseWriter, r *http.Request) {
 	it, ok := s.lookup(w, r)
 	if !ok {
@@ -333,25 +369,74 @@ func (s *Server) thumbnail(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "item is not a thumbnail")
 		return
 	}
+	p, _ := PrincipalFrom(r.Context())
+	ofOriginal, err := s.cutFromOriginal(it)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if ofOriginal && p.Role != auth.RoleInvestigator {
+		writeError(w, http.StatusForbidden, "this thumbnail is a frame of original footage: only investigators may see it")
+		return
+	}
 	f, err := s.deps.Vault.OpenObject(it.Digest)
 	if err != nil {
 		writeError(w, http.StatusNotFound, "thumbnail bytes are not on this appliance")
 		return
 	}
 	defer f.Close()
+	if err := s.thumbnailsSeen.record(r.Context(), s.deps.Vault, p, it); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
 	w.Header().Set("Cache-Control", "private, max-age=86400, immutable")
 	http.ServeContent(w, r, "", it.IngestedAt, f)
 }
 
+// cutFromOriginal reports whether a thumbnail shows unredacted footage:
+// anything but a frame of a redacted copy.
+func (s *Server) cutFromOriginal(thumb evidence.Item) (bool, error) {
+	if thumb.Parent.IsZero() {
+		return true, nil
+	}
+	parent, err := s.deps.Vault.Item(thumb.Parent)
+	if err != nil {
+		return true, err
+	}
+	return parent.Relation != VariantRedacted, nil
+}
+
+// export hands a bundle of original evidence to an investigator who gives
+// a reason, as viewing an original needs: admins run the appliance, they do
+// not take evidence off it.
 func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	if s.deps.Export == nil {
 		writeError(w, http.StatusNotImplemented, "export bundles are not available on this appliance yet")
 		return
 	}
+	if p, _ := PrincipalFrom(r.Context()); p.Role != auth.RoleInvestigator {
+		writeError(w, http.StatusForbidden, "only investigators may export evidence")
+		return
+	}
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil || strings.TrimSpace(req.Reason) == "" {
+		writeError(w, http.StatusBadRequest, "send {\"reason\": \"<case or incident reference>\"}: an export needs a reason; it is recorded in the custody chain")
+		return
+	}
 	if _, ok := s.lookup(w, r); !ok {
 		return
 	}
-	s.deps.Export.ServeHTTP(w, r)
+	s.deps.Export.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exportReasonKey{}, req.Reason)))
+}
+
+type exportReasonKey struct{}
+
+// exportReason is the reason the investigator gave for an export.
+func exportReason(ctx context.Context) string {
+	reason, _ := ctx.Value(exportReasonKey{}).(string)
+	return reason
 }
 
 func (s *Server) snapshot() status.Snapshot {
@@ -399,6 +484,92 @@ func (s *Server) reviews(it evidence.Item, kids []evidence.Item) (map[string][]e
 
 // signOff records that a reviewer checked a redacted copy and found it
 // fit to show: a custody event on the copy, naming its master.
+// reviewOf answers the review queue and speech map of a redacted copy,
+// asked for by the copy or by its master (its latest copy), with what is
+// still to resolve.
+func (s *Server) reviewOf(w http.ResponseWriter, r *http.Request) {
+	it, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	if it.Relation != VariantRedacted {
+		kids, err := s.derived(it.Digest)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		found := false
+		for _, k := range kids {
+			if k.Relation == VariantRedacted {
+				it, found = k, true
+			}
+		}
+		if !found {
+			writeError(w, http.StatusNotFound, "no redacted copy of this item yet")
+			return
+		}
+	}
+	lg, err := s.redactionLog(it)
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	var edits []redact.ManualEdit
+	if s.deps.Edits != nil {
+		if edits, err = s.deps.Edits.Get(it.Parent); err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"copy": it.Digest, "master": it.Parent, "duration_s": float64(lg.Frames) / max(lg.FPS, 1),
+		"review": lg.QA.Review, "speech": lg.Speech, "pending": lg.QA.Review.Unresolved(edits), "edits": edits,
+	})
+}
+
+// redactionLog reads the redaction log of redacted copy it.
+func (s *Server) redactionLog(it evidence.Item) (redact.Log, error) {
+	var lg redact.Log
+	kids, err := s.derived(it.Digest)
+	if err != nil {
+		return lg, err
+	}
+	var logItem *evidence.Item
+	for i := range kids {
+		if kids[i].Relation == redact.RelationRedactionLog {
+			logItem = &kids[i]
+		}
+	}
+	if logItem == nil {
+		return lg, errors.New("this copy has no redaction log, so its review queue is unknown; render it again")
+	}
+	raw, err := os.ReadFile(s.deps.Vault.ObjectPath(logItem.Digest))
+	if err != nil {
+		return lg, fmt.Errorf("read the redaction log: %w", err)
+	}
+	if err := json.Unmarshal(raw, &lg); err != nil {
+		return lg, fmt.Errorf("read the redaction log %s: %w", logItem.Digest.Short(), err)
+	}
+	return lg, nil
+}
+
+// pendingReview lists the entries of redacted copy it's review queue that
+// no manual edit of its master resolves. A copy without a redaction log has
+// no queue to check, and cannot be signed off.
+func (s *Server) pendingReview(it evidence.Item) ([]string, error) {
+	lg, err := s.redactionLog(it)
+	if err != nil {
+		return nil, err
+	}
+	var edits []redact.ManualEdit
+	if s.deps.Edits != nil {
+		if edits, err = s.deps.Edits.Get(it.Parent); err != nil {
+			return nil, err
+		}
+	}
+	return lg.QA.Review.Unresolved(edits), nil
+}
+
 func (s *Server) signOff(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
 	it, ok := s.lookup(w, r)
@@ -417,6 +588,18 @@ func (s *Server) signOff(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "sign-off: "+err.Error())
 			return
 		}
+	}
+	pending, err := s.pendingReview(it)
+	if err != nil {
+		writeError(w, http.StatusConflict, "sign-off: "+err.Error())
+		return
+	}
+	if len(pending) > 0 {
+		writeJSON(w, http.StatusConflict, map[string]any{
+			"error":   fmt.Sprintf("sign-off: %d review entries are not resolved yet; accept each, or fix it with an edit naming it", len(pending)),
+			"pending": pending,
+		})
+		return
 	}
 	details := map[string]string{"master": it.Parent.String()}
 	if note := strings.TrimSpace(req.Note); note != "" {

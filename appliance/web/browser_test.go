@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/png"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/pipeline"
 	"github.com/edgetriage/edgetriage/appliance/status"
 	"github.com/edgetriage/edgetriage/appliance/web"
 	"github.com/edgetriage/edgetriage/capture/dock"
@@ -245,4 +247,56 @@ func waitEvent(t *testing.T, f *fixture, action evidence.Action, n int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("no %d %s events", n, action)
+}
+
+// The item page of a redacted copy shows its review queue as a timeline of
+// stops over the speech map, and a reviewer steps through it: accepting the
+// one stop resolves it, which sign-off waits for.
+func TestBrowserReviewQueue(t *testing.T) {
+	f := newFixture(t, web.Config{}, func(d *web.Deps) { d.Edits = pipeline.NewRedactionEdits(d.Vault) })
+	ctx := newBrowser(t)
+	run(t, ctx, "log in as an investigator and open the redacted copy",
+		chromedp.Navigate(f.http.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#login-user")),
+		chromedp.SendKeys(chromedp.CSS("#login-user"), "ivy"),
+		chromedp.SendKeys(chromedp.CSS("#login-pass"), invPass),
+		chromedp.Click(chromedp.CSS("#login-btn")),
+		chromedp.WaitVisible(chromedp.CSS("#items")),
+		chromedp.Navigate(f.http.URL+"/#/item/"+f.redacted.Digest.String()),
+		chromedp.WaitVisible(chromedp.CSS("#item-review .rv-stop")),
+	)
+	run(t, ctx, "settle", chromedp.Sleep(300*time.Millisecond))
+	saveShot(t, "review-queue.png", get(t, ctx, chromedp.Screenshot(chromedp.CSS("#item-review"))))
+	stops := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#item-review .rv-stop:not(.done)').length`))
+	speech := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#item-review .rv-speech').length`))
+	if stops != 1 || speech != 2 {
+		t.Errorf("timeline shows %d open stops and %d speech spans, want 1 and 2", stops, speech)
+	}
+	if res := f.login(t, "ivy", invPass).do("POST", "/api/v1/items/"+f.redacted.Digest.String()+"/signoff", nil, true); res.StatusCode != http.StatusConflict {
+		t.Errorf("sign-off before the stop is resolved: %d", res.StatusCode)
+	}
+	run(t, ctx, "accept the stop",
+		chromedp.Click(chromedp.CSS(`#item-review button.accept[data-entry="`+fixtureReviewEntry+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#item-review .rv-stop.done")),
+	)
+	run(t, ctx, "mute the first stretch of speech",
+		chromedp.Click(chromedp.CSS(`#item-review button.audio-mute[data-start="0.3"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#item-review button.audio-bleep[data-start="1.9"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#item-review button.audio-mute[data-start="0.3"]`)),
+	)
+	saveShot(t, "review-queue-accepted.png", get(t, ctx, chromedp.Screenshot(chromedp.CSS("#item-review"))))
+	edits, err := pipeline.NewRedactionEdits(f.v).Get(f.master.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, e := range edits {
+		ops = append(ops, fmt.Sprintf("%s %.1f-%.1f %s", e.Op, e.Start, e.End, e.Entry))
+	}
+	if want := []string{"accept 0.5-1.2 " + fixtureReviewEntry, "mute 0.3-1.1 "}; fmt.Sprint(ops) != fmt.Sprint(want) {
+		t.Errorf("stored edits %q, want %q", ops, want)
+	}
+	if res := f.login(t, "ivy", invPass).do("POST", "/api/v1/items/"+f.redacted.Digest.String()+"/signoff", nil, true); res.StatusCode != http.StatusCreated {
+		t.Errorf("sign-off after accepting the only stop: %d %s", res.StatusCode, readAll(res))
+	}
 }

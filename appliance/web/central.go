@@ -49,7 +49,7 @@ func (c *centralAPI) register(m *http.ServeMux, guard func(audience, http.Handle
 type centralHandler func(w http.ResponseWriter, r *http.Request, client string)
 
 // Change is one entry of the changes feed: an item whose record changed at
-// custody event Seq. Pass the last Seq as `after` to continue.
+// custody event Seq. Pass the feed's `next` as `after` to continue.
 type Change struct {
 	Seq    uint64          `json:"seq"`
 	Action evidence.Action `json:"action"`
@@ -65,6 +65,13 @@ func (c *centralAPI) changes(w http.ResponseWriter, r *http.Request, _ string) {
 	limit, err := queryUint(r, "limit", 100)
 	if err != nil || limit == 0 || limit > maxChangesPage {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("'limit' must be 1 to %d", maxChangesPage))
+		return
+	}
+	// What central pulls (flagged, origin, kind); the cursor still moves
+	// over the changes the filter leaves out.
+	filter, err := evidence.ParsePullFilter(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	// The records are read after the walk, not inside it: a read
@@ -88,7 +95,7 @@ func (c *centralAPI) changes(w http.ResponseWriter, r *http.Request, _ string) {
 			break
 		}
 		var it evidence.Item
-		if it, err = c.vault.Item(e.Item); err == nil {
+		if it, err = c.vault.Item(e.Item); err == nil && filter.Match(it) {
 			out = append(out, Change{Seq: e.Seq, Action: e.Action, Item: it})
 		}
 	}

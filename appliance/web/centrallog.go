@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -103,6 +104,7 @@ func (c *centralAPI) cosignature(w http.ResponseWriter, r *http.Request, client 
 	switch {
 	case errors.Is(err, vault.ErrFork):
 		c.log.Error("a witness co-signed another history than this appliance holds", "central", client, "err", err)
+		c.recordFork(r.Context(), client, err)
 		writeError(w, http.StatusConflict, err.Error())
 		return
 	case errors.Is(err, custodylog.ErrCheckpoint):
@@ -114,6 +116,18 @@ func (c *centralAPI) cosignature(w http.ResponseWriter, r *http.Request, client 
 	}
 	c.log.Info("checkpoint co-signed", "central", client, "witness", sigs[0].Witness)
 	writeJSON(w, http.StatusOK, map[string]any{"witnesses": sigs})
+}
+
+// recordFork puts a fork on the record as an alarm (and so out to the
+// alert webhooks): someone holds a history of this appliance's custody log
+// that is not the one it keeps. Only a pinned witness's valid cosignature
+// gets this far, so nobody can flood the chain with it.
+func (c *centralAPI) recordFork(ctx context.Context, client string, fork error) {
+	ev := evidence.CustodyEvent{Actor: "appliance:custody-log", Action: evidence.ActionAlarm, Details: map[string]string{
+		"alarm": "fork", "state": "raised", "central": client, "message": evidence.TruncateText(fork.Error(), 1000)}}
+	if _, err := c.vault.Append(context.WithoutCancel(ctx), ev); err != nil {
+		c.log.Error("record fork alarm", "err", err)
+	}
 }
 
 // answered writes the error answer for err, if any, and says whether the

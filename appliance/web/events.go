@@ -34,6 +34,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	// The last few events go first so the feed is not empty on arrival.
 	const backlog = 30
 	next := max(head.Seq+1, backlog+1) - backlog
+	ended := endedWith(r.Context())
 	grew, unsubscribe := s.deps.Vault.Subscribe()
 	defer unsubscribe()
 	readChain := true
@@ -61,6 +62,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-s.quit:
+			return
+		case <-ended:
+			// Logged out, disabled or expired: the feed shows custody
+			// events, so it must not outlive the login.
 			return
 		case <-keepalive.C:
 			fmt.Fprint(w, ": keepalive\n\n")

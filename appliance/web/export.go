@@ -29,7 +29,7 @@ func BundleExporter(v *vault.Vault) http.Handler {
 		}
 		defer os.RemoveAll(dir)
 		out := filepath.Join(dir, dg.String()+".bundle")
-		if err := bundle.Export(r.Context(), v, dg, out, p.Actor()); err != nil {
+		if err := bundle.Export(r.Context(), v, dg, out, p.Actor(), exportReason(r.Context())); err != nil {
 			status := http.StatusInternalServerError
 			if errors.Is(err, bundle.ErrNotStored) {
 				status = http.StatusGone

@@ -24,6 +24,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/media"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/appliance/web"
+	"github.com/edgetriage/edgetriage/triage/redact"
 )
 
 const footage = "../../testdata/footage"
@@ -45,6 +46,9 @@ type fixture struct {
 	redacted evidence.Item
 	plain    evidence.Item // a second master with no redacted copy
 }
+
+// fixtureReviewEntry is the one entry of the fixture's review queue.
+const fixtureReviewEntry = "f10-gap-t1"
 
 // redactedClip is made once for the whole test binary by TestMain.
 var redactedClip string
@@ -91,6 +95,18 @@ func newFixture(t testing.TB, cfg web.Config, with ...func(*web.Deps)) *fixture 
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The copy's redaction log, as the redactor writes it, with one stop
+	// in its review queue.
+	lg, _ := json.Marshal(redact.Log{Version: 1, Master: f.master.Digest, Output: f.redacted.Digest, Frames: 35, FPS: 12,
+		Speech: redact.SpeechMap{Method: "test", Spans: []redact.Span{{Start: 0.3, End: 1.1}, {Start: 1.9, End: 2.6}}}, QA: redact.QA{Review: redact.Review{
+			Cap: 20, Message: "1 stops ranked by risk",
+			Entries: []redact.ReviewEntry{{ID: fixtureReviewEntry, Rank: 1, Risk: 4.5, Start: 0.5, End: 1.2, Frame: 10, Time: 0.833,
+				Why: []redact.ReviewCause{{Reason: redact.ReasonGap, Track: 1, Text: "face track 1 (28 px) missed on 2 detection frames for 0.7 s; its box was interpolated"}}}},
+		}}})
+	if _, _, err = v.IngestReader(ctx, bytes.NewReader(lg), evidence.Intake{Actor: "triage:redact", Kind: evidence.KindRedactionLog,
+		Source: "bwv-0042", Parent: f.redacted.Digest, Relation: redact.RelationRedactionLog}); err != nil {
+		t.Fatal(err)
+	}
 	f.plain, _, err = v.IngestFile(ctx, filepath.Join(footage, "static-room.mp4"), evidence.Intake{
 		Actor: "rtsp:cam-lobby", Source: "cctv-lobby", CapturedStart: start.Add(time.Hour)})
 	if err != nil {
@@ -112,7 +128,7 @@ func newFixture(t testing.TB, cfg web.Config, with ...func(*web.Deps)) *fixture 
 		role auth.Role
 		pass string
 	}{{"ada", auth.RoleAdmin, adminPass}, {"sam", auth.RoleStaff, staffPass}, {"ivy", auth.RoleInvestigator, invPass}} {
-		if err := f.web.Auth().AddUser(ctx, u.name, u.role, u.pass); err != nil {
+		if err := f.web.Auth().AddUser(ctx, "appliance:test", u.name, u.role, u.pass); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -154,9 +154,13 @@ func (p *preview) open(pos time.Duration) (source, error) {
 	if p.clip != nil {
 		return p.clip.from(pos), nil
 	}
-	return startTranscode(transcodeOptions{ffmpeg: p.srv.cfg.FFmpeg, path: p.path, start: pos,
+	t, err := startTranscode(transcodeOptions{ffmpeg: p.srv.cfg.FFmpeg, path: p.path, start: pos,
 		fps: p.shown.Media.FrameRate, tmpDir: p.srv.tmpDir,
 		watermark: fmt.Sprintf("%s (%s) viewing %s", p.viewer.Name, p.viewer.Role, p.shown.Digest.Short())})
+	if err != nil {
+		return nil, err // not a nil *transcode in a non-nil source
+	}
+	return t, nil
 }
 
 // negotiate answers the browser's offer; ICE candidates are gathered before

@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/media/ffmpeg"
 )
 
 // previewRequest is the JSON form of a preview start; a bare
@@ -129,7 +130,7 @@ func (s *Server) startPreview(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusGone, "the bytes of this item are no longer on the appliance (removed by retention); fetch it from central storage")
 		return
 	}
-	p, answer, err := s.newPreview(r.Context(), viewer, it, shown, req)
+	p, answer, err := s.newPreview(r.Context(), viewer, it, shown, req, endedWith(r.Context()))
 	if errors.As(err, &he) {
 		writeError(w, he.status, he.msg)
 		return
@@ -153,7 +154,7 @@ func (s *Server) startPreview(w http.ResponseWriter, r *http.Request) {
 
 // newPreview sets a session up; the start is recorded in the custody chain
 // before the answer goes out, so no view can happen off the record.
-func (s *Server) newPreview(ctx context.Context, viewer auth.Principal, it, shown evidence.Item, req previewRequest) (*preview, string, error) {
+func (s *Server) newPreview(ctx context.Context, viewer auth.Principal, it, shown evidence.Item, req previewRequest, ended <-chan struct{}) (*preview, string, error) {
 	p := &preview{id: newID(), viewer: viewer, item: it, shown: shown, variant: req.Variant, reason: req.Reason,
 		path: s.deps.Vault.ObjectPath(shown.Digest), srv: s, started: time.Now(), state: "connecting",
 		connected: make(chan struct{}), ctl: make(chan control, 8), done: make(chan struct{})}
@@ -173,6 +174,14 @@ func (s *Server) newPreview(ctx context.Context, viewer auth.Principal, it, show
 	}
 	p.log.Info("preview started", "mode", p.mode, "reason", p.reason)
 	go p.run()
+	go func() {
+		// A view lasts no longer than the viewer's login.
+		select {
+		case <-ended:
+			p.stop("viewer's session ended")
+		case <-p.done:
+		}
+	}()
 	// Only a recorded session is listed, so Close never stops one whose
 	// start is not yet on the record.
 	s.mu.Lock()
@@ -225,6 +234,9 @@ func (s *Server) setUp(p *preview, offer string) (string, error) {
 		return "", err
 	}
 	if p.src, err = p.open(0); err != nil {
+		if errors.Is(err, ffmpeg.ErrRefused) {
+			return "", &httpError{http.StatusUnprocessableEntity, "this footage cannot be previewed: " + err.Error()}
+		}
 		return "", err
 	}
 	// The first frame is read now so that footage the decoder refuses is

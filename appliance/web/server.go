@@ -12,9 +12,10 @@
 //	GET    /api/v1/me                       P C
 //	GET    /api/v1/items?q&source&officer&from&to&flag&hold&derived&limit   P C
 //	GET    /api/v1/items/{digest}           P C  record, custody events, derived items, reviews
-//	GET    /api/v1/items/{digest}/thumbnail P    bytes of a thumbnail item only
-//	POST   /api/v1/items/{digest}/export    I    Deps.Export, or 501
-//	POST   /api/v1/items/{digest}/signoff   I    {note}: review-signed-off on a redacted copy
+//	GET    /api/v1/items/{digest}/thumbnail P    bytes of a thumbnail item only (of an original: I only); first view a day is a custody event
+//	POST   /api/v1/items/{digest}/export    I    {reason}: investigators only; Deps.Export, or 501
+//	POST   /api/v1/items/{digest}/signoff   I    {note}: review-signed-off on a redacted copy, once its review queue is resolved
+//	GET    /api/v1/items/{digest}/review    P    review queue, speech map and pending entries of the (latest) redacted copy
 //	POST   /api/v1/items/{digest}/preview   P    application/sdp offer, or {offer,variant,reason};
 //	                                             201 application/sdp answer, Location
 //	GET    /api/v1/previews/{id}            P    state, position (own session; admin any)
@@ -36,6 +37,8 @@
 //	GET    /metrics                         Deps.Metrics (its own bearer token), when set
 //
 // T is a central client's bearer token only: no session, no other role.
+// Second-factor routes are listed in mfa.go, the admin API (accounts, tokens,
+// sessions, holds, categories) in admin.go.
 package web
 
 import (
@@ -113,6 +116,9 @@ type Deps struct {
 	Export http.Handler
 	// Edits keeps manual redaction edits; nil answers 501.
 	Edits RedactionEdits
+	// Categories lists the item categories the station's retention knows
+	// (retention.categories); nil or empty accepts any well-formed name.
+	Categories func() []string
 	// Ready says whether the daemon is serving, for /readyz; nil: always.
 	Ready func() bool
 	// Metrics, when set, serves GET /metrics (it checks its own token).
@@ -129,13 +135,14 @@ type Server struct {
 	tmpDir string
 	mux    *http.ServeMux
 
-	witnesses  []note.Verifier
-	transcodes chan struct{}
-	quit       chan struct{} // closed by Close: ends event streams
-	mu         sync.Mutex
-	previews   map[string]*preview // recorded, running sessions
-	pending    int                 // sessions being set up, counted against MaxPreviews
-	closed     bool
+	witnesses      []note.Verifier
+	thumbnailsSeen thumbnailsSeen
+	transcodes     chan struct{}
+	quit           chan struct{} // closed by Close: ends event streams
+	mu             sync.Mutex
+	previews       map[string]*preview // recorded, running sessions
+	pending        int                 // sessions being set up, counted against MaxPreviews
+	closed         bool
 }
 
 // New makes the server and opens the shared WebRTC UDP socket. Close it
@@ -227,12 +234,31 @@ func (s *Server) forget(id string) {
 	s.mu.Unlock()
 }
 
-type ctxKey struct{}
+type (
+	ctxKey        struct{}
+	ctxSessionKey struct{}
+)
 
 // PrincipalFrom returns who an authenticated API request acts for.
 func PrincipalFrom(ctx context.Context) (auth.Principal, bool) {
 	p, ok := ctx.Value(ctxKey{}).(auth.Principal)
 	return p, ok
+}
+
+// sessionFrom is the browser session a request came with; nil for a
+// bearer token or the console.
+func sessionFrom(ctx context.Context) *auth.Session {
+	sess, _ := ctx.Value(ctxSessionKey{}).(*auth.Session)
+	return sess
+}
+
+// endedWith is closed when the request's session ends; nil (never) for
+// callers without one.
+func endedWith(ctx context.Context) <-chan struct{} {
+	if sess := sessionFrom(ctx); sess != nil {
+		return sess.Done()
+	}
+	return nil
 }
 
 // audience is who may call a route. Central clients see items but not the
@@ -244,11 +270,18 @@ const (
 	anyone                         // people and central clients
 	investigators                  // admin, investigator
 	centralClients                 // central clients' bearer tokens only
+	admins                         // admin only
+	loggingIn                      // anyone, also a login still waiting for its second factor
 )
 
 func (a audience) admits(r auth.Role) bool {
-	if a == centralClients {
+	switch a {
+	case centralClients:
 		return r == auth.RoleCentral
+	case admins:
+		return r == auth.RoleAdmin
+	case loggingIn:
+		return true
 	}
 	switch r {
 	case auth.RoleAdmin, auth.RoleInvestigator:
@@ -283,6 +316,11 @@ func (s *Server) guard(who audience, h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, "log in first (session cookie or bearer token required)")
 			return
 		}
+		if sess != nil && sess.Stage != auth.StageFull && who != loggingIn {
+			writeJSON(w, http.StatusForbidden, map[string]string{"stage": string(sess.Stage),
+				"error": "finish logging in first: " + stageHint(sess.Stage)})
+			return
+		}
 		if !who.admits(p.Role) {
 			writeError(w, http.StatusForbidden, fmt.Sprintf("role %s may not do this", p.Role))
 			return
@@ -297,8 +335,19 @@ func (s *Server) guard(who audience, h http.HandlerFunc) http.HandlerFunc {
 				return
 			}
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
+		ctx := context.WithValue(r.Context(), ctxKey{}, p)
+		if sess != nil {
+			ctx = context.WithValue(ctx, ctxSessionKey{}, sess)
+		}
+		h(w, r.WithContext(ctx))
 	}
+}
+
+func stageHint(st auth.Stage) string {
+	if st == auth.StageEnrol {
+		return "your role needs a second factor; enrol one (an authenticator app or a security key)"
+	}
+	return "give the code from your authenticator app, a recovery code, or use your security key"
 }
 
 // checkOrigin refuses a state change whose Origin names another host; a
@@ -318,13 +367,16 @@ func checkOrigin(r *http.Request) error {
 func (s *Server) routes() *http.ServeMux {
 	m := http.NewServeMux()
 	m.HandleFunc("POST /api/v1/login", s.login)
-	m.HandleFunc("POST /api/v1/logout", s.guard(anyone, s.logout))
-	m.HandleFunc("GET /api/v1/me", s.guard(anyone, s.me))
+	m.HandleFunc("POST /api/v1/logout", s.guard(loggingIn, s.logout))
+	m.HandleFunc("GET /api/v1/me", s.guard(loggingIn, s.me))
+	s.mfaRoutes(m)
+	s.adminRoutes(m)
 	m.HandleFunc("GET /api/v1/items", s.guard(anyone, s.listItems))
 	m.HandleFunc("GET /api/v1/items/{digest}", s.guard(anyone, s.itemDetail))
 	m.HandleFunc("GET /api/v1/items/{digest}/thumbnail", s.guard(people, s.thumbnail))
 	m.HandleFunc("POST /api/v1/items/{digest}/export", s.guard(investigators, s.export))
 	m.HandleFunc("POST /api/v1/items/{digest}/signoff", s.guard(investigators, s.signOff))
+	m.HandleFunc("GET /api/v1/items/{digest}/review", s.guard(people, s.reviewOf))
 	m.HandleFunc("POST /api/v1/items/{digest}/preview", s.guard(people, s.startPreview))
 	m.HandleFunc("GET /api/v1/previews/{id}", s.guard(people, s.previewStatus))
 	m.HandleFunc("POST /api/v1/previews/{id}/control", s.guard(people, s.previewControl))

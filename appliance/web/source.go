@@ -13,8 +13,10 @@ import (
 	"strconv"
 	"time"
 
-	gomp4 "github.com/abema/go-mp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+
+	"github.com/edgetriage/edgetriage/media/ffmpeg"
+	"github.com/edgetriage/edgetriage/media/mp4"
 )
 
 // frame is one H.264 access unit in Annex-B form, ready for the RTP
@@ -55,8 +57,8 @@ type sample struct {
 // errNeedsTranscode says the clip cannot be passed through as stored.
 var errNeedsTranscode = errors.New("clip needs transcoding")
 
-// openClip reads the sample table of path's first video track. It returns
-// errNeedsTranscode when that track is not H.264 or has B-frames, which
+// openClip reads the sample table of path's first H.264 video track. It
+// returns errNeedsTranscode when there is none or it has B-frames, which
 // Chromium's WebRTC decoder stalls on.
 func openClip(path string) (*clip, error) {
 	f, err := os.Open(path)
@@ -72,27 +74,18 @@ func openClip(path string) (*clip, error) {
 }
 
 func readClip(f *os.File) (*clip, error) {
-	info, err := gomp4.Probe(f)
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	tr, err := mp4.ReadH264Track(f, fi.Size())
 	if err != nil {
 		return nil, fmt.Errorf("read mp4: %v: %w", err, errNeedsTranscode)
 	}
-	var tr *gomp4.Track
-	for _, t := range info.Tracks {
-		if t.Codec == gomp4.CodecAVC1 && t.AVC != nil {
-			tr = t
-			break
-		}
-	}
-	if tr == nil || tr.Timescale == 0 {
-		return nil, fmt.Errorf("no H.264 video track: %w", errNeedsTranscode)
-	}
-	c := &clip{f: f, timescale: tr.Timescale, lengthSize: int(tr.AVC.LengthSize)}
-	fill := c.fillSamples
-	if len(tr.Samples) == 0 {
-		fill = func(tr *gomp4.Track) error { return c.fillFragments(tr.TrackID) }
-	}
-	if err := fill(tr); err != nil {
-		return nil, err
+	c := &clip{f: f, timescale: tr.Timescale, lengthSize: tr.LengthSize, sps: tr.SPS, pps: tr.PPS,
+		samples: make([]sample, len(tr.Samples))}
+	for i, s := range tr.Samples {
+		c.samples[i] = sample{offset: s.Offset, size: s.Size, dts: s.DTS, dur: s.Duration, cts: int64(s.PTSOffset)}
 	}
 	if c.hasBFrames() {
 		return nil, fmt.Errorf("clip has B-frames: %w", errNeedsTranscode)
@@ -100,30 +93,7 @@ func readClip(f *os.File) (*clip, error) {
 	if err := c.findKeyframes(); err != nil {
 		return nil, err
 	}
-	if err := c.readParameterSets(); err != nil {
-		return nil, err
-	}
 	return c, nil
-}
-
-func (c *clip) fillSamples(tr *gomp4.Track) error {
-	c.samples = make([]sample, 0, len(tr.Samples))
-	var dts int64
-	i := 0
-	for _, ch := range tr.Chunks {
-		off := int64(ch.DataOffset)
-		for n := uint32(0); n < ch.SamplesPerChunk && i < len(tr.Samples); n++ {
-			s := tr.Samples[i]
-			c.samples = append(c.samples, sample{offset: off, size: s.Size, dts: dts, dur: s.TimeDelta, cts: s.CompositionTimeOffset})
-			off += int64(s.Size)
-			dts += int64(s.TimeDelta)
-			i++
-		}
-	}
-	if len(c.samples) != len(tr.Samples) {
-		return fmt.Errorf("chunk table covers %d of %d samples: %w", len(c.samples), len(tr.Samples), errNeedsTranscode)
-	}
-	return nil
 }
 
 // findKeyframes marks the samples holding an IDR picture, reading only
@@ -150,28 +120,6 @@ func (c *clip) findKeyframes() error {
 	}
 	if len(c.keyframes) == 0 {
 		return fmt.Errorf("no keyframe in the clip: %w", errNeedsTranscode)
-	}
-	return nil
-}
-
-// readParameterSets takes SPS and PPS from the avcC box; they are sent
-// in-band before every keyframe.
-func (c *clip) readParameterSets() error {
-	path := gomp4.BoxPath{gomp4.BoxTypeMoov(), gomp4.BoxTypeTrak(), gomp4.BoxTypeMdia(), gomp4.BoxTypeMinf(),
-		gomp4.BoxTypeStbl(), gomp4.BoxTypeStsd(), gomp4.BoxTypeAvc1(), gomp4.BoxTypeAvcC()}
-	boxes, err := gomp4.ExtractBoxWithPayload(c.f, nil, path)
-	if err != nil || len(boxes) == 0 {
-		return fmt.Errorf("no avcC box (%v): %w", err, errNeedsTranscode)
-	}
-	cfg, ok := boxes[0].Payload.(*gomp4.AVCDecoderConfiguration)
-	if !ok {
-		return fmt.Errorf("avcC box unreadable: %w", errNeedsTranscode)
-	}
-	for _, ps := range cfg.SequenceParameterSets {
-		c.sps = append(c.sps, ps.NALUnit)
-	}
-	for _, ps := range cfg.PictureParameterSets {
-		c.pps = append(c.pps, ps.NALUnit)
 	}
 	return nil
 }
@@ -313,17 +261,21 @@ func startTranscode(o transcodeOptions) (*transcode, error) {
 	}
 	fmt.Fprintf(wm, "%s  %%{gmtime} UTC", o.watermark)
 	wm.Close()
+	in, err := ffmpeg.File(o.path)
+	if err != nil {
+		os.Remove(wm.Name())
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	fpsArg := strconv.FormatFloat(fps, 'f', 3, 64)
-	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin",
-		"-ss", strconv.FormatFloat(o.start.Seconds(), 'f', 3, 64), "-i", o.path,
-		"-an", "-sn", "-dn",
-		"-vf", "drawtext=textfile=" + wm.Name() + ":fontsize=h/24:fontcolor=white:box=1:boxcolor=black@0.55:boxborderw=6:x=10:y=h-th-12",
-		"-fps_mode", "cfr", "-r", fpsArg,
-		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "baseline", "-bf", "0",
-		"-g", strconv.Itoa(int(fps + 0.5)), "-x264-params", "aud=1:repeat-headers=1",
-		"-f", "h264", "pipe:1"}
-	cmd := exec.CommandContext(ctx, o.ffmpeg, args...)
+	cmd := ffmpeg.FFmpeg(o.ffmpeg).Args("-loglevel", "error").
+		Input(in, "-ss", strconv.FormatFloat(o.start.Seconds(), 'f', 3, 64)).
+		Args("-an", "-sn", "-dn",
+			"-vf", "drawtext=textfile="+wm.Name()+":fontsize=h/24:fontcolor=white:box=1:boxcolor=black@0.55:boxborderw=6:x=10:y=h-th-12",
+			"-fps_mode", "cfr", "-r", fpsArg,
+			"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "baseline", "-bf", "0",
+			"-g", strconv.Itoa(int(fps+0.5)), "-x264-params", "aud=1:repeat-headers=1",
+			"-f", "h264", "pipe:1").Cmd(ctx)
 	t := &transcode{cmd: cmd, cancel: cancel, wmFile: wm.Name(), dur: time.Duration(float64(time.Second) / fps), pos: o.start}
 	cmd.Stderr = &t.stderr
 	stdout, err := cmd.StdoutPipe()

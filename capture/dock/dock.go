@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
@@ -65,6 +66,15 @@ type Config struct {
 	// Profiles are tried in order; the first whose identity matches a bay
 	// is used. Empty means the generic mass-storage profile alone.
 	Profiles []Profile `yaml:"profiles"`
+	// Bays names the USB ports of the dock rack: udev port path
+	// ("pci-0000:00:14.0-usb-0:3.2") -> bay name ("3"). A port not listed
+	// gets a name made from its path. Read by `edgetriage dock mount`.
+	Bays map[string]string `yaml:"bays"`
+	// VolumeDir holds what udev reported of each bay's device
+	// (<bay>.json: label, UUID, USB serial), written by `edgetriage dock
+	// mount`. Empty: bays are directories made by hand, and a bay's name
+	// stands for its volume label.
+	VolumeDir string `yaml:"volume_dir"`
 }
 
 // Defaults fills in what the configuration left unset.
@@ -97,6 +107,14 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConcurrentCopies < 0 {
 		return errors.New("'max_concurrent_copies' must be greater than zero")
+	}
+	for port, name := range c.Bays {
+		if _, err := PortPath(port); err != nil || port != mustPort(port) {
+			return fmt.Errorf("'bays': %q is not a USB port path such as pci-0000:00:14.0-usb-0:3.2", port)
+		}
+		if !bayNameOK.MatchString(name) {
+			return fmt.Errorf("'bays': the name %q of port %s must be letters, digits, '.', '_' or '-'", name, port)
+		}
 	}
 	seen := map[string]bool{}
 	for i, p := range c.Profiles {
@@ -142,6 +160,9 @@ type Dock struct {
 
 	mu       sync.Mutex
 	progress map[string]*bayProgress // by bay name
+	// bytesRead counts every byte read off cameras since start, all bays
+	// and passes together, for the metrics' counter.
+	bytesRead atomic.Int64
 
 	// readHook, set only by tests, wraps each source reader so a read
 	// failure a real disk cannot produce on demand can be injected.

@@ -226,18 +226,22 @@ func TestAfterAckReleasesOnlyAcknowledged(t *testing.T) {
 	verifyVault(t, v)
 }
 
-// A USB stick with holiday photos is not a camera: reported, untouched.
+// A USB stick with documents and no videos is not a camera, and neither is
+// a bay with videos but no descriptor where the profile requires one:
+// reported, untouched.
 func TestBayThatIsNotACamera(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "dock")
 	v := openVault(t, t.TempDir())
+	strict := profile(dock.ReleaseAfterVerify)
+	strict.Name, strict.Identity.RequireDescriptor = "strict", true
 	d := newDock(t, v, dock.Config{Root: root, RescanInterval: 50 * time.Millisecond,
 		Profiles: []dock.Profile{profile(dock.ReleaseAfterVerify)}}, nil)
 	bay := filepath.Join(root, "stick")
-	writeCamFile(t, bay, camFile{rel: "DCIM/holiday.MP4", clip: "static-room.mp4", mtime: camClock})
+	writeCamFile(t, bay, camFile{rel: "DCIM/holiday.JPG", content: "jpeg", mtime: camClock})
 	writeCamFile(t, bay, camFile{rel: "notes.txt", content: "hello", mtime: camClock})
 	runDock(t, d)
 	testkit.WaitFor(t, "not-a-camera", 30*time.Second, func() bool { b, _ := bayState(d, "stick"); return b.State == dock.BayNotCamera })
-	if !exists(filepath.Join(bay, "DCIM/holiday.MP4")) || !exists(filepath.Join(bay, "notes.txt")) {
+	if !exists(filepath.Join(bay, "DCIM/holiday.JPG")) || !exists(filepath.Join(bay, "notes.txt")) {
 		t.Fatal("files of a non-camera bay were touched")
 	}
 	for _, e := range allEvents(t, v) {
@@ -247,6 +251,12 @@ func TestBayThatIsNotACamera(t *testing.T) {
 	}
 	if _, err := d.Offload(context.Background(), bay); !errors.Is(err, dock.ErrNotCamera) {
 		t.Fatalf("one-shot offload of a non-camera: %v", err)
+	}
+	videos := filepath.Join(t.TempDir(), "nodescriptor")
+	writeCamFile(t, videos, camFile{rel: "DCIM/100CAM/CLIP0001.MP4", clip: "static-room.mp4", mtime: camClock})
+	strictDock := newDock(t, v, dock.Config{Root: root, Profiles: []dock.Profile{strict}}, nil)
+	if _, err := strictDock.Offload(context.Background(), videos); !errors.Is(err, dock.ErrNotCamera) {
+		t.Fatalf("a profile that requires a descriptor took a camera without one: %v", err)
 	}
 }
 

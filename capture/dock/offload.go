@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/media/mp4"
 )
 
 // ErrNotCamera means no profile recognises the bay; nothing in it is read
@@ -35,30 +36,45 @@ type session struct {
 	actor   evidence.Actor
 }
 
-// inspect identifies the camera in a bay and lists what it holds.
+// inspect identifies the camera in a bay and lists what it holds. A bay
+// that no profile identifies but that holds videos is a camera that
+// describes nothing (unidentified.go).
 func (d *Dock) inspect(root *os.Root, bay string) (*session, listing, error) {
+	vol, hasVol, err := ReadVolume(d.cfg.VolumeDir, bay)
+	if err != nil {
+		d.log.Warn("bay's volume record unreadable; identifying without it", "bay", bay, "err", err)
+	}
+	label := bay
+	if hasVol {
+		label = vol.Label
+	}
 	for _, p := range d.cfg.Profiles {
-		dev, err := p.identify(root, bay)
+		dev, err := p.identify(root, label)
 		if errors.Is(err, errNoIdentity) {
 			continue
 		}
 		if err != nil {
 			return nil, listing{}, fmt.Errorf("bay %s: profile %s: %w", bay, p.Name, err)
 		}
-		for _, r := range p.readyPaths() {
-			name, ok := findFold(root, r)
-			info, err := root.Lstat(name)
-			if !ok || err != nil || !info.IsDir() {
-				return nil, listing{}, fmt.Errorf("bay %s: %s missing: %w", bay, r, ErrNotReady)
-			}
-		}
-		l, err := scanBay(root, p)
-		if err != nil {
-			return nil, listing{}, fmt.Errorf("bay %s: %w", bay, err)
-		}
-		return &session{bay: bay, root: root, profile: p, dev: dev, actor: evidence.Actor("dock:" + bay)}, l, nil
+		return d.open(root, bay, p, dev)
 	}
-	return nil, listing{}, fmt.Errorf("bay %s: %w", bay, ErrNotCamera)
+	return d.inspectUnidentified(root, bay, vol)
+}
+
+// open checks the bay has finished mounting under p and lists it.
+func (d *Dock) open(root *os.Root, bay string, p Profile, dev Device) (*session, listing, error) {
+	for _, r := range p.readyPaths() {
+		name, ok := findFold(root, r)
+		info, err := root.Lstat(name)
+		if !ok || err != nil || !info.IsDir() {
+			return nil, listing{}, fmt.Errorf("bay %s: %s missing: %w", bay, r, ErrNotReady)
+		}
+	}
+	l, err := scanBay(root, p)
+	if err != nil {
+		return nil, listing{}, fmt.Errorf("bay %s: %w", bay, err)
+	}
+	return &session{bay: bay, root: root, profile: p, dev: dev, actor: evidence.Actor("dock:" + bay)}, l, nil
 }
 
 // BayReport is the outcome of one offload pass over a bay.
@@ -144,6 +160,10 @@ func (s *session) bayDetails(now time.Time) map[string]string {
 		"appliance_time": now.UTC().Format(time.RFC3339Nano)}
 	if s.dev.Officer != "" {
 		m["officer"] = s.dev.Officer
+	}
+	if s.dev.Unidentified() {
+		m["unidentified"] = "true"
+		m["identified_by"] = s.dev.IdentifiedBy
 	}
 	return m
 }
@@ -513,7 +533,7 @@ func (d *Dock) stageCopy(ctx context.Context, s *session, f *camFile, fp *filePr
 	if !f.Sidecar {
 		// A few header reads at their own offsets; the copy below is still
 		// the one read of the media.
-		f.RecStart, f.RecDur, _ = recordingTimes(fh, res.size)
+		f.RecStart, f.RecDur, _ = mp4.MovieTimes(fh, res.size)
 	}
 	d.mu.Lock()
 	fp.State, fp.Total, fp.started, fp.copied = FileCopying, f.Size, d.now(), true
@@ -526,7 +546,7 @@ func (d *Dock) stageCopy(ctx context.Context, s *session, f *camFile, fp *filePr
 	if d.readHook != nil {
 		src = d.readHook(f.Rel, src)
 	}
-	cr := &countingReader{r: src, f: fp}
+	cr := &countingReader{r: src, f: fp, total: &d.bytesRead}
 	res.item, res.isNew, err = d.vault.IngestReader(ctx, cr, s.intake(*f, parent, d.now()))
 	if err != nil {
 		res.readErr = cr.err
@@ -610,6 +630,9 @@ func (s *session) intake(f camFile, parent *FileReport, now time.Time) evidence.
 	}
 	if s.dev.Firmware != "" {
 		in.Labels["firmware"] = s.dev.Firmware
+	}
+	if s.dev.Unidentified() {
+		in.Labels[LabelUnidentified] = s.dev.IdentifiedBy
 	}
 	if !f.RecStart.IsZero() {
 		in.CapturedStart, in.CapturedEnd = f.RecStart, f.RecStart.Add(f.RecDur)

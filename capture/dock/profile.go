@@ -60,9 +60,13 @@ type Identity struct {
 	// key of the same name (serial, model, firmware, battery, officer).
 	Fields Fields `yaml:"fields"`
 	// VolumeLabels identifies cameras without a descriptor by the volume
-	// label, which is the bay directory's name when the system mounts a
-	// device under its label.
+	// label the device carries (as udev read it; for a bay made by hand,
+	// the bay directory's name).
 	VolumeLabels map[string]Device `yaml:"volume_labels"`
+	// RequireDescriptor refuses cameras this profile cannot identify. By
+	// default a bay with videos and no identity is offloaded as an
+	// unidentified device and never released, for staff to assign later.
+	RequireDescriptor bool `yaml:"require_descriptor"`
 }
 
 // Fields names the descriptor keys holding each identity value.
@@ -81,7 +85,14 @@ type Device struct {
 	Firmware string `yaml:"firmware" json:"firmware,omitempty"`
 	Battery  string `yaml:"battery" json:"battery,omitempty"`
 	Officer  string `yaml:"officer" json:"officer,omitempty"`
+	// IdentifiedBy says where Serial came from when the camera described
+	// nothing (IdentifiedByUSBSerial, ...); empty for a camera that did.
+	IdentifiedBy string `yaml:"-" json:"identified_by,omitempty"`
 }
+
+// Unidentified reports whether the camera described nothing and its
+// identity was made up by the dock.
+func (d Device) Unidentified() bool { return d.IdentifiedBy != "" }
 
 // GenericMassStorage is the profile shipped for any camera that mounts as a
 // USB drive with its videos under DCIM and a device.json or device.ini at

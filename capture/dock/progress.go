@@ -37,6 +37,8 @@ const (
 type Snapshot struct {
 	Time time.Time     `json:"time"`
 	Bays []BayProgress `json:"bays"`
+	// BytesRead counts every byte read off cameras since the dock started.
+	BytesRead int64 `json:"bytes_read"`
 }
 
 // BayProgress is one bay. Rate is bytes per second copied in this pass;
@@ -85,7 +87,7 @@ func (d *Dock) Progress() Snapshot {
 	now := d.now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s := Snapshot{Time: now.UTC(), Bays: []BayProgress{}}
+	s := Snapshot{Time: now.UTC(), Bays: []BayProgress{}, BytesRead: d.bytesRead.Load()}
 	for _, b := range d.progress {
 		s.Bays = append(s.Bays, b.snapshot(now))
 	}
@@ -166,8 +168,9 @@ func (d *Dock) dropBay(name string) {
 
 // countingReader counts what passes into a file's progress.
 type countingReader struct {
-	r io.Reader
-	f *fileProgress
+	r     io.Reader
+	f     *fileProgress
+	total *atomic.Int64 // the dock's, across bays
 	// err is the source's own read error, told apart from the vault's.
 	err error
 }
@@ -175,6 +178,7 @@ type countingReader struct {
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.f.bytes.Add(int64(n))
+	c.total.Add(int64(n))
 	if err != nil && !errors.Is(err, io.EOF) {
 		c.err = err
 	}

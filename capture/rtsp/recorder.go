@@ -182,6 +182,7 @@ func (r *Recorder) openGap(reason string, cause error) {
 	msg := r.scrub(cause)
 	g := &Gap{Start: start, Reason: reason, Error: msg, Attempts: 1, LastReason: reason}
 	r.st.gap = g
+	r.st.gapsOpened++
 	r.mu.Unlock()
 	r.log.Warn("gap in recording started", "reason", reason, "start", start)
 	r.enqueue(job{event: &evidence.CustodyEvent{Actor: r.actor, Action: evidence.ActionGapStart, Details: map[string]string{

@@ -115,8 +115,15 @@ type Status struct {
 	SegmentsSealed  int       `json:"segments_sealed"`
 	SegmentsDropped int       `json:"segments_dropped"` // motion mode: outside motion
 	LastSegment     string    `json:"last_segment,omitempty"`
-	OpenGap         *Gap      `json:"open_gap,omitempty"`
-	Gaps24h         []Gap     `json:"gaps_24h"` // closed and open gaps that touch the last 24 hours
+	// LastSegmentAt is when the last segment was sealed.
+	LastSegmentAt time.Time `json:"last_segment_at,omitzero"`
+	// Frames and Bytes count video received since Run started; GapsOpened
+	// counts outages since then (counters: rates are their derivatives).
+	Frames     uint64 `json:"frames"`
+	Bytes      uint64 `json:"bytes"`
+	GapsOpened int    `json:"gaps_opened"`
+	OpenGap    *Gap   `json:"open_gap,omitempty"`
+	Gaps24h    []Gap  `json:"gaps_24h"` // closed and open gaps that touch the last 24 hours
 }
 
 // status is the mutable state behind Status, guarded by Recorder.mu.
@@ -137,6 +144,9 @@ type status struct {
 	sealed        int
 	dropped       int
 	lastSegment   evidence.Digest
+	lastSealedAt  time.Time
+	frames, bytes uint64
+	gapsOpened    int
 	gap           *Gap
 	gaps          []Gap
 
@@ -165,6 +175,7 @@ func (r *Recorder) Status() Status {
 		Transport: st.transport, VideoCodec: st.videoCodec, AudioCodec: st.audioCodec, AudioSkipped: st.audioSkipped,
 		LastFrame: st.lastFrame, LastErrorReason: st.lastReason, LastErrorAt: st.lastErrAt,
 		Sessions: st.sessions, PacketsLost: st.packetsLost, SegmentsSealed: st.sealed, SegmentsDropped: st.dropped,
+		LastSegmentAt: st.lastSealedAt, Frames: st.frames, Bytes: st.bytes, GapsOpened: st.gapsOpened,
 	}
 	s.LastError = st.lastErr
 	if !st.lastSegment.IsZero() {
@@ -208,6 +219,7 @@ func (r *Recorder) noteSealed(it evidence.Item) {
 	r.mu.Lock()
 	r.st.sealed++
 	r.st.lastSegment = it.Digest
+	r.st.lastSealedAt = time.Now()
 	r.mu.Unlock()
 }
 
@@ -247,6 +259,8 @@ func (r *Recorder) noteFrame(at time.Time, size int, first bool) {
 	}
 	st.rateBytes += size
 	st.rateFrames++
+	st.frames++
+	st.bytes += uint64(size)
 	if el := at.Sub(st.rateStart); el >= rateWindow {
 		st.bitrate = float64(st.rateBytes*8) / el.Seconds()
 		st.fps = float64(st.rateFrames) / el.Seconds()

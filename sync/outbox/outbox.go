@@ -107,9 +107,11 @@ type Worker struct {
 	kick chan struct{}
 
 	mu      sync.Mutex
+	windows []Window // cfg.Windows, or what SetWindows put in their place
 	running bool
 	current *progress
 	meter   meter
+	sent    int64 // bytes sent since start, for Status
 	last    struct {
 		err   string
 		class target.Class
@@ -147,7 +149,7 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Worker{cfg: cfg, kick: make(chan struct{}, 1)}, nil
+	return &Worker{cfg: cfg, windows: cfg.Windows, kick: make(chan struct{}, 1)}, nil
 }
 
 // Kick makes an idle worker look for due items now, e.g. after an item was
@@ -194,7 +196,7 @@ func (w *Worker) round(ctx context.Context) (busy bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("outbox: due entries: %w", err)
 	}
-	open := Open(w.cfg.Windows, now)
+	open := Open(w.Windows(), now)
 	for _, e := range due {
 		if !open && !e.Urgent {
 			continue

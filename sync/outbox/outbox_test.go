@@ -137,6 +137,9 @@ func TestWindowHoldsBackAllButUrgent(t *testing.T) {
 	if st.WindowOpen || st.NextWindow.IsZero() || st.Counts[outbox.StateQueued] != 2 {
 		t.Errorf("status: window open %v, next %v, counts %v", st.WindowOpen, st.NextWindow, st.Counts)
 	}
+	// A reload takes the windows away: the held items go without a restart.
+	r.w.SetWindows(nil)
+	testkit.WaitFor(t, "the held items verified once the window is gone", 30*time.Second, func() bool { return allIn(r.store, ds, outbox.StateVerified) })
 }
 
 func TestMissingTargetIsRetriedAndShown(t *testing.T) {

@@ -125,47 +125,51 @@ func TestServerOutageMidQueue(t *testing.T) {
 }
 
 func TestBadConfigurationShowsClassAndSyncsNothing(t *testing.T) {
-	conn := testkit.S3(t)
-	cases := []struct {
-		name   string
-		bucket string
-		cfg    func(*s3.Config)
-		want   target.Class
-		text   string
-	}{
-		{"wrong credentials", testkit.NewBucket(t, conn, true), func(c *s3.Config) { c.SecretKey = "not-the-secret" }, target.ClassAuth, "auth"},
-		{"bucket without object lock", testkit.NewBucket(t, conn, false), nil, target.ClassLockDisabled, "object lock"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			tg := s3Target(t, conn, tc.bucket, tc.cfg)
-			var ds []evidence.Digest
-			r := startWorker(t, tg, nil, func(r *rig) { ds = addItems(t, r.src, r.store, 3, 64<<10) })
-			testkit.WaitFor(t, "every item failed twice", 30*time.Second, func() bool {
-				for _, d := range ds {
-					if r.store.entry(d).Attempts < 2 {
-						return false
+	for _, srv := range testkit.S3Servers(t) {
+		t.Run(srv.Name, func(t *testing.T) {
+			conn := srv.Conn
+			cases := []struct {
+				name   string
+				bucket string
+				cfg    func(*s3.Config)
+				want   target.Class
+				text   string
+			}{
+				{"wrong credentials", testkit.NewBucket(t, conn, true), func(c *s3.Config) { c.SecretKey = "not-the-secret" }, target.ClassAuth, "auth"},
+				{"bucket without object lock", testkit.NewBucket(t, conn, false), nil, target.ClassLockDisabled, "object lock"},
+			}
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					tg := s3Target(t, conn, tc.bucket, tc.cfg)
+					var ds []evidence.Digest
+					r := startWorker(t, tg, nil, func(r *rig) { ds = addItems(t, r.src, r.store, 3, 64<<10) })
+					testkit.WaitFor(t, "every item failed twice", 30*time.Second, func() bool {
+						for _, d := range ds {
+							if r.store.entry(d).Attempts < 2 {
+								return false
+							}
+						}
+						return true
+					})
+					st, err := r.w.Status(context.Background())
+					if err != nil {
+						t.Fatal(err)
 					}
-				}
-				return true
-			})
-			st, err := r.w.Status(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st.LastErrorClass != tc.want || !strings.Contains(strings.ToLower(st.LastError), tc.text) {
-				t.Errorf("status error %q (%s), want class %q mentioning %q", st.LastErrorClass, st.LastError, tc.want, tc.text)
-			}
-			for _, e := range st.Items {
-				if e.State != outbox.StateUploading || e.ErrorClass != tc.want {
-					t.Errorf("%s: state %s, class %q; want uploading, %q", e.Digest.Short(), e.State, e.ErrorClass, tc.want)
-				}
-			}
-			if st.Counts[outbox.StateUploaded]+st.Counts[outbox.StateVerified] != 0 || r.custody.total() != 0 {
-				t.Errorf("items marked synced: counts %v, %d custody events", st.Counts, r.custody.total())
-			}
-			if n := objectVersions(t, conn, tc.bucket); len(n) != 0 {
-				t.Errorf("objects stored: %v", n)
+					if st.LastErrorClass != tc.want || !strings.Contains(strings.ToLower(st.LastError), tc.text) {
+						t.Errorf("status error %q (%s), want class %q mentioning %q", st.LastErrorClass, st.LastError, tc.want, tc.text)
+					}
+					for _, e := range st.Items {
+						if e.State != outbox.StateUploading || e.ErrorClass != tc.want {
+							t.Errorf("%s: state %s, class %q; want uploading, %q", e.Digest.Short(), e.State, e.ErrorClass, tc.want)
+						}
+					}
+					if st.Counts[outbox.StateUploaded]+st.Counts[outbox.StateVerified] != 0 || r.custody.total() != 0 {
+						t.Errorf("items marked synced: counts %v, %d custody events", st.Counts, r.custody.total())
+					}
+					if n := objectVersions(t, conn, tc.bucket); len(n) != 0 {
+						t.Errorf("objects stored: %v", n)
+					}
+				})
 			}
 		})
 	}
@@ -175,41 +179,45 @@ func TestBadConfigurationShowsClassAndSyncsNothing(t *testing.T) {
 // shutdown would, and starts a new one over the same store: the upload
 // resumes from the stored checkpoint.
 func TestRestartResumesMultipart(t *testing.T) {
-	conn := testkit.S3(t)
-	bucket := testkit.NewBucket(t, conn, true)
-	slow := s3Target(t, conn, bucket, func(c *s3.Config) { c.Limiter = rate.NewLimiter(8<<20, 128<<10) })
-	var ds []evidence.Digest
-	r := startWorker(t, slow, nil, func(r *rig) { ds = addItems(t, r.src, r.store, 1, 30<<20) }) // 6 parts
-	testkit.WaitFor(t, "2 parts checkpointed", 60*time.Second, func() bool {
-		cp, ok, _ := r.store.LoadCheckpoint(context.Background(), ds[0])
-		return ok && len(cp.Parts) >= 2
-	})
-	r.stop(t)
-	e := r.store.entry(ds[0])
-	cp, ok, _ := r.store.LoadCheckpoint(context.Background(), ds[0])
-	if e.State != outbox.StateUploading || e.Attempts != 0 || !ok {
-		t.Fatalf("after shutdown: entry %+v, checkpoint %v; want uploading, no failure recorded, checkpoint kept", e, ok)
-	}
-	done := len(cp.Parts)
+	for _, srv := range testkit.S3Servers(t) {
+		t.Run(srv.Name, func(t *testing.T) {
+			conn := srv.Conn
+			bucket := testkit.NewBucket(t, conn, true)
+			slow := s3Target(t, conn, bucket, func(c *s3.Config) { c.Limiter = rate.NewLimiter(8<<20, 128<<10) })
+			var ds []evidence.Digest
+			r := startWorker(t, slow, nil, func(r *rig) { ds = addItems(t, r.src, r.store, 1, 30<<20) }) // 6 parts
+			testkit.WaitFor(t, "2 parts checkpointed", 60*time.Second, func() bool {
+				cp, ok, _ := r.store.LoadCheckpoint(context.Background(), ds[0])
+				return ok && len(cp.Parts) >= 2
+			})
+			r.stop(t)
+			e := r.store.entry(ds[0])
+			cp, ok, _ := r.store.LoadCheckpoint(context.Background(), ds[0])
+			if e.State != outbox.StateUploading || e.Attempts != 0 || !ok {
+				t.Fatalf("after shutdown: entry %+v, checkpoint %v; want uploading, no failure recorded, checkpoint kept", e, ok)
+			}
+			done := len(cp.Parts)
 
-	fast := s3Target(t, conn, bucket, nil)
-	w, err := outbox.New(outbox.Config{Store: r.store, Source: r.src, Custody: r.custody, Target: fast, Poll: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- w.Run(ctx) }()
-	testkit.WaitFor(t, "verified after restart", 60*time.Second, func() bool { return r.store.entry(ds[0]).State == outbox.StateVerified })
-	cancel()
-	if err := <-ran; err != nil {
-		t.Fatal(err)
-	}
-	rc := r.store.entry(ds[0]).Receipt
-	if rc.PartsSent > 6-done || rc.PartsSent == 0 {
-		t.Errorf("the new worker sent %d parts; %d of 6 were already stored", rc.PartsSent, done)
-	}
-	if n := objectVersions(t, conn, bucket)[target.Key(ds[0])]; n != 1 {
-		t.Errorf("%d versions of the object, want 1", n)
+			fast := s3Target(t, conn, bucket, nil)
+			w, err := outbox.New(outbox.Config{Store: r.store, Source: r.src, Custody: r.custody, Target: fast, Poll: 50 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			ran := make(chan error, 1)
+			go func() { ran <- w.Run(ctx) }()
+			testkit.WaitFor(t, "verified after restart", 60*time.Second, func() bool { return r.store.entry(ds[0]).State == outbox.StateVerified })
+			cancel()
+			if err := <-ran; err != nil {
+				t.Fatal(err)
+			}
+			rc := r.store.entry(ds[0]).Receipt
+			if rc.PartsSent > 6-done || rc.PartsSent == 0 {
+				t.Errorf("the new worker sent %d parts; %d of 6 were already stored", rc.PartsSent, done)
+			}
+			if n := objectVersions(t, conn, bucket)[target.Key(ds[0])]; n != 1 {
+				t.Errorf("%d versions of the object, want 1", n)
+			}
+		})
 	}
 }

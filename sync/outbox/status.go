@@ -20,8 +20,11 @@ type Status struct {
 	// Current is the item being uploaded, if any.
 	Current *Transfer `json:"current,omitempty"`
 	// BytesPerSecond is the upload rate over the last few seconds.
-	BytesPerSecond float64       `json:"bytes_per_second"`
-	Counts         map[State]int `json:"counts"`
+	BytesPerSecond float64 `json:"bytes_per_second"`
+	// BytesSent counts every byte sent to the target since the worker
+	// started, retries included (a counter: rates are its derivative).
+	BytesSent int64         `json:"bytes_sent"`
+	Counts    map[State]int `json:"counts"`
 	// LastError is the most recent failure of any item.
 	LastError      string       `json:"last_error,omitempty"`
 	LastErrorClass target.Class `json:"last_error_class,omitempty"`
@@ -46,12 +49,12 @@ func (w *Worker) Status(ctx context.Context) (Status, error) {
 	now := w.cfg.Now()
 	st := Status{
 		Target:     w.cfg.Target.Name(),
-		WindowOpen: Open(w.cfg.Windows, now),
+		WindowOpen: Open(w.Windows(), now),
 		Counts:     map[State]int{},
 		Items:      entries,
 	}
 	if !st.WindowOpen {
-		st.NextWindow = NextOpen(w.cfg.Windows, now)
+		st.NextWindow = NextOpen(w.Windows(), now)
 	}
 	for _, e := range entries {
 		st.Counts[e.State]++
@@ -63,6 +66,7 @@ func (w *Worker) Status(ctx context.Context) (Status, error) {
 		st.Current = &Transfer{Digest: w.current.digest, Size: w.current.size, Sent: w.current.sent, Started: w.current.started}
 	}
 	st.BytesPerSecond = w.meter.rate(now)
+	st.BytesSent = w.sent
 	st.LastError, st.LastErrorClass, st.LastErrorAt = w.last.err, w.last.class, w.last.at
 	return st, nil
 }
@@ -94,6 +98,7 @@ func (p *progress) add(n int64) {
 	p.w.mu.Lock()
 	defer p.w.mu.Unlock()
 	p.sent += n
+	p.w.sent += n
 	p.w.meter.add(now, n)
 }
 

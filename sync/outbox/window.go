@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -113,4 +114,21 @@ func NextOpen(ws []Window, t time.Time) time.Time {
 		best = min(best, wait)
 	}
 	return t.Add(best)
+}
+
+// SetWindows replaces the upload windows of a running worker (a reload of
+// the station's configuration); the next pass of the queue obeys them, and
+// an upload under way is not cut off.
+func (w *Worker) SetWindows(ws []Window) {
+	w.mu.Lock()
+	w.windows = slices.Clone(ws)
+	w.mu.Unlock()
+	w.Kick()
+}
+
+// Windows are the upload windows in force.
+func (w *Worker) Windows() []Window {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.windows
 }

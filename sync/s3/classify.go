@@ -29,7 +29,9 @@ func Classify(err error) target.Class {
 	switch resp.Code {
 	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
 		"InvalidToken", "AuthorizationHeaderMalformed", "AccountProblem", "InvalidSecurity",
-		"MissingSecurityHeader", "RequestTimeTooSkewed":
+		"MissingSecurityHeader", "RequestTimeTooSkewed",
+		// versitygw's answer (404) to an access key it does not know.
+		"XAdminUserNotFound":
 		return target.ClassAuth
 	case "NoSuchBucket":
 		return target.ClassBucketMissing

@@ -111,20 +111,26 @@ func (t *Target) resume(ctx context.Context, obj target.Object, key string, cps 
 			t.log.Warn("recorded multipart upload is gone; starting again", "key", key, "upload", cp.UploadID)
 		}
 	}
+	cp, err := t.newUpload(ctx, obj, key, cps)
+	return cp, map[int]minio.ObjectPart{}, err
+}
+
+// newUpload starts a multipart upload of obj under key and records it.
+func (t *Target) newUpload(ctx context.Context, obj target.Object, key string, cps target.Checkpoints) (target.Checkpoint, error) {
 	opts := t.putOptions(obj, "application/octet-stream")
 	opts.UserMetadata["x-amz-checksum-algorithm"] = "SHA256"
 	opts.UserMetadata["x-amz-checksum-type"] = "COMPOSITE"
 	id, err := t.core.NewMultipartUpload(ctx, t.cfg.Bucket, key, opts)
 	if err != nil {
-		return target.Checkpoint{}, nil, t.wrap(err, "start multipart upload of %s", key)
+		return target.Checkpoint{}, t.wrap(err, "start multipart upload of %s", key)
 	}
 	cp := target.Checkpoint{Key: key, UploadID: id, PartSize: partSizeFor(obj.Size, t.cfg.PartSize)}
 	if cps != nil {
 		if err := cps.SaveCheckpoint(ctx, obj.Digest, cp); err != nil {
-			return cp, nil, fmt.Errorf("save multipart checkpoint of %s: %w", obj.Digest.Short(), err)
+			return cp, fmt.Errorf("save multipart checkpoint of %s: %w", obj.Digest.Short(), err)
 		}
 	}
-	return cp, map[int]minio.ObjectPart{}, nil
+	return cp, nil
 }
 
 func (t *Target) listParts(ctx context.Context, key, uploadID string) (map[int]minio.ObjectPart, error) {

@@ -22,7 +22,7 @@ import (
 // the key is checked instead of sent again: in a versioned (Object Lock)
 // bucket a second PUT would make a second copy.
 func (t *Target) Put(ctx context.Context, obj target.Object, cps target.Checkpoints) (target.Receipt, error) {
-	rc := target.Receipt{Target: t.Name(), Key: target.Key(obj.Digest), ManifestKey: target.ManifestKey(obj.Digest)}
+	rc := target.Receipt{Target: t.Name(), Key: t.Key(obj.Digest), ManifestKey: t.ManifestKey(obj.Digest)}
 	if err := t.CheckBucket(ctx); err != nil {
 		return rc, err
 	}
@@ -111,9 +111,26 @@ func (t *Target) body(ctx context.Context, r io.Reader, progress func(int64)) io
 // fresh object upload there can be no manifest yet (it is always written
 // second), so the check is skipped.
 func (t *Target) putManifest(ctx context.Context, obj target.Object, fresh bool) error {
-	key := target.ManifestKey(obj.Digest)
-	sum := sha256.Sum256(obj.Manifest)
-	if !fresh {
+	return t.putDocument(ctx, t.ManifestKey(obj.Digest), obj.Manifest, obj.Digest, !fresh)
+}
+
+// PutDocument stores a small JSON document about item d (a receipt, a
+// manifest) under key with COMPLIANCE retention, unless the same bytes are
+// already there; a different document becomes a new version.
+func (t *Target) PutDocument(ctx context.Context, key string, body []byte, d evidence.Digest) error {
+	if err := t.CheckBucket(ctx); err != nil {
+		return err
+	}
+	if err := t.putDocument(ctx, key, body, d, true); err != nil {
+		return err
+	}
+	_, err := t.ensureRetention(ctx, key)
+	return err
+}
+
+func (t *Target) putDocument(ctx context.Context, key string, body []byte, d evidence.Digest, check bool) error {
+	sum := sha256.Sum256(body)
+	if check {
 		info, found, err := t.stat(ctx, key)
 		if err != nil {
 			return err
@@ -122,14 +139,14 @@ func (t *Target) putManifest(ctx context.Context, obj target.Object, fresh bool)
 			return nil
 		}
 	}
-	opts := t.putOptions(obj, "application/json")
+	opts := t.putOptions(target.Object{Digest: d}, "application/json")
 	opts.UserMetadata["x-amz-checksum-sha256"] = b64(sum[:])
-	opts.UserMetadata["edgetriage-item"] = obj.Digest.String()
+	opts.UserMetadata["edgetriage-item"] = d.String()
 	delete(opts.UserMetadata, MetaSHA256)
 	opts.LegalHold = ""
-	_, err := t.core.PutObject(ctx, t.cfg.Bucket, key, bytes.NewReader(obj.Manifest), int64(len(obj.Manifest)), "", hex.EncodeToString(sum[:]), opts)
+	_, err := t.core.PutObject(ctx, t.cfg.Bucket, key, bytes.NewReader(body), int64(len(body)), "", hex.EncodeToString(sum[:]), opts)
 	if err != nil {
-		return t.wrap(err, "put manifest %s", key)
+		return t.wrap(err, "put %s", key)
 	}
 	return nil
 }
@@ -137,21 +154,11 @@ func (t *Target) putManifest(ctx context.Context, obj target.Object, fresh bool)
 // lockDown makes sure the object is under COMPLIANCE retention and, if
 // asked, legal hold, by reading both back from the server.
 func (t *Target) lockDown(ctx context.Context, obj target.Object, rc *target.Receipt) error {
-	mode, until, err := t.client.GetObjectRetention(ctx, t.cfg.Bucket, rc.Key, "")
-	if err != nil && Classify(err) != target.ClassLockDisabled && errorResponse(err).Code != "NoSuchObjectLockConfiguration" {
-		return t.wrap(err, "read retention of %s", rc.Key)
+	until, err := t.ensureRetention(ctx, rc.Key)
+	if err != nil {
+		return err
 	}
-	if mode == nil || *mode != minio.Compliance || until == nil || until.IsZero() {
-		// Stored before retention was configured, or by a server that
-		// ignored the headers: set it now, then it can never be undone.
-		m, u := minio.Compliance, t.retainUntil()
-		err := t.client.PutObjectRetention(ctx, t.cfg.Bucket, rc.Key, minio.PutObjectRetentionOptions{Mode: &m, RetainUntilDate: &u})
-		if err != nil {
-			return t.wrap(err, "set retention of %s", rc.Key)
-		}
-		until = &u
-	}
-	rc.RetainUntil = until.UTC()
+	rc.RetainUntil = until
 	if !obj.Hold {
 		return nil
 	}
@@ -175,7 +182,7 @@ func (t *Target) SetLegalHold(ctx context.Context, d evidence.Digest, on bool) e
 	if on {
 		status = minio.LegalHoldEnabled
 	}
-	key := target.Key(d)
+	key := t.Key(d)
 	if err := t.client.PutObjectLegalHold(ctx, t.cfg.Bucket, key, minio.PutObjectLegalHoldOptions{Status: &status}); err != nil {
 		return t.wrap(err, "set legal hold of %s to %s", key, status)
 	}
@@ -184,7 +191,7 @@ func (t *Target) SetLegalHold(ctx context.Context, d evidence.Digest, on bool) e
 
 // LegalHold reads an item's legal hold back from the server.
 func (t *Target) LegalHold(ctx context.Context, d evidence.Digest) (bool, error) {
-	key := target.Key(d)
+	key := t.Key(d)
 	status, err := t.client.GetObjectLegalHold(ctx, t.cfg.Bucket, key, minio.GetObjectLegalHoldOptions{})
 	if err != nil {
 		if errorResponse(err).Code == "NoSuchObjectLockConfiguration" {
@@ -197,18 +204,30 @@ func (t *Target) LegalHold(ctx context.Context, d evidence.Digest) (bool, error)
 
 // Retention reads an item's retention mode and date back from the server.
 func (t *Target) Retention(ctx context.Context, d evidence.Digest) (mode string, until time.Time, err error) {
-	key := target.Key(d)
-	m, u, err := t.client.GetObjectRetention(ctx, t.cfg.Bucket, key, "")
-	if err != nil {
+	key := t.Key(d)
+	if mode, until, err = t.objectRetention(ctx, key); err != nil {
 		return "", time.Time{}, t.wrap(err, "read retention of %s", key)
 	}
-	if m != nil {
-		mode = m.String()
-	}
-	if u != nil {
-		until = *u
-	}
 	return mode, until, nil
+}
+
+// ensureRetention makes sure key is under COMPLIANCE retention and returns
+// its retain-until date as the server reports it.
+func (t *Target) ensureRetention(ctx context.Context, key string) (time.Time, error) {
+	mode, until, err := t.objectRetention(ctx, key)
+	if err != nil && Classify(err) != target.ClassLockDisabled {
+		return time.Time{}, t.wrap(err, "read retention of %s", key)
+	}
+	if mode == string(minio.Compliance) && !until.IsZero() {
+		return until.UTC(), nil
+	}
+	// Stored before retention was configured, or by a server that ignored
+	// the headers: set it now, then it can never be undone.
+	m, u := minio.Compliance, t.retainUntil()
+	if err := t.client.PutObjectRetention(ctx, t.cfg.Bucket, key, minio.PutObjectRetentionOptions{Mode: &m, RetainUntilDate: &u}); err != nil {
+		return time.Time{}, t.wrap(err, "set retention of %s", key)
+	}
+	return u, nil
 }
 
 // stat HEADs key with checksum mode on; found is false when it does not exist.
@@ -230,7 +249,7 @@ func (t *Target) stat(ctx context.Context, key string) (minio.ObjectInfo, bool, 
 // multipart object, the checksum of part checksums recorded at upload
 // (rc.Checksum, if the caller kept the receipt).
 func (t *Target) Verify(ctx context.Context, obj target.Object, rc target.Receipt) (target.Receipt, error) {
-	key := target.Key(obj.Digest)
+	key := t.Key(obj.Digest)
 	info, found, err := t.stat(ctx, key)
 	if err != nil {
 		return rc, err
@@ -241,7 +260,7 @@ func (t *Target) Verify(ctx context.Context, obj target.Object, rc target.Receip
 	if err := matches(info, obj, rc.Checksum); err != nil {
 		return rc, err
 	}
-	rc.Target, rc.Key, rc.ManifestKey = t.Name(), key, target.ManifestKey(obj.Digest)
+	rc.Target, rc.Key, rc.ManifestKey = t.Name(), key, t.ManifestKey(obj.Digest)
 	rc.Size, rc.Checksum, rc.VersionID = info.Size, info.ChecksumSHA256, info.VersionID
 	return rc, nil
 }

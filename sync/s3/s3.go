@@ -2,7 +2,8 @@
 // (AWS S3, Ceph RGW, SeaweedFS, MinIO) using plain S3 calls through
 // minio-go.
 //
-// Every object is stored under its digest (target.Key) with COMPLIANCE
+// Every object is stored under its digest (target.Key, or the configured
+// Layout) with COMPLIANCE
 // retention, so nobody, administrators included, can delete or overwrite it
 // before the retention date. The SHA-256 computed at ingest travels as the
 // signed payload hash and as x-amz-checksum-sha256, so the server refuses
@@ -50,6 +51,9 @@ type Config struct {
 	AccessKey string
 	SecretKey string
 	Bucket    string
+	// Layout places items in the bucket (nil: target.Key, the station's
+	// evidence/xx/<digest>).
+	Layout target.Layout
 	// Retention is how long each object stays under COMPLIANCE retention,
 	// counted from its upload.
 	Retention time.Duration
@@ -137,6 +141,9 @@ func (c *Config) fill() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Layout == nil {
+		c.Layout = target.Key
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -148,6 +155,22 @@ func (t *Target) Name() string { return "s3://" + t.cfg.Endpoint + "/" + t.cfg.B
 
 // Bucket is the configured bucket.
 func (t *Target) Bucket() string { return t.cfg.Bucket }
+
+// Key is where the item's bytes are stored in the bucket.
+func (t *Target) Key(d evidence.Digest) string { return t.cfg.Layout(d) }
+
+// PartSize is the size of every part but the last when an item of size
+// goes in parts; 0 when it goes in one PUT. A source that reads part by
+// part can line its reads up with the parts a resumed upload keeps.
+func (t *Target) PartSize(size int64) int64 {
+	if size < t.cfg.MultipartThreshold {
+		return 0
+	}
+	return t.cfg.PartSize
+}
+
+// ManifestKey is where the item's manifest is stored, beside its bytes.
+func (t *Target) ManifestKey(d evidence.Digest) string { return t.cfg.Layout(d) + ".manifest.json" }
 
 // CheckBucket fails with a classified error unless the bucket exists, the
 // credentials work and Object Lock is enabled on it. Put calls it first, so

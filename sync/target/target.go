@@ -70,6 +70,10 @@ type Checkpoint struct {
 	UploadID string `json:"upload_id"`
 	PartSize int64  `json:"part_size"`
 	Parts    []Part `json:"parts,omitempty"`
+	// HashState is the SHA-256 state over Parts, in order, for uploads fed
+	// from a stream that cannot be read again from the start (central's
+	// pull); vault uploads re-read their file and leave it empty.
+	HashState []byte `json:"hash_state,omitempty"`
 }
 
 // Checkpoints persists multipart progress per item so an upload survives a
@@ -92,3 +96,13 @@ func Key(d evidence.Digest) string {
 
 // ManifestKey is where the item's manifest lives, beside its bytes.
 func ManifestKey(d evidence.Digest) string { return Key(d) + ".manifest.json" }
+
+// Layout places an item's bytes on a target; the manifest goes beside them
+// (key + ".manifest.json"). A station's push uses Key; central storage, which
+// holds many stations in one bucket, uses Prefixed with the station's id.
+type Layout func(d evidence.Digest) string
+
+// Prefixed is the layout "<prefix>/<digest>".
+func Prefixed(prefix string) Layout {
+	return func(d evidence.Digest) string { return prefix + "/" + d.String() }
+}

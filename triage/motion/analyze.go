@@ -9,10 +9,10 @@ import (
 	"math"
 	"os"
 	"os/exec"
-	"strings"
 	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	ff "github.com/edgetriage/edgetriage/media/ffmpeg" // the tests name a helper ffmpeg
 	"gocv.io/x/gocv"
 )
 
@@ -80,6 +80,10 @@ func Analyze(ctx context.Context, path string, cfg Config) (Result, error) {
 	if fi.Size() == 0 {
 		return Result{Path: path}, &DecodeError{Path: path, Reason: "empty file (0 bytes)", Empty: true}
 	}
+	// A playlist or list names other files; no decoder may see it.
+	if _, err := ff.File(path); errors.Is(err, ff.ErrRefused) {
+		return Result{Path: path}, &DecodeError{Path: path, Reason: err.Error()}
+	}
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		// Without ffmpeg (not a supported install, but no reason to fail)
 		// OpenCV decodes, converting full frames to BGR, which is slower.
@@ -105,7 +109,11 @@ func cancelled(ctx context.Context, path string, err error) error {
 }
 
 func analyzeFull(ctx context.Context, path string, cfg Config) (Result, error) {
-	vc, err := gocv.VideoCaptureFileWithAPI(path, gocv.VideoCaptureFFmpeg)
+	src, err := ff.ForOpenCV(path)
+	if err != nil {
+		return Result{Path: path}, &DecodeError{Path: path, Reason: err.Error()}
+	}
+	vc, err := gocv.VideoCaptureFileWithAPI(src, gocv.VideoCaptureFFmpeg)
 	if err != nil {
 		if vc != nil {
 			vc.Close()
@@ -159,24 +167,17 @@ func frameTime(t float64, i int, fps, last float64) float64 {
 func probe(ctx context.Context, path string) string {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-select_streams", "v",
-		"-show_entries", "stream=codec_name", "-of", "csv=p=0", path)
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	err := cmd.Run()
-	msg := strings.TrimSpace(stderr.String())
-	if len(msg) > 300 {
-		msg = msg[:300] + "..."
-	}
-	switch {
-	case msg != "":
-		return strings.ReplaceAll(msg, path+": ", "")
+	info, err := ff.ProbeFile(ctx, path, ff.ProbeOptions{})
+	v, hasVideo := info.Video()
+	switch msg := cleanMsg(info.Complaint, path); {
 	case err != nil:
-		return "ffprobe: " + err.Error()
-	case strings.TrimSpace(out.String()) == "":
+		return err.Error()
+	case msg != "":
+		return msg
+	case !hasVideo:
 		return "no video stream"
 	default:
-		return "decoder could not read video stream (" + strings.TrimSpace(out.String()) + ")"
+		return "decoder could not read video stream (" + v.Codec + ")"
 	}
 }
 

@@ -2,17 +2,18 @@ package motion
 
 import (
 	"bufio"
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"io"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 
 	"gocv.io/x/gocv"
+
+	ff "github.com/edgetriage/edgetriage/media/ffmpeg" // the tests name a helper ffmpeg
 )
 
 // Full decoding through an ffmpeg child process rather than OpenCV's
@@ -34,34 +35,23 @@ type streamInfo struct {
 }
 
 // probeVideo reads the first video stream's size and the file's duration.
+// A playlist or list is refused (media/ffmpeg) without starting ffprobe.
 func probeVideo(ctx context.Context, path string) (streamInfo, error) {
-	cmd := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-select_streams", "v:0",
-		"-show_entries", "stream=width,height:format=duration", "-of", "default=nw=1", path)
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	err := cmd.Run()
-	if msg := cleanMsg(stderr.String(), path); msg != "" {
-		return streamInfo{}, &DecodeError{Path: path, Reason: msg}
+	info, err := ff.ProbeFile(ctx, path, ff.ProbeOptions{})
+	if errors.Is(err, ff.ErrRefused) {
+		return streamInfo{}, &DecodeError{Path: path, Reason: err.Error()}
 	}
 	if err != nil {
 		return streamInfo{}, fmt.Errorf("ffprobe %s: %w", path, err)
 	}
-	var si streamInfo
-	for _, line := range strings.Split(out.String(), "\n") {
-		k, v, _ := strings.Cut(strings.TrimSpace(line), "=")
-		switch k {
-		case "width":
-			si.width, _ = strconv.Atoi(v)
-		case "height":
-			si.height, _ = strconv.Atoi(v)
-		case "duration":
-			si.duration, _ = strconv.ParseFloat(v, 64)
-		}
+	if msg := cleanMsg(info.Complaint, path); msg != "" {
+		return streamInfo{}, &DecodeError{Path: path, Reason: msg}
 	}
-	if si.width <= 0 || si.height <= 0 {
+	v, ok := info.Video()
+	if !ok || v.Width <= 0 || v.Height <= 0 {
 		return streamInfo{}, &DecodeError{Path: path, Reason: "no video stream"}
 	}
-	return si, nil
+	return streamInfo{width: v.Width, height: v.Height, duration: info.Duration}, nil
 }
 
 func cleanMsg(s, path string) string {
@@ -103,12 +93,15 @@ const grayScale = "fast_bilinear"
 func ffDecode(parent context.Context, input string, w, h int, maxFPS float64, fn func(m gocv.Mat, t float64)) (int, []string, error) {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	args := []string{"-nostdin", "-hide_banner", "-loglevel", "+level+info", "-threads", "1", "-skip_loop_filter", "all"}
-	args = append(args, "-i", input,
-		"-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough", "-filter_threads", "1",
-		"-vf", thinning(maxFPS)+fmt.Sprintf("scale=%d:%d:flags=%s,showinfo=checksum=0", w, h, grayScale),
-		"-pix_fmt", "gray", "-f", "rawvideo", "-")
-	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
+	in, err := ff.File(input)
+	if err != nil {
+		return 0, nil, err
+	}
+	cmd := ff.FFmpeg("").Args("-loglevel", "+level+info").
+		Input(in, "-threads", "1", "-skip_loop_filter", "all").
+		Args("-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough", "-filter_threads", "1",
+			"-vf", thinning(maxFPS)+fmt.Sprintf("scale=%d:%d:flags=%s,showinfo=checksum=0", w, h, grayScale),
+			"-pix_fmt", "gray", "-f", "rawvideo", "-").Cmd(ctx)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return 0, nil, fmt.Errorf("ffmpeg %s: %w", input, err)
@@ -127,7 +120,7 @@ func ffDecode(parent context.Context, input string, w, h int, maxFPS float64, fn
 	go func() {
 		defer wg.Done()
 		defer close(times)
-		complaint = readShowinfo(ctx, stderr, input, times)
+		complaint = readShowinfo(ctx, stderr, in.URL(), times)
 	}()
 	n := eachRawFrame(ctx, stdout, w, h, func(m gocv.Mat) {
 		if t, ok := <-times; ok {

@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	ff "github.com/edgetriage/edgetriage/media/ffmpeg" // the tests name a helper ffmpeg
 )
 
 // LiveSource is the live analysis of one RTSP camera. Its Run keeps an
@@ -41,6 +42,7 @@ import (
 //     dropped because the analysis could not see it.
 type LiveSource struct {
 	id, url string
+	in      ff.Input
 	cfg     Config
 	opt     LiveSourceOptions
 	log     *slog.Logger
@@ -139,6 +141,10 @@ func NewLiveSource(id, streamURL string, cfg Config, opt LiveSourceOptions) (*Li
 	if streamURL == "" {
 		return nil, fmt.Errorf("camera %s: no stream url", id)
 	}
+	in, err := ff.Camera(streamURL)
+	if err != nil {
+		return nil, fmt.Errorf("camera %s: %w", id, err)
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
@@ -172,7 +178,7 @@ func NewLiveSource(id, streamURL string, cfg Config, opt LiveSourceOptions) (*Li
 	if opt.Settle <= 0 {
 		opt.Settle = 3 * time.Second
 	}
-	s := &LiveSource{id: id, url: streamURL, cfg: cfg, opt: opt, frames: make(chan struct{}),
+	s := &LiveSource{id: id, url: streamURL, in: in, cfg: cfg, opt: opt, frames: make(chan struct{}),
 		log: opt.Logger.With("part", "motion-live", "camera", id)}
 	s.hist = newHistory(opt.Thumbnails)
 	return s, nil
@@ -220,7 +226,7 @@ func (s *LiveSource) session(parent context.Context) (int, error) {
 	}
 	defer live.Close()
 	defer s.closeMotion()
-	cmd := exec.CommandContext(ctx, "ffmpeg", s.ffmpegArgs()...)
+	cmd := s.command().Cmd(ctx)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return 0, fmt.Errorf("ffmpeg for camera %s: %w", s.id, err)
@@ -268,20 +274,20 @@ func (s *LiveSource) session(parent context.Context) (int, error) {
 	return n, errors.New("stream ended")
 }
 
-// ffmpegArgs decode the stream once for everything live analysis needs:
-// at the analysis rate, no wider than a thumbnail (nor narrower than the
+// command decodes the stream once for everything live analysis needs: at
+// the analysis rate, no wider than a thumbnail (nor narrower than the
 // detector's working height needs), in colour, as a YUV4MPEG2 stream.
-func (s *LiveSource) ffmpegArgs() []string {
-	return []string{"-nostdin", "-hide_banner", "-loglevel", "error",
+func (s *LiveSource) command() *ff.Command {
+	return ff.FFmpeg("").Args("-loglevel", "error").Input(s.in,
 		"-rtsp_transport", s.opt.Transport,
 		"-timeout", strconv.FormatInt(s.opt.Timeout.Microseconds(), 10),
 		// ffmpeg otherwise spends seconds probing a stream whose SDP
 		// already names the codec and its parameters.
 		"-analyzeduration", "100000", "-probesize", "100000",
-		"-fflags", "nobuffer", "-flags", "low_delay", "-threads", "1", "-skip_loop_filter", "all",
-		"-i", s.url, "-map", "0:v:0", "-an", "-sn", "-dn", "-filter_threads", "1",
-		"-vf", fmt.Sprintf("fps=%g,scale=w='trunc(min(iw,max(%d,%d*iw/ih))/2)*2':h=-2:flags=%s", s.opt.FPS, thumbWidth, s.cfg.WorkHeight, grayScale),
-		"-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-flush_packets", "1", "-"}
+		"-fflags", "nobuffer", "-flags", "low_delay", "-threads", "1", "-skip_loop_filter", "all").
+		Args("-map", "0:v:0", "-an", "-sn", "-dn", "-filter_threads", "1",
+			"-vf", fmt.Sprintf("fps=%g,scale=w='trunc(min(iw,max(%d,%d*iw/ih))/2)*2':h=-2:flags=%s", s.opt.FPS, thumbWidth, s.cfg.WorkHeight, grayScale),
+			"-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-flush_packets", "1", "-")
 }
 
 // observe feeds one frame (luma, and the whole I420 picture) and updates

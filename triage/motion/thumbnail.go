@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
 	"strconv"
 	"time"
+
+	ff "github.com/edgetriage/edgetriage/media/ffmpeg" // the tests name a helper ffmpeg
 )
 
 // addThumbnails cuts a JPEG of each event's peak frame from the file: one
@@ -36,14 +37,18 @@ func thumbnailAt(parent context.Context, path string, si streamInfo, t float64) 
 	// so the rounding cannot step past the peak frame.
 	ss := strconv.FormatFloat(max(0, t-0.0005), 'f', 4, 64)
 	w := min(thumbWidth, si.width) &^ 1
-	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-threads", "1",
-		"-ss", ss, "-i", path, "-map", "0:v:0", "-frames:v", "1",
-		"-vf", fmt.Sprintf("scale=%d:-2:flags=area", w), "-q:v", "4",
-		"-f", "image2pipe", "-c:v", "mjpeg", "-")
+	in, err := ff.File(path)
+	if err != nil {
+		return nil, fmt.Errorf("thumbnail of %s: %w", path, err)
+	}
+	cmd := ff.FFmpeg("").Args("-v", "error").Input(in, "-threads", "1", "-ss", ss).
+		Args("-map", "0:v:0", "-frames:v", "1",
+			"-vf", fmt.Sprintf("scale=%d:-2:flags=area", w), "-q:v", "4",
+			"-f", "image2pipe", "-c:v", "mjpeg", "-").Cmd(ctx)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("thumbnail of %s at %s s: %w: %s", path, ss, err, cleanMsg(stderr.String(), path))
+		return nil, fmt.Errorf("thumbnail of %s at %s s: %w: %s", path, ss, err, cleanMsg(stderr.String(), in.URL()))
 	}
 	if out.Len() < 2 || !bytes.HasPrefix(out.Bytes(), []byte{0xff, 0xd8}) {
 		return nil, fmt.Errorf("thumbnail of %s at %s s: no picture", path, ss)

@@ -1,10 +1,11 @@
 package motion
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
-	"github.com/goccy/go-yaml"
+	"go.yaml.in/yaml/v3"
 )
 
 // TestConfigFromStrictYAML is how the daemon will read a camera's motion
@@ -22,7 +23,7 @@ zones:
     polygon: [{x: 0, y: 0.5}, {x: 0.3, y: 0.5}, {x: 0.3, y: 1}, {x: 0, y: 1}]
 `
 	cfg := DefaultConfig()
-	if err := yaml.UnmarshalWithOptions([]byte(src), &cfg, yaml.Strict()); err != nil {
+	if err := strictYAML(src, &cfg); err != nil {
 		t.Fatal(err)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -33,8 +34,16 @@ zones:
 		t.Fatalf("parsed %+v", cfg)
 	}
 	bad := DefaultConfig()
-	err := yaml.UnmarshalWithOptions([]byte("sensitivty: 0.7\n"), &bad, yaml.Strict())
+	err := strictYAML("sensitivty: 0.7\n", &bad)
 	if err == nil || !strings.Contains(err.Error(), "sensitivty") {
 		t.Fatalf("unknown key: %v", err)
 	}
+}
+
+// strictYAML decodes src into out refusing unknown keys, as the daemon's
+// config loader does.
+func strictYAML(src string, out any) error {
+	dec := yaml.NewDecoder(bytes.NewReader([]byte(src)))
+	dec.KnownFields(true)
+	return dec.Decode(out)
 }

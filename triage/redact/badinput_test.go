@@ -65,9 +65,21 @@ func TestBrokenInputClearError(t *testing.T) {
 		t.Errorf("truncated master: %v, want ErrIncomplete", err)
 	}
 	out := renderT(t, partial, truncated, nil)
-	var flagged bool
-	for _, f := range out.Summary.QA.Flags {
+	var lg Log
+	if err := json.Unmarshal(out.Log, &lg); err != nil {
+		t.Fatal(err)
+	}
+	var flagged, queued bool
+	for _, f := range lg.QA.Flags {
 		flagged = flagged || (f.Reason == QAIncomplete && f.StartFrame == out.Summary.Frames && f.EndFrame == 34)
+	}
+	for _, e := range out.Summary.QA.Review.Entries {
+		for _, w := range e.Why {
+			queued = queued || (w.Reason == ReasonIncomplete && e.Rank == 1)
+		}
+	}
+	if !queued {
+		t.Errorf("the review queue does not put the missing end first: %+v", out.Summary.QA.Review)
 	}
 	if !flagged || out.Summary.Frames >= 35 || out.Summary.Frames == 0 {
 		t.Errorf("partial render: %d frames, QA %+v", out.Summary.Frames, out.Summary.QA)

@@ -16,6 +16,11 @@ import (
 //go:embed models/face_detection_back_256x256_barracuda.onnx
 var blazeFaceONNX []byte
 
+// minFaceSide is about the smallest face (px high, at detection
+// resolution) BlazeFace finds reliably here: the 20-35 px faces of
+// faces-walking are found on every detection frame, smaller ones come and go.
+const minFaceSide = 20
+
 const (
 	bfSize = 256
 	// bfMargin is the black border added around a frame before tiling.

@@ -14,6 +14,13 @@ const (
 	DefaultPlateCascade   = "/usr/share/opencv4/haarcascades/haarcascade_russian_plate_number.xml"
 )
 
+// How people are covered; see Config.People.
+const (
+	PeopleFaces = "faces"
+	PeopleHeads = "heads"
+	PeopleWhole = "whole-person"
+)
+
 // Config tunes detection, tracking, rendering and the QA map. The zero value
 // of every field means its default; see Defaults.
 type Config struct {
@@ -26,7 +33,7 @@ type Config struct {
 	// between. 0 picks N so that detection runs about DetectPerSecond
 	// times a second of video.
 	DetectEvery     int
-	DetectPerSecond float64 // default 6
+	DetectPerSecond float64 // default 3
 	// MinFaceScore is BlazeFace's score threshold, 0..1. Default 0.5.
 	MinFaceScore float32
 	// ProfileFaces adds opencv-data's Haar profile-face cascade to
@@ -35,6 +42,28 @@ type Config struct {
 	// BlazeFace already finds faces on 58 of 67 frames, while costing about
 	// 110 ms of CPU per detection frame.
 	ProfileFaces bool
+	// People says how people are covered besides their detected faces:
+	// PeopleHeads (the default) also covers the head of every person the
+	// person detector finds, so someone too far away or turned away for
+	// a face to be found is covered all the same; PeopleWhole covers
+	// whole people; PeopleFaces covers faces only (the person detector
+	// does not run).
+	People string
+	// PersonMinScore is the person detector's score threshold, 0..1.
+	// Default 0.3: its scores are IoU-aware (GFL) and run low (seated
+	// people 0.6-0.75, a cyclist seen from above 0.39, shelving 0.25-0.27
+	// on the frames tried).
+	PersonMinScore float32
+	// PersonPerSecond is how often the person detector runs (it costs
+	// several times BlazeFace: tiles of 416 px). Default 1; people are
+	// tracked and their boxes interpolated in between, and held for one
+	// interval before the first and after the last detection.
+	PersonPerSecond float64
+	// PersonMaxSide caps the longer side of the frame the person detector
+	// sees (after DetectMaxSide). Default 768: a standard-definition
+	// CCTV frame is seen whole, where people at 40-60 px need it; a 1080p
+	// frame at 0.4 (two tiles), where it finds people from about 100 px.
+	PersonMaxSide int
 	// NoPlates switches plate detection off.
 	NoPlates       bool
 	ProfileCascade string // default DefaultProfileCascade
@@ -57,6 +86,10 @@ type Config struct {
 	// longer than this. Default 0.5.
 	QALongGapSeconds float64
 
+	// ReviewPerTenMinutes caps the review queue: at most this many entries
+	// per started ten minutes of video, the riskiest kept. Default 20.
+	ReviewPerTenMinutes int
+
 	// AllowIncomplete renders what decodes of a truncated or corrupt
 	// master (and flags it in the QA map) instead of failing.
 	AllowIncomplete bool
@@ -72,21 +105,28 @@ type Config struct {
 	Logger  *slog.Logger
 }
 
-// Realtime is a Config for redacting faster than real time on a 2-core
-// appliance: detection twice a second (tracking and interpolation in
-// between) and libx264's ultrafast preset. On 1080p30 it spends about 1 CPU
-// second per second of video against 2.6 for the defaults (see
-// BenchmarkRedact1080p30); a face that appears for less than half a second
-// may be found later or not at all.
+// Realtime is the daemon's profile (redaction.fast, on by default): faces
+// looked for twice a second and people every two seconds (tracking and
+// interpolation in between), and libx264's ultrafast preset. On 1080p30 it
+// spent 1.66 CPU seconds per second of video with two people in frame and
+// 1.79 with ten, against 2.49 and 2.62 for the defaults and about 0.8 for a
+// bare ffmpeg veryfast re-encode (BenchmarkRedact1080p30, medians of three
+// runs on a machine loaded ten times over its two cores, where wall time
+// says little); a face that appears for less than half a second may be
+// found later or not at all.
 func Realtime() Config {
-	return Config{DetectPerSecond: 2, Preset: "ultrafast"}
+	return Config{DetectPerSecond: 2, PersonPerSecond: 0.5, Preset: "ultrafast"}
 }
 
 // withDefaults fills unset fields.
 func (c Config) withDefaults() Config {
 	setDefault(&c.DetectMaxSide, 960)
-	setDefault(&c.DetectPerSecond, 6)
+	setDefault(&c.DetectPerSecond, 3)
 	setDefault(&c.MinFaceScore, 0.5)
+	setDefault(&c.People, PeopleHeads)
+	setDefault(&c.PersonMinScore, 0.3)
+	setDefault(&c.PersonPerSecond, 1)
+	setDefault(&c.PersonMaxSide, 768)
 	setDefault(&c.ProfileCascade, DefaultProfileCascade)
 	setDefault(&c.PlateCascade, DefaultPlateCascade)
 	setDefault(&c.FaceEnlarge, 1.7)
@@ -95,6 +135,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxGapSeconds, 1)
 	setDefault(&c.QALowScore, 0.7)
 	setDefault(&c.QALongGapSeconds, 0.5)
+	setDefault(&c.ReviewPerTenMinutes, 20)
 	setDefault(&c.Preset, "veryfast")
 	setDefault(&c.CRF, 23)
 	setDefault(&c.FFmpeg, "ffmpeg")
@@ -127,11 +168,28 @@ func (c Config) Validate() error {
 	if c.MinFaceScore <= 0 || c.MinFaceScore >= 1 {
 		errs = append(errs, fmt.Errorf("'MinFaceScore' must be between 0 and 1, got %v", c.MinFaceScore))
 	}
+	switch c.People {
+	case PeopleFaces, PeopleHeads, PeopleWhole:
+	default:
+		errs = append(errs, fmt.Errorf("'People' must be one of %s, %s, %s, got %q", PeopleFaces, PeopleHeads, PeopleWhole, c.People))
+	}
+	if c.PersonMinScore <= 0 || c.PersonMinScore >= 1 {
+		errs = append(errs, fmt.Errorf("'PersonMinScore' must be between 0 and 1, got %v", c.PersonMinScore))
+	}
+	if c.PersonMaxSide < ndSize {
+		errs = append(errs, fmt.Errorf("'PersonMaxSide' must be at least %d (one model tile), got %d", ndSize, c.PersonMaxSide))
+	}
+	if c.PersonPerSecond <= 0 {
+		errs = append(errs, fmt.Errorf("'PersonPerSecond' must be greater than zero"))
+	}
 	if c.FaceEnlarge < 1 || c.PlateEnlarge < 1 {
 		errs = append(errs, fmt.Errorf("'FaceEnlarge' and 'PlateEnlarge' must be at least 1"))
 	}
 	if c.PadSeconds < 0 || c.MaxGapSeconds < 0 || c.QALongGapSeconds < 0 {
 		errs = append(errs, fmt.Errorf("'PadSeconds', 'MaxGapSeconds' and 'QALongGapSeconds' must not be negative"))
+	}
+	if c.ReviewPerTenMinutes < 1 {
+		errs = append(errs, fmt.Errorf("'ReviewPerTenMinutes' must be at least 1, got %d", c.ReviewPerTenMinutes))
 	}
 	if c.CRF < 0 || c.CRF > 51 {
 		errs = append(errs, fmt.Errorf("'CRF' must be between 0 and 51, got %d", c.CRF))

@@ -12,6 +12,7 @@ const (
 	DetectorHaarPlate   Detector = "haar-plate"
 	DetectorPlateRegion Detector = "plate-region"
 	DetectorManual      Detector = "manual"
+	DetectorNanoDet     Detector = "nanodet"
 )
 
 // Kind is what a box covers.
@@ -22,6 +23,11 @@ const (
 	KindFace  Kind = "face"
 	KindPlate Kind = "plate"
 	KindArea  Kind = "area"
+	// KindHead is the head of a person found by the person detector,
+	// covered when the face is too small (or turned away) to be found.
+	KindHead Kind = "head"
+	// KindPerson is a whole person, covered under People: whole-person.
+	KindPerson Kind = "person"
 )
 
 // Detection is one box found on one frame by one detector.

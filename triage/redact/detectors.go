@@ -9,12 +9,15 @@ import (
 
 // detectors runs every enabled detector on one (reduced) frame.
 type detectors struct {
-	face    *blazeFace
-	profile *gocv.CascadeClassifier
-	plate   *gocv.CascadeClassifier
-	grey    gocv.Mat
-	flipped gocv.Mat
-	half    gocv.Mat
+	face          *blazeFace
+	persons       *nanoDet // nil under PeopleFaces
+	mode          string   // Config.People
+	personMaxSide int
+	profile       *gocv.CascadeClassifier
+	plate         *gocv.CascadeClassifier
+	grey          gocv.Mat
+	flipped       gocv.Mat
+	half          gocv.Mat
 }
 
 func newDetectors(cfg Config) (*detectors, error) {
@@ -22,7 +25,13 @@ func newDetectors(cfg Config) (*detectors, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &detectors{face: face, grey: gocv.NewMat(), flipped: gocv.NewMat(), half: gocv.NewMat()}
+	d := &detectors{face: face, mode: cfg.People, personMaxSide: cfg.PersonMaxSide, grey: gocv.NewMat(), flipped: gocv.NewMat(), half: gocv.NewMat()}
+	if cfg.People != PeopleFaces {
+		if d.persons, err = newNanoDet(cfg.PersonMinScore); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
 	if cfg.ProfileFaces {
 		if d.profile, err = loadCascade(cfg.ProfileCascade); err != nil {
 			d.Close()
@@ -49,6 +58,9 @@ func loadCascade(path string) (*gocv.CascadeClassifier, error) {
 
 func (d *detectors) Close() error {
 	d.face.Close()
+	if d.persons != nil {
+		d.persons.Close()
+	}
 	if d.profile != nil {
 		d.profile.Close()
 	}
@@ -62,7 +74,9 @@ func (d *detectors) Close() error {
 }
 
 // Detect returns faces and plates found in bgr, merged per kind.
-func (d *detectors) Detect(bgr gocv.Mat) ([]Detection, error) {
+//
+// persons says whether the person detector runs on this frame.
+func (d *detectors) Detect(bgr gocv.Mat, persons bool) ([]Detection, error) {
 	faces, err := d.face.Detect(bgr)
 	if err != nil {
 		return nil, err
@@ -72,6 +86,13 @@ func (d *detectors) Detect(bgr gocv.Mat) ([]Detection, error) {
 		faces = append(faces, d.profiles()...)
 	}
 	out := nms(faces, 0.3)
+	if d.persons != nil && persons {
+		people, err := d.people(bgr)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, people...)
+	}
 	if d.plate != nil {
 		var plates []Detection
 		for _, r := range d.plate.DetectMultiScaleWithParams(d.grey, 1.1, 3, 0, image.Pt(24, 8), image.Pt(0, 0)) {
@@ -81,6 +102,24 @@ func (d *detectors) Detect(bgr gocv.Mat) ([]Detection, error) {
 		out = append(out, nms(plates, 0.3)...)
 	}
 	return out, nil
+}
+
+// people finds people and returns what of them is covered: their heads,
+// or all of them.
+func (d *detectors) people(bgr gocv.Mat) ([]Detection, error) {
+	found, err := d.persons.Detect(bgr, d.personMaxSide)
+	if err != nil {
+		return nil, err
+	}
+	if d.mode == PeopleWhole {
+		return found, nil
+	}
+	heads := make([]Detection, 0, len(found))
+	for _, p := range found {
+		p.Box, p.Kind = headOf(p.Box), KindHead
+		heads = append(heads, p)
+	}
+	return nms(heads, 0.3), nil
 }
 
 // profiles runs the left-profile cascade on the frame and on its mirror

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"image"
 	"io"
-	"os/exec"
 	"slices"
 	"strings"
 
 	"gocv.io/x/gocv"
+
+	"github.com/edgetriage/edgetriage/media/ffmpeg"
 )
 
 // mp4Audio reports whether MP4 takes an audio codec as it is; anything
@@ -25,17 +26,21 @@ func mp4Audio(codec string) bool {
 
 // rendered is what encode produced besides the file.
 type rendered struct {
-	auto  [][]LogBox // the detectors' boxes per frame, before manual edits
-	final [][]LogBox // what was covered
-	audio string
+	auto   [][]LogBox // the detectors' boxes per frame, before manual edits
+	final  [][]LogBox // what was covered
+	audio  string
+	speech SpeechMap
 }
 
 // encode decodes the master again, covers each frame's boxes, and pipes raw
 // frames to ffmpeg, which writes H.264 without B-frames (Chromium's WebRTC
 // and some players stall on them) in yuv420p with the index up front.
 func (r *Redactor) encode(ctx context.Context, master, out string, mi mediaInfo, p *plan, edits []ManualEdit) (rendered, error) {
-	args, audio := r.ffmpegArgs(master, out, mi, p.size)
-	cmd := exec.CommandContext(ctx, r.cfg.FFmpeg, args...)
+	c, audio, err := r.encoder(master, out, mi, p.size, edits)
+	if err != nil {
+		return rendered{}, fmt.Errorf("encode %s: %w", out, err)
+	}
+	cmd := c.Cmd(ctx)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
@@ -60,32 +65,41 @@ func (r *Redactor) encode(ctx context.Context, master, out string, mi mediaInfo,
 	return res, nil
 }
 
-func (r *Redactor) ffmpegArgs(master, out string, mi mediaInfo, size image.Point) ([]string, string) {
-	args := []string{"-hide_banner", "-loglevel", "error",
-		"-f", "rawvideo", "-pix_fmt", "bgr24", "-video_size", fmt.Sprintf("%dx%d", size.X, size.Y),
-		"-framerate", mi.FrameRate, "-i", "pipe:0"}
+// encoder is the ffmpeg command that takes the covered frames on stdin and
+// the master's audio from the master itself.
+func (r *Redactor) encoder(master, out string, mi mediaInfo, size image.Point, edits []ManualEdit) (*ffmpeg.Command, string, error) {
+	c := ffmpeg.FFmpeg(r.cfg.FFmpeg).Args("-loglevel", "error").
+		Input(ffmpeg.RawFrames("bgr24", size.X, size.Y, mi.FrameRate))
 	audio := "none"
 	switch {
 	case mi.AudioCodec == "":
 	case r.cfg.MuteAudio:
 		audio = "muted"
 	default:
-		args = append(args, "-i", master, "-map", "0:v:0", "-map", "1:a:0")
-		if mp4Audio(mi.AudioCodec) {
-			args = append(args, "-c:a", "copy")
+		in, err := ffmpeg.File(master)
+		if err != nil {
+			return nil, "", err
+		}
+		c.Input(in).Args("-map", "0:v:0", "-map", "1:a:0")
+		mute, bleep := audioEdits(edits)
+		if af := audioFilter(mute, bleep, mi.AudioStart-mi.VideoStart); af != "" {
+			c.Args("-af", af, "-c:a", "aac", "-b:a", "192k")
+			audio = fmt.Sprintf("redacted: %d muted, %d bleeped", len(mute), len(bleep))
+		} else if mp4Audio(mi.AudioCodec) {
+			c.Args("-c:a", "copy")
 			audio = "copied"
 		} else {
-			args = append(args, "-c:a", "aac", "-b:a", "128k")
+			c.Args("-c:a", "aac", "-b:a", "128k")
 			audio = "re-encoded"
 		}
 	}
 	if size.X%2 != 0 || size.Y%2 != 0 {
 		// yuv420p needs even sides; pad rather than crop so no pixel is lost.
-		args = append(args, "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2")
+		c.Args("-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2")
 	}
-	args = append(args, "-c:v", "libx264", "-preset", r.cfg.Preset, "-crf", fmt.Sprint(r.cfg.CRF),
-		"-bf", "0", "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", "-y", out)
-	return args, audio
+	c.Args("-c:v", "libx264", "-preset", r.cfg.Preset, "-crf", fmt.Sprint(r.cfg.CRF),
+		"-bf", "0", "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", "-y").ToFile(out)
+	return c, audio, nil
 }
 
 func (r *Redactor) writeFrames(ctx context.Context, master string, w io.Writer, mi mediaInfo, p *plan, edits []ManualEdit) (rendered, error) {
@@ -123,8 +137,8 @@ func (r *Redactor) writeFrames(ctx context.Context, master string, w io.Writer, 
 		final := applyEdits(edits, float64(i)/mi.FPS, p.bounds(), slices.Clone(auto))
 		res.auto = append(res.auto, auto)
 		res.final = append(res.final, final)
-		for _, b := range final {
-			c.Cover(&frame, b.Box.Rect())
+		for _, r := range coverAreas(final) {
+			c.Cover(&frame, r)
 		}
 		data, err := frame.DataPtrUint8()
 		if err != nil {

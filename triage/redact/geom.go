@@ -57,6 +57,32 @@ next:
 	return keep
 }
 
+// coverAreas is what is covered on a frame with boxes: each box, but boxes
+// that overlap (a face inside its person's head box, two people side by
+// side) are covered as one, their bounding rectangle. Covered one by one,
+// the edge of one cover would cut through the other's area and leave a hard
+// line across a face.
+func coverAreas(boxes []LogBox) []image.Rectangle {
+	var out []image.Rectangle
+	for _, b := range boxes {
+		out = append(out, b.Box.Rect())
+	}
+	for merged := true; merged; {
+		merged = false
+		for i := 0; i < len(out) && !merged; i++ {
+			for j := i + 1; j < len(out); j++ {
+				if out[i].Overlaps(out[j]) {
+					out[i] = out[i].Union(out[j])
+					out = append(out[:j], out[j+1:]...)
+					merged = true
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
 // containedFraction is how much of a lies inside b.
 func containedFraction(a, b image.Rectangle) float64 {
 	in := a.Intersect(b)

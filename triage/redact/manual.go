@@ -21,6 +21,14 @@ const (
 	EditRemove EditOp = "remove"
 	// EditFullFrame covers the whole frame from Start to End.
 	EditFullFrame EditOp = "full-frame"
+	// EditAccept records that a reviewer checked review entry Entry and
+	// found the automatic redaction right; it changes no pixel.
+	EditAccept EditOp = "accept"
+	// EditMute silences the audio from Start to End.
+	EditMute EditOp = "mute"
+	// EditBleep replaces the audio from Start to End with a 1 kHz tone,
+	// so a listener hears that something was taken out.
+	EditBleep EditOp = "bleep"
 )
 
 // ManualEdit is an investigator's change to the automatic redaction over a
@@ -28,12 +36,15 @@ const (
 // Edits are data: store them next to the master and render again when they
 // change.
 type ManualEdit struct {
-	Op     EditOp  `json:"op"`
-	Start  float64 `json:"start_s"`
-	End    float64 `json:"end_s"`
-	Box    *Box    `json:"box,omitempty"` // add and remove only
-	Author string  `json:"author,omitempty"`
-	Note   string  `json:"note,omitempty"`
+	Op    EditOp  `json:"op"`
+	Start float64 `json:"start_s"`
+	End   float64 `json:"end_s"`
+	Box   *Box    `json:"box,omitempty"` // add and remove only
+	// Entry names the review entry (ReviewEntry.ID) this edit resolves;
+	// required for accept.
+	Entry  string `json:"entry,omitempty"`
+	Author string `json:"author,omitempty"`
+	Note   string `json:"note,omitempty"`
 }
 
 // Validate reports what is wrong with one edit.
@@ -44,12 +55,22 @@ func (e ManualEdit) Validate() error {
 		if e.Box == nil || e.Box.W <= 0 || e.Box.H <= 0 {
 			errs = append(errs, fmt.Errorf("'box' with positive w and h is required for op %q", e.Op))
 		}
-	case EditFullFrame:
+	case EditFullFrame, EditMute, EditBleep:
+		if e.Box != nil {
+			errs = append(errs, fmt.Errorf("'box' must be empty for op %q", e.Op))
+		}
+	case EditAccept:
+		if e.Entry == "" {
+			errs = append(errs, fmt.Errorf("'entry' (the review entry's id) is required for op %q", e.Op))
+		}
 		if e.Box != nil {
 			errs = append(errs, fmt.Errorf("'box' must be empty for op %q", e.Op))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("'op' must be one of add, remove, full-frame, got %q", e.Op))
+		errs = append(errs, fmt.Errorf("'op' must be one of add, remove, full-frame, accept, mute, bleep, got %q", e.Op))
+	}
+	if len(e.Entry) > 128 {
+		errs = append(errs, fmt.Errorf("'entry' is longer than 128 bytes"))
 	}
 	if e.Start < 0 || e.End <= e.Start {
 		errs = append(errs, fmt.Errorf("'start_s' (%v) must be >= 0 and before 'end_s' (%v)", e.Start, e.End))

@@ -104,3 +104,32 @@ func TestAudioCopiedOrMuted(t *testing.T) {
 		checkBrowserPlayable(t, out.Path)
 	}
 }
+
+// FuzzParseEdits: edits come from the network (the API) and from disk; no
+// input may crash the parser, and what it accepts is valid and survives a
+// round trip through JSON unchanged.
+func FuzzParseEdits(f *testing.F) {
+	f.Add([]byte(`[{"op":"add","start_s":0,"end_s":1,"box":{"x":1,"y":2,"w":3,"h":4}}]`))
+	f.Add([]byte(`[{"op":"mute","start_s":1.5,"end_s":2}]`))
+	f.Add([]byte(`[{"op":"accept","start_s":0,"end_s":1,"entry":"f10-gap-t3"}]`))
+	f.Add([]byte(`[{"op":"full-frame","start_s":0,"end_s":1e308}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		edits, err := ParseEdits(b)
+		if err != nil {
+			return
+		}
+		for i, e := range edits {
+			if err := e.Validate(); err != nil {
+				t.Fatalf("accepted edit %d is invalid: %v", i, err)
+			}
+		}
+		again, err := json.Marshal(edits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := ParseEdits(again)
+		if err != nil || len(back) != len(edits) {
+			t.Fatalf("round trip: %v (%d of %d edits)", err, len(back), len(edits))
+		}
+	})
+}

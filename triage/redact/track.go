@@ -35,12 +35,47 @@ func (t *track) last() observation { return t.obs[len(t.obs)-1] }
 // Boxes are compared grown to twice their size, so a small face that moved
 // more than its own width between detection frames still matches.
 type tracker struct {
-	maxGap int // frames
-	tracks []*track
-	nextID int
+	maxGap       int // frames, faces and plates
+	personMaxGap int // frames, heads and people (detected less often)
+	tracks       []*track
+	nextID       int
+}
+
+// cadence is how often each kind of object is looked for, and how long a
+// box is held before a track's first and after its last detection.
+type cadence struct {
+	every, personEvery int // frames between detections
+	pad, personPad     int // frames
+}
+
+func isPerson(k Kind) bool { return k == KindHead || k == KindPerson }
+
+// interval is the frames between two detections of an object of kind k.
+func (c cadence) interval(k Kind) int {
+	if isPerson(k) {
+		return c.personEvery
+	}
+	return c.every
+}
+
+func (c cadence) padFor(k Kind) int {
+	if isPerson(k) {
+		return c.personPad
+	}
+	return c.pad
+}
+
+func (tr *tracker) gapFor(k Kind) int {
+	if isPerson(k) {
+		return tr.personMaxGap
+	}
+	return tr.maxGap
 }
 
 const associateIoU = 0.1
+
+// personEnlarge grows head and person boxes before covering.
+const personEnlarge = 1.25
 
 // Add feeds the detections of one detection frame.
 func (tr *tracker) Add(frame int, dets []Detection) {
@@ -52,7 +87,7 @@ func (tr *tracker) Add(frame int, dets []Detection) {
 	var pairs []pair
 	for _, t := range tr.tracks {
 		l := t.last()
-		if frame-l.frame > tr.maxGap || l.frame == frame {
+		if frame-l.frame > tr.gapFor(l.det.Kind) || l.frame == frame {
 			continue
 		}
 		for i, d := range dets {
@@ -105,8 +140,7 @@ type LogBox struct {
 // expandOpts turns tracks into per-frame boxes for frames [lo, hi).
 type expandOpts struct {
 	lo, hi       int
-	detectEvery  int
-	pad          int
+	cad          cadence
 	faceEnlarge  float64
 	plateEnlarge float64
 	bounds       image.Rectangle
@@ -119,11 +153,16 @@ type expandOpts struct {
 func (tr *tracker) expand(o expandOpts, emit func(frame int, b LogBox)) {
 	for _, t := range tr.tracks {
 		enlarge := o.faceEnlarge
-		if t.obs[0].det.Kind == KindPlate {
+		switch t.obs[0].det.Kind {
+		case KindPlate:
 			enlarge = o.plateEnlarge
+		case KindHead, KindPerson:
+			// Their boxes are generous already (see headOf).
+			enlarge = personEnlarge
 		}
 		first, last := t.obs[0], t.last()
-		if last.frame+o.pad < o.lo || first.frame-o.pad >= o.hi {
+		pad, every := o.cad.padFor(first.det.Kind), o.cad.interval(first.det.Kind)
+		if last.frame+pad < o.lo || first.frame-pad >= o.hi {
 			continue
 		}
 		put := func(frame int, r image.Rectangle, d Detection, src Source, extra float64) {
@@ -144,7 +183,7 @@ func (tr *tracker) expand(o expandOpts, emit func(frame int, b LogBox)) {
 		// Padding carries a moving box along its track's motion, so a face
 		// walking out of the last detection stays under its cover.
 		vIn, vOut := t.velocity(0), t.velocity(len(t.obs)-2)
-		for f := first.frame - o.pad; f < first.frame; f++ {
+		for f := first.frame - pad; f < first.frame; f++ {
 			put(f, shiftRect(first.det.Box, vIn, f-first.frame), first.det, SourcePadded, 1.2)
 		}
 		for i, ob := range t.obs {
@@ -157,7 +196,7 @@ func (tr *tracker) expand(o expandOpts, emit func(frame int, b LogBox)) {
 				continue
 			}
 			src := SourceTracked
-			if next.frame-ob.frame > o.detectEvery {
+			if next.frame-ob.frame > every {
 				src = SourceInterpolated
 			}
 			d := ob.det
@@ -167,7 +206,7 @@ func (tr *tracker) expand(o expandOpts, emit func(frame int, b LogBox)) {
 				put(f, lerpRect(ob.det.Box, next.det.Box, a), d, src, 1.1)
 			}
 		}
-		for f := last.frame + 1; f <= last.frame+o.pad; f++ {
+		for f := last.frame + 1; f <= last.frame+pad; f++ {
 			put(f, shiftRect(last.det.Box, vOut, f-last.frame), last.det, SourcePadded, 1.2)
 		}
 	}

@@ -22,7 +22,7 @@ func TestLoginFormAttacksLeaveCustodyWhole(t *testing.T) {
 	st := newStation(t, stationOptions{cameras: map[string]string{
 		"yard": servedCamera(t, filepath.Join(footage, "room-people-enter-leave.mp4"))}})
 	st.serve()
-	segments := func() float64 { return st.scrape()["edgetriage_camera_segments_sealed"] }
+	segments := func() float64 { return st.scrape()["edgetriage_camera_segments_sealed_total"] }
 	st.waitFor("the camera's first segment", 60*time.Second, func() (bool, string) { return segments() >= 1, "" })
 
 	halfE := strings.Repeat("a", 63) + "é"

@@ -160,7 +160,7 @@ func runCapacityStep(b *testing.B, srv *testkit.RTSPServer, n int, stepFor time.
 		m := st.scrape()
 		res.backlog = append(res.backlog, m[triageBacklog])
 		b.Logf("  n=%d t=%-5s triage backlog=%.0f (all stages %.0f) segments=%.0f analysed=%.0f cpu=%.0f%%core load %s", n, time.Since(t0).Round(time.Second),
-			m[triageBacklog], m["edgetriage_stage_backlog_events"], m["edgetriage_camera_segments_sealed"]-m0["edgetriage_camera_segments_sealed"],
+			m[triageBacklog], m["edgetriage_stage_backlog_events"], m["edgetriage_camera_segments_sealed_total"]-m0["edgetriage_camera_segments_sealed_total"],
 			m["edgetriage_camera_analysis_frames_total"]-m0["edgetriage_camera_analysis_frames_total"],
 			(treeCPU(pid)-cpu0).Seconds()/time.Since(t0).Seconds()*100, loadAverage())
 	}
@@ -169,7 +169,7 @@ func runCapacityStep(b *testing.B, srv *testkit.RTSPServer, n int, stepFor time.
 	res.cpuPerCamera = perCamera((treeCPU(pid) - cpu0).Seconds())
 	res.analysisPerCamera = perCamera(m["edgetriage_camera_analysis_cpu_seconds_total"] - m0["edgetriage_camera_analysis_cpu_seconds_total"])
 	res.analysedFPS = (m["edgetriage_camera_analysis_frames_total"] - m0["edgetriage_camera_analysis_frames_total"]) / wall.Seconds() / float64(n)
-	res.segments = m["edgetriage_camera_segments_sealed"] - m0["edgetriage_camera_segments_sealed"]
+	res.segments = m["edgetriage_camera_segments_sealed_total"] - m0["edgetriage_camera_segments_sealed_total"]
 	res.rssMB = m["process_resident_memory_bytes"] / (1 << 20)
 	res.treeRSSMB = treeRSS(pid) / (1 << 20)
 	res.behind = res.judge(wall, st.cameraGaps(), len(cameraFiles(b, bay)))

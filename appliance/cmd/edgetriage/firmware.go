@@ -12,7 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/edgetriage/edgetriage/appliance"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
@@ -34,12 +34,14 @@ list shows the staged packages. verify checks a package file or a staged
 package (by digest) and, given a camera's model, installed version and
 battery, whether it could be written to that camera. Exit status 1 names the
 reason: unsigned, bad-signature, unknown-vendor-key, digest-mismatch,
-wrong-model, downgrade, below-min-from-version, low-battery, malformed.
+wrong-model, key-not-for-model, downgrade, below-min-from-version,
+low-battery, malformed.
 
 The trust file is YAML (the firmware section of the appliance config):
   vendors:
     - vendor: Acme
       public_key: 5d1c...e9 (hex or base64 Ed25519)
+      models: [BWC-200, BWC-210] (the camera models this key may sign for)
   min_battery: 50
   rollout_per_day: 10
 

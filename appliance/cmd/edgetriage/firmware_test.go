@@ -29,7 +29,7 @@ func TestFirmwareImportListVerify(t *testing.T) {
 	dir, data := t.TempDir(), t.TempDir()
 	pub, key, _ := ed25519.GenerateKey(rand.Reader)
 	trust := filepath.Join(dir, "firmware.yaml")
-	os.WriteFile(trust, []byte("vendors:\n  - vendor: Acme\n    public_key: "+hex.EncodeToString(pub)+"\nmin_battery: 40\n"), 0o644)
+	os.WriteFile(trust, []byte("vendors:\n  - vendor: Acme\n    public_key: "+hex.EncodeToString(pub)+"\n    models: [BWC-200, BWC-210]\nmin_battery: 40\n"), 0o644)
 	man := firmware.Manifest{Vendor: "Acme", Models: []string{"BWC-200"}, Version: "2.10.0", MinFromVersion: "1.5", Image: "fw.bin"}
 	good := filepath.Join(dir, "acme-2.10.0.tar")
 	writePackage(t, good, man, []byte(strings.Repeat("image bytes ", 5000)), key)

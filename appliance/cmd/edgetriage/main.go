@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/edgetriage/edgetriage/media/ffmpeg"
 	"github.com/edgetriage/edgetriage/triage/opencv"
 )
 
@@ -38,7 +39,8 @@ type cliEnv struct {
 func commands() []command {
 	return []command{
 		serveCommand(), ingestCommand(), offloadCommand(), recordCommand(), verifyCommand(),
-		exportCommand(), custodyCommand(), triageCommand(), redactCommand(), userCommand(), firmwareCommand(), versionCommand(),
+		exportCommand(), custodyCommand(), triageCommand(), redactCommand(), userCommand(), firmwareCommand(), centralCommand(), versionCommand(),
+		reloadCommand(), backupCommand(), restoreCommand(),
 	}
 }
 
@@ -48,6 +50,13 @@ func main() {
 	// variable OpenCV reads, when set, still wins.
 	if _, set := os.LookupEnv("OPENCV_FOR_THREADS_NUM"); !set {
 		opencv.SetThreads(1)
+	}
+	// OpenCV's FFmpeg backend takes its protocol and format whitelists
+	// from the environment only; set them before any goroutine can open
+	// a clip (media/ffmpeg).
+	if err := ffmpeg.GuardOpenCV(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	env := &cliEnv{stdout: os.Stdout, stderr: os.Stderr, environ: os.Environ(), isTTY: isTerminal(os.Stderr)}

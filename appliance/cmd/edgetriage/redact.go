@@ -34,7 +34,7 @@ Examples:
 		asJSON := fs.Bool("json", false, "print the summary as JSON")
 		editsFile := fs.String("edits", "", "JSON `file` of manual edits")
 		fast := fs.Bool("fast", false, "fewer detections per second and a faster encoder (real time at 1080p on small boxes)")
-		if stop, code := parseFlags(fs, interleave(args)); stop {
+		if stop, code := parseFlags(fs, interleave(fs, args)); stop {
 			return code
 		}
 		if fs.NArg() != 1 {
@@ -84,12 +84,18 @@ Examples:
 		}
 		s := out.Summary
 		fmt.Fprintf(env.stdout, "%s\n", s.Digest)
-		fmt.Fprintf(env.stdout, "%d frames, %d face tracks, %d plate tracks, %d boxes, %d manual edits, audio %s\n",
-			s.Frames, s.FaceTracks, s.PlateTracks, s.Boxes, s.ManualEdits, s.Audio)
+		fmt.Fprintf(env.stdout, "%d frames, %d face tracks, %d person tracks, %d plate tracks, %d boxes, %d manual edits, audio %s\n",
+			s.Frames, s.FaceTracks, s.PersonTracks, s.PlateTracks, s.Boxes, s.ManualEdits, s.Audio)
 		fmt.Fprintf(env.stdout, "QA: %s\n", s.QA.Message)
-		for _, f := range s.QA.Flags {
-			fmt.Fprintf(env.stdout, "  review %.1f-%.1f s (frames %d-%d): %s %s, track %d, lowest confidence %.2f\n",
-				f.Start, f.End, f.StartFrame, f.EndFrame, f.Kind, f.Reason, f.Track, f.MinConfidence)
+		fmt.Fprintf(env.stdout, "review: %s\n", s.QA.Review.Message)
+		for _, e := range s.QA.Review.Entries {
+			fmt.Fprintf(env.stdout, "  #%d %.1f-%.1f s (risk %.1f, %s): %s\n", e.Rank, e.Start, e.End, e.Risk, e.ID, e.Why[0].Text)
+			for _, w := range e.Why[1:] {
+				fmt.Fprintf(env.stdout, "      and: %s\n", w.Text)
+			}
+		}
+		for _, sp := range s.Speech.Spans {
+			fmt.Fprintf(env.stdout, "  speech %.1f-%.1f s\n", sp.Start, sp.End)
 		}
 		return 0
 	}

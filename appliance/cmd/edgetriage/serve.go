@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/edgetriage/edgetriage/appliance"
 	"github.com/edgetriage/edgetriage/appliance/config"
@@ -34,10 +35,19 @@ Examples:
 		var level slog.Level
 		level.UnmarshalText([]byte(cfg.Log.Level))
 		log := newLogger(env.stderr, level, cfg.Log.Format == "json")
+		for _, msg := range cfg.Deprecations() {
+			log.Warn("config: "+msg, "config", *path)
+		}
 		d := appliance.New(cfg, log)
+		d.Version = version
 		if env.isTTY {
 			d.Terminal = env.stderr
 		}
+		d.ConfigSource = func() (config.Config, error) { return config.Load(*path, env.environ) }
+		if *path != "" {
+			d.ConfigFile, _ = filepath.Abs(*path)
+		}
+		defer reloadOnHangup(ctx, d, log)()
 		if err := d.Run(ctx); err != nil {
 			log.Error("edgetriage stopped with an error", "err", err)
 			return 1

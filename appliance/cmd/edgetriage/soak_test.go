@@ -97,7 +97,7 @@ func soak(b *testing.B, duration time.Duration) {
 func (st *station) sample(at time.Duration) soakSample {
 	m := st.scrape()
 	s := soakSample{at: at, goroutines: m["go_goroutines"], fds: m["process_open_fds"],
-		rssMB: m["process_resident_memory_bytes"] / (1 << 20), heapMB: m["go_memstats_heap_inuse_bytes"] / (1 << 20), events: m["edgetriage_custody_events"],
+		rssMB: m["process_resident_memory_bytes"] / (1 << 20), heapMB: m["go_memstats_heap_inuse_bytes"] / (1 << 20), events: m["edgetriage_custody_events_total"],
 		backlog: m["edgetriage_stage_backlog_events"]}
 	st.t.Logf("t=%-6s rss=%.1f MiB go_heap=%.1f MiB goroutines=%.0f fds=%.0f custody_events=%.0f stage_backlog=%.0f",
 		at.Round(time.Second), s.rssMB, s.heapMB, s.goroutines, s.fds, s.events, s.backlog)

@@ -43,6 +43,7 @@ type station struct {
 	daemon   *exec.Cmd
 	exited   chan struct{}
 	log      *lockedFile
+	opt      stationOptions
 }
 
 const (
@@ -56,22 +57,35 @@ type stationOptions struct {
 	segment      string            // segment length, default 4s
 	bandwidthMBs float64
 	flagSources  []string
+	s3           *testkit.S3Conn // where the station pushes (nil: the shared test server)
+	witnesses    []string        // witness keys the station pins (central's)
 }
 
 func newStation(t testing.TB, opt stationOptions) *station {
 	t.Helper()
 	dir := t.TempDir()
 	st := &station{t: t, dir: dir, data: filepath.Join(dir, "data"), dockRoot: filepath.Join(dir, "dock"),
-		config: filepath.Join(dir, "station.yaml")}
+		config: filepath.Join(dir, "station.yaml"), opt: opt}
 	if err := os.MkdirAll(st.dockRoot, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	st.s3 = testkit.S3(t)
+	if opt.s3 != nil {
+		st.s3 = *opt.s3
+	}
 	st.bucket = testkit.NewBucket(t, st.s3, true)
 	st.base = "http://" + freeAddr(t, "tcp")
-	st.writeConfig(opt)
+	st.writeConfig()
 	st.addUsers()
-	lf, err := os.Create(filepath.Join(dir, "daemon.log"))
+	st.openLog()
+	return st
+}
+
+// openLog opens the daemon's log file; at cleanup the daemon is killed
+// and, if the test failed, the log's tail shown.
+func (st *station) openLog() {
+	t := st.t
+	lf, err := os.Create(filepath.Join(st.dir, "daemon.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,11 +93,32 @@ func newStation(t testing.TB, opt stationOptions) *station {
 	t.Cleanup(func() {
 		st.kill()
 		if t.Failed() {
-			t.Logf("daemon log (last 120 lines):\n%s", st.log.tail(120))
+			t.Logf("daemon log of %s (last 120 lines):\n%s", st.base, st.log.tail(120))
 		}
 		lf.Close()
 	})
-	return st
+}
+
+// copyStation makes a second station from a copy of st's data directory
+// (st must be stopped): the same key, token and history so far, its own
+// address, dock root and configuration. Both can then go on, each with
+// its own events: a fork of one station's history under one key.
+func (st *station) copyStation() *station {
+	t := st.t
+	t.Helper()
+	dir := t.TempDir()
+	cp := &station{t: t, dir: dir, data: filepath.Join(dir, "data"), dockRoot: filepath.Join(dir, "dock"),
+		config: filepath.Join(dir, "station.yaml"), opt: st.opt, s3: st.s3, bucket: st.bucket, token: st.token}
+	if r := runCmd(t, exec.Command("cp", "-a", st.data, cp.data)); r.code != 0 {
+		t.Fatalf("copy the data directory: %s", r.stderr)
+	}
+	if err := os.MkdirAll(cp.dockRoot, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cp.base = "http://" + freeAddr(t, "tcp")
+	cp.writeConfig()
+	cp.openLog()
+	return cp
 }
 
 func freeAddr(t testing.TB, network string) string {
@@ -107,7 +142,8 @@ func freeAddr(t testing.TB, network string) string {
 // writeConfig writes the station's configuration the way an installer
 // would: one body-camera profile releasing after verify, the cameras, S3
 // with Object Lock as central storage.
-func (st *station) writeConfig(opt stationOptions) {
+func (st *station) writeConfig() {
+	opt := st.opt
 	var cams strings.Builder
 	segment := cmp.Or(opt.segment, "4s")
 	for id, url := range opt.cameras {
@@ -124,7 +160,12 @@ func (st *station) writeConfig(opt stationOptions) {
 	if len(opt.flagSources) > 0 {
 		flag = `["` + strings.Join(opt.flagSources, `", "`) + `"]`
 	}
+	witnesses, _ := json.Marshal(opt.witnesses)
+	if opt.witnesses == nil {
+		witnesses = []byte("[]")
+	}
 	cfg := fmt.Sprintf(`data_dir: %s
+witnesses: %s
 http: {addr: %q, tls: "off"}
 webrtc: {udp_addr: %q}
 log: {level: info}
@@ -146,14 +187,25 @@ cameras:
 sync:
   target: s3
   s3: {endpoint: %q, secure: false, region: %q, bucket: %q, access_key: %q, secret_key: %q, retention: 1h}
-  bandwidth_mbps: %g
+  bandwidth_bits_per_second: %d
 retention: {interval: 5s}
 health: {interval: 5s}
-`, st.data, strings.TrimPrefix(st.base, "http://"), freeAddr(st.t, "udp"), st.dockRoot, cams.String(), flag,
-		st.s3.Endpoint, st.s3.Region, st.bucket, st.s3.AccessKey, st.s3.SecretKey, opt.bandwidthMBs)
+# Second factors have their own tests (appliance/web, admin_test.go);
+# the investigator here logs in with a password.
+auth: {mfa_required_roles: []}
+`, st.data, witnesses, strings.TrimPrefix(st.base, "http://"), freeAddr(st.t, "udp"), st.dockRoot, cams.String(), flag,
+		st.s3.Endpoint, st.s3.Region, st.bucket, st.s3.AccessKey, st.s3.SecretKey, int64(opt.bandwidthMBs*8e6))
 	if err := os.WriteFile(st.config, []byte(cfg), 0o600); err != nil {
 		st.t.Fatal(err)
 	}
+}
+
+// pinWitness makes the station take cosignatures by the witness with
+// verifier key vkey (central's), as its admin does with the key `central
+// witness-key` prints; it takes effect at the next start.
+func (st *station) pinWitness(vkey string) {
+	st.opt.witnesses = append(st.opt.witnesses, vkey)
+	st.writeConfig()
 }
 
 // addUsers makes the investigator's account and the central client's

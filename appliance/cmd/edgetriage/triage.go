@@ -31,7 +31,7 @@ Examples:
 		data := fs.String("data", "./data", "vault data `directory` (for a DIGEST)")
 		cfgPath := fs.String("config", "", "station config `file` whose triage section applies")
 		asJSON := fs.Bool("json", false, "print the whole result as JSON")
-		if stop, code := parseFlags(fs, interleave(args)); stop {
+		if stop, code := parseFlags(fs, interleave(fs, args)); stop {
 			return code
 		}
 		if fs.NArg() != 1 {

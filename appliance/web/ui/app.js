@@ -15,7 +15,7 @@ async function api(method, path, body, headers) {
   if (method !== 'GET') h['X-CSRF-Token'] = cookie('et_csrf');
   if (body !== undefined && !h['Content-Type']) { h['Content-Type'] = 'application/json'; body = JSON.stringify(body); }
   const res = await fetch(path, { method, headers: h, body, credentials: 'same-origin' });
-  if (res.status === 401 && path !== '/api/v1/login') { showLogin(); throw new Error('not logged in'); }
+  if (res.status === 401 && !path.startsWith('/api/v1/login')) { showLogin(); throw new Error('not logged in'); }
   return res;
 }
 
@@ -45,20 +45,22 @@ function fmtBytes(n) {
 function short(d) { return d ? d.slice(0, 12) : ''; }
 
 function show(view) {
-  for (const v of ['login', 'dash', 'item']) $('#view-' + v).hidden = v !== view;
+  for (const v of ['login', 'dash', 'item', 'enrol', 'admin']) $('#view-' + v).hidden = v !== view;
 }
 
 function showLogin() {
   // A late request failing with 401 after logout lands here again; it must
   // not wipe what the next user is typing.
-  if (!$('#view-login').hidden) return;
+  if (!$('#view-login').hidden && !$('#login-form').hidden) return;
   state.me = null;
   state.item = null;
   clearTimeout(state.reload); clearTimeout(state.reloadItem);
   if (state.es) { state.es.close(); state.es = null; }
   $('#live').classList.add('off');
   $('#who').textContent = ''; $('#logout').hidden = true;
+  $('#nav-admin').hidden = true; $('#nav-security').hidden = true;
   $('#login-user').value = ''; $('#login-pass').value = '';
+  $('#login-form').hidden = false; $('#code-form').hidden = true;
   $('#feed').replaceChildren();
   show('login');
   $('#login-user').focus();
@@ -74,6 +76,107 @@ async function login(ev) {
   start();
 }
 
+// ---- second factor: the code step of a login, and enrolment ----
+function showCodeStep() {
+  show('login');
+  $('#login-form').hidden = true; $('#code-form').hidden = false;
+  $('#code-error').textContent = ''; $('#login-code').value = '';
+  $('#webauthn-login').hidden = !webauthnOffered();
+  $('#login-code').focus();
+}
+
+async function sendCode(ev) {
+  ev.preventDefault();
+  $('#code-error').textContent = '';
+  const res = await api('POST', '/api/v1/login/code', { code: $('#login-code').value.trim() });
+  $('#login-code').value = '';
+  if (!res.ok) { $('#code-error').textContent = await errorText(res); if (res.status === 401 && /ended/.test($('#code-error').textContent)) showLogin(); return; }
+  state.me = await res.json();
+  start();
+}
+
+function showEnrol() {
+  show('enrol');
+  const forced = state.me.stage === 'enrol';
+  const has = state.me.second_factors || [];
+  $('#enrol-title').textContent = forced ? 'Set up a second factor' : 'Your second factors';
+  $('#enrol-why').textContent = forced
+    ? 'Your role (' + state.me.role + ') signs in with a password and a second factor. Set one up to continue.'
+    : (has.length ? 'In use: ' + has.join(', ') + '; ' + state.me.recovery_codes_left + ' recovery code(s) left. Setting up an app again replaces the old one.' : 'None yet.');
+  $('#enrol-start').hidden = false; $('#totp-form').hidden = true; $('#recovery').hidden = true;
+  $('#webauthn-box').hidden = !webauthnOffered();
+  $('#enrol-error').textContent = '';
+}
+
+async function beginTOTP() {
+  $('#enrol-error').textContent = '';
+  const res = await api('POST', '/api/v1/me/totp');
+  if (!res.ok) { $('#enrol-error').textContent = await errorText(res); return; }
+  const enr = await res.json();
+  $('#totp-qr').src = enr.qr;
+  $('#totp-secret').textContent = enr.secret;
+  $('#totp-code').value = '';
+  $('#enrol-start').hidden = true; $('#totp-form').hidden = false;
+  $('#totp-code').focus();
+}
+
+async function confirmTOTP(ev) {
+  ev.preventDefault();
+  $('#enrol-error').textContent = '';
+  const res = await api('POST', '/api/v1/me/totp/confirm', { code: $('#totp-code').value.trim() });
+  if (!res.ok) { $('#enrol-error').textContent = await errorText(res); return; }
+  const body = await res.json();
+  state.me = body.me;
+  showRecovery(body.recovery_codes);
+}
+
+function showRecovery(codes) {
+  $('#totp-form').hidden = true; $('#enrol-start').hidden = true;
+  $('#recovery-codes').replaceChildren(...(codes || []).map((c) => el('li', { text: c })));
+  $('#recovery').hidden = !(codes && codes.length);
+  if (!$('#recovery').hidden) return;
+  enrolDone();
+}
+
+// Security keys (WebAuthn), where the browser has the JSON helpers and the
+// appliance is reached by a host name.
+function webauthnOffered() {
+  if (!window.PublicKeyCredential || !PublicKeyCredential.parseCreationOptionsFromJSON || !state.me || !state.me.webauthn_available) return false;
+  if (state.me.stage === 'second-factor') return (state.me.second_factors || []).includes('webauthn');
+  return true;
+}
+
+async function registerKey() {
+  $('#enrol-error').textContent = '';
+  try {
+    const res = await api('POST', '/api/v1/me/webauthn/register');
+    if (!res.ok) throw new Error(await errorText(res));
+    const opts = await res.json();
+    const cred = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(opts.publicKey) });
+    const fin = await api('POST', '/api/v1/me/webauthn/register/finish?name=' + encodeURIComponent($('#key-name').value.trim()), cred.toJSON());
+    if (!fin.ok) throw new Error(await errorText(fin));
+    const body = await fin.json();
+    state.me = body.me;
+    showRecovery(body.recovery_codes);
+  } catch (e) { $('#enrol-error').textContent = String(e.message || e); }
+}
+
+async function loginWithKey() {
+  $('#code-error').textContent = '';
+  try {
+    const res = await api('POST', '/api/v1/login/webauthn');
+    if (!res.ok) throw new Error(await errorText(res));
+    const opts = await res.json();
+    const cred = await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(opts.publicKey) });
+    const fin = await api('POST', '/api/v1/login/webauthn/finish', cred.toJSON());
+    if (!fin.ok) throw new Error(await errorText(fin));
+    state.me = await fin.json();
+    start();
+  } catch (e) { $('#code-error').textContent = String(e.message || e); }
+}
+
+function enrolDone() { location.hash = '#/'; start(); }
+
 async function logout() {
   await stopPreview();
   await api('POST', '/api/v1/logout');
@@ -83,6 +186,10 @@ async function logout() {
 function start() {
   $('#who').textContent = state.me.name + ' (' + state.me.role + ')';
   $('#logout').hidden = false;
+  if (state.me.stage === 'second-factor') return showCodeStep();
+  if (state.me.stage === 'enrol') return showEnrol();
+  $('#nav-admin').hidden = !state.me.can_administer;
+  $('#nav-security').hidden = false;
   connectEvents();
   route();
 }
@@ -152,7 +259,7 @@ function renderCameras(v) {
     const gaps = c.gaps || [];
     return el('div', { class: 'row' },
       el('div', { class: 'top' }, el('b', { text: c.name || c.id || '?' }), stateTag(c.state)),
-      c.last_segment ? el('div', { class: 'muted', text: 'last segment ' + fmtTime(c.last_segment) }) : null,
+      c.last_segment_at ? el('div', { class: 'muted last-segment', text: 'last segment sealed ' + fmtTime(c.last_segment_at) }) : null,
       gaps.length ? el('div', { class: 'muted', text: gaps.length + ' gap(s), last ' + fmtTime(gaps[gaps.length - 1].start) }) : null,
       c.error ? el('div', { class: 'error', text: c.error }) : null);
   }));
@@ -165,6 +272,9 @@ function renderSync(v) {
     el('div', { text: (v.pending ?? '?') + ' pending · ' + (v.in_flight ?? 0) + ' uploading' }),
     v.rate_bytes_per_s != null ? el('div', { class: 'muted', text: fmtBytes(v.rate_bytes_per_s) + '/s' }) : null,
     v.last_error ? el('div', { class: 'error', text: v.last_error }) : null)];
+  if (!(v.queue || []).length) {
+    kids.push(el('div', { class: 'row muted sync-empty', text: 'Queue empty: nothing is waiting to go to central storage.' }));
+  }
   for (const q of (v.queue || []).slice(0, 20)) {
     kids.push(el('div', { class: 'row' }, el('div', { class: 'top' }, el('span', { class: 'digest', text: short(q.item) }), stateTag(q.state)), progress(q.bytes_done, q.bytes_total)));
   }
@@ -270,15 +380,17 @@ async function loadItem(digest) {
   $('#item-meta').replaceChildren(...rows.filter((r) => r[1]).map(([k, v]) => el('tr', {}, el('td', { text: k }), el('td', {}, v))));
   $('#item-timeline').replaceWith(Object.assign(timeline(item, 'big'), { id: 'item-timeline' }));
   renderDerived(item, derived || [], reviews || {});
+  loadReview(item);
   $('#item-events').replaceChildren(el('tr', {}, el('th', { text: '#' }), el('th', { text: 'time' }), el('th', { text: 'actor' }), el('th', { text: 'action' }), el('th', { text: 'details' })),
     ...(events || []).slice().reverse().map((e) => el('tr', {}, el('td', { text: e.seq }), el('td', { text: fmtTime(e.time) }), el('td', { text: e.actor }), el('td', { text: e.action }),
       el('td', { class: 'det', text: Object.entries(e.details || {}).filter(([k]) => k !== 'record').map(([k, v]) => k + '=' + v).join(' ') }))));
   const orig = $('#variant option[value=original]');
   orig.disabled = !state.me.can_view_original;
   if (!state.me.can_view_original) $('#variant').value = 'redacted';
+  renderHoldBox(item);
   const exp = $('#export');
   exp.disabled = !state.me.can_export;
-  $('#export-note').textContent = !state.me.export_available ? 'export bundles are not available on this appliance yet' : (state.me.can_export ? '' : 'investigators and admins only');
+  $('#export-note').textContent = !state.me.export_available ? 'export bundles are not available on this appliance yet' : (state.me.can_export ? '' : 'investigators only');
 }
 
 function renderDerived(item, derived, reviews) {
@@ -304,6 +416,88 @@ function renderDerived(item, derived, reviews) {
       el('td', {}, review)));
   }
   box.replaceChildren(t);
+}
+
+// ---- holds and categories ----
+function renderHoldBox(item) {
+  $('#hold-box').hidden = !state.me.can_hold;
+  $('#hold-error').textContent = '';
+  $('#hold-toggle').textContent = item.hold ? 'Lift hold' : 'Put on hold';
+  $('#category').value = (item.labels || {}).category || '';
+}
+
+async function changeItem(what, body) {
+  $('#hold-error').textContent = '';
+  body.reason = $('#change-reason').value;
+  const res = await api('PUT', '/api/v1/items/' + state.item.digest + '/' + what, body);
+  if (!res.ok) { $('#hold-error').textContent = await errorText(res); return; }
+  loadItem(state.item.digest);
+}
+
+// The review queue of the item's redacted copy: a timeline with its stops
+// (ranked by risk) above the stretches where someone may be speaking, and a
+// list to step through, each stop with why it is there and, for those who
+// may sign off, Accept (an edit naming the stop; fixing it with a box edit
+// that names it resolves it too).
+async function loadReview(item) {
+  const box = $('#item-review');
+  const res = await api('GET', '/api/v1/items/' + item.digest + '/review');
+  if (!res.ok) { box.replaceChildren(el('div', { class: 'muted', text: await errorText(res) })); return; }
+  const rv = await res.json();
+  const dur = rv.duration_s || 1;
+  const pct = (s) => (100 * Math.max(0, Math.min(s, dur)) / dur).toFixed(2) + '%';
+  const pending = new Set(rv.pending || []);
+  const entries = (rv.review && rv.review.entries) || [];
+  const lane = (cls, spans, title) => el('div', { class: 'rv-lane ' + cls, title },
+    ...spans.map((s) => el('i', { class: s.cls || '', title: s.title || '', style: 'left:' + pct(s.start_s) + ';width:calc(' + pct(s.end_s - s.start_s) + ' + 2px)' })));
+  const stops = entries.map((e) => ({ start_s: e.start_s, end_s: e.end_s, cls: 'rv-stop' + (pending.has(e.id) ? '' : ' done'), title: '#' + e.rank + ': ' + e.why[0].text }));
+  const speech = ((rv.speech && rv.speech.spans) || []).map((s) => ({ start_s: s.start_s, end_s: s.end_s, cls: 'rv-speech', title: 'speech ' + s.start_s.toFixed(1) + '-' + s.end_s.toFixed(1) + ' s' }));
+  const list = el('table', { class: 'events' }, el('tr', {}, el('th', { text: '#' }), el('th', { text: 'time' }), el('th', { text: 'why' }), el('th', { text: '' })));
+  for (const e of entries) {
+    const act = el('td', {});
+    if (!pending.has(e.id)) act.append('resolved');
+    else if (state.me.can_sign_off) {
+      const b = el('button', { class: 'accept', 'data-entry': e.id, text: 'Accept' });
+      b.addEventListener('click', () => acceptStop(rv, e));
+      act.append(b);
+    }
+    list.append(el('tr', {}, el('td', { text: e.rank }), el('td', { text: e.start_s.toFixed(1) + '-' + e.end_s.toFixed(1) + ' s' }),
+      el('td', { class: 'det', text: e.why.map((w) => w.text).join(' · ') }), act));
+  }
+  const audio = el('table', { class: 'events' }, el('tr', {}, el('th', { text: 'speech' }), el('th', { text: '' })));
+  const edited = (rv.edits || []).filter((x) => x.op === 'mute' || x.op === 'bleep');
+  for (const s of (rv.speech && rv.speech.spans) || []) {
+    const done = edited.find((x) => x.start_s <= s.start_s && x.end_s >= s.end_s);
+    const act = el('td', {}, done ? done.op + 'd' : '');
+    if (!done && state.me.can_sign_off) {
+      for (const op of ['mute', 'bleep']) {
+        const b = el('button', { class: 'audio-' + op, 'data-start': s.start_s, text: op[0].toUpperCase() + op.slice(1) });
+        b.addEventListener('click', () => audioEdit(rv, op, s));
+        act.append(b, ' ');
+      }
+    }
+    audio.append(el('tr', {}, el('td', { text: s.start_s.toFixed(2) + '-' + s.end_s.toFixed(2) + ' s' }), act));
+  }
+  box.replaceChildren(
+    el('div', { class: 'muted', text: (rv.review.message || '') + ' · ' + pending.size + ' to resolve before sign-off' + (rv.speech && rv.speech.error ? ' · speech map: ' + rv.speech.error : '') }),
+    el('div', { class: 'rv-timeline' }, lane('stops', stops, 'review stops'), lane('speech', speech, 'speech present')),
+    el('div', { class: 'rv-legend muted', text: '0 s — review stops (red: to resolve) above, speech (blue) below — ' + dur.toFixed(1) + ' s' }),
+    list, audio);
+}
+
+// audioEdit mutes or bleeps a stretch of speech in the next rendered copy.
+async function audioEdit(rv, op, span) {
+  const edits = (rv.edits || []).concat([{ op, start_s: span.start_s, end_s: span.end_s }]);
+  const res = await api('PUT', '/api/v1/items/' + rv.master + '/redaction-edits', edits);
+  if (!res.ok) { $('#preview-error').textContent = await errorText(res); return; }
+  loadItem(state.item.digest);
+}
+
+async function acceptStop(rv, e) {
+  const edits = (rv.edits || []).concat([{ op: 'accept', start_s: e.start_s, end_s: e.end_s, entry: e.id }]);
+  const res = await api('PUT', '/api/v1/items/' + rv.master + '/redaction-edits', edits);
+  if (!res.ok) { $('#preview-error').textContent = await errorText(res); return; }
+  loadItem(state.item.digest);
 }
 
 async function signOff(digest) {
@@ -384,13 +578,73 @@ async function control(action, position) {
 }
 
 async function exportItem() {
-  const res = await api('POST', '/api/v1/items/' + state.item.digest + '/export', {});
+  // Evidence leaves the appliance only for a case: the reason goes into
+  // the custody chain with the export.
+  const reason = window.prompt('Reason for the export (case or incident reference):', '');
+  if (!reason || !reason.trim()) {
+    $('#export-note').textContent = 'an export needs a reason';
+    return;
+  }
+  const res = await api('POST', '/api/v1/items/' + state.item.digest + '/export', { reason: reason.trim() });
   $('#export-note').textContent = res.ok ? 'export started' : await errorText(res);
+}
+
+// ---- administration ----
+function actionButton(text, fn) { const b = el('button', { type: 'button', text }); b.addEventListener('click', fn); return b; }
+
+async function adminCall(errBox, method, path, body) {
+  $(errBox).textContent = '';
+  const res = await api(method, path, body);
+  if (!res.ok) { $(errBox).textContent = await errorText(res); return null; }
+  loadAdmin();
+  return res.status === 204 ? {} : res.json();
+}
+
+async function loadAdmin() {
+  const [users, tokens, sessions] = await Promise.all(['users', 'tokens', 'sessions'].map(async (k) => {
+    const res = await api('GET', '/api/v1/admin/' + k);
+    return res.ok ? res.json() : [];
+  }));
+  $('#users').replaceChildren(el('tr', {}, ...['name', 'role', 'state', 'second factor', ''].map((h) => el('th', { text: h }))),
+    ...users.map((u) => {
+      const role = el('select', { 'data-user': u.name }, ...['staff', 'investigator', 'admin'].map((r) => el('option', { value: r, text: r })));
+      role.value = u.role;
+      role.addEventListener('change', () => adminCall('#users-error', 'PATCH', '/api/v1/admin/users/' + u.name, { role: role.value }));
+      const mfa = (u.second_factors || []).join(', ') || (u.second_factor_required ? 'none: enrols at next login' : 'none');
+      return el('tr', { 'data-user': u.name }, el('td', { text: u.name }), el('td', {}, role), el('td', { text: u.disabled ? 'disabled' : 'active' }), el('td', { text: mfa }),
+        el('td', {},
+          actionButton('Set password', () => { const pw = window.prompt('New password for ' + u.name + ' (10+ characters):'); if (pw) adminCall('#users-error', 'PATCH', '/api/v1/admin/users/' + u.name, { password: pw }); }),
+          actionButton(u.disabled ? 'Enable' : 'Disable', () => adminCall('#users-error', 'PATCH', '/api/v1/admin/users/' + u.name, { disabled: !u.disabled })),
+          (u.second_factors || []).length ? actionButton('Reset second factor', () => window.confirm('Remove every second factor of ' + u.name + '?') && adminCall('#users-error', 'DELETE', '/api/v1/admin/users/' + u.name + '/mfa')) : null));
+    }));
+  $('#tokens').replaceChildren(el('tr', {}, ...['client', 'created', 'expires', ''].map((h) => el('th', { text: h }))),
+    ...tokens.map((t) => el('tr', {}, el('td', { text: t.name }), el('td', { text: fmtTime(t.created) }), el('td', { text: fmtTime(t.expires) + (t.expired ? ' (expired)' : '') }),
+      el('td', {}, actionButton('Revoke', () => window.confirm('Revoke the token of ' + t.name + '?') && adminCall('#tokens-error', 'DELETE', '/api/v1/admin/tokens/' + t.name))))));
+  $('#sessions').replaceChildren(el('tr', {}, ...['user', 'role', 'since', 'last seen'].map((h) => el('th', { text: h }))),
+    ...sessions.map((x) => el('tr', {}, el('td', { text: x.user + (x.stage ? ' (' + x.stage + ')' : '') }), el('td', { text: x.role }), el('td', { text: fmtTime(x.created) }), el('td', { text: fmtTime(x.last_seen) }))));
+}
+
+async function addUser(ev) {
+  ev.preventDefault();
+  const f = new FormData($('#user-add'));
+  if (await adminCall('#users-error', 'POST', '/api/v1/admin/users', { name: f.get('name'), role: f.get('role'), password: f.get('password') })) $('#user-add').reset();
+}
+
+async function addToken(ev) {
+  ev.preventDefault();
+  const f = new FormData($('#token-add'));
+  const body = await adminCall('#tokens-error', 'POST', '/api/v1/admin/tokens', { name: f.get('name'), expires: f.get('expires') || '' });
+  if (!body) return;
+  $('#token-add').reset();
+  $('#token-new').hidden = false;
+  $('#token-new').textContent = 'Token for ' + body.name + ' (shown once; give it to the central system): ' + body.token;
 }
 
 // ---- routing ----
 async function route() {
-  if (!state.me) return;
+  if (!state.me || state.me.stage) return;
+  if (location.hash === '#/admin' && state.me.can_administer) { await stopPreview(); show('admin'); $('#token-new').hidden = true; return loadAdmin(); }
+  if (location.hash === '#/security') { await stopPreview(); return showEnrol(); }
   const m = location.hash.match(/^#\/item\/([0-9a-f]{64})$/);
   if (m) {
     show('item');
@@ -415,6 +669,17 @@ async function boot() {
   $('#play').addEventListener('click', () => control('play'));
   $('#seek').addEventListener('click', () => control('seek', Number($('#seek-to').value)));
   $('#export').addEventListener('click', exportItem);
+  $('#code-form').addEventListener('submit', sendCode);
+  $('#code-cancel').addEventListener('click', async () => { await api('POST', '/api/v1/logout').catch(() => {}); showLogin(); });
+  $('#totp-begin').addEventListener('click', beginTOTP);
+  $('#totp-form').addEventListener('submit', confirmTOTP);
+  $('#enrol-done').addEventListener('click', enrolDone);
+  $('#webauthn-register').addEventListener('click', registerKey);
+  $('#webauthn-login').addEventListener('click', loginWithKey);
+  $('#user-add').addEventListener('submit', addUser);
+  $('#token-add').addEventListener('submit', addToken);
+  $('#hold-toggle').addEventListener('click', () => changeItem('hold', { hold: !state.item.hold }));
+  $('#category-set').addEventListener('click', () => changeItem('category', { category: $('#category').value.trim() }));
   window.addEventListener('hashchange', route);
   window.addEventListener('pagehide', () => { const p = state.preview; if (p) fetch(p.location, { method: 'DELETE', headers: { 'X-CSRF-Token': cookie('et_csrf') }, keepalive: true }); });
   const res = await fetch('/api/v1/me', { credentials: 'same-origin' });
