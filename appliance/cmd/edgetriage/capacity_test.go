@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/testkit"
 )
 
@@ -142,7 +143,10 @@ func runCapacityStep(b *testing.B, srv *testkit.RTSPServer, n int, stepFor time.
 	st.serve()
 	// Killed, not stopped: an appliance past its capacity may not shut
 	// down within its timeout, and nothing of the step is verified after.
-	defer st.kill()
+	defer func() {
+		st.kill()
+		b.Logf("  n=%d triage of camera segments: %s", n, triageLag(custodyOf(b, st.data)))
+	}()
 	pid := st.daemon.Process.Pid
 	time.Sleep(capacityWarmUp)
 
@@ -278,4 +282,34 @@ func loadAverage() string {
 		return "?"
 	}
 	return strings.Join(strings.Fields(string(raw))[:3], " ")
+}
+
+// triageLag says how camera segments were triaged (from live analysis
+// alone, or decoded again for time it missed) and how long after their
+// ingest, from the custody chain: where a step that falls behind loses
+// its time.
+func triageLag(events []evidence.CustodyEvent) string {
+	ingested := map[evidence.Digest]time.Time{}
+	lags := map[string][]time.Duration{}
+	for _, e := range events {
+		switch e.Action {
+		case evidence.ActionIngested:
+			ingested[e.Item] = e.Time
+		case evidence.ActionTriaged:
+			if how := e.Details["analysis"]; how == "live" || how == "live+file" {
+				lags[how] = append(lags[how], e.Time.Sub(ingested[e.Item]))
+			}
+		}
+	}
+	var out []string
+	for _, how := range []string{"live", "live+file"} {
+		l := lags[how]
+		if len(l) == 0 {
+			continue
+		}
+		slices.Sort(l)
+		out = append(out, fmt.Sprintf("%d %s (after ingest: median %v, max %v)", len(l), how,
+			l[len(l)/2].Round(time.Millisecond), l[len(l)-1].Round(time.Millisecond)))
+	}
+	return strings.Join(out, ", ")
 }
