@@ -70,15 +70,19 @@ type Daemon struct {
 	health      *hardware.Sampler
 	camMu       sync.Mutex
 	cameras     []*rtsp.Recorder
-	motionLive  []*motion.LiveSource // one per motion-only camera
-	dock        *dock.Dock
-	firmware    *firmware.Manager
-	stages      []*pipeline.Follower // pipeline stages that follow the custody chain
-	auth        *auth.Service
-	web         *web.Server
-	clock       *pipeline.ClockWatch
-	stamper     *pipeline.Stamper // nil without a TSA
-	webhooks    []*pipeline.Webhook
+	live        []*motion.LiveSource // each camera's live analysis
+	// camLeaving holds, per camera a reload stopped, a channel closed once
+	// its old recorder has handed its last segments over: two recorders of
+	// one camera must never share its spool.
+	camLeaving map[string]<-chan struct{}
+	dock       *dock.Dock
+	firmware   *firmware.Manager
+	stages     []*pipeline.Follower // pipeline stages that follow the custody chain
+	auth       *auth.Service
+	web        *web.Server
+	clock      *pipeline.ClockWatch
+	stamper    *pipeline.Stamper // nil without a TSA
+	webhooks   []*pipeline.Webhook
 
 	// cfgMu guards cfg once the daemon runs: a reload replaces sections.
 	cfgMu    sync.Mutex
@@ -263,7 +267,7 @@ func (d *Daemon) wire(ctx context.Context) error {
 		}
 		d.cameras = append(d.cameras, rec)
 		if src != nil {
-			d.motionLive = append(d.motionLive, src)
+			d.live = append(d.live, src)
 		}
 	}
 	if d.webhooks, err = d.newWebhooks(ctx); err != nil {
@@ -299,7 +303,7 @@ func (d *Daemon) newWeb() (*web.Server, error) {
 		}
 		deps.Metrics = metrics.Handler(d.vault, d.health, metrics.Parts{Dock: d.dock.Progress,
 			Cameras: d.CameraStatus, Outbox: d.outbox.Status, Firmware: d.firmware.Statuses, Head: d.vault.Head, Stages: stages,
-			Version: d.Version},
+			Version: d.Version, Analysis: d.analysisStats},
 			d.cfg.Metrics.BearerToken)
 	}
 	return web.New(web.Config{ICEAddr: d.cfg.WebRTC.UDPAddr, PublicIPs: d.cfg.WebRTC.PublicIPs, Witnesses: d.cfg.Witnesses,
@@ -353,7 +357,7 @@ func (d *Daemon) intakeParts() []supervisor.Part {
 	}
 	d.camMu.Lock()
 	defer d.camMu.Unlock()
-	for _, src := range d.motionLive {
+	for _, src := range d.live {
 		parts = append(parts, motionPart(src))
 	}
 	for _, rec := range d.cameras {
@@ -390,6 +394,17 @@ func (d *Daemon) backgroundParts() []supervisor.Part {
 		parts = append(parts, d.stamper)
 	}
 	return parts
+}
+
+// analysisStats is each camera's live analysis counters.
+func (d *Daemon) analysisStats() map[string]motion.LiveStats {
+	d.camMu.Lock()
+	defer d.camMu.Unlock()
+	out := make(map[string]motion.LiveStats, len(d.live))
+	for _, src := range d.live {
+		out[src.CameraID()] = src.Stats()
+	}
+	return out
 }
 
 // DockStatus is every bay's offload progress, for the API and dashboard.

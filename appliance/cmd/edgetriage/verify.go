@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -128,8 +129,16 @@ func logOptions(witnesses, cosigned []string) (vault.VerifyOptions, error) {
 // parsePin reads the pin from --pubkey (hex, or a file holding it) and
 // --fingerprint.
 func parsePin(pubkey, fingerprint string) (evidence.KeyPin, error) {
-	if raw, err := os.ReadFile(pubkey); pubkey != "" && err == nil {
-		pubkey = string(raw)
+	if pubkey != "" {
+		// A file that is there but cannot be read is reported as such,
+		// not parsed as if its name were the key.
+		raw, err := os.ReadFile(pubkey)
+		switch {
+		case err == nil:
+			pubkey = string(raw)
+		case !errors.Is(err, fs.ErrNotExist):
+			return evidence.KeyPin{}, fmt.Errorf("--pubkey: %w", err)
+		}
 	}
 	pin, err := evidence.ParseKeyPin(pubkey, fingerprint)
 	if err != nil {
