@@ -122,6 +122,12 @@ type Report struct {
 	// Provenance is set for a redacted copy whose bundle carries its
 	// redaction log.
 	Provenance *Provenance
+	// Checkpoint is what the manifest's checkpoint says, and Timestamp the
+	// TSA token the manifest carries for it, if any (unchecked here: only
+	// custodylog.VerifyCheckpointTimestamp with the TSA's certificate
+	// gives it weight).
+	Checkpoint custodylog.Checkpoint
+	Timestamp  *evidence.CheckpointTimestamp
 }
 
 // Summary is what the bundle proves, in a line.
@@ -211,7 +217,7 @@ func verifyFrom(r io.Reader, path string, pinned ed25519.PublicKey) (Report, err
 		return Report{}, fmt.Errorf("bundle %s: %w", path, err)
 	}
 	return Report{Item: m.Item, Events: len(m.Events), Key: m.Key, Pinned: pinned != nil, Checkpnt: uint64(m.Size),
-		Format: m.Format, ProofBytes: m.ProofBytes, Provenance: prov}, nil
+		Format: m.Format, ProofBytes: m.ProofBytes, Checkpoint: m.Checkpoint, Timestamp: m.Timestamp, Provenance: prov}, nil
 }
 
 // maxManifest bounds what verify reads of a manifest; a v2 manifest's
