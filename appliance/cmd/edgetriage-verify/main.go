@@ -111,6 +111,11 @@ func verify(path string, pin evidence.KeyPin, roots *x509.CertPool, stdout io.Wr
 		return false
 	}
 	fmt.Fprintf(stdout, "%s: intact: %s\n", path, r.PinnedSummary())
+	if r.Provenance != nil {
+		for _, l := range r.Provenance.Lines() {
+			fmt.Fprintln(stdout, "  "+l)
+		}
+	}
 	return true
 }
 
