@@ -12,16 +12,16 @@ import (
 	"github.com/edgetriage/edgetriage/triage/motion"
 )
 
-// newCamera builds the recorder of one camera and, for a motion-only
-// camera, the live motion source that tells it what to keep.
+// newCamera builds the recorder of one camera and, when triage runs or the
+// camera records on motion only, its live analysis: triage takes sealed
+// segments' events from it, a motion-only recorder asks it what to keep.
 func (d *Daemon) newCamera(cam rtsp.Config, triage pipeline.TriageConfig) (*rtsp.Recorder, *motion.LiveSource, error) {
 	opt := rtsp.Options{Logger: d.log}
-	var src *motion.LiveSource
+	src, err := d.newLiveAnalysis(cam, triage)
+	if err != nil {
+		return nil, nil, err
+	}
 	if cam.Mode == rtsp.ModeMotion {
-		var err error
-		if src, err = pipeline.NewLiveMotion(cam, triage.For(cam.ID), d.vault, d.log); err != nil {
-			return nil, nil, fmt.Errorf("camera %s: %w", cam.ID, err)
-		}
 		opt.Motion = src
 	}
 	rec, err := rtsp.New(cam, pipeline.NewOriginVault(d.vault, "rtsp"), opt)
@@ -31,15 +31,47 @@ func (d *Daemon) newCamera(cam rtsp.Config, triage pipeline.TriageConfig) (*rtsp
 	return rec, src, nil
 }
 
+// newLiveAnalysis is cam's live analysis, or nil when it needs none.
+func (d *Daemon) newLiveAnalysis(cam rtsp.Config, triage pipeline.TriageConfig) (*motion.LiveSource, error) {
+	if !analysedLive(cam, triage) {
+		return nil, nil
+	}
+	src, err := pipeline.NewLiveAnalysis(cam, triage.For(cam.ID), d.vault, d.log)
+	if err != nil {
+		return nil, fmt.Errorf("camera %s: %w", cam.ID, err)
+	}
+	return src, nil
+}
+
+func analysedLive(cam rtsp.Config, triage pipeline.TriageConfig) bool {
+	return triage.Enabled || cam.Mode == rtsp.ModeMotion
+}
+
+// liveWindower is the live analysis of camera id, for the triage stage;
+// nil when the camera has none (now: a reload may have replaced it).
+func (d *Daemon) liveWindower(id string) pipeline.LiveWindower {
+	d.camMu.Lock()
+	defer d.camMu.Unlock()
+	for _, src := range d.live {
+		if src.CameraID() == id {
+			return src
+		}
+	}
+	return nil
+}
+
 func cameraPart(rec *rtsp.Recorder) named { return named{"camera:" + rec.Config().ID, rec} }
 
 func motionPart(src *motion.LiveSource) named { return named{"motion:" + src.CameraID(), src} }
 
 // cameraPlan is what a reload does to the cameras: each camera whose
 // recording setup (or, for a motion-only one, its motion setup) changed is
-// stopped and started again; the others are not touched.
+// stopped and started again; a recording one whose live analysis alone
+// changed (its motion setup, or triage turned on or off) has only that
+// restarted, so its recording has no gap; the others are not touched.
 type cameraPlan struct {
 	added, removed, changed []string
+	reanalysed              []string
 }
 
 func planCameras(old, next []rtsp.Config, oldTriage, nextTriage pipeline.TriageConfig) cameraPlan {
@@ -57,6 +89,9 @@ func planCameras(old, next []rtsp.Config, oldTriage, nextTriage pipeline.TriageC
 		case !reflect.DeepEqual(was, c),
 			c.Mode == rtsp.ModeMotion && !reflect.DeepEqual(oldTriage.For(c.ID), nextTriage.For(c.ID)):
 			p.changed = append(p.changed, c.ID)
+		case analysedLive(c, oldTriage) != analysedLive(c, nextTriage),
+			analysedLive(c, nextTriage) && !reflect.DeepEqual(oldTriage.For(c.ID), nextTriage.For(c.ID)):
+			p.reanalysed = append(p.reanalysed, c.ID)
 		}
 	}
 	for id := range before {
@@ -66,7 +101,9 @@ func planCameras(old, next []rtsp.Config, oldTriage, nextTriage pipeline.TriageC
 	return p
 }
 
-func (p cameraPlan) empty() bool { return len(p.added)+len(p.removed)+len(p.changed) == 0 }
+func (p cameraPlan) empty() bool {
+	return len(p.added)+len(p.removed)+len(p.changed)+len(p.reanalysed) == 0
+}
 
 // applyCameras stops the removed and changed cameras (each seals the
 // segment in hand and hands over what it holds, as at shutdown) and starts
@@ -79,13 +116,40 @@ func (d *Daemon) applyCameras(stopBy context.Context, intake *supervisor.Group, 
 		d.stopCamera(intake, id)
 	}
 	for _, cam := range next {
-		if !slices.Contains(p.added, cam.ID) && !slices.Contains(p.changed, cam.ID) {
-			continue
+		var err error
+		switch {
+		case slices.Contains(p.added, cam.ID), slices.Contains(p.changed, cam.ID):
+			err = d.startCameraAfter(stopBy, intake, cam, triage)
+		case slices.Contains(p.reanalysed, cam.ID):
+			err = d.restartLiveAnalysis(stopBy, intake, cam, triage)
 		}
-		if err := d.startCameraAfter(stopBy, intake, cam, triage); err != nil {
+		if err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// restartLiveAnalysis replaces a recording camera's live analysis; what
+// the old one saw goes with it, so segments sealed meanwhile are decoded
+// from their files.
+func (d *Daemon) restartLiveAnalysis(ctx context.Context, intake *supervisor.Group, cam rtsp.Config, triage pipeline.TriageConfig) error {
+	if err := intake.Remove(ctx, "motion:"+cam.ID); err != nil {
+		return fmt.Errorf("stop live analysis of camera %s: %w", cam.ID, err)
+	}
+	d.camMu.Lock()
+	d.live = slices.DeleteFunc(d.live, func(s *motion.LiveSource) bool { return s.CameraID() == cam.ID })
+	d.camMu.Unlock()
+	src, err := d.newLiveAnalysis(cam, triage)
+	if err != nil || src == nil {
+		return err
+	}
+	if err := intake.Add(motionPart(src)); err != nil {
+		return err
+	}
+	d.camMu.Lock()
+	defer d.camMu.Unlock()
+	d.live = append(d.live, src)
 	return nil
 }
 
@@ -110,7 +174,7 @@ func (d *Daemon) stopCamera(intake *supervisor.Group, id string) {
 	}
 	d.camLeaving[id] = left
 	d.cameras = slices.DeleteFunc(d.cameras, func(r *rtsp.Recorder) bool { return r.Config().ID == id })
-	d.motionLive = slices.DeleteFunc(d.motionLive, func(s *motion.LiveSource) bool { return s.CameraID() == id })
+	d.live = slices.DeleteFunc(d.live, func(s *motion.LiveSource) bool { return s.CameraID() == id })
 }
 
 // startCameraAfter starts a camera once its earlier recorder, if any, has
@@ -171,7 +235,7 @@ func (d *Daemon) startCamera(intake *supervisor.Group, cam rtsp.Config, triage p
 	defer d.camMu.Unlock()
 	d.cameras = append(d.cameras, rec)
 	if src != nil {
-		d.motionLive = append(d.motionLive, src)
+		d.live = append(d.live, src)
 	}
 	return nil
 }

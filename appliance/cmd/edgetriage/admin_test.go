@@ -49,7 +49,7 @@ func holes(segs []evidence.Item, slack time.Duration) []string {
 }
 
 // custodyOf lists the custody chain of a stopped station's vault.
-func custodyOf(t *testing.T, data string) []evidence.CustodyEvent {
+func custodyOf(t testing.TB, data string) []evidence.CustodyEvent {
 	t.Helper()
 	r := run(t, "custody", "--data", data, "--json")
 	if r.code != 0 {
