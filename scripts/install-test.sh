@@ -87,8 +87,9 @@ mount --bind /dev/pts "$root/dev/pts"
 mount --bind -o ro /sys "$root/sys"
 # apt's downloads: linked in and out rather than bound, as apt locks its
 # archive directory for a whole run and runs may overlap.
-cp -al "$cache/archives/." "$root/var/cache/apt/archives/" 2>/dev/null ||
-  cp -a "$cache/archives/." "$root/var/cache/apt/archives/"
+# Only the packages: a linked lock file would be the other run's lock.
+find "$cache/archives" -maxdepth 1 -name "*.deb" -exec cp -al -t "$root/var/cache/apt/archives/" {} + 2>/dev/null ||
+  find "$cache/archives" -maxdepth 1 -name "*.deb" -exec cp -a -t "$root/var/cache/apt/archives/" {} +
 keep_downloads() { cp -aln "$root/var/cache/apt/archives/"*.deb "$cache/archives/" 2>/dev/null || true; }
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 printf 'Acquire::Check-Valid-Until "false";\nAcquire::Check-Date "false";\n' >"$root/etc/apt/apt.conf.d/99install-test"
