@@ -17,6 +17,7 @@ deps:
 
 build: deps
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) $(PKG)
+	CGO_ENABLED=0 $(GO) build -o bin/edgetriage-verify ./appliance/cmd/edgetriage-verify
 
 # dist/edgetriage_<version>_amd64.deb (scripts/deb.sh, packaging/).
 deb: deps

@@ -111,6 +111,17 @@ type Report struct {
 	Checkpnt   uint64
 }
 
+// Summary is what the bundle proves, in a line.
+func (r Report) Summary() string {
+	return fmt.Sprintf("item %s (%d bytes), %d custody events up to signed checkpoint %d, signed by key %s",
+		r.Item.Digest, r.Item.Size, r.Events, r.Checkpnt, evidence.Fingerprint(r.Key))
+}
+
+// PinnedSummary is Summary once the signer was checked against a pin.
+func (r Report) PinnedSummary() string {
+	return strings.Replace(r.Summary(), "signed by key", "signed by the pinned key", 1)
+}
+
 // Verify checks a bundle offline: the manifest's signature and
 // history, and the item's bytes against the digest and size it records.
 // pinned is the appliance key the caller trusts (nil: the embedded key,

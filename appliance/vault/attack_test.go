@@ -51,7 +51,7 @@ func readPub(t *testing.T, dir string) ed25519.PublicKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := ParsePublicKey(string(raw))
+	pub, err := evidence.ParsePublicKey(string(raw))
 	if err != nil {
 		t.Fatal(err)
 	}

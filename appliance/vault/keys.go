@@ -82,12 +82,3 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
-
-// ParsePublicKey reads a public key as written to keys/appliance.pub.
-func ParsePublicKey(text string) (ed25519.PublicKey, error) {
-	raw, err := hex.DecodeString(strings.TrimSpace(text))
-	if err != nil || len(raw) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("public key: want %d hex characters", 2*ed25519.PublicKeySize)
-	}
-	return ed25519.PublicKey(raw), nil
-}

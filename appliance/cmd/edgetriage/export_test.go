@@ -37,9 +37,10 @@ func exportParking(t *testing.T) (bundle, pubkey string) {
 
 func TestExportedBundleVerifiesOffline(t *testing.T) {
 	bundle, pubkey := exportParking(t)
-	r := run(t, "verify", "--bundle", bundle, "--pubkey", pubkey)
-	if r.code != 0 || !strings.Contains(r.stdout, "intact: item "+parkingDigest) || !strings.Contains(r.stdout, "pinned") {
-		t.Fatalf("verify --bundle: exit %d %s%s", r.code, r.stdout, r.stderr)
+	for how, r := range checkBundle(t, bundle, "--pubkey", pubkey) {
+		if r.code != 0 || !strings.Contains(r.stdout, "intact: item "+parkingDigest) || !strings.Contains(r.stdout, "pinned") {
+			t.Fatalf("%s: exit %d %s%s", how, r.code, r.stdout, r.stderr)
+		}
 	}
 	m := readManifest(t, bundle)
 	var actions []evidence.Action
@@ -58,17 +59,22 @@ func TestUnpinnedBundleIsRefused(t *testing.T) {
 	bundle, pubkey := exportParking(t)
 	raw, _ := hex.DecodeString(pubkey)
 	fp := evidence.Fingerprint(ed25519.PublicKey(raw))
-	r := run(t, "verify", "--bundle", bundle)
-	if r.code != 1 || !strings.Contains(r.stdout, "signature valid but signer not pinned") || !strings.Contains(r.stdout, fp) {
-		t.Fatalf("unpinned verify: exit %d, stdout %q stderr %q; want exit 1 naming key %s", r.code, r.stdout, r.stderr, fp)
+	for how, r := range checkBundle(t, bundle) {
+		if r.code != 1 || !strings.Contains(r.stdout, "signature valid but signer not pinned") || !strings.Contains(r.stdout, fp) {
+			t.Fatalf("unpinned %s: exit %d, stdout %q stderr %q; want exit 1 naming key %s", how, r.code, r.stdout, r.stderr, fp)
+		}
 	}
 	spaced := strings.ToUpper(fp[:8]) + " " + fp[8:]
-	if r := run(t, "verify", "--bundle", bundle, "--fingerprint", spaced); r.code != 0 || !strings.Contains(r.stdout, "intact") {
-		t.Fatalf("verify pinned by fingerprint: exit %d %s%s", r.code, r.stdout, r.stderr)
+	for how, r := range checkBundle(t, bundle, "--fingerprint", spaced) {
+		if r.code != 0 || !strings.Contains(r.stdout, "intact") {
+			t.Fatalf("%s pinned by fingerprint: exit %d %s%s", how, r.code, r.stdout, r.stderr)
+		}
 	}
 	other := strings.Repeat("ab", 32)
-	if r := run(t, "verify", "--bundle", bundle, "--fingerprint", other); r.code != 1 || !strings.Contains(r.stdout, "not the pinned fingerprint") {
-		t.Fatalf("verify pinned to another fingerprint: exit %d %s%s", r.code, r.stdout, r.stderr)
+	for how, r := range checkBundle(t, bundle, "--fingerprint", other) {
+		if r.code != 1 || !strings.Contains(r.stdout, "not the pinned fingerprint") {
+			t.Fatalf("%s pinned to another fingerprint: exit %d %s%s", how, r.code, r.stdout, r.stderr)
+		}
 	}
 }
 
@@ -109,9 +115,10 @@ func TestTamperedBundlesFail(t *testing.T) {
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			bad := rewriteBundle(t, bundle, c.edit)
-			r := run(t, "verify", "--bundle", bad, "--pubkey", c.pubkey)
-			if r.code != 1 || !strings.Contains(r.stdout, c.want) {
-				t.Fatalf("exit %d, output %q, want %q", r.code, r.stdout, c.want)
+			for how, r := range checkBundle(t, bad, "--pubkey", c.pubkey) {
+				if r.code != 1 || !strings.Contains(r.stdout, c.want) {
+					t.Fatalf("%s: exit %d, output %q, want %q", how, r.code, r.stdout, c.want)
+				}
 			}
 		})
 	}

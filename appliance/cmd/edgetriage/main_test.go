@@ -22,7 +22,7 @@ import (
 
 const footage = "../../../testdata/footage"
 
-var binary string
+var binary, verifier string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "edgetriage-bin-")
@@ -34,6 +34,13 @@ func TestMain(m *testing.M) {
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		panic("build edgetriage: " + err.Error())
+	}
+	verifier = filepath.Join(dir, "edgetriage-verify")
+	build = exec.Command("go", "build", "-o", verifier, "../edgetriage-verify")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		panic("build edgetriage-verify: " + err.Error())
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -48,6 +55,17 @@ type result struct {
 func run(t testing.TB, args ...string) result {
 	t.Helper()
 	return runCmd(t, exec.Command(binary, args...))
+}
+
+// checkBundle checks a bundle both ways a recipient can: `edgetriage
+// verify --bundle` and the standalone edgetriage-verify (no OpenCV, no
+// cgo), which must agree. pin is the pinning flags.
+func checkBundle(t testing.TB, bundle string, pin ...string) map[string]result {
+	t.Helper()
+	return map[string]result{
+		"edgetriage verify": run(t, append([]string{"verify", "--bundle", bundle}, pin...)...),
+		"edgetriage-verify": runCmd(t, exec.Command(verifier, append(pin, bundle)...)),
+	}
 }
 
 // verifyPinned runs verify on a vault the way an admin does: with the

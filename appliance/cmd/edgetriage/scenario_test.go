@@ -22,7 +22,6 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
-	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/sync/target"
 	"github.com/edgetriage/edgetriage/testkit"
 )
@@ -292,7 +291,7 @@ func (st *station) centralPullsVerifiesAndAcks(it evidence.Item) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := vault.ParsePublicKey(string(pubText))
+	pub, err := evidence.ParsePublicKey(string(pubText))
 	if err != nil {
 		t.Fatal(err)
 	}

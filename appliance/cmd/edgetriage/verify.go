@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"fmt"
 	"io/fs"
+	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -111,76 +111,42 @@ func logOptions(witnesses, cosigned []string) (vault.VerifyOptions, error) {
 	return opts, nil
 }
 
-// keyPin is what the caller trusts: a whole key, or only its fingerprint.
-type keyPin struct {
-	key         ed25519.PublicKey
-	fingerprint string
-}
-
-func (p keyPin) set() bool { return p.key != nil || p.fingerprint != "" }
-
-// check says whether key is the pinned one.
-func (p keyPin) check(key ed25519.PublicKey) error {
-	switch {
-	case !p.set():
-		return errNotPinned
-	case p.key != nil && !p.key.Equal(key):
-		return fmt.Errorf("signed by key %s, not the pinned key %s", evidence.Fingerprint(key), evidence.Fingerprint(p.key))
-	case p.fingerprint != "" && p.fingerprint != evidence.Fingerprint(key):
-		return fmt.Errorf("signed by key %s, not the pinned fingerprint %s", evidence.Fingerprint(key), p.fingerprint)
-	}
-	return nil
-}
-
-var errNotPinned = errors.New("signature valid but signer not pinned")
-
-func parsePin(pubkey, fingerprint string) (keyPin, error) {
-	var pin keyPin
+// parsePin reads the pin from --pubkey (hex, or a file holding it) and
+// --fingerprint.
+func parsePin(pubkey, fingerprint string) (evidence.KeyPin, error) {
+	// A file that is there but cannot be read is reported as such, not
+	// parsed as if its name were the key.
 	if pubkey != "" {
-		// A file that is there but cannot be read is reported as such,
-		// not parsed as if its name were the key.
-		text := pubkey
 		raw, err := os.ReadFile(pubkey)
 		switch {
 		case err == nil:
-			text = string(raw)
+			pubkey = string(raw)
 		case !errors.Is(err, fs.ErrNotExist):
-			return pin, fmt.Errorf("--pubkey: %w", err)
+			return evidence.KeyPin{}, fmt.Errorf("--pubkey: %w", err)
 		}
-		key, err := vault.ParsePublicKey(text)
-		if err != nil {
-			return pin, fmt.Errorf("--pubkey: %w", err)
-		}
-		pin.key = key
 	}
-	if fingerprint != "" {
-		fp, err := evidence.ParseFingerprint(fingerprint)
-		if err != nil {
-			return pin, fmt.Errorf("--fingerprint: %w", err)
-		}
-		pin.fingerprint = fp
-	}
-	if pin.key != nil && pin.fingerprint != "" && evidence.Fingerprint(pin.key) != pin.fingerprint {
-		return pin, errors.New("--pubkey and --fingerprint name different keys")
+	pin, err := evidence.ParseKeyPin(pubkey, fingerprint)
+	if err != nil {
+		return pin, fmt.Errorf("--pubkey/--fingerprint: %w", err)
 	}
 	return pin, nil
 }
 
-func verifyVault(ctx context.Context, env *cliEnv, data string, pin keyPin, opts vault.VerifyOptions) int {
+func verifyVault(ctx context.Context, env *cliEnv, data string, pin evidence.KeyPin, opts vault.VerifyOptions) int {
 	v, err := vault.Open(ctx, data, vault.Options{VerifyOnly: true})
 	if err != nil {
 		fmt.Fprintf(env.stderr, "edgetriage verify: %v\n", err)
 		return 1
 	}
 	defer v.Close()
-	opts.Pinned = pin.key
-	if pin.key == nil && pin.fingerprint != "" {
+	opts.Pinned = pin.Key
+	if pin.Key == nil && pin.Fingerprint != "" {
 		// A fingerprint pins the key the chain names once they agree;
 		// any other key then fails every checkpoint.
-		if key := v.ChainKey(); key != nil && evidence.Fingerprint(key) == pin.fingerprint {
+		if key := v.ChainKey(); key != nil && evidence.Fingerprint(key) == pin.Fingerprint {
 			opts.Pinned = key
 		} else {
-			fmt.Fprintf(env.stdout, "the chain's signing key is not the pinned fingerprint %s (the chain names %s)\n", pin.fingerprint, fingerprintOf(key))
+			fmt.Fprintf(env.stdout, "the chain's signing key is not the pinned fingerprint %s (the chain names %s)\n", pin.Fingerprint, fingerprintOf(key))
 			fmt.Fprintln(env.stderr, "edgetriage verify: 1 problem(s) found")
 			return 1
 		}
@@ -200,7 +166,7 @@ func verifyVault(ctx context.Context, env *cliEnv, data string, pin keyPin, opts
 	summary := fmt.Sprintf("%d items (%d removed), %d bytes re-hashed, %d custody events, %d signed checkpoints (%d co-signed by witnesses), signed by key %s",
 		r.Items, r.Removed, r.Bytes, r.Events, r.Checkpoints, r.Cosigned, r.Fingerprint)
 	if !r.Pinned {
-		fmt.Fprintf(env.stdout, "%v: %s\n", errNotPinned, summary)
+		fmt.Fprintf(env.stdout, "%v: %s\n", evidence.ErrNotPinned, summary)
 		fmt.Fprintln(env.stderr, "edgetriage verify: the key was read from the vault itself; pass --pubkey or --fingerprint with the one recorded at first start")
 		return 1
 	}
@@ -215,21 +181,19 @@ func fingerprintOf(key ed25519.PublicKey) string {
 	return evidence.Fingerprint(key)
 }
 
-func verifyBundle(env *cliEnv, path string, pin keyPin) int {
-	r, err := bundle.Verify(path, pin.key)
+func verifyBundle(env *cliEnv, path string, pin evidence.KeyPin) int {
+	r, err := bundle.Verify(path, pin.Key)
 	if err != nil {
 		fmt.Fprintln(env.stdout, err)
 		return 1
 	}
-	summary := fmt.Sprintf("item %s (%d bytes), %d custody events up to signed checkpoint %d, signed by key %s",
-		r.Item.Digest, r.Item.Size, r.Events, r.Checkpnt, evidence.Fingerprint(r.Key))
-	if err := pin.check(r.Key); err != nil {
-		fmt.Fprintf(env.stdout, "%v: %s\n", err, summary)
-		if errors.Is(err, errNotPinned) {
+	if err := pin.Check(r.Key); err != nil {
+		fmt.Fprintf(env.stdout, "%v: %s\n", err, r.Summary())
+		if errors.Is(err, evidence.ErrNotPinned) {
 			fmt.Fprintln(env.stderr, "edgetriage verify: pass --pubkey or --fingerprint with the station's key as recorded outside the bundle")
 		}
 		return 1
 	}
-	fmt.Fprintln(env.stdout, "intact: "+strings.Replace(summary, "signed by key", "signed by the pinned key", 1))
+	fmt.Fprintln(env.stdout, "intact: "+r.PinnedSummary())
 	return 0
 }
