@@ -82,6 +82,9 @@ fi
 stage="$work/stage"
 mkdir -p "$stage"
 cp "$binary" "$stage/edgetriage"
+# The static bundle verifier for recipients (no cgo, no OpenCV): built from
+# this tree whichever binary is packaged.
+(cd "$root" && CGO_ENABLED=0 "$gobin" build -trimpath -o "$stage/edgetriage-verify" ./appliance/cmd/edgetriage-verify)
 ln -s "$root/configs" "$stage/"
 if [ -n "$config" ]; then
   # An older release's binary refuses keys it does not know.
