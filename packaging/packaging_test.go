@@ -270,7 +270,7 @@ func checkContents(t *testing.T, deb string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"./usr/bin/edgetriage", "./etc/edgetriage/edgetriage.yaml", "./lib/systemd/system/edgetriage.service",
+	for _, want := range []string{"./usr/bin/edgetriage", "./usr/bin/edgetriage-verify", "./etc/edgetriage/edgetriage.yaml", "./lib/systemd/system/edgetriage.service",
 		"./lib/udev/rules.d/90-edgetriage-dock.rules", "./usr/share/doc/edgetriage/copyright",
 		"./usr/share/edgetriage/monitoring/grafana-dashboard.json", "./usr/share/edgetriage/monitoring/prometheus-alerts.yaml"} {
 		if !strings.Contains(string(list), want+"\n") {
