@@ -132,9 +132,6 @@ func TestCameraSegmentsAreTriagedFromLiveAnalysis(t *testing.T) {
 		d.vault.Items(func(c evidence.Item) bool {
 			if c.Parent == it.Digest && c.Relation == "thumbnail" {
 				thumbs++
-				if c.Media.VideoCodec != "mjpeg" || c.Media.Width == 0 {
-					t.Errorf("thumbnail %s stored without its picture's description: %+v", c.Digest.Short(), c.Media)
-				}
 			}
 			return true
 		})

@@ -19,7 +19,4 @@ type Intake struct {
 	Problems      []Problem
 	// Details are added to the custody event that records the intake.
 	Details map[string]string
-	// Media, when set, is what the appliance itself made the bytes as (a
-	// thumbnail it encoded): the vault stores it instead of probing them.
-	Media *Media
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image/jpeg"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -144,8 +143,7 @@ func (s *TriageStage) record(ctx context.Context, it evidence.Item, res motion.R
 		_, _, err := s.vault.IngestReader(ctx, bytes.NewReader(ev.Thumbnail), evidence.Intake{Actor: actorTriage,
 			Kind: evidence.KindImage, Source: it.Source, Parent: it.Digest, Relation: "thumbnail",
 			OriginalName: fmt.Sprintf("%s-event%02d-peak.jpg", it.Digest.Short(), i+1),
-			Labels:       map[string]string{"at_s": strconv.FormatFloat(ev.PeakAt, 'f', 2, 64)},
-			Media:        thumbnailMedia(ev.Thumbnail)})
+			Labels:       map[string]string{"at_s": strconv.FormatFloat(ev.PeakAt, 'f', 2, 64)}})
 		if err != nil {
 			return err
 		}
@@ -196,17 +194,4 @@ func segments(events []motion.Event) string {
 		parts = append(parts, strconv.FormatFloat(e.Start, 'f', 1, 64)+"-"+strconv.FormatFloat(e.End, 'f', 1, 64))
 	}
 	return strings.Join(parts, ",")
-}
-
-// thumbnailMedia describes a JPEG triage encoded itself, as ffprobe would
-// (jpeg_pipe, mjpeg, its size), so the vault need not start an ffprobe
-// process per thumbnail: a quarter of a second of CPU each, which made
-// triage of live-analysed segments lag minutes behind many cameras. Nil
-// (probe it) if the header cannot be read.
-func thumbnailMedia(jpg []byte) *evidence.Media {
-	cfg, err := jpeg.DecodeConfig(bytes.NewReader(jpg))
-	if err != nil {
-		return nil
-	}
-	return &evidence.Media{Container: "jpeg_pipe", VideoCodec: "mjpeg", Width: cfg.Width, Height: cfg.Height, Frames: 1}
 }

@@ -127,9 +127,7 @@ func displayName(in evidence.Intake) string {
 // next Open removes, never a record without its bytes.
 func (v *Vault) commitStaged(ctx context.Context, st staged, in evidence.Intake) (evidence.Item, bool, error) {
 	item := v.newItem(st, in)
-	if in.Media != nil {
-		item.Media = *in.Media
-	} else if media.IsMedia(item.Kind) && v.probe != nil {
+	if media.IsMedia(item.Kind) && v.probe != nil {
 		m, err := v.probe(ctx, st.tmp)
 		if err != nil {
 			v.discard(st)
