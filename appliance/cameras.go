@@ -106,21 +106,22 @@ func (p cameraPlan) empty() bool {
 }
 
 // applyCameras stops the removed and changed cameras (each seals the
-// segment in hand and records its gap, as at shutdown) and starts the added
-// and changed ones with their new setup.
-func (d *Daemon) applyCameras(ctx context.Context, intake *supervisor.Group, p cameraPlan, next []rtsp.Config, triage pipeline.TriageConfig) error {
+// segment in hand and hands over what it holds, as at shutdown) and starts
+// the added and changed ones with their new setup. A changed camera starts
+// as soon as its old recorder has returned; one still handing segments to
+// a slow vault when stopBy ends starts later, by itself, rather than being
+// left stopped.
+func (d *Daemon) applyCameras(stopBy context.Context, intake *supervisor.Group, p cameraPlan, next []rtsp.Config, triage pipeline.TriageConfig) error {
 	for _, id := range append(slices.Clone(p.removed), p.changed...) {
-		if err := d.stopCamera(ctx, intake, id); err != nil {
-			return err
-		}
+		d.stopCamera(intake, id)
 	}
 	for _, cam := range next {
 		var err error
 		switch {
 		case slices.Contains(p.added, cam.ID), slices.Contains(p.changed, cam.ID):
-			err = d.startCamera(intake, cam, triage)
+			err = d.startCameraAfter(stopBy, intake, cam, triage)
 		case slices.Contains(p.reanalysed, cam.ID):
-			err = d.restartLiveAnalysis(ctx, intake, cam, triage)
+			err = d.restartLiveAnalysis(stopBy, intake, cam, triage)
 		}
 		if err != nil {
 			return err
@@ -152,17 +153,69 @@ func (d *Daemon) restartLiveAnalysis(ctx context.Context, intake *supervisor.Gro
 	return nil
 }
 
-func (d *Daemon) stopCamera(ctx context.Context, intake *supervisor.Group, id string) error {
-	for _, name := range []string{"camera:" + id, "motion:" + id} {
-		if err := intake.Remove(ctx, name); err != nil {
-			return fmt.Errorf("stop camera %s: %w", id, err)
-		}
-	}
+// stopCamera ends a camera's recorder and live motion source and notes when
+// both have returned.
+func (d *Daemon) stopCamera(intake *supervisor.Group, id string) {
+	rec, live := intake.Cancel("camera:"+id), intake.Cancel("motion:"+id)
 	d.camMu.Lock()
 	defer d.camMu.Unlock()
+	earlier := d.camLeaving[id]
+	left := make(chan struct{})
+	go func() {
+		for _, done := range []<-chan struct{}{earlier, rec, live} {
+			if done != nil {
+				<-done
+			}
+		}
+		close(left)
+	}()
+	if d.camLeaving == nil {
+		d.camLeaving = map[string]<-chan struct{}{}
+	}
+	d.camLeaving[id] = left
 	d.cameras = slices.DeleteFunc(d.cameras, func(r *rtsp.Recorder) bool { return r.Config().ID == id })
 	d.live = slices.DeleteFunc(d.live, func(s *motion.LiveSource) bool { return s.CameraID() == id })
-	return nil
+}
+
+// startCameraAfter starts a camera once its earlier recorder, if any, has
+// returned: at once when that happens before stopBy ends, else later, as
+// the running configuration has it then.
+func (d *Daemon) startCameraAfter(stopBy context.Context, intake *supervisor.Group, cam rtsp.Config, triage pipeline.TriageConfig) error {
+	d.camMu.Lock()
+	left := d.camLeaving[cam.ID]
+	d.camMu.Unlock()
+	if left != nil {
+		select {
+		case <-left:
+		case <-stopBy.Done():
+			d.log.Warn("camera's old recorder is still handing segments to the vault; it starts with its new setup once that is done", "camera", cam.ID)
+			go func() {
+				<-left
+				// After this reload, before the next one.
+				d.reloadMu.Lock()
+				defer d.reloadMu.Unlock()
+				d.startCurrent(intake, cam.ID)
+			}()
+			return nil
+		}
+	}
+	return d.startCamera(intake, cam, triage)
+}
+
+// startCurrent starts a camera as the running configuration has it now (a
+// later reload may have changed or removed it meanwhile); one already
+// running is left alone.
+func (d *Daemon) startCurrent(intake *supervisor.Group, id string) {
+	d.cfgMu.Lock()
+	cams, triage := d.cfg.Cameras, d.cfg.Triage
+	d.cfgMu.Unlock()
+	i := slices.IndexFunc(cams, func(c rtsp.Config) bool { return c.ID == id })
+	if i < 0 || intake.Has("camera:"+id) {
+		return
+	}
+	if err := d.startCamera(intake, cams[i], triage); err != nil {
+		d.log.Error("camera not started after a reload", "camera", id, "err", err)
+	}
 }
 
 func (d *Daemon) startCamera(intake *supervisor.Group, cam rtsp.Config, triage pipeline.TriageConfig) error {

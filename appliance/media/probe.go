@@ -1,30 +1,96 @@
-// Package media probes ingested files with ffprobe, through media/ffmpeg
-// (whitelisted input, explicit demuxer, playlists refused): what codec,
-// resolution, duration and frame rate they hold, and what the demuxer
-// complained about when they are broken. Probing never decides whether a
+// Package media probes ingested files, once, at ingest: MP4 and MOV from
+// their movie box (media/mp4), anything else with ffprobe through
+// media/ffmpeg (whitelisted input, explicit demuxer, playlists refused):
+// what codec, resolution, duration and frame rate they hold, and what was
+// wrong when they are broken. Probing never decides whether a
 // file is kept; broken or refused footage is still evidence.
 package media
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/media/ffmpeg"
+	"github.com/edgetriage/edgetriage/media/mp4"
 )
 
-// Probe reads path's container and packets (without decoding them) and
-// reports what it found. The returned error is only for a probe that could
-// not run at all (ffprobe missing, context cancelled); a file ffprobe
-// rejects comes back with Media.Error set, and so does a playlist or list
-// format, which is refused without starting ffprobe (media/ffmpeg).
+// Probe says what path holds. An MP4 or MOV is read from its movie box and
+// sample tables (media/mp4), which ingest can afford on every clip: ffprobe
+// counting packets reads the whole file, as long again as copying and
+// hashing it. ffprobe runs only for what media/mp4 does not describe (other
+// containers, other codecs). Bytes the sniffer does not recognise are
+// recorded as unrecognised media without starting ffprobe, and a playlist
+// or list is refused (media/ffmpeg); both are kept like any evidence. The
+// returned error is only for a probe that could not run at all (file
+// unreadable, ffprobe missing, context cancelled); a file that is not
+// readable media comes back with Media.Error set.
 func Probe(ctx context.Context, path string) (evidence.Media, error) {
-	info, err := ffmpeg.ProbeFile(ctx, path, ffmpeg.ProbeOptions{CountPackets: true})
+	in, err := ffmpeg.File(path)
 	var refused *ffmpeg.RefusedError
 	if errors.As(err, &refused) {
 		return evidence.Media{Error: refused.Error()}, nil
 	}
+	if err != nil {
+		return evidence.Media{}, err
+	}
+	if !in.Format.Known() {
+		return evidence.Media{Container: Unrecognised, Error: "unrecognised media: the first bytes name no container or stream the appliance reads, so it was not probed"}, nil
+	}
+	if in.Format.Demuxer == "mov" {
+		m, err := probeMP4(path)
+		if !errors.Is(err, mp4.ErrUnsupported) {
+			return m, err
+		}
+	}
+	return probeFFprobe(ctx, in)
+}
+
+// Unrecognised is the Container of bytes the sniffer does not recognise.
+const Unrecognised = "unrecognised"
+
+// movContainer is ffmpeg's name for the demuxer that reads MP4 and MOV,
+// what the records of clips probed by ffprobe say.
+const movContainer = "mov,mp4,m4a,3gp,3g2,mj2"
+
+// probeMP4 reads an MP4 or MOV's record from its moov. mp4.ErrUnsupported
+// sends it to ffprobe; any other error of the reader is what is wrong
+// with the file.
+func probeMP4(path string) (evidence.Media, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return evidence.Media{}, fmt.Errorf("probe %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return evidence.Media{}, fmt.Errorf("probe %s: %w", path, err)
+	}
+	info, err := mp4.ReadInfo(f, fi.Size())
+	if errors.Is(err, mp4.ErrUnsupported) {
+		return evidence.Media{}, err
+	}
+	m := evidence.Media{Container: movContainer}
+	if err != nil {
+		m.Error = err.Error()
+		return m, nil
+	}
+	m.Duration, m.AudioCodec = info.Duration, info.AudioCodec
+	if v := info.Video; v != nil {
+		m.VideoCodec, m.Width, m.Height = v.Codec, v.Width, v.Height
+		m.FrameRate, m.Frames = v.FrameRate(), v.Samples
+	}
+	if m.VideoCodec == "" && m.AudioCodec == "" {
+		m.Error = "no audio or video stream found"
+	}
+	return m, nil
+}
+
+func probeFFprobe(ctx context.Context, in ffmpeg.Input) (evidence.Media, error) {
+	info, err := ffmpeg.Probe(ctx, in, ffmpeg.ProbeOptions{CountPackets: true})
 	if err != nil {
 		return evidence.Media{}, err
 	}

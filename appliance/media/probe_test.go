@@ -2,12 +2,16 @@ package media
 
 import (
 	"context"
+	"crypto/rand"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/media/ffmpeg"
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 const footage = "../../testdata/footage/"
@@ -58,6 +62,69 @@ func TestKindOf(t *testing.T) {
 	} {
 		if got := KindOf(name); got != want {
 			t.Errorf("KindOf(%q) = %s, want %s", name, got, want)
+		}
+	}
+}
+
+// The record of an MP4 read from its moov says what ffprobe, reading the
+// whole file, would have said.
+func TestProbeMP4AgreesWithFFprobe(t *testing.T) {
+	for _, name := range []string{"parking-cars.mp4", "faces-walking.mp4", "room-people-enter-leave.mp4", "static-room.mp4", "store-aisle.mp4"} {
+		t.Run(name, func(t *testing.T) {
+			got, err := probeMP4(footage + name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := ffmpeg.File(footage + name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := probeFFprobe(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Container != want.Container || got.VideoCodec != want.VideoCodec || got.AudioCodec != want.AudioCodec ||
+				got.Width != want.Width || got.Height != want.Height || got.Frames != want.Frames || got.Error != want.Error {
+				t.Fatalf("from the moov %+v, from ffprobe %+v", got, want)
+			}
+			if math.Abs(got.Duration-want.Duration) > 0.1 || math.Abs(got.FrameRate-want.FrameRate) > 0.01*want.FrameRate {
+				t.Fatalf("timing from the moov %+v, from ffprobe %+v", got, want)
+			}
+		})
+	}
+}
+
+// ffprobe runs only for what the moov reader does not describe: an MP4
+// costs none, random bytes named .MP4 none (recorded as unrecognised, with
+// the reason), an AVI one.
+func TestProbeStartsFFprobeOnlyWhereNeeded(t *testing.T) {
+	runs := testkit.CountRuns(t, "ffprobe")
+	dir := t.TempDir()
+	random := filepath.Join(dir, "CLIP0001.MP4")
+	noise := make([]byte, 1<<20)
+	if _, err := rand.Read(noise); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(random, noise, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path      string
+		container string
+		ffprobe   int
+		broken    bool
+	}{
+		{footage + "parking-cars.mp4", "mov,mp4,m4a,3gp,3g2,mj2", 0, false},
+		{random, Unrecognised, 0, true},
+		{footage + "tree-nuisance.avi", "avi", 1, false},
+	} {
+		before := runs()
+		m, err := Probe(context.Background(), c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := runs() - before; got != c.ffprobe || m.Container != c.container || (m.Error != "") != c.broken {
+			t.Errorf("%s: %d ffprobe runs (want %d), recorded %+v", filepath.Base(c.path), got, c.ffprobe, m)
 		}
 	}
 }

@@ -71,7 +71,7 @@ func (s *TriageStage) handle(ctx context.Context, e evidence.CustodyEvent) error
 	if it.Kind != evidence.KindVideo || !it.Parent.IsZero() || it.State != evidence.StateStored {
 		return nil
 	}
-	cfg := s.cfg.For(it.Source)
+	cfg := withRecord(s.cfg.For(it.Source), it.Media)
 	src, segment := s.liveSource(it)
 	if !segment {
 		return s.triageFile(ctx, it, cfg, nil)
@@ -194,4 +194,14 @@ func segments(events []motion.Event) string {
 		parts = append(parts, strconv.FormatFloat(e.Start, 'f', 1, 64)+"-"+strconv.FormatFloat(e.End, 'f', 1, 64))
 	}
 	return strings.Join(parts, ",")
+}
+
+// withRecord hands motion what ingest recorded of a healthy clip's video,
+// so it is not probed again; a clip whose probe found fault is left to
+// motion to probe, for the decoder's own message.
+func withRecord(cfg motion.Config, m evidence.Media) motion.Config {
+	if m.Error == "" && m.VideoCodec != "" {
+		cfg.Stream = motion.Stream{Width: m.Width, Height: m.Height, Duration: m.Duration}
+	}
+	return cfg
 }

@@ -47,3 +47,23 @@ func FuzzMovieTimes(f *testing.F) {
 		}
 	})
 }
+
+// What ingest records of an MP4 never panics to read, and a description
+// it gives is one the file can hold: a video track's samples fit in it and
+// its times are not negative.
+func FuzzReadInfo(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte("\x00\x00\x00\x08moov"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		info, err := mp4.ReadInfo(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			return
+		}
+		if info.Duration < 0 {
+			t.Fatalf("negative duration %+v", info)
+		}
+		if v := info.Video; v != nil && (v.Samples <= 0 || v.Samples > int64(len(data))/5 || v.Duration < 0 || v.Width < 0 || v.Height < 0) {
+			t.Fatalf("video %+v from a %d-byte file", *v, len(data))
+		}
+	})
+}

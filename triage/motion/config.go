@@ -57,6 +57,16 @@ type Config struct {
 	PrefilterMaxSpan Duration `json:"prefilter_max_span" yaml:"prefilter_max_span"`
 	// TempDir holds the prefilter's temporary elementary streams; empty means os.TempDir.
 	TempDir string `json:"temp_dir,omitempty" yaml:"temp_dir,omitempty"`
+	// Stream is no setting: it is what the caller already knows of the
+	// file's video (the appliance's item record, probed once at ingest).
+	// With a size set, Analyze does not run ffprobe to learn it again.
+	Stream Stream `json:"-" yaml:"-"`
+}
+
+// Stream is a video stream's picture size and its file's duration.
+type Stream struct {
+	Width, Height int
+	Duration      float64 // seconds
 }
 
 const defaultLiveFPS = 5.0

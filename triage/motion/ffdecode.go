@@ -54,6 +54,15 @@ func probeVideo(ctx context.Context, path string) (streamInfo, error) {
 	return streamInfo{width: v.Width, height: v.Height, duration: info.Duration}, nil
 }
 
+// streamOf is what the caller knows of the stream, or, when it knows no
+// size, what ffprobe says.
+func streamOf(ctx context.Context, path string, known Stream) (streamInfo, error) {
+	if known.Width > 0 && known.Height > 0 {
+		return streamInfo{width: known.Width, height: known.Height, duration: known.Duration}, nil
+	}
+	return probeVideo(ctx, path)
+}
+
 func cleanMsg(s, path string) string {
 	s = strings.TrimSpace(strings.ReplaceAll(s, path+": ", ""))
 	if len(s) > 300 {
@@ -147,7 +156,7 @@ func thinning(maxFPS float64) string {
 }
 
 func analyzeFFmpeg(parent context.Context, path string, cfg Config) (Result, error) {
-	si, err := probeVideo(parent, path)
+	si, err := streamOf(parent, path, cfg.Stream)
 	if err != nil {
 		return Result{Path: path}, err
 	}

@@ -170,6 +170,9 @@ http: {addr: %q, tls: "off"}
 webrtc: {udp_addr: %q}
 log: {level: info}
 checkpoint_interval: 5s
+# A loaded test machine (load 30 on 2 cores seen) needs longer than the 15 s
+# default for cameras to hand their last segments over; stop waits 60 s.
+shutdown_timeout: 45s
 dock:
   root: %s
   rescan_interval: 500ms
