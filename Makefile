@@ -8,7 +8,7 @@ PKG       := ./appliance/cmd/edgetriage
 # The version stamped into the binary (edgetriage version, edgetriage_build_info).
 VERSION   ?= $(shell bash scripts/version.sh)
 
-.PHONY: all deps build run demo test test-central bench soak fuzz vet clean deb install-test
+.PHONY: all deps build run demo test test-central bench soak capacity fuzz vet clean deb install-test
 
 all: build
 
@@ -48,7 +48,7 @@ test-central: deps
 bench: deps
 	bash scripts/s3server.sh start
 	bash scripts/pgserver.sh start
-	eval "$$(bash scripts/s3server.sh env)" && eval "$$(bash scripts/pgserver.sh env)" && $(GO) test -run '^$$' -bench . -skip '^BenchmarkSoak$$' -benchtime 1x -timeout 60m ./... 2>&1 | tee bench.out; \
+	eval "$$(bash scripts/s3server.sh env)" && eval "$$(bash scripts/pgserver.sh env)" && $(GO) test -run '^$$' -bench . -skip '^Benchmark(Soak|Capacity)$$' -benchtime 1x -timeout 60m ./... 2>&1 | tee bench.out; \
 	status=$${PIPESTATUS[0]}; bash scripts/bench-summary.sh bench.out; exit $$status
 
 # The daemon for EDGETRIAGE_TEST_SOAK_DURATION (default 10m) with four RTSP
@@ -56,6 +56,10 @@ bench: deps
 soak: deps
 	bash scripts/s3server.sh start
 	eval "$$(bash scripts/s3server.sh env)" && $(GO) test -run '^$$' -bench '^BenchmarkSoak$$' -benchtime 1x -timeout 90m -v $(PKG)
+
+# How many RTSP cameras the appliance keeps up with: see scripts/capacity.sh.
+capacity: deps
+	GO=$(GO) bash scripts/capacity.sh
 
 # Every fuzz target for FUZZTIME each (default 10s; see scripts/fuzz.sh).
 fuzz: deps

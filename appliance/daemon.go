@@ -70,13 +70,19 @@ type Daemon struct {
 	health      *hardware.Sampler
 	camMu       sync.Mutex
 	cameras     []*rtsp.Recorder
-	motionLive  []*motion.LiveSource // one per motion-only camera
-	dock        *dock.Dock
-	firmware    *firmware.Manager
-	stages      []*pipeline.Follower // pipeline stages that follow the custody chain
-	auth        *auth.Service
-	web         *web.Server
-	webhooks    []*pipeline.Webhook
+	live        []*motion.LiveSource // each camera's live analysis
+	// camLeaving holds, per camera a reload stopped, a channel closed once
+	// its old recorder has handed its last segments over: two recorders of
+	// one camera must never share its spool.
+	camLeaving map[string]<-chan struct{}
+	dock       *dock.Dock
+	firmware   *firmware.Manager
+	stages     []*pipeline.Follower // pipeline stages that follow the custody chain
+	auth       *auth.Service
+	web        *web.Server
+	clock      *pipeline.ClockWatch
+	stamper    *pipeline.Stamper // nil without a TSA
+	webhooks   []*pipeline.Webhook
 
 	// cfgMu guards cfg once the daemon runs: a reload replaces sections.
 	cfgMu    sync.Mutex
@@ -242,6 +248,9 @@ func (d *Daemon) wire(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("health: %w", err)
 	}
+	if err := d.wireCustodyTime(); err != nil {
+		return err
+	}
 	d.dock, err = dock.New(dock.Options{Config: d.cfg.Dock, Vault: pipeline.NewOriginVault(d.vault, "dock"), State: d.vault.State("dock"),
 		Ack: d.outboxStore, Logger: d.log.With("part", "dock")})
 	if err != nil {
@@ -258,7 +267,7 @@ func (d *Daemon) wire(ctx context.Context) error {
 		}
 		d.cameras = append(d.cameras, rec)
 		if src != nil {
-			d.motionLive = append(d.motionLive, src)
+			d.live = append(d.live, src)
 		}
 	}
 	if d.webhooks, err = d.newWebhooks(ctx); err != nil {
@@ -294,7 +303,7 @@ func (d *Daemon) newWeb() (*web.Server, error) {
 		}
 		deps.Metrics = metrics.Handler(d.vault, d.health, metrics.Parts{Dock: d.dock.Progress,
 			Cameras: d.CameraStatus, Outbox: d.outbox.Status, Firmware: d.firmware.Statuses, Head: d.vault.Head, Stages: stages,
-			Version: d.Version},
+			Version: d.Version, Analysis: d.analysisStats},
 			d.cfg.Metrics.BearerToken)
 	}
 	return web.New(web.Config{ICEAddr: d.cfg.WebRTC.UDPAddr, PublicIPs: d.cfg.WebRTC.PublicIPs, Witnesses: d.cfg.Witnesses,
@@ -315,7 +324,28 @@ func (p syncPanel) SyncStatus() *status.Sync {
 	return status.SyncOf(p.d.outbox.Status(context.Background()))
 }
 func (p healthPanel) Alarms() []status.Alarm {
-	return status.Alarms(p.d.health.Alarms(), p.d.vault.IntakeStopped())
+	return status.Alarms(append(p.d.health.Alarms(), p.d.custodyTimeAlarms()...), p.d.vault.IntakeStopped())
+}
+
+// wireCustodyTime builds the clock watch and, with a TSA configured, the
+// checkpoint timestamper; their alarms are recorded like the health ones.
+func (d *Daemon) wireCustodyTime() error {
+	alarms := pipeline.NewAlarmRecorder(d.vault, d.log)
+	d.clock = pipeline.NewClockWatch(d.cfg.Custody.Clock, pipeline.NewSystemClock(), d.vault, alarms, d.log)
+	if !d.cfg.Custody.Timestamp.Enabled() {
+		return nil
+	}
+	var err error
+	d.stamper, err = pipeline.NewStamper(d.cfg.Custody.Timestamp, d.vault, alarms, d.log)
+	return err
+}
+
+func (d *Daemon) custodyTimeAlarms() []hardware.Alarm {
+	out := d.clock.Alarms()
+	if d.stamper != nil {
+		out = append(out, d.stamper.Alarms()...)
+	}
+	return out
 }
 
 // intakeParts bring evidence in: docked cameras and RTSP cameras (and the
@@ -327,7 +357,7 @@ func (d *Daemon) intakeParts() []supervisor.Part {
 	}
 	d.camMu.Lock()
 	defer d.camMu.Unlock()
-	for _, src := range d.motionLive {
+	for _, src := range d.live {
 		parts = append(parts, motionPart(src))
 	}
 	for _, rec := range d.cameras {
@@ -355,11 +385,26 @@ func (d *Daemon) backgroundParts() []supervisor.Part {
 		named{"health", d.health},
 		heapTrimmer{every: 10 * time.Second},
 		named{"auth", d.auth}, // writes the failed-login summaries, the last at shutdown
+		d.clock,
 	}
 	for _, w := range d.webhooks {
 		parts = append(parts, w)
 	}
+	if d.stamper != nil {
+		parts = append(parts, d.stamper)
+	}
 	return parts
+}
+
+// analysisStats is each camera's live analysis counters.
+func (d *Daemon) analysisStats() map[string]motion.LiveStats {
+	d.camMu.Lock()
+	defer d.camMu.Unlock()
+	out := make(map[string]motion.LiveStats, len(d.live))
+	for _, src := range d.live {
+		out[src.CameraID()] = src.Stats()
+	}
+	return out
 }
 
 // DockStatus is every bay's offload progress, for the API and dashboard.

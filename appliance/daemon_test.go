@@ -52,6 +52,7 @@ func startDaemon(t *testing.T, mutate func(*config.Config)) (*Daemon, string) {
 	case a := <-addr:
 		return d, "http://" + a
 	case err := <-done:
+		done <- err // for the cleanup, which waits for it
 		t.Fatalf("daemon did not start: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("daemon did not start in time")

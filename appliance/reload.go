@@ -172,7 +172,7 @@ func restartOnly(old, next config.Config) []string {
 }
 
 func (d *Daemon) newTriageStage(cfg pipeline.TriageConfig) *pipeline.Follower {
-	return pipeline.NewTriageStage(d.vault, cfg, d.log)
+	return pipeline.NewTriageStage(d.vault, cfg, d.liveWindower, d.log)
 }
 
 func (d *Daemon) newRetention(cfg pipeline.RetentionConfig) *pipeline.Retention {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/capture/rtsp"
 	"github.com/edgetriage/edgetriage/testkit"
 	"github.com/edgetriage/edgetriage/triage/motion"
 )
@@ -81,5 +82,67 @@ func TestNewClipsAreTriagedFlaggedAndBrokenOnesMarked(t *testing.T) {
 	br, _ := d.vault.Item(broken.Digest)
 	if (e.Details["result"] != "undecodable" && e.Details["result"] != "partial") || !br.HasProblem(evidence.ProblemUndecodable) {
 		t.Fatalf("truncated clip: event %v, problems %v", e.Details, br.Problems)
+	}
+}
+
+// An RTSP camera's segments are triaged from its live analysis: once the
+// analysis watches (it connects, waits for a keyframe and learns the scene
+// for 2 s), a sealed segment is not decoded again; the first, partly
+// unwatched, is decoded from its file and merged. Events carry thumbnails
+// cut from the live pictures, and the flag rules see them.
+func TestCameraSegmentsAreTriagedFromLiveAnalysis(t *testing.T) {
+	srv := testkit.StartRTSP(t)
+	srv.Publish(t, "cam", filepath.Join(testFootage, "room-people-enter-leave.mp4"))
+	d, _ := startDaemon(t, func(c *config.Config) {
+		c.Cameras = []rtsp.Config{rtsp.Config{ID: "room", URL: srv.URL("cam"), SegmentLength: 4 * time.Second,
+			SpoolDir: filepath.Join(c.DataDir, "spool")}.WithDefaults()}
+		c.Triage.Flag = motion.FlagRules{LongerThan: motion.Duration(time.Second)}
+	})
+	segments := func() (live, merged []evidence.Item) {
+		d.vault.Items(func(it evidence.Item) bool {
+			if it.Source != "room" || it.Kind != evidence.KindVideo || !it.Parent.IsZero() {
+				return true
+			}
+			switch e, _ := triaged(d, it.Digest); e.Details["analysis"] {
+			case "live":
+				live = append(live, it)
+			case "live+file":
+				merged = append(merged, it)
+			}
+			return true
+		})
+		return live, merged
+	}
+	testkit.WaitFor(t, "six segments triaged from live analysis", 3*time.Minute, func() bool {
+		live, _ := segments()
+		return len(live) >= 6
+	})
+	live, merged := segments()
+	if len(merged) == 0 {
+		t.Error("no segment decoded again: the first one began before live analysis watched")
+	}
+	var withEvents int
+	for _, it := range live {
+		e, _ := triaged(d, it.Digest)
+		if e.Details["events"] == "0" {
+			continue
+		}
+		withEvents++
+		thumbs := 0
+		d.vault.Items(func(c evidence.Item) bool {
+			if c.Parent == it.Digest && c.Relation == "thumbnail" {
+				thumbs++
+			}
+			return true
+		})
+		if thumbs == 0 {
+			t.Errorf("live-triaged segment %s with %s events has no thumbnail", it.Digest.Short(), e.Details["events"])
+		}
+		if got, _ := d.vault.Item(it.Digest); got.Labels[evidence.LabelFlagged] == "" {
+			t.Errorf("segment %s with events %s not flagged (events longer than 1 s flag)", it.Digest.Short(), got.Labels["motion.segments"])
+		}
+	}
+	if withEvents == 0 {
+		t.Error("no live-triaged segment has an event: people walk in at 6, 18 and 23 s of every loop")
 	}
 }

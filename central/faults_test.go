@@ -297,8 +297,60 @@ func refusals(t *testing.T, conn testkit.S3Conn) {
 		t.Fatalf("verify the good station's item from S3: %+v %v", rep, err)
 	}
 	checkCosigned(t, cfg, stations["good"])
+	replacedDocumentsFail(t, cfg, "good", "proves-stored", stations["good"].item.Digest, stations["proves-stored"].item.Digest)
 	if _, err := Verify(context.Background(), cfg, "refuses", stations["refuses"].item.Digest); err == nil {
 		t.Error("an item without a receipt verifies")
+	}
+}
+
+// replacedDocumentsFail: each document kept beside an item (manifest,
+// witness record, receipt), replaced in central storage by a newer version
+// holding another station's genuine one, makes central verify fail from S3
+// alone; put back, the item verifies again.
+func replacedDocumentsFail(t *testing.T, cfg Config, id, other string, d, otherDigest evidence.Digest) {
+	t.Helper()
+	ctx := context.Background()
+	tg, err := cfg.Storage.target(target.Prefixed(id), nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	og, err := cfg.Storage.target(target.Prefixed(other), nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range []struct {
+		name    string
+		key     func(*s3.Target, evidence.Digest) string
+		finding string
+	}{
+		{"manifest", func(t *s3.Target, d evidence.Digest) string { return t.ManifestKey(d) }, "signature"},
+		{"witness record", WitnessKey, "witness"},
+		{"receipt", ReceiptKey, "receipt"},
+	} {
+		key := doc.key(tg, d)
+		genuine, err := tg.GetDocument(ctx, key, 64<<20)
+		if err != nil {
+			t.Fatalf("%s: %v", doc.name, err)
+		}
+		foreign, err := og.GetDocument(ctx, doc.key(og, otherDigest), 64<<20)
+		if err != nil {
+			t.Fatalf("%s of %s: %v", doc.name, other, err)
+		}
+		if err := tg.PutDocument(ctx, key, foreign, d); err != nil {
+			t.Fatal(err)
+		}
+		_, verr := Verify(ctx, cfg, id, d)
+		if err := tg.PutDocument(ctx, key, genuine, d); err != nil {
+			t.Fatal(err)
+		}
+		if !errors.Is(verr, ErrVerify) {
+			t.Errorf("%s replaced by %s's: verify says %v, want a finding", doc.name, other, verr)
+		} else {
+			t.Logf("%s replaced: %v", doc.name, verr)
+		}
+		if _, err := Verify(ctx, cfg, id, d); err != nil {
+			t.Errorf("the genuine %s put back: %v", doc.name, err)
+		}
 	}
 }
 

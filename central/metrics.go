@@ -19,7 +19,19 @@ type metrics struct {
 	acked    *prometheus.CounterVec
 	failures *prometheus.CounterVec
 	leases   prometheus.Gauge
+	// steps times an item's steps: what each costs is what an operator
+	// (and the bench) needs to tell central's overhead from the station's.
+	steps *prometheus.HistogramVec
 }
+
+// The steps of an item that the steps histogram times.
+const (
+	stepWitness  = "witness"     // a round's witnessing of the station's log: checkpoint, consistency proof, cosignature posted
+	stepManifest = "manifest"    // fetch and verify the manifest, hold its checkpoint to the witnessed one, get a challenge
+	stepTransfer = "transfer"    // station to central storage, through the digest and the proof
+	stepAck      = "ack"         // the whole acknowledgement: proof, station's receipt, checks, receipt stored
+	stepStation  = "station-ack" // the station's answer to the ack alone (its custody write included)
+)
 
 func newMetrics(st *store.Store) *metrics {
 	m := &metrics{
@@ -34,8 +46,11 @@ func newMetrics(st *store.Store) *metrics {
 			Help: "Items refused, by alarm kind."}, []string{"station", "kind"}),
 		leases: prometheus.NewGauge(prometheus.GaugeOpts{Name: "edgetriage_central_leased_stations",
 			Help: "Stations this worker follows now."}),
+		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "edgetriage_central_step_seconds",
+			Help:    "Time each step took: witness (once a round), then per item manifest, transfer, ack, and station-ack (the station's answer to the ack alone).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"step"}),
 	}
-	m.reg.MustRegister(m.pulled, m.stored, m.acked, m.failures, m.leases, fleetCollector{st: st})
+	m.reg.MustRegister(m.pulled, m.stored, m.acked, m.failures, m.leases, m.steps, fleetCollector{st: st})
 	return m
 }
 
@@ -76,4 +91,9 @@ func (c fleetCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descAlarms, prometheus.GaugeValue, 1, v.ID, kind)
 		}
 	}
+}
+
+// time observes how long a step took since start.
+func (m *metrics) time(step string, start time.Time) {
+	m.steps.WithLabelValues(step).Observe(time.Since(start).Seconds())
 }

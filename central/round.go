@@ -40,7 +40,9 @@ func (s *Service) round(ctx context.Context, stn *station, l store.Lease) (uint6
 		s.contact(ctx, l, err)
 		return l.Cursor, nil
 	}
+	start := time.Now()
 	w, err := s.witness(ctx, stn, l)
+	s.metrics.time(stepWitness, start)
 	if err := s.refused(ctx, stn, err); err != nil {
 		s.contact(ctx, l, err)
 		return l.Cursor, err
@@ -223,6 +225,7 @@ func manifestCheckpoint(raw []byte) ([]byte, error) {
 // place), through the digest and the proof of possession, and keeps the
 // witness record beside them.
 func (s *Service) storeItem(ctx context.Context, stn *station, l store.Lease, w *seen, it store.Item) (*possession, error) {
+	start := time.Now()
 	raw, err := stn.client.Manifest(ctx, it.Digest)
 	if err != nil {
 		return nil, err
@@ -235,6 +238,8 @@ func (s *Service) storeItem(ctx context.Context, stn *station, l store.Lease, w 
 	if err != nil {
 		return nil, err
 	}
+	s.metrics.time(stepManifest, start)
+	start = time.Now()
 	rc, inPlace, err := s.copyPushed(ctx, stn, it, m, proof)
 	if err == nil && !inPlace {
 		rc, err = s.stream(ctx, stn, l, it, m, proof)
@@ -252,6 +257,7 @@ func (s *Service) storeItem(ctx context.Context, stn *station, l store.Lease, w 
 		return nil, err
 	}
 	s.metrics.stored.WithLabelValues(stn.id).Inc()
+	s.metrics.time(stepTransfer, start)
 	proof.whole = inPlace || rc.BytesSent == it.Size
 	proof.manifest = msum[:]
 	return proof, nil
@@ -424,6 +430,7 @@ func (s *Service) challenge(ctx context.Context, stn *station, d evidence.Digest
 // byte to, and the copy may have come in by another way), central reads
 // the item from the station once more, through the digest, and acks that.
 func (s *Service) acknowledge(ctx context.Context, stn *station, l store.Lease, it store.Item, proof *possession) error {
+	start := time.Now()
 	fromStorage := proof == nil || !proof.whole || time.Now().After(proof.ch.ExpiresAt)
 	if fromStorage {
 		var err error
@@ -431,7 +438,9 @@ func (s *Service) acknowledge(ctx context.Context, stn *station, l store.Lease, 
 			return err
 		}
 	}
+	asked := time.Now()
 	raw, err := stn.client.Ack(ctx, it.Digest, proof.ch, proof.h.Sum(nil), proof.manifest)
+	s.metrics.time(stepStation, asked)
 	if fromStorage && pull.IsStatus(err, http.StatusConflict) {
 		s.log.Info("ack over the stored copy refused; reading the item from the station again", "station", stn.id, "digest", it.Digest.Short(), "err", err)
 		if proof, err = s.prove(ctx, stn, it, func(ctx context.Context, d evidence.Digest) (io.ReadCloser, int64, error) {
@@ -465,6 +474,7 @@ func (s *Service) acknowledge(ctx context.Context, stn *station, l store.Lease, 
 		return err
 	}
 	s.metrics.acked.WithLabelValues(stn.id).Inc()
+	s.metrics.time(stepAck, start)
 	s.log.Info("item acknowledged", "station", stn.id, "digest", it.Digest.Short(), "receipt_seq", r.Seq)
 	return nil
 }

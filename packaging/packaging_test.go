@@ -83,7 +83,7 @@ func TestUnitSecurityExposure(t *testing.T) {
 	if score > 2.5 {
 		t.Errorf("exposure %s is above the goal of 2.5", m[1])
 	}
-	for _, must := range []string{"Type=notify", "WatchdogSec=", "Restart=on-failure", "ProtectSystem=strict",
+	for _, must := range []string{"Type=notify", "ExecReload=/usr/bin/edgetriage reload", "WatchdogSec=", "Restart=on-failure", "ProtectSystem=strict",
 		"ReadWritePaths=/media/edgetriage/dock", "StateDirectory=edgetriage", "PrivateTmp=yes", "NoNewPrivileges=yes",
 		"ProtectHome=yes", "CapabilityBoundingSet=\n", "SystemCallFilter=@system-service"} {
 		raw, _ := os.ReadFile("systemd/edgetriage.service")

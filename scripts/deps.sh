@@ -17,6 +17,7 @@ packages=(
   debootstrap                                        # the package's install test in a fresh Debian root
   postgresql                                         # central's state (scripts/pgserver.sh runs its own cluster)
   espeak-ng                                          # speech for the audio redaction and voice activity tests
+  openssl                                            # the loopback RFC 3161 TSA of the custody log tests (openssl ts -reply)
 )
 
 missing=()

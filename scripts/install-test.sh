@@ -16,14 +16,15 @@
 #
 # The debootstrapped root and apt's downloads are cached in
 # ~/.cache/edgetriage/install-test, so only the first run fetches them all.
-# EDGETRIAGE_INSTALL_TEST_PORT (default 35330) and the port above it are
+# EDGETRIAGE_INSTALL_TEST_PORT (default: a free pair from 35330 up)
+# and the port above it are
 # the daemon's HTTPS and WebRTC ports on loopback.
 set -euo pipefail
 
 new_deb="$(readlink -f "${1:?usage: install-test.sh NEW.deb [OLD.deb]}")"
 old_deb="${2:+$(readlink -f "$2")}"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-port="${EDGETRIAGE_INSTALL_TEST_PORT:-35330}"
+port="${EDGETRIAGE_INSTALL_TEST_PORT:-}"
 mirror="${EDGETRIAGE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/edgetriage/install-test"
 tarball="$cache/bookworm-minbase.tar.gz"
@@ -32,6 +33,19 @@ tarball="$cache/bookworm-minbase.tar.gz"
 command -v debootstrap >/dev/null || { echo "install-test: needs debootstrap (scripts/deps.sh installs it)" >&2; exit 2; }
 
 say() { echo "install-test: $*" >&2; }
+
+# free_ports prints a free port from 35330 up, from a random start as runs
+# that have not yet started their daemon cannot be seen, with the
+# one above it, on TCP and UDP: several runs may share a machine.
+free_ports() {
+  local p used
+  used="$(ss -Hlntu 2>/dev/null | awk '{ n = split($5, a, ":"); print a[n] }')"
+  for ((p = 35330 + 2 * (RANDOM % 100); p < 35600; p += 2)); do
+    grep -qxE "$p|$((p + 1))" <<<"$used" || { echo "$p"; return 0; }
+  done
+  return 1
+}
+[ -n "$port" ] || port="$(free_ports)" || { say "no free port pair from 35330"; exit 1; }
 fail() { say "FAIL: $*"; exit 1; }
 started=$SECONDS
 
@@ -55,7 +69,7 @@ daemon_pid=""
 # the host's /dev must never meet rm -rf.
 cleanup() {
   if [ -n "$daemon_pid" ]; then kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; fi
-  for m in var/cache/apt/archives sys dev/pts dev proc; do
+  for m in sys dev/pts dev proc; do
     mountpoint -q "$root/$m" 2>/dev/null && umount -l "$root/$m"
   done
   if [ -z "$(findmnt -rn -o TARGET | grep -F "$root" || true)" ]; then
@@ -71,7 +85,11 @@ mount -t proc proc "$root/proc"
 mount --bind /dev "$root/dev"
 mount --bind /dev/pts "$root/dev/pts"
 mount --bind -o ro /sys "$root/sys"
-mount --bind "$cache/archives" "$root/var/cache/apt/archives"
+# apt's downloads: linked in and out rather than bound, as apt locks its
+# archive directory for a whole run and runs may overlap.
+cp -al "$cache/archives/." "$root/var/cache/apt/archives/" 2>/dev/null ||
+  cp -a "$cache/archives/." "$root/var/cache/apt/archives/"
+keep_downloads() { cp -aln "$root/var/cache/apt/archives/"*.deb "$cache/archives/" 2>/dev/null || true; }
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 printf 'Acquire::Check-Valid-Until "false";\nAcquire::Check-Date "false";\n' >"$root/etc/apt/apt.conf.d/99install-test"
 # Keep what apt downloads, so the next run fetches nothing it has.
@@ -92,6 +110,7 @@ install_deb() {
   cp "$deb" "$root/tmp/"
   say "apt-get install ./$(basename "$deb")"
   apt_in_root install "./tmp/$(basename "$deb")" >"$work/apt.log" 2>&1 || { tail -30 "$work/apt.log" >&2; fail "apt-get install"; }
+  keep_downloads
   in_root dpkg-query -W -f='${Version}' edgetriage | grep -qxF "$(deb_version "$deb")" || fail "dpkg does not list $(deb_version "$deb")"
 }
 
@@ -174,6 +193,7 @@ if [ -n "$old_deb" ]; then
   stop_daemon
   before_objects="$(objects)"
   before_offloaded="$(count_events file-offloaded)"
+  before_migrated="$(count_events schema-migrated)"
   [ "$before_objects" -ge 2 ] && [ "$before_offloaded" -ge 2 ] || fail "the dock offloaded $before_objects objects, $before_offloaded events"
   say "v$(deb_version "$old_deb") offloaded $before_offloaded files ($before_objects objects)"
 
@@ -186,8 +206,8 @@ if [ -n "$old_deb" ]; then
   [ "$(objects)" = "$before_objects" ] || fail "objects went from $before_objects to $(objects)"
   [ "$(count_events file-offloaded)" = "$before_offloaded" ] || fail "files offloaded again after the upgrade"
   [ "$(count_events ingested-again)" = 0 ] || fail "items ingested again after the upgrade"
-  [ "$(count_events schema-migrated)" -ge 1 ] || fail "no schema migration recorded"
-  cp "$work/pinned.pub" "$root/tmp/pinned.pub"
+  [ "$(count_events schema-migrated)" -gt "$before_migrated" ] || fail "no schema migration recorded by the new version"
+  install -m 0644 "$work/pinned.pub" "$root/tmp/pinned.pub" # the vault's copy is 0640 (UMask=0027), root's here
   as_user edgetriage verify --data /var/lib/edgetriage --pubkey /tmp/pinned.pub >"$work/verify.log" 2>&1 ||
     { cat "$work/verify.log" >&2; fail "verify after the upgrade"; }
   say "upgraded to $(deb_version "$new_deb"): migrated, verify passes with the key pinned before, nothing offloaded again"

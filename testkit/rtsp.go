@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,7 +35,9 @@ type RTSPServer struct {
 type stream struct {
 	out       *gortsplib.ServerStream
 	publisher *gortsplib.ServerSession
-	flowing   bool
+	// first is when the publisher's first video packet arrived: the
+	// moment its clip's time 0 went out to readers. Zero until then.
+	first time.Time
 }
 
 // StartRTSP starts a server on a free loopback port; it stops at cleanup.
@@ -49,7 +52,9 @@ func StartRTSP(t testing.TB) *RTSPServer {
 		if err != nil {
 			break
 		}
-		s.srv = &gortsplib.Server{Handler: s, RTSPAddress: s.addr}
+		// A 1080p keyframe at 4 Mbit/s is hundreds of packets; the
+		// default queue (256) drops them for a reader on a busy machine.
+		s.srv = &gortsplib.Server{Handler: s, RTSPAddress: s.addr, WriteQueueSize: 4096}
 		if err = s.srv.Start(); err == nil {
 			t.Cleanup(s.srv.Close)
 			return s
@@ -76,30 +81,70 @@ func (s *RTSPServer) URL(path string) string { return "rtsp://" + s.addr + "/" +
 // killed at cleanup.
 func (s *RTSPServer) Publish(t testing.TB, path, clip string) {
 	t.Helper()
-	cmd := exec.Command("ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
-		"-re", "-stream_loop", "-1", "-i", clip, "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", s.URL(path))
+	s.start(t, path, clip, nil, []string{"-stream_loop", "-1"})
+	s.FirstPacket(t, path)
+}
+
+// PublishNiced is Publish with the publisher at the lowest CPU priority
+// (nice 19): for benchmarks of many cameras, where the cameras are not
+// what is measured and must not take the cores from what is.
+func (s *RTSPServer) PublishNiced(t testing.TB, path, clip string) {
+	t.Helper()
+	s.start(t, path, clip, []string{"nice", "-n", "19"}, []string{"-stream_loop", "-1"})
+	s.FirstPacket(t, path)
+}
+
+// PublishOnce starts an ffmpeg publisher playing clip once into path in
+// real time, with input options such as "-t", "27", and returns without
+// waiting (FirstPacket says when it began). kill stops it, as a camera
+// that drops off the network; it is also called at cleanup.
+func (s *RTSPServer) PublishOnce(t testing.TB, path, clip string, input ...string) (kill func()) {
+	t.Helper()
+	return s.start(t, path, clip, nil, input)
+}
+
+func (s *RTSPServer) start(t testing.TB, path, clip string, prefix, input []string) func() {
+	t.Helper()
+	args := append(slices.Clone(prefix), "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re")
+	args = append(append(args, input...), "-i", clip, "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", s.URL(path))
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start ffmpeg publisher: %v", err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for !s.flowing(path) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no video from the publisher on %s after 15 s", path)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var once sync.Once
+	kill := func() {
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGKILL)
+			cmd.Wait()
+		})
 	}
+	t.Cleanup(kill)
+	return kill
 }
 
-func (s *RTSPServer) flowing(path string) bool {
+// FirstPacket waits (up to 20 s) for the first video packet of path's
+// current publisher and returns when it reached the server.
+func (s *RTSPServer) FirstPacket(t testing.TB, path string) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if at := s.first(path); !at.IsZero() {
+			return at
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no video from a publisher on %s after 20 s", path)
+	return time.Time{}
+}
+
+func (s *RTSPServer) first(path string) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.streams[path]
-	return st != nil && st.flowing
+	if st := s.streams[path]; st != nil {
+		return st.first
+	}
+	return time.Time{}
 }
 
 // OnSessionClose ends a path whose publisher left.
@@ -171,7 +216,9 @@ func (s *RTSPServer) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Re
 	ctx.Session.OnPacketRTPAny(func(m *description.Media, _ format.Format, pkt *rtp.Packet) {
 		if m.Type == description.MediaTypeVideo {
 			s.mu.Lock()
-			st.flowing = true
+			if st.first.IsZero() {
+				st.first = time.Now()
+			}
 			s.mu.Unlock()
 		}
 		st.out.WritePacketRTP(m, pkt)

@@ -109,6 +109,12 @@ type Report struct {
 	Key        ed25519.PublicKey // the signer; proves origin only when it was pinned
 	Pinned     bool
 	Checkpnt   uint64
+	// Checkpoint is what the manifest's checkpoint says, and Timestamp the
+	// TSA token the manifest carries for it, if any (unchecked here: only
+	// custodylog.VerifyCheckpointTimestamp with the TSA's certificate
+	// gives it weight).
+	Checkpoint custodylog.Checkpoint
+	Timestamp  *evidence.CheckpointTimestamp
 }
 
 // Summary is what the bundle proves, in a line.
@@ -180,7 +186,7 @@ func verifyFrom(r io.Reader, path string, pinned ed25519.PublicKey) (Report, err
 			path, digest.Short(), size, m.Item.Digest.Short(), m.Item.Size, evidence.ErrManifest)
 	}
 	return Report{Item: m.Item, Events: len(m.Events), Key: m.Key, Pinned: pinned != nil, Checkpnt: uint64(m.Size),
-		Format: m.Format, ProofBytes: m.ProofBytes}, nil
+		Format: m.Format, ProofBytes: m.ProofBytes, Checkpoint: m.Checkpoint, Timestamp: m.Timestamp}, nil
 }
 
 // maxManifest bounds what verify reads of a manifest; a v2 manifest's

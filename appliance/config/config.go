@@ -48,6 +48,9 @@ type Config struct {
 	Witnesses []string `yaml:"witnesses"`
 	// CheckpointInterval is how often the chain head is signed while running.
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// Custody is the custody log's trusted time: an RFC 3161 TSA that
+	// stamps checkpoints (off by default) and the system clock's watch.
+	Custody pipeline.CustodyConfig `yaml:"custody"`
 	// ShutdownTimeout bounds an orderly stop; past it the daemon exits anyway.
 	ShutdownTimeout time.Duration            `yaml:"shutdown_timeout"`
 	Retention       pipeline.RetentionConfig `yaml:"retention"`
@@ -114,6 +117,7 @@ func Default() Config {
 		WebRTC:             WebRTC{UDPAddr: "127.0.0.1:8189"},
 		Log:                Log{Level: "info", Format: "text"},
 		CheckpointInterval: time.Minute,
+		Custody:            pipeline.DefaultCustody(),
 		ShutdownTimeout:    15 * time.Second,
 		Retention:          pipeline.DefaultRetention(),
 		Metrics:            Metrics{Enabled: true},
@@ -276,7 +280,7 @@ func (c Config) Validate() error {
 	for _, s := range []struct {
 		name    string
 		section interface{ Validate() error }
-	}{{"retention", c.Retention}, {"sync", c.Sync}, {"triage", c.Triage}, {"redaction", c.Redaction}, {"auth", c.Auth}, {"alerts", c.Alerts}} {
+	}{{"custody", c.Custody}, {"retention", c.Retention}, {"sync", c.Sync}, {"triage", c.Triage}, {"redaction", c.Redaction}, {"auth", c.Auth}, {"alerts", c.Alerts}} {
 		if err := s.section.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("'%s': %w", s.name, err))
 		}

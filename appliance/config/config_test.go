@@ -56,6 +56,11 @@ func TestBadValuesAreNamed(t *testing.T) {
 		"sync:\n  windows: [\"25:00-06:00\"]\n":    "'sync': 'windows'",
 		"retention:\n  interval: 0s\n":             "'retention': 'interval'",
 		"triage:\n  flag:\n    longer_than: -1s\n": "'triage': 'flag'",
+		"custody:\n  timestamp:\n    url: tsa.example\n    ca_cert: /nonexistent.pem\n": "'custody': 'timestamp.url'",
+		"custody:\n  timestamp:\n    url: http://tsa.example/\n":                        "'custody': 'timestamp.ca_cert'",
+		"custody:\n  timestamp:\n    url: http://tsa.example/\n    interval: 0s\n":      "'timestamp.interval' must be greater than zero",
+		"custody:\n  clock:\n    jump_threshold: 0s\n":                                  "'custody': 'clock.jump_threshold'",
+		"custody:\n  timestamp:\n    ur1: http://tsa.example/\n":                        "ur1",
 	} {
 		_, err := Load(write(t, text), nil)
 		if err == nil || !strings.Contains(err.Error(), key) {

@@ -67,6 +67,7 @@ const (
 	ActionAlarm           Action = "alarm"
 	ActionIntakeStop      Action = "intake-stopped"
 	ActionIntakeResume    Action = "intake-resumed"
+	ActionClockJump       Action = "clock-jump" // the wall clock moved against the monotonic clock (details: both readings)
 	ActionFirmware        Action = "firmware"
 	ActionTokenIssued     Action = "token-issued"  // a central client was given a bearer token
 	ActionTokenRevoked    Action = "token-revoked" // ... and it was taken away

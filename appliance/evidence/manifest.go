@@ -154,6 +154,21 @@ type ManifestV2 struct {
 	Events     []CustodyEvent  `json:"events"`
 	Checkpoint string          `json:"checkpoint"` // C2SP signed note of the log
 	Proofs     []EventProof    `json:"proofs"`
+	// Timestamp, when the appliance had one, is a TSA's RFC 3161 token
+	// over a checkpoint of the log no larger than Checkpoint's, with the
+	// proof that Checkpoint's tree extends it.
+	Timestamp *CheckpointTimestamp `json:"timestamp,omitempty"`
+}
+
+// CheckpointTimestamp is a trusted time for a checkpoint: Token is a
+// time-stamp authority's RFC 3161 token (DER) over SHA-256 of Note, the
+// appliance's signed checkpoint note. Consistency proves a later
+// checkpoint's tree extends Note's (base64 hashes, RFC 6962 order; empty
+// when both are the same size).
+type CheckpointTimestamp struct {
+	Note        string   `json:"note"`
+	Token       []byte   `json:"token"`
+	Consistency []string `json:"consistency,omitempty"`
 }
 
 // EventProof proves event Seq is leaf Seq-1 of the checkpoint's tree.

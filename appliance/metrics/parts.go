@@ -10,6 +10,7 @@ import (
 	"github.com/edgetriage/edgetriage/capture/rtsp"
 	"github.com/edgetriage/edgetriage/firmware"
 	"github.com/edgetriage/edgetriage/sync/outbox"
+	"github.com/edgetriage/edgetriage/triage/motion"
 )
 
 // Names follow Prometheus' conventions: counters end in _total and carry
@@ -33,9 +34,11 @@ var (
 	descSyncFailing  = prometheus.NewDesc("edgetriage_sync_failing_items", "Outbox entries whose last attempt failed.", nil, nil)
 	descFirmware     = prometheus.NewDesc("edgetriage_firmware_cameras", "Cameras by firmware update state.", []string{"state"}, nil)
 	descTriageQueue  = prometheus.NewDesc("edgetriage_stage_backlog_events", "Custody events a pipeline stage has yet to look at.", []string{"stage"}, nil)
+	descLiveCPU      = prometheus.NewDesc("edgetriage_camera_analysis_cpu_seconds_total", "CPU time live analysis used, per camera: its decoder (part=decode) and the detector with thumbnails (part=detect).", []string{"camera", "part"}, nil)
+	descLiveFrames   = prometheus.NewDesc("edgetriage_camera_analysis_frames_total", "Frames live analysis analysed, per camera.", []string{"camera"}, nil)
 	partDescriptions = []*prometheus.Desc{descDockRead, descDockPending, descDockState, descCamFrames, descCamBytes, descCamGaps,
 		descCamSegments, descCamLost, descCamLastSeg, descCamUp, descSyncItems, descSyncSent, descSyncPending, descSyncFailing,
-		descFirmware, descTriageQueue}
+		descFirmware, descTriageQueue, descLiveCPU, descLiveFrames}
 )
 
 // Parts are the daemon's parts, read at scrape time from their own status
@@ -51,6 +54,9 @@ type Parts struct {
 	Stages []Stage
 	// Version is the running binary's, for edgetriage_build_info.
 	Version string
+	// Analysis is each camera's live analysis counters, by camera id; nil
+	// when no camera is analysed live.
+	Analysis func() map[string]motion.LiveStats
 }
 
 // Stage is a pipeline stage that follows the custody chain.
@@ -118,6 +124,16 @@ func (p Parts) Collect(ch chan<- prometheus.Metric) {
 		}
 		for state, n := range counts {
 			gauge(descFirmware, float64(n), state)
+		}
+	}
+	if p.Analysis != nil {
+		counter := func(desc *prometheus.Desc, v float64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, v, labels...)
+		}
+		for cam, st := range p.Analysis() {
+			counter(descLiveCPU, st.DecodeCPU.Seconds(), cam, "decode")
+			counter(descLiveCPU, st.AnalysisCPU.Seconds(), cam, "detect")
+			counter(descLiveFrames, float64(st.Frames), cam)
 		}
 	}
 	if head, err := p.Head(); err == nil {

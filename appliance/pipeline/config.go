@@ -95,6 +95,11 @@ type TriageConfig struct {
 	Sources map[string]motion.Config `yaml:"sources"`
 	// Flag decides which items are flagged (sent to central, redacted).
 	Flag motion.FlagRules `yaml:"flag"`
+	// CCTVPrefilter turns the compressed-domain prefilter on for the RTSP
+	// segments file triage decodes again (those with time live analysis
+	// did not watch), whatever the motion section says: CCTV footage is
+	// mostly still, which is what the prefilter skips.
+	CCTVPrefilter bool `yaml:"cctv_prefilter"`
 }
 
 // For is the motion configuration for items from source.
@@ -155,8 +160,11 @@ func DefaultRetention() RetentionConfig {
 	return RetentionConfig{HighWatermarkPercent: 85, LowWatermarkPercent: 75, ReserveMB: 1024, Interval: 30 * time.Second}
 }
 
-// DefaultTriage triages every new video with the detector's defaults.
-func DefaultTriage() TriageConfig { return TriageConfig{Enabled: true, Motion: motion.DefaultConfig()} }
+// DefaultTriage triages every new video with the detector's defaults, and
+// RTSP segments not watched live with the prefilter.
+func DefaultTriage() TriageConfig {
+	return TriageConfig{Enabled: true, Motion: motion.DefaultConfig(), CCTVPrefilter: true}
+}
 
 // DefaultRedaction redacts every flagged clip at once, fast.
 func DefaultRedaction() RedactionConfig { return RedactionConfig{OnFlag: true, Fast: true} }
@@ -190,6 +198,9 @@ func inheritMotion(base, over motion.Config) motion.Config {
 	}
 	if over.AnalysisFPS == 0 {
 		over.AnalysisFPS = base.AnalysisFPS
+	}
+	if over.LiveAnalysisFPS == 0 {
+		over.LiveAnalysisFPS = base.LiveAnalysisFPS
 	}
 	if over.PrefilterMaxSpan == 0 {
 		over.PrefilterMaxSpan = base.PrefilterMaxSpan

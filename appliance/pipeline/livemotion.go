@@ -11,12 +11,14 @@ import (
 	"github.com/edgetriage/edgetriage/triage/motion"
 )
 
-// NewLiveMotion is the motion signal of a motion-only camera: an RTSP
-// client of its own on the camera's sub-stream (the main stream when it has
-// none), so analysis never touches what is recorded. The recorder asks it
-// when it seals a segment; it keeps motion history long enough for any
-// segment plus its rolls. Its tamper alerts go into v's custody chain.
-func NewLiveMotion(cam rtsp.Config, cfg motion.Config, v *vault.Vault, log *slog.Logger) (*motion.LiveSource, error) {
+// NewLiveAnalysis is a camera's live analysis: an RTSP client of its own
+// on the camera's sub-stream (the main stream when it has none), so
+// analysis never touches what is recorded, decoded once at the live
+// analysis rate. Triage asks it for each sealed segment; a motion-only
+// recorder asks it whether to keep one. It keeps its history long enough
+// for any segment plus its rolls and a triage backlog. Its tamper alerts
+// go into v's custody chain as they are raised.
+func NewLiveAnalysis(cam rtsp.Config, cfg motion.Config, v *vault.Vault, log *slog.Logger) (*motion.LiveSource, error) {
 	url := cam.SubStreamURL
 	if url == "" {
 		url = cam.URL

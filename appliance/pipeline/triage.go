@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
@@ -20,17 +21,41 @@ import (
 // as items linked to the clip, tamper alerts and the flag decision go into
 // the custody chain. A clip the decoder refuses is marked with its error
 // and the stage moves on; triage never blocks ingest or sync.
+//
+// An RTSP segment is triaged from what its camera's live analysis saw
+// while it was recorded (LiveWindower): watched throughout, it is not
+// decoded again. With time live analysis did not watch (the sub-stream was
+// down, analysis was restarting), it is decoded from the file, with the
+// prefilter when cctv_prefilter says so, and the two are merged so that
+// every tamper alert reaches the chain once: live alerts were appended when
+// they were raised.
 type TriageStage struct {
 	vault *vault.Vault
 	cfg   TriageConfig
+	live  func(cameraID string) LiveWindower
 	log   *slog.Logger
+}
+
+// LiveWindower is a camera's live analysis as triage asks it: what it saw
+// over a stretch of the appliance clock.
+type LiveWindower interface {
+	Window(from, to time.Time) motion.LiveWindow
 }
 
 const actorTriage evidence.Actor = "appliance:triage"
 
-// NewTriageStage is the triage stage as a follower of v's custody chain.
-func NewTriageStage(v *vault.Vault, cfg TriageConfig, log *slog.Logger) *Follower {
-	s := &TriageStage{vault: v, cfg: cfg, log: log}
+// How a result was reached, in the triaged event's details.
+const (
+	analysisFile     = "file"
+	analysisLive     = "live"
+	analysisLiveFile = "live+file" // partly watched: decoded again, merged
+)
+
+// NewTriageStage is the triage stage as a follower of v's custody chain;
+// live returns an RTSP camera's live analysis (nil when it has none). It
+// is asked for each segment: cameras come and go with reloads.
+func NewTriageStage(v *vault.Vault, cfg TriageConfig, live func(cameraID string) LiveWindower, log *slog.Logger) *Follower {
+	s := &TriageStage{vault: v, cfg: cfg, live: live, log: log}
 	return newFollower("triage", s.vault, s.log,
 		func(e evidence.CustodyEvent) bool {
 			return e.Action == evidence.ActionIngested && !e.Item.IsZero()
@@ -46,7 +71,37 @@ func (s *TriageStage) handle(ctx context.Context, e evidence.CustodyEvent) error
 	if it.Kind != evidence.KindVideo || !it.Parent.IsZero() || it.State != evidence.StateStored {
 		return nil
 	}
-	res, err := motion.Analyze(ctx, s.vault.ObjectPath(it.Digest), withRecord(s.cfg.For(it.Source), it.Media))
+	cfg := withRecord(s.cfg.For(it.Source), it.Media)
+	src, segment := s.liveSource(it)
+	if !segment {
+		return s.triageFile(ctx, it, cfg, nil)
+	}
+	w := src.Window(it.CapturedStart, it.CapturedEnd)
+	if w.Complete {
+		// Its alerts reached the chain when they were raised.
+		return s.record(ctx, it, w.Result, nil, nil, analysisLive)
+	}
+	cfg.Prefilter = cfg.Prefilter || s.cfg.CCTVPrefilter
+	return s.triageFile(ctx, it, cfg, &w)
+}
+
+// liveSource is the live analysis of the camera that recorded it, when it
+// is an RTSP segment and the camera has one.
+func (s *TriageStage) liveSource(it evidence.Item) (LiveWindower, bool) {
+	if it.Labels["origin"] != "rtsp" || it.CapturedStart.IsZero() || !it.CapturedEnd.After(it.CapturedStart) {
+		return nil, false
+	}
+	if s.live == nil {
+		return nil, false
+	}
+	src := s.live(it.Source)
+	return src, src != nil
+}
+
+// triageFile decodes the clip; live, when set, is what live analysis saw
+// of it, merged in.
+func (s *TriageStage) triageFile(ctx context.Context, it evidence.Item, cfg motion.Config, live *motion.LiveWindow) error {
+	res, err := motion.Analyze(ctx, s.vault.ObjectPath(it.Digest), cfg)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -57,7 +112,11 @@ func (s *TriageStage) handle(ctx context.Context, e evidence.CustodyEvent) error
 	if err != nil && decodeErr == nil {
 		return err
 	}
-	return s.record(ctx, it, res, decodeErr)
+	if live == nil {
+		return s.record(ctx, it, res, decodeErr, res.Alerts, analysisFile)
+	}
+	merged, fresh := live.Merge(res)
+	return s.record(ctx, it, merged, decodeErr, fresh, analysisLiveFile)
 }
 
 // markUndecodable keeps the clip, marked with the decoder's own words.
@@ -74,7 +133,9 @@ func (s *TriageStage) markUndecodable(ctx context.Context, it evidence.Item, de 
 	return err
 }
 
-func (s *TriageStage) record(ctx context.Context, it evidence.Item, res motion.Result, partial *motion.DecodeError) error {
+// record stores the result and appends the flag decision and the alerts
+// in raise (those not in the chain yet).
+func (s *TriageStage) record(ctx context.Context, it evidence.Item, res motion.Result, partial *motion.DecodeError, raise []motion.Alert, analysis string) error {
 	for i, ev := range res.Events {
 		if len(ev.Thumbnail) == 0 {
 			continue
@@ -97,7 +158,7 @@ func (s *TriageStage) record(ctx context.Context, it evidence.Item, res motion.R
 		return err
 	}
 	details := map[string]string{"result": "ok", "events": strconv.Itoa(len(res.Events)),
-		"frames": strconv.Itoa(res.Frames), "decoded": strconv.Itoa(res.Decoded)}
+		"frames": strconv.Itoa(res.Frames), "decoded": strconv.Itoa(res.Decoded), "analysis": analysis}
 	if partial != nil {
 		details["result"], details["error"] = "partial", partial.Reason
 	}
@@ -112,7 +173,7 @@ func (s *TriageStage) record(ctx context.Context, it evidence.Item, res motion.R
 		}}); err != nil {
 		return err
 	}
-	for _, a := range res.Alerts {
+	for _, a := range raise {
 		if _, err := s.vault.Append(ctx, evidence.CustodyEvent{Actor: actorTriage, Action: evidence.ActionTamperAlert,
 			Item: it.Digest, Details: a.Details()}); err != nil {
 			return err

@@ -165,20 +165,30 @@ func (g *Group) Add(p Part) error {
 // Remove stops the part of that name alone (its context ends, as at
 // shutdown) and waits for it until deadline ends; the others run on.
 func (g *Group) Remove(deadline context.Context, name string) error {
+	select {
+	case <-g.Cancel(name):
+		return nil
+	case <-deadline.Done():
+		return fmt.Errorf("%s: %s did not stop in time", g.name, name)
+	}
+}
+
+// Cancel takes the part of that name out of the group and ends its
+// context without waiting; the channel is closed once it has returned (at
+// once when no such part runs). A part of the same name may join again
+// meanwhile: waiting for the old one first is the caller's choice.
+func (g *Group) Cancel(name string) <-chan struct{} {
 	g.mu.Lock()
 	m := g.parts[name]
 	delete(g.parts, name)
 	g.mu.Unlock()
 	if m == nil {
-		return nil
+		done := make(chan struct{})
+		close(done)
+		return done
 	}
 	m.cancel()
-	select {
-	case <-m.done:
-		return nil
-	case <-deadline.Done():
-		return fmt.Errorf("%s: %s did not stop in time", g.name, name)
-	}
+	return m.done
 }
 
 // Has says whether a part of that name was started and not removed.

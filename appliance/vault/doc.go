@@ -24,6 +24,14 @@
 //	    <seq uint64 big-endian> -> JSON evidence.Checkpoint
 //	item_events/            (schema 2) per-item index of the chain
 //	    <digest 32 bytes><seq 8 bytes> -> empty
+//	tree/                   (schema 4) the custody log's Merkle tree, tlog's stored-hash layout
+//	    <stored hash index uint64 big-endian> -> 32-byte hash
+//	log_checkpoints/        (schema 4) signed checkpoint notes (C2SP), the newest per tree size
+//	    <tree size uint64 big-endian> -> note bytes
+//	cosignatures/           (schema 4) checkpoints witnesses co-signed
+//	    <tree size uint64 big-endian><witness name> -> note bytes
+//	timestamps/             (schema 5) RFC 3161 tokens over checkpoint notes
+//	    <tree size uint64 big-endian> -> JSON evidence.CheckpointTimestamp (the note stamped, the token)
 //	state/                  (schema 3) small durable state of other parts of the
 //	    <component>/<key> -> bytes        daemon (queues, cursors), one sub-bucket each
 //

@@ -39,8 +39,12 @@ func (v *Vault) Manifest(ctx context.Context, d evidence.Digest) ([]byte, error)
 		if err != nil {
 			return err
 		}
+		stamp, err := newestStampTx(tx, cp.Size)
+		if err != nil {
+			return err
+		}
 		m = evidence.ManifestV2{PublicKey: hex.EncodeToString(v.pub), Record: bytes.Clone(raw), Events: events,
-			Checkpoint: string(cp.Signed), Proofs: proofs}
+			Checkpoint: string(cp.Signed), Proofs: proofs, Timestamp: stamp}
 		return nil
 	})
 	if err != nil {

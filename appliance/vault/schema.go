@@ -19,6 +19,8 @@ var (
 	bucketTree           = []byte("tree")
 	bucketLogCheckpoints = []byte("log_checkpoints")
 	bucketCosignatures   = []byte("cosignatures")
+	// schema 5: TSA timestamps of checkpoints.
+	bucketTimestamps = []byte("timestamps")
 
 	keySchemaVersion = []byte("schema_version")
 	keyApplianceID   = []byte("appliance_id")
@@ -37,6 +39,7 @@ var migrations = []migration{
 	{"index custody events by item", migrateItemEvents},
 	{"add durable component state", migrateState},
 	{"build the custody log's Merkle tree", migrateTree},
+	{"add TSA timestamps of checkpoints", migrateTimestamps},
 }
 
 // SchemaVersion is the version an index has once every migration has run.

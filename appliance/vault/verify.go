@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
 )
 
 // Finding is one thing verify found wrong. Item or Seq names the culprit.
@@ -47,12 +49,19 @@ type Report struct {
 	Checkpoints int    `json:"checkpoints"`
 	// Cosigned counts the checkpoints witnesses co-signed.
 	Cosigned int `json:"cosigned"`
+	// Timestamps counts the checkpoints a TSA stamped; TrustedTimes are
+	// those whose token verified against VerifyOptions.TSARoots.
+	Timestamps   int                            `json:"timestamps"`
+	TrustedTimes []custodylog.StampedCheckpoint `json:"trusted_times,omitempty"`
 	// Fingerprint is the key the checkpoints were checked with, and Pinned
 	// says whether the caller supplied it: an unpinned key was read from
 	// the vault being checked, so it proves integrity, never origin.
 	Fingerprint string    `json:"key_fingerprint,omitempty"`
 	Pinned      bool      `json:"pinned"`
 	Findings    []Finding `json:"findings,omitempty"`
+	// Notes explain what looked wrong but the chain accounts for, such as
+	// checkpoint times that run backwards across a recorded clock jump.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // VerifyOptions say what Verify may trust; none of it comes from the vault.
@@ -75,6 +84,9 @@ type VerifyOptions struct {
 	// Cosigned are checkpoints co-signed by a witness, obtained outside
 	// the vault (from central): the vault's history must extend each.
 	Cosigned [][]byte
+	// TSARoots are the time-stamp authorities' certificates the caller
+	// trusts; nil leaves the checkpoints' TSA tokens unchecked.
+	TSARoots *x509.CertPool
 }
 
 func (o *VerifyOptions) defaults() {
@@ -109,6 +121,7 @@ type chainState struct {
 	key        ed25519.PublicKey
 	head       uint64
 	headAction evidence.Action
+	jumps      []clockJump // the clock-jump events, in chain order
 }
 
 // Verify re-hashes every stored item, walks the whole custody chain, checks
@@ -134,7 +147,7 @@ func (v *Vault) Verify(ctx context.Context, opts VerifyOptions) (Report, error) 
 		return r, err
 	}
 	if key := v.verifyKey(cs, opts); key != nil {
-		newest = newest.then(&r, v.verifyLog(&r, cs, sigs, key, opts))
+		newest = newest.then(&r, cs.jumps, v.verifyLog(&r, cs, sigs, key, opts))
 		checkCoverage(&r, cs, newest, opts)
 	}
 	if err := v.verifyItems(ctx, &r, cs, opts.Progress); err != nil {
@@ -186,6 +199,9 @@ func (v *Vault) checkEvent(r *Report, cs *chainState, prev *evidence.CustodyEven
 	if keySeq >= cs.head {
 		cs.head, cs.headAction = keySeq, e.Action
 	}
+	if e.Action == evidence.ActionClockJump {
+		cs.jumps = append(cs.jumps, readClockJump(e))
+	}
 	if e.Action == evidence.ActionKeyCreated && cs.key == nil {
 		cs.key = parseChainKey(e)
 	}
@@ -231,7 +247,7 @@ func (v *Vault) verifyCheckpoints(r *Report, cs chainState, opts VerifyOptions) 
 				return nil
 			}
 			checkSignedHead(r, cs, cp)
-			newest = newest.then(r, signedHead{cp.Seq, cp.Time})
+			newest = newest.then(r, cs.jumps, signedHead{cp.Seq, cp.Time})
 			return nil
 		})
 	})
@@ -247,11 +263,15 @@ type signedHead struct {
 
 // then is the later of two heads in chain order; a later head signed
 // before an earlier one is reported: clocks set back to re-sign history.
-func (h signedHead) then(r *Report, next signedHead) signedHead {
+func (h signedHead) then(r *Report, jumps []clockJump, next signedHead) signedHead {
 	if next.seq < h.seq {
 		h, next = next, h
 	}
 	if next.time.Before(h.time) {
+		if j, ok := explainBackwards(jumps, h, next); ok {
+			r.Notes = append(r.Notes, j)
+			return next
+		}
 		r.add(Finding{Seq: next.seq, What: fmt.Sprintf("checkpoint signed at %s, before the checkpoint of event %d (%s): checkpoint times run backwards",
 			next.time.Format(time.RFC3339), h.seq, h.time.Format(time.RFC3339))})
 	}

@@ -32,17 +32,27 @@ func (v *Vault) verifyKey(cs chainState, opts VerifyOptions) ed25519.PublicKey {
 type logSignatures struct {
 	checkpoints [][]byte // the appliance's own, oldest first
 	cosigned    [][]byte // stored ones, then the caller's
+	stamps      []storedStamp
 }
 
 func (s logSignatures) sizes() map[int64]bool {
 	out := map[int64]bool{}
 	for _, raw := range append(append([][]byte{}, s.checkpoints...), s.cosigned...) {
-		text, _, _ := bytes.Cut(raw, []byte("\n\n"))
-		if c, err := custodylog.ParseBody(string(text) + "\n"); err == nil {
+		if c, ok := noteBody(raw); ok {
 			out[c.Size] = true
 		}
 	}
+	for _, st := range s.stamps {
+		out[st.size] = true
+	}
 	return out
+}
+
+// noteBody reads what a signed note says without checking its signature.
+func noteBody(raw []byte) (custodylog.Checkpoint, bool) {
+	text, _, _ := bytes.Cut(raw, []byte("\n\n"))
+	c, err := custodylog.ParseBody(string(text) + "\n")
+	return c, err == nil
 }
 
 func (v *Vault) readSignatures(opts VerifyOptions) (logSignatures, error) {
@@ -57,6 +67,10 @@ func (v *Vault) readSignatures(opts VerifyOptions) (logSignatures, error) {
 		return nil
 	})
 	s.cosigned = append(s.cosigned, opts.Cosigned...)
+	if err != nil {
+		return s, err
+	}
+	s.stamps, err = v.readStamps()
 	return s, err
 }
 
@@ -105,12 +119,13 @@ func (v *Vault) verifyLog(r *Report, cs chainState, sigs logSignatures, key ed25
 		case root != c.Root:
 			r.add(Finding{Seq: uint64(c.Size), What: fmt.Sprintf("the log's checkpoint of %d events (signed at %s) does not match the events: the history up to event %d changed after it was signed", c.Size, at, c.Size)})
 		}
-		newest = newest.then(r, signedHead{uint64(c.Size), c.Time})
+		newest = newest.then(r, cs.jumps, signedHead{uint64(c.Size), c.Time})
 	}
 	for _, raw := range sigs.cosigned {
 		v.checkCosigned(r, cs, raw, key, opts)
 	}
 	v.checkStoredTree(r, cs)
+	v.verifyStamps(r, cs, sigs, key, opts.TSARoots)
 	return newest
 }
 

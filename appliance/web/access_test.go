@@ -19,6 +19,7 @@ func TestEveryAPIRouteRefusesWithoutLogin(t *testing.T) {
 		{"GET", "/api/v1/items/" + d}, {"GET", "/api/v1/items/" + d + "/thumbnail"}, {"POST", "/api/v1/items/" + d + "/export"},
 		{"POST", "/api/v1/items/" + d + "/preview"}, {"POST", "/api/v1/items/" + d + "/signoff"}, {"GET", "/api/v1/previews/abc"}, {"POST", "/api/v1/previews/abc/control"},
 		{"DELETE", "/api/v1/previews/abc"}, {"GET", "/api/v1/status"}, {"GET", "/api/v1/events"}, {"GET", "/api/v1/no-such-route"},
+		{"POST", "/api/v1/devices/usb-1/assign"},
 	}
 	anon := f.anon(t)
 	for _, r := range routes {
@@ -66,6 +67,9 @@ func TestCentralTokenReadsItemsButCannotPreview(t *testing.T) {
 	}
 	if code := get("POST", "/api/v1/items/"+f.master.Digest.String()+"/preview"); code != http.StatusForbidden {
 		t.Errorf("central starting a preview: %d", code)
+	}
+	if code := get("POST", "/api/v1/devices/bwv-0042/assign"); code != http.StatusForbidden {
+		t.Errorf("central assigning a device's footage: %d", code)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -299,4 +300,77 @@ func TestBrowserReviewQueue(t *testing.T) {
 	if res := f.login(t, "ivy", invPass).do("POST", "/api/v1/items/"+f.redacted.Digest.String()+"/signoff", nil, true); res.StatusCode != http.StatusCreated {
 		t.Errorf("sign-off after accepting the only stop: %d %s", res.StatusCode, readAll(res))
 	}
+}
+
+// A reviewer fixes a stop with boxes instead of accepting it: Remove takes
+// out the stop's box over its time, which resolves it; Add takes a box typed
+// as "x y w h" (a malformed one is refused on the page and stores nothing).
+// Both are stored as edits naming the stop, and sign-off then succeeds.
+func TestBrowserReviewBoxEdits(t *testing.T) {
+	f := newFixture(t, web.Config{}, func(d *web.Deps) { d.Edits = pipeline.NewRedactionEdits(d.Vault) })
+	ctx := newBrowser(t)
+	entry := `[data-entry="` + fixtureReviewEntry + `"]`
+	run(t, ctx, "log in as an investigator and open the redacted copy",
+		chromedp.Navigate(f.http.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#login-user")),
+		chromedp.SendKeys(chromedp.CSS("#login-user"), "ivy"),
+		chromedp.SendKeys(chromedp.CSS("#login-pass"), invPass),
+		chromedp.Click(chromedp.CSS("#login-btn")),
+		chromedp.WaitVisible(chromedp.CSS("#items")),
+		chromedp.Navigate(f.http.URL+"/#/item/"+f.redacted.Digest.String()),
+		chromedp.WaitVisible(chromedp.CSS("#item-review button.remove-box"+entry+`[data-track="1"]`)),
+	)
+	run(t, ctx, "remove the stop's face box",
+		chromedp.Click(chromedp.CSS("#item-review button.remove-box"+entry)),
+		chromedp.WaitVisible(chromedp.CSS("#item-review .rv-stop.done")),
+		chromedp.WaitVisible(chromedp.CSS("#item-review input.add-box"+entry)),
+	)
+	if guess := get(t, ctx, chromedp.Evaluate[string](`document.querySelector('#item-review input.add-box').value`)); guess != "193 53 42 42" {
+		t.Errorf("add box offers %q, want the stop's box grown by half, 193 53 42 42", guess)
+	}
+	run(t, ctx, "type a malformed box",
+		chromedp.SetValue(chromedp.CSS("#item-review input.add-box"+entry), "12 x 40"),
+		chromedp.Click(chromedp.CSS("#item-review button.add-box"+entry)),
+		chromedp.WaitVisible(chromedp.CSS("#preview-error")),
+	)
+	if msg := get(t, ctx, chromedp.Evaluate[string](`document.querySelector('#preview-error').textContent`)); !strings.Contains(msg, `"12 x 40"`) {
+		t.Errorf("malformed box: page says %q, want it to name the input", msg)
+	}
+	if ops := storedEdits(t, f); len(ops) != 1 {
+		t.Fatalf("after a malformed box the stored edits are %q, want the removal alone", ops)
+	}
+	run(t, ctx, "add a box",
+		chromedp.SetValue(chromedp.CSS("#item-review input.add-box"+entry), "180 50 60 50"),
+		chromedp.Click(chromedp.CSS("#item-review button.add-box"+entry)),
+	)
+	want := []string{
+		"remove 0.5-1.2 {200 60 28 28} " + fixtureReviewEntry,
+		"add 0.5-1.2 {180 50 60 50} " + fixtureReviewEntry,
+	}
+	testkit.WaitFor(t, "both box edits stored", 10*time.Second, func() bool { return len(storedEdits(t, f)) == 2 })
+	saveShot(t, "review-box-edits.png", get(t, ctx, chromedp.Screenshot(chromedp.CSS("#item-review"))))
+	if ops := storedEdits(t, f); fmt.Sprint(ops) != fmt.Sprint(want) {
+		t.Errorf("stored edits %q, want %q", ops, want)
+	}
+	if res := f.login(t, "ivy", invPass).do("POST", "/api/v1/items/"+f.redacted.Digest.String()+"/signoff", nil, true); res.StatusCode != http.StatusCreated {
+		t.Errorf("sign-off after fixing the only stop with boxes: %d %s", res.StatusCode, readAll(res))
+	}
+}
+
+// storedEdits lists the master's redaction edits as "op start-end box entry".
+func storedEdits(t *testing.T, f *fixture) []string {
+	t.Helper()
+	edits, err := pipeline.NewRedactionEdits(f.v).Get(f.master.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, e := range edits {
+		box := ""
+		if e.Box != nil {
+			box = fmt.Sprint(*e.Box)
+		}
+		ops = append(ops, fmt.Sprintf("%s %.1f-%.1f %s %s", e.Op, e.Start, e.End, box, e.Entry))
+	}
+	return ops
 }

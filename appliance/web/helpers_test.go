@@ -101,7 +101,8 @@ func newFixture(t testing.TB, cfg web.Config, with ...func(*web.Deps)) *fixture 
 		Speech: redact.SpeechMap{Method: "test", Spans: []redact.Span{{Start: 0.3, End: 1.1}, {Start: 1.9, End: 2.6}}}, QA: redact.QA{Review: redact.Review{
 			Cap: 20, Message: "1 stops ranked by risk",
 			Entries: []redact.ReviewEntry{{ID: fixtureReviewEntry, Rank: 1, Risk: 4.5, Start: 0.5, End: 1.2, Frame: 10, Time: 0.833,
-				Why: []redact.ReviewCause{{Reason: redact.ReasonGap, Track: 1, Text: "face track 1 (28 px) missed on 2 detection frames for 0.7 s; its box was interpolated"}}}},
+				Boxes: []redact.ReviewBox{{Track: 1, Kind: redact.KindFace, Box: redact.Box{X: 200, Y: 60, W: 28, H: 28}}},
+				Why:   []redact.ReviewCause{{Reason: redact.ReasonGap, Track: 1, Text: "face track 1 (28 px) missed on 2 detection frames for 0.7 s; its box was interpolated"}}}},
 		}}})
 	if _, _, err = v.IngestReader(ctx, bytes.NewReader(lg), evidence.Intake{Actor: "triage:redact", Kind: evidence.KindRedactionLog,
 		Source: "bwv-0042", Parent: f.redacted.Digest, Relation: redact.RelationRedactionLog}); err != nil {

@@ -25,6 +25,7 @@
 //	GET    /api/v1/events                   P    SSE: "status" snapshots, "custody" events
 //	GET    /api/v1/items/{digest}/redaction-edits  P   manual redaction edits of a master
 //	PUT    /api/v1/items/{digest}/redaction-edits  I   replace them (JSON array); a new copy is rendered
+//	POST   /api/v1/devices/{source}/assign  P    {officer, camera}: an unidentified device's items get them
 //	GET    /api/v1/central/changes?after&limit      T   items whose record changed after custody event SEQ
 //	GET    /api/v1/central/items/{digest}           T   the item record
 //	GET    /api/v1/central/items/{digest}/manifest  T   the signed manifest
@@ -385,6 +386,7 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("GET /api/v1/events", s.guard(people, s.events))
 	m.HandleFunc("GET /api/v1/items/{digest}/redaction-edits", s.guard(people, s.redactionEdits))
 	m.HandleFunc("PUT /api/v1/items/{digest}/redaction-edits", s.guard(investigators, s.putRedactionEdits))
+	m.HandleFunc("POST /api/v1/devices/{source}/assign", s.guard(people, s.assignDevice))
 	(&centralAPI{vault: s.deps.Vault, desk: handover.New(s.deps.Vault, s.deps.Vault.State("handover"), nil), witnesses: s.witnesses,
 		log: s.log}).register(m, s.guard)
 	m.HandleFunc("GET /healthz", s.healthz)

@@ -15,6 +15,8 @@ import (
 
 	"github.com/edgetriage/edgetriage/triage/opencv"
 	"gocv.io/x/gocv"
+
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // benchClip makes (once per machine, cached in the temp dir) a 57 minute
@@ -222,7 +224,7 @@ func subStream(b *testing.B) string {
 // in-process RTSP server and the publishers are not counted).
 func BenchmarkLiveAnalysis(b *testing.B) {
 	clip := subStream(b)
-	srv := startCamServer(b)
+	srv := testkit.StartRTSP(b)
 	var srcs []*LiveSource
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -230,9 +232,8 @@ func BenchmarkLiveAnalysis(b *testing.B) {
 	defer cancel()
 	for i := range liveBenchCameras {
 		path := fmt.Sprintf("cam%d", i)
-		publishLoop(b, clip, srv.url(path))
-		srv.waitFirstPacket(b, path)
-		src, err := NewLiveSource(path, srv.url(path), DefaultConfig(), LiveSourceOptions{})
+		srv.PublishNiced(b, path, clip)
+		src, err := NewLiveSource(path, srv.URL(path), DefaultConfig(), LiveSourceOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}

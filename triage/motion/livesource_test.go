@@ -3,189 +3,13 @@ package motion
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v4"
-	"github.com/bluenviron/gortsplib/v4/pkg/base"
-	"github.com/bluenviron/gortsplib/v4/pkg/description"
-	"github.com/bluenviron/gortsplib/v4/pkg/format"
-	"github.com/pion/rtp"
+	"github.com/edgetriage/edgetriage/testkit"
 )
-
-// camServer is the camera of the live tests: a real RTSP server (gortsplib)
-// that an ffmpeg publisher pushes real footage into and the live source
-// reads from as any RTSP client would.
-type camServer struct {
-	srv  *gortsplib.Server
-	addr string
-
-	mu      sync.Mutex
-	streams map[string]*gortsplib.ServerStream
-	pubs    map[*gortsplib.ServerSession]string
-	first   map[string]time.Time // when the first video packet of the current publisher arrived
-}
-
-func startCamServer(t testing.TB) *camServer {
-	t.Helper()
-	s := &camServer{streams: map[string]*gortsplib.ServerStream{}, pubs: map[*gortsplib.ServerSession]string{},
-		first: map[string]time.Time{}}
-	var err error
-	for range 5 { // a port found free may be taken before we bind it
-		l, lerr := net.Listen("tcp", "127.0.0.1:0")
-		if lerr != nil {
-			t.Fatal(lerr)
-		}
-		s.addr = l.Addr().String()
-		l.Close()
-		s.srv = &gortsplib.Server{Handler: s, RTSPAddress: s.addr}
-		if err = s.srv.Start(); err == nil {
-			t.Cleanup(s.srv.Close)
-			return s
-		}
-	}
-	t.Fatalf("start rtsp server: %v", err)
-	return nil
-}
-
-func (s *camServer) url(path string) string { return "rtsp://" + s.addr + "/" + path }
-
-func (s *camServer) stream(path string) *gortsplib.ServerStream {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.streams[strings.TrimPrefix(path, "/")]
-}
-
-// waitFirstPacket returns when the current publisher's first video packet
-// on path reached the server: the moment its clip time 0 went out.
-func (s *camServer) waitFirstPacket(t testing.TB, path string) time.Time {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		s.mu.Lock()
-		at := s.first[path]
-		s.mu.Unlock()
-		if !at.IsZero() {
-			return at
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("no publisher on %s", path)
-	return time.Time{}
-}
-
-func (s *camServer) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if path, ok := s.pubs[ctx.Session]; ok {
-		s.streams[path].Close()
-		delete(s.streams, path)
-		delete(s.pubs, ctx.Session)
-		delete(s.first, path)
-	}
-}
-
-func (s *camServer) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	st := s.stream(ctx.Path)
-	if st == nil {
-		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, st, nil
-}
-
-func (s *camServer) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
-	path := strings.TrimPrefix(ctx.Path, "/")
-	st := &gortsplib.ServerStream{Server: s.srv, Desc: ctx.Description}
-	if err := st.Initialize(); err != nil {
-		return &base.Response{StatusCode: base.StatusBadRequest}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if old := s.streams[path]; old != nil {
-		old.Close()
-	}
-	s.streams[path] = st
-	s.pubs[ctx.Session] = path
-	delete(s.first, path)
-	return &base.Response{StatusCode: base.StatusOK}, nil
-}
-
-func (s *camServer) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
-		return &base.Response{StatusCode: base.StatusOK}, nil, nil
-	}
-	st := s.stream(ctx.Path)
-	if st == nil {
-		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, st, nil
-}
-
-func (s *camServer) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
-	return &base.Response{StatusCode: base.StatusOK}, nil
-}
-
-func (s *camServer) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
-	path := strings.TrimPrefix(ctx.Path, "/")
-	st := s.stream(path)
-	ctx.Session.OnPacketRTPAny(func(m *description.Media, _ format.Format, pkt *rtp.Packet) {
-		if m.Type == description.MediaTypeVideo {
-			s.mu.Lock()
-			if s.first[path].IsZero() {
-				s.first[path] = time.Now()
-			}
-			s.mu.Unlock()
-		}
-		st.WritePacketRTP(m, pkt)
-	})
-	return &base.Response{StatusCode: base.StatusOK}, nil
-}
-
-// publish starts an ffmpeg publisher pushing clip in real time to url; the
-// returned func kills it (also done at cleanup).
-func publish(t *testing.T, clip, url string, extra ...string) func() {
-	t.Helper()
-	args := append([]string{"-nostdin", "-hide_banner", "-loglevel", "error", "-re"}, extra...)
-	args = append(args, "-i", clip, "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", url)
-	cmd := exec.Command("ffmpeg", args...)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start ffmpeg publisher: %v", err)
-	}
-	var once sync.Once
-	kill := func() {
-		once.Do(func() {
-			cmd.Process.Signal(syscall.SIGKILL)
-			cmd.Wait()
-		})
-	}
-	t.Cleanup(kill)
-	return kill
-}
-
-// publishLoop starts an ffmpeg publisher looping clip into url for as long
-// as the test runs, at the lowest priority: it stands for the camera, and
-// must not take the cores from what is measured.
-func publishLoop(tb testing.TB, clip, url string) {
-	tb.Helper()
-	cmd := exec.Command("nice", "-n", "19", "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re",
-		"-stream_loop", "-1", "-i", clip, "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", url)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start ffmpeg publisher: %v", err)
-	}
-	tb.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-	})
-}
 
 func startLiveSource(t *testing.T, id, url string) *LiveSource {
 	t.Helper()
@@ -226,10 +50,10 @@ func spanString(iv []Interval, origin time.Time) string {
 // before.
 func TestLiveSourceReportsOnsetWithinTwoSeconds(t *testing.T) {
 	t.Parallel()
-	srv := startCamServer(t)
-	publish(t, footage+"room-people-enter-leave.mp4", srv.url("sub"), "-t", "27")
-	t0 := srv.waitFirstPacket(t, "sub")
-	src := startLiveSource(t, "room", srv.url("sub"))
+	srv := testkit.StartRTSP(t)
+	srv.PublishOnce(t, "sub", footage+"room-people-enter-leave.mp4", "-t", "27")
+	t0 := srv.FirstPacket(t, "sub")
+	src := startLiveSource(t, "room", srv.URL("sub"))
 	labels := loadLabels(t)["room-people-enter-leave.mp4"][:2]
 	last := labels[len(labels)-1]
 	time.Sleep(time.Until(t0.Add(time.Duration((last.Enter + 3) * float64(time.Second)))))
@@ -279,10 +103,10 @@ func TestLiveSourceStaticRoomAndCameraDrop(t *testing.T) {
 	ffmpeg(t, "-i", footage+"static-room.mp4", "-filter_complex",
 		"[0:v]split[a][b];[b]reverse[r];[a][r]concat=n=2:v=1:a=0,loop=loop=1:size=120:start=0,setpts=N/10/TB,format=yuv420p[out]",
 		"-map", "[out]", "-c:v", "libx264", "-preset", "ultrafast", "-g", "20", "-an", clip)
-	srv := startCamServer(t)
-	kill := publish(t, clip, srv.url("cam"))
-	t0 := srv.waitFirstPacket(t, "cam")
-	src := startLiveSource(t, "static", srv.url("cam"))
+	srv := testkit.StartRTSP(t)
+	kill := srv.PublishOnce(t, "cam", clip)
+	t0 := srv.FirstPacket(t, "cam")
+	src := startLiveSource(t, "static", srv.URL("cam"))
 	time.Sleep(time.Until(t0.Add(12 * time.Second)))
 	if got := src.Motion(); len(got) > 0 {
 		t.Errorf("motion in the empty room: %s", spanString(got, t0))
@@ -294,8 +118,8 @@ func TestLiveSourceStaticRoomAndCameraDrop(t *testing.T) {
 	kill()
 	down := time.Now()
 	time.Sleep(3 * time.Second)
-	publish(t, clip, srv.url("cam"))
-	t1 := srv.waitFirstPacket(t, "cam")
+	srv.PublishOnce(t, "cam", clip)
+	t1 := srv.FirstPacket(t, "cam")
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		w := src.Watched()

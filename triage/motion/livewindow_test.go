@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgetriage/edgetriage/testkit"
 )
 
 // liveClip is a clip served over RTSP in the live-versus-file test: file
@@ -38,7 +40,7 @@ func TestLiveAndFileTriageFindTheSameEvents(t *testing.T) {
 		{"tree", tree, labels["tree-nuisance.avi"]},
 		{"still", stillScene(t, dir), nil},
 	}
-	srv := startCamServer(t)
+	srv := testkit.StartRTSP(t)
 	for _, c := range clips {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -47,14 +49,14 @@ func TestLiveAndFileTriageFindTheSameEvents(t *testing.T) {
 	}
 }
 
-func compareLiveAndFile(t *testing.T, srv *camServer, c liveClip) {
+func compareLiveAndFile(t *testing.T, srv *testkit.RTSPServer, c liveClip) {
 	file, err := Analyze(context.Background(), c.file, DefaultConfig())
 	if err != nil {
 		t.Fatalf("%s: file triage: %v", c.name, err)
 	}
-	publish(t, c.file, srv.url(c.name))
-	t0 := srv.waitFirstPacket(t, c.name)
-	src := startLiveSource(t, c.name, srv.url(c.name))
+	srv.PublishOnce(t, c.name, c.file)
+	t0 := srv.FirstPacket(t, c.name)
+	src := startLiveSource(t, c.name, srv.URL(c.name))
 	end := t0.Add(secs(file.Duration))
 	time.Sleep(time.Until(end.Add(time.Second)))
 	live := src.Window(t0, end)

@@ -28,6 +28,9 @@ const (
 	KindHead Kind = "head"
 	// KindPerson is a whole person, covered under People: whole-person.
 	KindPerson Kind = "person"
+	// KindVehicle is a car, motorcycle, bus or truck: never covered, and
+	// never in the log; plates are looked for on vehicles only.
+	KindVehicle Kind = "vehicle"
 )
 
 // Detection is one box found on one frame by one detector.

@@ -3,15 +3,20 @@ package redact
 import (
 	"fmt"
 	"image"
+	"slices"
 
 	"gocv.io/x/gocv"
 )
 
 // detectors runs every enabled detector on one (reduced) frame.
 type detectors struct {
-	face          *blazeFace
-	persons       *nanoDet // nil under PeopleFaces
-	mode          string   // Config.People
+	face    *blazeFace
+	persons *nanoDet // nil under PeopleFaces without plates
+	mode    string   // Config.People
+	// vehicles are the vehicles of the person detector's latest run, and
+	// vehiclesFresh whether that run was on the frame in hand.
+	vehicles      []image.Rectangle
+	vehiclesFresh bool
 	personMaxSide int
 	profile       *gocv.CascadeClassifier
 	plate         *gocv.CascadeClassifier
@@ -26,8 +31,8 @@ func newDetectors(cfg Config) (*detectors, error) {
 		return nil, err
 	}
 	d := &detectors{face: face, mode: cfg.People, personMaxSide: cfg.PersonMaxSide, grey: gocv.NewMat(), flipped: gocv.NewMat(), half: gocv.NewMat()}
-	if cfg.People != PeopleFaces {
-		if d.persons, err = newNanoDet(cfg.PersonMinScore); err != nil {
+	if cfg.People != PeopleFaces || !cfg.NoPlates {
+		if d.persons, err = newNanoDet(cfg.PersonMinScore, !cfg.NoPlates); err != nil {
 			d.Close()
 			return nil, err
 		}
@@ -86,31 +91,92 @@ func (d *detectors) Detect(bgr gocv.Mat, persons bool) ([]Detection, error) {
 		faces = append(faces, d.profiles()...)
 	}
 	out := nms(faces, 0.3)
+	d.vehiclesFresh = false
 	if d.persons != nil && persons {
 		people, err := d.people(bgr)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, people...)
+		if d.mode != PeopleFaces {
+			out = append(out, people...)
+		}
 	}
 	if d.plate != nil {
-		var plates []Detection
-		for _, r := range d.plate.DetectMultiScaleWithParams(d.grey, 1.1, 3, 0, image.Pt(24, 8), image.Pt(0, 0)) {
-			plates = append(plates, Detection{Box: r, Score: 0.6, Detector: DetectorHaarPlate, Kind: KindPlate})
+		plates, err := d.plates(bgr)
+		if err != nil {
+			return nil, err
 		}
-		plates = append(plates, findPlateRegions(d.grey)...)
-		out = append(out, nms(plates, 0.3)...)
+		out = append(out, plates...)
 	}
 	return out, nil
 }
 
+// plates returns the plate candidates of both plate detectors, less the
+// plate-region detector's candidates that neither show characters nor lie
+// on a vehicle: that detector fires on texture too (a tree's branches,
+// shelves of packets, a door's edge). The Haar cascade, which did not fire
+// on texture here, is kept as it is. Vehicles are found at the person
+// detector's cadence; a candidate that needs one makes it run on this
+// frame, so a car that just drove in does not wait for the next run.
+func (d *detectors) plates(bgr gocv.Mat) ([]Detection, error) {
+	var cands []Detection
+	for _, r := range d.plate.DetectMultiScaleWithParams(d.grey, 1.1, 3, 0, image.Pt(24, 8), image.Pt(0, 0)) {
+		cands = append(cands, Detection{Box: r, Score: 0.6, Detector: DetectorHaarPlate, Kind: KindPlate})
+	}
+	var doubtful []Detection
+	for _, c := range findPlateRegions(d.grey) {
+		if plateCharacters(d.grey, c.Box) >= minPlateCharacters {
+			cands = append(cands, c)
+		} else {
+			doubtful = append(doubtful, c)
+		}
+	}
+	if !d.vehiclesFresh && slices.ContainsFunc(doubtful, func(c Detection) bool { return !onVehicle(c.Box, d.vehicles) }) {
+		if _, err := d.people(bgr); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range doubtful {
+		if onVehicle(c.Box, d.vehicles) {
+			cands = append(cands, c)
+		}
+	}
+	return nms(cands, 0.3), nil
+}
+
+// minPlateCharacters is how many character-shaped blobs make a candidate a
+// plate without a vehicle under it. Legible plates show 7-8 here; texture
+// candidates 0 or 1, with one of 16 at 7.
+const minPlateCharacters = 3
+
+// onVehicle says whether plate lies (mostly) inside one of the vehicle
+// boxes, each grown by a tenth on every side: the detector's boxes are
+// tight, and a parked car's box may be a second old.
+func onVehicle(plate image.Rectangle, vehicles []image.Rectangle) bool {
+	for _, v := range vehicles {
+		grown := v.Inset(-max(v.Dx(), v.Dy()) / 10)
+		if containedFraction(plate, grown) >= 0.8 {
+			return true
+		}
+	}
+	return false
+}
+
 // people finds people and returns what of them is covered: their heads,
-// or all of them.
+// or all of them. The vehicles of the same run replace d.vehicles.
 func (d *detectors) people(bgr gocv.Mat) ([]Detection, error) {
-	found, err := d.persons.Detect(bgr, d.personMaxSide)
+	all, err := d.persons.Detect(bgr, d.personMaxSide)
 	if err != nil {
 		return nil, err
 	}
+	d.vehicles, d.vehiclesFresh = d.vehicles[:0], true
+	found := slices.DeleteFunc(all, func(p Detection) bool {
+		if p.Kind == KindVehicle {
+			d.vehicles = append(d.vehicles, p.Box)
+			return true
+		}
+		return false
+	})
 	if d.mode == PeopleWhole {
 		return found, nil
 	}

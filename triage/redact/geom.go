@@ -57,6 +57,24 @@ next:
 	return keep
 }
 
+// nmsPerKind is nms within each kind: a person standing in front of a car
+// keeps both boxes.
+func nmsPerKind(dets []Detection, thresh float64) []Detection {
+	byKind := map[Kind][]Detection{}
+	var kinds []Kind
+	for _, d := range dets {
+		if _, seen := byKind[d.Kind]; !seen {
+			kinds = append(kinds, d.Kind)
+		}
+		byKind[d.Kind] = append(byKind[d.Kind], d)
+	}
+	var out []Detection
+	for _, k := range kinds {
+		out = append(out, nms(byKind[k], thresh)...)
+	}
+	return out
+}
+
 // coverAreas is what is covered on a frame with boxes: each box, but boxes
 // that overlap (a face inside its person's head box, two people side by
 // side) are covered as one, their bounding rectangle. Covered one by one,

@@ -89,7 +89,7 @@ func scoreFaces(dets []Detection, refs map[string]image.Rectangle, scale float64
 	return len(hit), falsePos
 }
 
-func decodeAll(b *testing.B, path string) []gocv.Mat {
+func decodeAll(b testing.TB, path string) []gocv.Mat {
 	b.Helper()
 	vc, err := gocv.VideoCaptureFile(path)
 	if err != nil {

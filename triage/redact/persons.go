@@ -24,6 +24,16 @@ const (
 	cocoPerson = 0
 )
 
+// cocoVehicles are the COCO classes that carry number plates: car,
+// motorcycle, bus and truck. Their boxes are not covered; plate candidates
+// are kept only on them (see detectors.platesOnVehicles).
+var cocoVehicles = []int{2, 3, 5, 7}
+
+// vehicleMinScore is lower than a person's threshold: a vehicle box is
+// never covered, it only vouches for plate candidates on it, and the
+// model scores cars seen from above (car-park cameras) at 0.15-0.4.
+const vehicleMinScore = 0.15
+
 // ndLevels are the detector's three output grids, finest first.
 var ndLevels = []struct {
 	name   string
@@ -42,9 +52,12 @@ type nanoDet struct {
 	net      gocv.Net
 	minScore float32
 	outs     []string
+	// vehicles says whether decode also reports vehicles (KindVehicle):
+	// plate detection is on.
+	vehicles bool
 }
 
-func newNanoDet(minScore float32) (*nanoDet, error) {
+func newNanoDet(minScore float32, vehicles bool) (*nanoDet, error) {
 	net, err := gocv.ReadNetFromONNXBytes(nanoDetONNX)
 	if err != nil {
 		return nil, fmt.Errorf("load embedded person detector: %w", err)
@@ -54,7 +67,7 @@ func newNanoDet(minScore float32) (*nanoDet, error) {
 	}
 	net.SetPreferableBackend(gocv.NetBackendOpenCV)
 	net.SetPreferableTarget(gocv.NetTargetCPU)
-	d := &nanoDet{net: net, minScore: minScore, small: gocv.NewMat()}
+	d := &nanoDet{net: net, minScore: minScore, small: gocv.NewMat(), vehicles: vehicles}
 	for _, l := range ndLevels {
 		d.outs = append(d.outs, l.name)
 	}
@@ -95,7 +108,7 @@ func (d *nanoDet) Detect(bgr gocv.Mat, maxSide int) ([]Detection, error) {
 	for i := range dets {
 		dets[i].Box = mapRect(dets[i].Box, scale)
 	}
-	return nms(dets, 0.4), nil
+	return nmsPerKind(dets, 0.4), nil
 }
 
 // ndScale is the factor the person detector shrinks a w x h frame by.
@@ -180,8 +193,8 @@ func (d *nanoDet) decode(m gocv.Mat, stride int, tile image.Rectangle) ([]Detect
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			cell := y*w + x
-			score := sigmoid(data[cocoPerson*plane+cell])
-			if score < d.minScore {
+			kind, score := d.best(data, plane, cell)
+			if score < d.minScore && (kind != KindVehicle || score < vehicleMinScore) {
 				continue
 			}
 			var dist [4]float64
@@ -194,10 +207,24 @@ func (d *nanoDet) decode(m gocv.Mat, stride int, tile image.Rectangle) ([]Detect
 			if box.Dx() < 4 || box.Dy() < 8 {
 				continue
 			}
-			out = append(out, Detection{Box: box, Score: score, Detector: DetectorNanoDet, Kind: KindPerson})
+			out = append(out, Detection{Box: box, Score: score, Detector: DetectorNanoDet, Kind: kind})
 		}
 	}
 	return out, nil
+}
+
+// best is what the cell most likely shows of what the redactor wants: a
+// person, or (when asked for) a vehicle.
+func (d *nanoDet) best(data []float32, plane, cell int) (Kind, float32) {
+	kind, logit := KindPerson, data[cocoPerson*plane+cell]
+	if d.vehicles {
+		for _, c := range cocoVehicles {
+			if v := data[c*plane+cell]; v > logit {
+				kind, logit = KindVehicle, v
+			}
+		}
+	}
+	return kind, sigmoid(logit)
 }
 
 // expectedBin is the mean of a softmax over ndBins values spaced plane

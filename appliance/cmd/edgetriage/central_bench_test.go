@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +27,14 @@ import (
 // signature, retention, ack, receipt, database), which is what the ratio
 // prices. One op pulls every item once each way; the central clock starts
 // once the workers answer (started, database migrated).
+//
+// Where central's time goes is read from the workers' own step timings
+// (edgetriage_central_step_seconds) in the same op: seconds per item for
+// the manifest, the transfer, the acknowledgement, and within it the
+// station's answer alone (its fsync'd custody write), and per round for
+// witnessing. With BENCH_CENTRAL_PROFILE=DIR set, every worker also
+// writes a CPU profile there (go tool pprof DIR/workers=1-bench-0.pprof); not EDGETRIAGE_*, which
+// the stations would take for configuration.
 func BenchmarkCentralPull(b *testing.B) {
 	const perStation, size = 6, 8 << 20
 	stations := map[string]*station{}
@@ -59,6 +70,7 @@ func BenchmarkCentralPull(b *testing.B) {
 	for _, workers := range []int{1, 2} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
 			var ratios, central, raw []float64
+			perStep := map[string][]float64{}
 			for range b.N {
 				rawTime := rawPull(b, conn, stations, items)
 				f := &fleet{t: b, dir: b.TempDir(), dsn: pgtest.NewDatabase(b), s3: conn, stations: stations,
@@ -68,7 +80,11 @@ func BenchmarkCentralPull(b *testing.B) {
 				// database migrated): what is measured is pulling, not start-up.
 				var ws []*centralWorker
 				for i := range workers {
-					ws = append(ws, f.launchWorker(fmt.Sprintf("bench-%d", i)))
+					id := fmt.Sprintf("bench-%d", i)
+					if dir := os.Getenv("BENCH_CENTRAL_PROFILE"); dir != "" {
+						f.extraArgs = []string{"--cpuprofile", filepath.Join(dir, fmt.Sprintf("workers=%d-%s.pprof", workers, id))}
+					}
+					ws = append(ws, f.launchWorker(id))
 				}
 				for _, w := range ws {
 					w.waitUp(b)
@@ -83,8 +99,15 @@ func BenchmarkCentralPull(b *testing.B) {
 					time.Sleep(50 * time.Millisecond)
 				}
 				el := time.Since(start)
+				steps := map[string]stepTotal{}
 				for _, w := range ws {
-					w.kill()
+					for step, t := range w.steps(b) {
+						steps[step] = steps[step].add(t)
+					}
+					w.stop()
+				}
+				for step, t := range steps {
+					perStep[step] = append(perStep[step], t.mean())
 				}
 				central = append(central, el.Seconds())
 				raw = append(raw, rawTime.Seconds())
@@ -95,6 +118,11 @@ func BenchmarkCentralPull(b *testing.B) {
 			b.ReportMetric(float64(total)/(1<<20)/median(central), "MB/s")
 			b.ReportMetric(float64(total)/(1<<20)/median(raw), "raw-MB/s")
 			b.ReportMetric(median(ratios), "time/raw")
+			for step, unit := range map[string]string{"manifest": "item", "transfer": "item", "ack": "item", "station-ack": "item", "witness": "round"} {
+				if len(perStep[step]) > 0 {
+					b.ReportMetric(median(perStep[step]), step+"-s/"+unit)
+				}
+			}
 		})
 	}
 }
@@ -143,4 +171,50 @@ func rawPull(b *testing.B, conn testkit.S3Conn, stations map[string]*station, it
 		b.Fatalf("raw pull: %v", err)
 	}
 	return time.Since(start)
+}
+
+// stepTotal is one step's timings summed over a worker's life.
+type stepTotal struct {
+	seconds float64
+	count   float64
+}
+
+func (t stepTotal) add(o stepTotal) stepTotal {
+	return stepTotal{t.seconds + o.seconds, t.count + o.count}
+}
+
+func (t stepTotal) mean() float64 {
+	if t.count == 0 {
+		return 0
+	}
+	return t.seconds / t.count
+}
+
+// steps reads the worker's step timings from its /metrics.
+func (w *centralWorker) steps(t testing.TB) map[string]stepTotal {
+	t.Helper()
+	resp, err := http.Get(w.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := map[string]stepTotal{}
+	for line := range strings.Lines(string(body)) {
+		var step string
+		var v float64
+		if n, _ := fmt.Sscanf(line, "edgetriage_central_step_seconds_sum{step=%q} %g", &step, &v); n == 2 {
+			steps[step] = stepTotal{seconds: v, count: steps[step].count}
+		}
+		if n, _ := fmt.Sscanf(line, "edgetriage_central_step_seconds_count{step=%q} %g", &step, &v); n == 2 {
+			steps[step] = stepTotal{seconds: steps[step].seconds, count: v}
+		}
+	}
+	if len(steps) == 0 {
+		t.Fatalf("worker %s reports no step timings:\n%s", w.id, body)
+	}
+	return steps
 }

@@ -48,7 +48,9 @@ type fleet struct {
 	pushed map[string]bool
 	// witnessKey is central's witness key file (default: in dir).
 	witnessKey string
-	db         *pgx.Conn
+	// extraArgs are added to the next workers' command lines.
+	extraArgs []string
+	db        *pgx.Conn
 }
 
 // centralWorker is one `edgetriage central serve` process.
@@ -132,7 +134,7 @@ func (f *fleet) launchWorker(id string) *centralWorker {
 		f.t.Fatal(err)
 	}
 	w := &centralWorker{id: id, base: "http://" + addr, log: &lockedFile{f: lf}, exited: make(chan struct{})}
-	w.cmd = exec.Command(binary, "central", "serve", "--config", f.writeConfig(id, addr))
+	w.cmd = exec.Command(binary, append([]string{"central", "serve", "--config", f.writeConfig(id, addr)}, f.extraArgs...)...)
 	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
 	if err := w.cmd.Start(); err != nil {
 		f.t.Fatal(err)
@@ -175,6 +177,17 @@ func (w *centralWorker) kill() {
 	default:
 		w.cmd.Process.Signal(syscall.SIGKILL)
 		<-w.exited
+	}
+}
+
+// stop stops the worker as an operator does (SIGTERM), so that it ends
+// its work (and writes its profile); it is killed after half a minute.
+func (w *centralWorker) stop() {
+	w.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-w.exited:
+	case <-time.After(30 * time.Second):
+		w.kill()
 	}
 }
 
@@ -590,7 +603,10 @@ func (f *fleet) checkFleetView(w *centralWorker) {
 	if silent == 0 {
 		t.Errorf("the silent alarm of st-east is not on record: %+v", v.Alarms)
 	}
-	for path, want := range map[string]string{"/": "Fleet", "/metrics": `edgetriage_central_backlog_items{station="st-east"} 0`} {
+	for _, c := range []struct{ path, want string }{{"/", "Fleet"},
+		{"/metrics", `edgetriage_central_backlog_items{station="st-east"} 0`},
+		{"/metrics", `edgetriage_central_step_seconds_count{step="witness"}`}} {
+		path, want := c.path, c.want
 		resp, err := http.Get(w.base + path)
 		if err != nil {
 			t.Fatal(err)

@@ -39,7 +39,7 @@ type cliEnv struct {
 func commands() []command {
 	return []command{
 		serveCommand(), ingestCommand(), offloadCommand(), recordCommand(), verifyCommand(),
-		exportCommand(), custodyCommand(), triageCommand(), redactCommand(), userCommand(), firmwareCommand(), centralCommand(), versionCommand(),
+		exportCommand(), custodyCommand(), triageCommand(), redactCommand(), userCommand(), firmwareCommand(), centralCommand(), dockCommand(), versionCommand(),
 		reloadCommand(), backupCommand(), restoreCommand(),
 	}
 }

@@ -104,7 +104,8 @@ func (st *station) sample(at time.Duration) soakSample {
 	return s
 }
 
-// scrape sums each metric's series from the Prometheus text format.
+// scrape sums each metric's series from the Prometheus text format, and
+// keeps each series by its full name too ("name{labels}").
 func (st *station) scrape() map[string]float64 {
 	resp, err := http.Get(st.base + "/metrics")
 	if err != nil {
@@ -127,6 +128,9 @@ func (st *station) scrape() map[string]float64 {
 		v, err := strconv.ParseFloat(strings.Fields(value)[0], 64)
 		if err == nil {
 			out[name] += v
+			if series != name {
+				out[series] = v
+			}
 		}
 	}
 	return out

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -52,6 +53,8 @@ const (
 
 type stationOptions struct {
 	cameras      map[string]string // id -> RTSP URL
+	subStreams   map[string]string // id -> the camera's sub-stream URL, if it has one
+	segment      string            // segment length, default 4s
 	bandwidthMBs float64
 	flagSources  []string
 	s3           *testkit.S3Conn // where the station pushes (nil: the shared test server)
@@ -142,8 +145,13 @@ func freeAddr(t testing.TB, network string) string {
 func (st *station) writeConfig() {
 	opt := st.opt
 	var cams strings.Builder
+	segment := cmp.Or(opt.segment, "4s")
 	for id, url := range opt.cameras {
-		fmt.Fprintf(&cams, "  - {id: %s, url: %q, transport: tcp, segment_length: 4s}\n", id, url)
+		sub := ""
+		if u := opt.subStreams[id]; u != "" {
+			sub = fmt.Sprintf(", sub_stream_url: %q", u)
+		}
+		fmt.Fprintf(&cams, "  - {id: %s, url: %q%s, transport: tcp, segment_length: %s}\n", id, url, sub, segment)
 	}
 	if cams.Len() == 0 {
 		cams.WriteString("  []\n")
@@ -162,6 +170,9 @@ http: {addr: %q, tls: "off"}
 webrtc: {udp_addr: %q}
 log: {level: info}
 checkpoint_interval: 5s
+# A loaded test machine (load 30 on 2 cores seen) needs longer than the 15 s
+# default for cameras to hand their last segments over; stop waits 60 s.
+shutdown_timeout: 45s
 dock:
   root: %s
   rescan_interval: 500ms

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -16,8 +18,8 @@ import (
 )
 
 func verifyCommand() command {
-	c := command{name: "verify", summary: "check every stored byte, the custody chain and its signatures", usage: `Usage: edgetriage verify --data DIR (--pubkey KEY | --fingerprint FP) [--checkpoint-interval D]
-       edgetriage verify --bundle FILE (--pubkey KEY | --fingerprint FP)
+	c := command{name: "verify", summary: "check every stored byte, the custody chain and its signatures", usage: `Usage: edgetriage verify --data DIR (--pubkey KEY | --fingerprint FP) [--checkpoint-interval D] [--tsa-cert FILE]
+       edgetriage verify --bundle FILE (--pubkey KEY | --fingerprint FP) [--tsa-cert FILE]
 
 The appliance's key is pinned from outside what is checked: --pubkey takes
 the public key (hex, or a file holding it, such as a copy of
@@ -47,11 +49,18 @@ checkpoint central co-signed catches that: "history rewritten after
 checkpoint N cosigned by central-hq at T". Give central's copy with
 --cosigned when the vault's own may have been removed.
 
+Trusted time: with custody.timestamp set, a time-stamp authority (RFC 3161)
+stamps checkpoints. --tsa-cert takes the TSA's CA certificate (PEM); each
+token is checked against it (chain, signature, and that it stamps exactly
+that checkpoint) and verify prints "checkpoint N existed by T (TSA ...)".
+A token for another checkpoint is refused, naming both.
+
 Examples:
   edgetriage verify --data ./data --fingerprint 3f1c...e9a2
   edgetriage verify --data /srv/evidence --pubkey /etc/edgetriage/station.pub || alert-admin
   edgetriage verify --data ./data --fingerprint 3f1c...e9a2 --witness "central-hq+1a2b3c4d+BA..." --cosigned hq-latest.checkpoint
-  edgetriage verify --bundle case-1234.bundle --pubkey station-7.pub`}
+  edgetriage verify --bundle case-1234.bundle --pubkey station-7.pub
+  edgetriage verify --bundle case-1234.bundle --pubkey station-7.pub --tsa-cert tsa-ca.pem`}
 	c.run = func(ctx context.Context, env *cliEnv, args []string) int {
 		fs := newFlags(env, c)
 		data := fs.String("data", "./data", "vault data `directory`")
@@ -59,6 +68,7 @@ Examples:
 		pubkey := fs.String("pubkey", "", "the appliance's public `key` (hex, or a file holding it)")
 		fingerprint := fs.String("fingerprint", "", "the appliance key's `fingerprint` as printed at first start")
 		interval := fs.Duration("checkpoint-interval", time.Minute, "the daemon's checkpoint_interval (how often it signs the chain head)")
+		tsaCert := fs.String("tsa-cert", "", "the time-stamp authority's CA certificate `file` (PEM) to check checkpoint timestamps with")
 		var witnesses, cosigned stringList
 		fs.Var(&witnesses, "witness", "a witness's `key` (as in the config's witnesses) whose cosignatures to check; repeatable")
 		fs.Var(&cosigned, "cosigned", "a co-signed checkpoint `file` from central the vault's history must extend; repeatable")
@@ -70,14 +80,20 @@ Examples:
 			fmt.Fprintf(env.stderr, "edgetriage verify: %v\n", err)
 			return 2
 		}
+		roots, err := tsaRoots(*tsaCert)
+		if err != nil {
+			fmt.Fprintf(env.stderr, "edgetriage verify: --tsa-cert: %v\n", err)
+			return 2
+		}
 		if *bundle != "" {
-			return verifyBundle(env, *bundle, pin)
+			return verifyBundle(env, *bundle, pin, roots)
 		}
 		opts, err := logOptions(witnesses, cosigned)
 		if err != nil {
 			fmt.Fprintf(env.stderr, "edgetriage verify: %v\n", err)
 			return 2
 		}
+		opts.TSARoots = roots
 		opts.CheckpointInterval = *interval
 		return verifyVault(ctx, env, *data, pin, opts)
 	}
@@ -113,8 +129,16 @@ func logOptions(witnesses, cosigned []string) (vault.VerifyOptions, error) {
 // parsePin reads the pin from --pubkey (hex, or a file holding it) and
 // --fingerprint.
 func parsePin(pubkey, fingerprint string) (evidence.KeyPin, error) {
-	if raw, err := os.ReadFile(pubkey); pubkey != "" && err == nil {
-		pubkey = string(raw)
+	if pubkey != "" {
+		// A file that is there but cannot be read is reported as such,
+		// not parsed as if its name were the key.
+		raw, err := os.ReadFile(pubkey)
+		switch {
+		case err == nil:
+			pubkey = string(raw)
+		case !errors.Is(err, fs.ErrNotExist):
+			return evidence.KeyPin{}, fmt.Errorf("--pubkey: %w", err)
+		}
 	}
 	pin, err := evidence.ParseKeyPin(pubkey, fingerprint)
 	if err != nil {
@@ -147,6 +171,10 @@ func verifyVault(ctx context.Context, env *cliEnv, data string, pin evidence.Key
 		fmt.Fprintf(env.stderr, "edgetriage verify: %v\n", err)
 		return 1
 	}
+	printTrustedTimes(env, r)
+	for _, n := range r.Notes {
+		fmt.Fprintln(env.stdout, "note: "+n)
+	}
 	if !r.OK() {
 		for _, f := range r.Findings {
 			fmt.Fprintln(env.stdout, f)
@@ -172,10 +200,14 @@ func fingerprintOf(key ed25519.PublicKey) string {
 	return evidence.Fingerprint(key)
 }
 
-func verifyBundle(env *cliEnv, path string, pin evidence.KeyPin) int {
+func verifyBundle(env *cliEnv, path string, pin evidence.KeyPin, roots *x509.CertPool) int {
 	r, err := bundle.Verify(path, pin.Key)
 	if err != nil {
 		fmt.Fprintln(env.stdout, err)
+		return 1
+	}
+	if err := bundleTime(env, r, roots); err != nil {
+		fmt.Fprintf(env.stdout, "bundle %s: %v\n", path, err)
 		return 1
 	}
 	if err := pin.Check(r.Key); err != nil {
@@ -187,4 +219,55 @@ func verifyBundle(env *cliEnv, path string, pin evidence.KeyPin) int {
 	}
 	fmt.Fprintln(env.stdout, "intact: "+r.PinnedSummary())
 	return 0
+}
+
+// tsaRoots reads the TSA CA certificate(s) verify checks tokens with; nil
+// when none is given.
+func tsaRoots(path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(raw) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
+}
+
+func trustedTimeLine(t custodylog.StampedCheckpoint) string {
+	return fmt.Sprintf("checkpoint %d existed by %s (TSA %s)", t.Size, t.Time.Format(time.RFC3339), t.TSA)
+}
+
+func printTrustedTimes(env *cliEnv, r vault.Report) {
+	for _, t := range r.TrustedTimes {
+		fmt.Fprintln(env.stdout, trustedTimeLine(t))
+	}
+	if r.Timestamps > 0 && len(r.TrustedTimes) == 0 && r.OK() {
+		fmt.Fprintf(env.stdout, "%d checkpoint(s) carry a TSA timestamp, not checked: pass --tsa-cert with the TSA's CA certificate\n", r.Timestamps)
+	}
+}
+
+// bundleTime checks the TSA timestamp a bundle's manifest carries and
+// says what it proves; an invalid or misplaced token is an error.
+func bundleTime(env *cliEnv, r bundle.Report, roots *x509.CertPool) error {
+	switch {
+	case r.Timestamp == nil:
+		if roots != nil {
+			fmt.Fprintln(env.stdout, "the bundle carries no TSA timestamp: its times are the appliance's own")
+		}
+		return nil
+	case roots == nil:
+		fmt.Fprintln(env.stdout, "the bundle carries a TSA timestamp, not checked: pass --tsa-cert with the TSA's CA certificate")
+		return nil
+	}
+	t, err := custodylog.VerifyCheckpointTimestamp(*r.Timestamp, r.Checkpoint, r.Key, roots)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.stdout, trustedTimeLine(t))
+	return nil
 }

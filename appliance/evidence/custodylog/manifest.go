@@ -22,6 +22,9 @@ type ManifestReport struct {
 	Checkpoint Checkpoint        // v2: the log checkpoint the events are proven in
 	Size       int64             // the number of events the checkpoint covers
 	ProofBytes int               // v2: the bytes of checkpoint and proofs
+	// Timestamp is the TSA token the manifest carries, unchecked: only
+	// VerifyCheckpointTimestamp with the TSA's certificate gives it weight.
+	Timestamp *evidence.CheckpointTimestamp
 }
 
 // VerifyManifest checks a signed manifest of either format: a v2 envelope
@@ -73,7 +76,7 @@ func manifestKey(m evidence.ManifestV2, pinned ed25519.PublicKey) (ed25519.Publi
 // checkManifestV2 proves the record, the events and their place in the
 // signed log.
 func checkManifestV2(m evidence.ManifestV2, key ed25519.PublicKey) (ManifestReport, error) {
-	rep := ManifestReport{Format: evidence.TypeManifest, Events: m.Events, Key: key}
+	rep := ManifestReport{Format: evidence.TypeManifest, Events: m.Events, Key: key, Timestamp: m.Timestamp}
 	if err := json.Unmarshal(m.Record, &rep.Item); err != nil {
 		return rep, fmt.Errorf("item record unreadable: %v", err)
 	}

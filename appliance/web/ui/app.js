@@ -455,12 +455,13 @@ async function loadReview(item) {
   const list = el('table', { class: 'events' }, el('tr', {}, el('th', { text: '#' }), el('th', { text: 'time' }), el('th', { text: 'why' }), el('th', { text: '' })));
   for (const e of entries) {
     const act = el('td', {});
-    if (!pending.has(e.id)) act.append('resolved');
+    if (!pending.has(e.id)) act.append('resolved ');
     else if (state.me.can_sign_off) {
       const b = el('button', { class: 'accept', 'data-entry': e.id, text: 'Accept' });
       b.addEventListener('click', () => acceptStop(rv, e));
-      act.append(b);
+      act.append(b, ' ');
     }
+    if (state.me.can_sign_off) act.append(...boxActions(rv, e));
     list.append(el('tr', {}, el('td', { text: e.rank }), el('td', { text: e.start_s.toFixed(1) + '-' + e.end_s.toFixed(1) + ' s' }),
       el('td', { class: 'det', text: e.why.map((w) => w.text).join(' · ') }), act));
   }
@@ -488,6 +489,41 @@ async function loadReview(item) {
 // audioEdit mutes or bleeps a stretch of speech in the next rendered copy.
 async function audioEdit(rv, op, span) {
   const edits = (rv.edits || []).concat([{ op, start_s: span.start_s, end_s: span.end_s }]);
+  const res = await api('PUT', '/api/v1/items/' + rv.master + '/redaction-edits', edits);
+  if (!res.ok) { $('#preview-error').textContent = await errorText(res); return; }
+  loadItem(state.item.digest);
+}
+
+// boxActions are a stop's box fixes, each an edit over the stop's time
+// that names it (and so resolves it): Remove for each box on the stop's
+// frame, and Add for a box typed as "x y w h" in the frame's pixels,
+// offered as the stop's first box grown by half (a lost track's next
+// position is near its last).
+function boxActions(rv, e) {
+  const out = [];
+  for (const b of e.boxes || []) {
+    const rm = el('button', { class: 'remove-box', 'data-entry': e.id, 'data-track': b.track, text: 'Remove ' + b.kind + ' box ' + b.track });
+    rm.addEventListener('click', () => boxEdit(rv, e, 'remove', b.box));
+    out.push(rm, ' ');
+  }
+  const first = (e.boxes || [])[0];
+  const guess = first ? [first.box.x - first.box.w / 4, first.box.y - first.box.h / 4, first.box.w * 1.5, first.box.h * 1.5].map((v) => Math.max(0, Math.round(v))).join(' ') : '';
+  const input = el('input', { class: 'add-box', 'data-entry': e.id, size: 14, placeholder: 'x y w h', title: 'box to add: x y w h in the frame\'s pixels', value: guess });
+  const add = el('button', { class: 'add-box', 'data-entry': e.id, text: 'Add box' });
+  add.addEventListener('click', () => {
+    const v = input.value.trim().split(/[\s,]+/).map(Number);
+    if (v.length !== 4 || !v.every(Number.isInteger) || v[0] < 0 || v[1] < 0 || v[2] <= 0 || v[3] <= 0) {
+      $('#preview-error').textContent = 'a box is four whole numbers, x y w h, with w and h above 0; got "' + input.value + '"';
+      return;
+    }
+    boxEdit(rv, e, 'add', { x: v[0], y: v[1], w: v[2], h: v[3] });
+  });
+  out.push(input, ' ', add);
+  return out;
+}
+
+async function boxEdit(rv, e, op, box) {
+  const edits = (rv.edits || []).concat([{ op, start_s: e.start_s, end_s: e.end_s, box, entry: e.id }]);
   const res = await api('PUT', '/api/v1/items/' + rv.master + '/redaction-edits', edits);
   if (!res.ok) { $('#preview-error').textContent = await errorText(res); return; }
   loadItem(state.item.digest);

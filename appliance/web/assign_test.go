@@ -1,0 +1,101 @@
+package web_test
+
+import (
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/vault"
+	"github.com/edgetriage/edgetriage/appliance/web"
+)
+
+// Footage of a camera that described nothing is stored under the device's
+// USB serial with nobody named; staff name the officer and camera
+// afterwards. Every item of that device, and what was derived from it (a
+// thumbnail here), gets them,
+// each as a custody event saying who assigned what over what; other
+// devices' items are untouched, bad requests change nothing, and the vault
+// still verifies.
+func TestAssignUnidentifiedDevice(t *testing.T) {
+	f := newFixture(t, web.Config{})
+	ctx := t.Context()
+	const device = "usb-0781_5567_4C530001"
+	unidentified := evidence.Intake{Actor: "dock:1-1.3", Source: device,
+		Labels: map[string]string{"unidentified": "usb-serial", "bay": "1-1.3"}}
+	clip, _, err := f.v.IngestFile(ctx, filepath.Join(footage, "store-aisle.mp4"), unidentified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyIn := unidentified
+	copyIn.Labels, copyIn.Actor, copyIn.Parent, copyIn.Relation = nil, "triage:motion", clip.Digest, "thumbnail"
+	thumb, _, err := f.v.IngestFile(ctx, filepath.Join(footage, "faces-29-still.png"), copyIn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	staff := f.login(t, "sam", staffPass)
+	path := "/api/v1/devices/" + device + "/assign"
+
+	for _, bad := range []struct {
+		path string
+		body any
+		code int
+		says string
+	}{
+		{path, map[string]string{"camera": "BWC-7"}, http.StatusBadRequest, "officer is required"},
+		{path, map[string]string{"officer": "PC 1\nPC 2"}, http.StatusBadRequest, "officer must be one line"},
+		{path, "not an object", http.StatusBadRequest, "body must be JSON"},
+		{"/api/v1/devices/usb-nobody/assign", map[string]string{"officer": "PC 1"}, http.StatusNotFound, "usb-nobody"},
+		// An identified camera's footage is not reassigned this way.
+		{"/api/v1/devices/bwv-0042/assign", map[string]string{"officer": "PC 1"}, http.StatusNotFound, "bwv-0042"},
+	} {
+		res := staff.do("POST", bad.path, bad.body, true)
+		if body := readAll(res); res.StatusCode != bad.code || !strings.Contains(body, bad.says) {
+			t.Errorf("POST %s %v: %d %s; want %d naming %q", bad.path, bad.body, res.StatusCode, body, bad.code, bad.says)
+		}
+	}
+	if res := staff.do("POST", path, map[string]string{"officer": "PC 1234"}, false); res.StatusCode != http.StatusForbidden {
+		t.Errorf("assign without the CSRF token: %d", res.StatusCode)
+	}
+	if n := len(eventsOf(t, f.v, clip.Digest, evidence.ActionRecordChanged)); n != 0 {
+		t.Fatalf("refused requests wrote %d events", n)
+	}
+
+	if res := staff.do("POST", path, map[string]string{"officer": "PC 1234", "camera": "BWC-7"}, true); res.StatusCode != http.StatusOK {
+		t.Fatalf("assign: %d %s", res.StatusCode, readAll(res))
+	}
+	if res := staff.do("POST", path, map[string]string{"officer": "PC 4321", "camera": "BWC-7"}, true); res.StatusCode != http.StatusOK {
+		t.Fatalf("corrected assignment: %d %s", res.StatusCode, readAll(res))
+	}
+	for _, d := range []evidence.Digest{clip.Digest, thumb.Digest} {
+		it, err := f.v.Item(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it.Officer != "PC 4321" || it.Labels["camera"] != "BWC-7" {
+			t.Errorf("%s after assignment: officer %q, camera %q", d.Short(), it.Officer, it.Labels["camera"])
+		}
+		evs := eventsOf(t, f.v, d, evidence.ActionRecordChanged)
+		if len(evs) != 2 {
+			t.Fatalf("%s: %d record-changed events, want 2", d.Short(), len(evs))
+		}
+		first, second := evs[0].Details, evs[1].Details
+		if evs[0].Actor != "user:sam" || first["change"] != "device-assigned" || first["device"] != device ||
+			first["officer"] != "PC 1234" || first["previous_officer"] != "" {
+			t.Errorf("first assignment event: %s %+v", evs[0].Actor, first)
+		}
+		if second["officer"] != "PC 4321" || second["previous_officer"] != "PC 1234" || second["previous_camera"] != "BWC-7" {
+			t.Errorf("correcting event: %+v", second)
+		}
+	}
+	for _, d := range []evidence.Digest{f.master.Digest, f.plain.Digest} {
+		if n := len(eventsOf(t, f.v, d, evidence.ActionRecordChanged)); n != 0 {
+			t.Errorf("another device's item %s changed %d times", d.Short(), n)
+		}
+	}
+	rep, err := f.v.Verify(ctx, vault.VerifyOptions{})
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify after assignments: %v %v", rep.Findings, err)
+	}
+}
