@@ -46,12 +46,16 @@ func Export(ctx context.Context, v *vault.Vault, d evidence.Digest, out string, 
 	if err != nil {
 		return fmt.Errorf("export %s: %w", d.Short(), err)
 	}
+	extras, err := provenanceEntries(ctx, v, d)
+	if err != nil {
+		return fmt.Errorf("export %s: %w", d.Short(), err)
+	}
 	obj, err := v.OpenObject(d)
 	if err != nil {
 		return fmt.Errorf("export %s: %w", d.Short(), err)
 	}
 	defer obj.Close()
-	if err := writeBundle(out, manifest, bundleItemName(it), obj, it.Size); err != nil {
+	if err := writeBundle(out, manifest, bundleItemName(it), obj, it.Size, extras); err != nil {
 		return fmt.Errorf("export %s to %s: %w", d.Short(), out, err)
 	}
 	return nil
@@ -65,7 +69,7 @@ func bundleItemName(it evidence.Item) string {
 	return "item/" + it.Digest.String() + ext
 }
 
-func writeBundle(out string, manifest []byte, name string, body io.Reader, size int64) error {
+func writeBundle(out string, manifest []byte, name string, body io.Reader, size int64, extras []entry) error {
 	tmp := out + ".partial"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
@@ -79,6 +83,12 @@ func writeBundle(out string, manifest []byte, name string, body io.Reader, size 
 	)
 	if werr == nil {
 		_, werr = io.Copy(tw, body)
+	}
+	for _, e := range extras {
+		if werr != nil {
+			break
+		}
+		werr = errors.Join(tw.WriteHeader(&tar.Header{Name: e.name, Mode: 0o444, Size: int64(len(e.body))}), writeAll(tw, e.body))
 	}
 	werr = errors.Join(werr, tw.Close(), f.Sync(), f.Close())
 	if werr != nil {
@@ -109,6 +119,9 @@ type Report struct {
 	Key        ed25519.PublicKey // the signer; proves origin only when it was pinned
 	Pinned     bool
 	Checkpnt   uint64
+	// Provenance is set for a redacted copy whose bundle carries its
+	// redaction log.
+	Provenance *Provenance
 	// Checkpoint is what the manifest's checkpoint says, and Timestamp the
 	// TSA token the manifest carries for it, if any (unchecked here: only
 	// custodylog.VerifyCheckpointTimestamp with the TSA's certificate
@@ -143,7 +156,7 @@ func Verify(path string, pinned ed25519.PublicKey) (Report, error) {
 
 // verifyFrom reads and checks a bundle from r; path names it in errors.
 func verifyFrom(r io.Reader, path string, pinned ed25519.PublicKey) (Report, error) {
-	var manifest []byte
+	var manifest, logManifest, logBody []byte
 	var digest evidence.Digest
 	var size int64
 	var items int
@@ -167,6 +180,20 @@ func verifyFrom(r io.Reader, path string, pinned ed25519.PublicKey) (Report, err
 			if len(manifest) > maxManifest {
 				return Report{}, fmt.Errorf("bundle %s: %s is larger than %d MiB: %w", path, bundleManifest, maxManifest>>20, evidence.ErrManifest)
 			}
+		case h.Name == provenanceManifest || h.Name == provenanceLog:
+			dst := &logManifest
+			if h.Name == provenanceLog {
+				dst = &logBody
+			}
+			if *dst != nil {
+				return Report{}, fmt.Errorf("bundle %s: more than one %s: %w", path, h.Name, evidence.ErrManifest)
+			}
+			if *dst, err = io.ReadAll(io.LimitReader(tr, maxManifest+1)); err != nil {
+				return Report{}, fmt.Errorf("bundle %s: %w", path, err)
+			}
+			if len(*dst) > maxManifest {
+				return Report{}, fmt.Errorf("bundle %s: %s is larger than %d MiB: %w", path, h.Name, maxManifest>>20, evidence.ErrManifest)
+			}
 		case strings.HasPrefix(h.Name, "item/"):
 			items++
 			if digest, size, err = evidence.DigestOf(tr); err != nil {
@@ -185,8 +212,12 @@ func verifyFrom(r io.Reader, path string, pinned ed25519.PublicKey) (Report, err
 		return Report{}, fmt.Errorf("bundle %s: the item's bytes hash to %s (%d bytes), the manifest says %s (%d bytes): %w",
 			path, digest.Short(), size, m.Item.Digest.Short(), m.Item.Size, evidence.ErrManifest)
 	}
+	prov, err := checkProvenance(logManifest, logBody, m, pinned)
+	if err != nil {
+		return Report{}, fmt.Errorf("bundle %s: %w", path, err)
+	}
 	return Report{Item: m.Item, Events: len(m.Events), Key: m.Key, Pinned: pinned != nil, Checkpnt: uint64(m.Size),
-		Format: m.Format, ProofBytes: m.ProofBytes, Checkpoint: m.Checkpoint, Timestamp: m.Timestamp}, nil
+		Format: m.Format, ProofBytes: m.ProofBytes, Checkpoint: m.Checkpoint, Timestamp: m.Timestamp, Provenance: prov}, nil
 }
 
 // maxManifest bounds what verify reads of a manifest; a v2 manifest's

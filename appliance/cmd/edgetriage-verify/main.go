@@ -83,5 +83,10 @@ func verify(path string, pin evidence.KeyPin, stdout io.Writer) bool {
 		return false
 	}
 	fmt.Fprintf(stdout, "%s: intact: %s\n", path, r.PinnedSummary())
+	if r.Provenance != nil {
+		for _, l := range r.Provenance.Lines() {
+			fmt.Fprintln(stdout, "  "+l)
+		}
+	}
 	return true
 }

@@ -218,6 +218,11 @@ func verifyBundle(env *cliEnv, path string, pin evidence.KeyPin, roots *x509.Cer
 		return 1
 	}
 	fmt.Fprintln(env.stdout, "intact: "+r.PinnedSummary())
+	if r.Provenance != nil {
+		for _, l := range r.Provenance.Lines() {
+			fmt.Fprintln(env.stdout, "  "+l)
+		}
+	}
 	return 0
 }
 
