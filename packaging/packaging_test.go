@@ -199,7 +199,23 @@ func buildOldRelease(t *testing.T, out string) string {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build %s: %v\n%s", rev, err, out)
 	}
-	return buildDeb(t, out, "--binary", bin, "--version", strings.TrimPrefix(oldRelease, "v"))
+	// Today's station config without the keys v0.1.0 did not have yet: it
+	// refuses unknown keys, as it should.
+	cfg, err := os.ReadFile("edgetriage.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old []string
+	for _, line := range strings.Split(string(cfg), "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "volume_dir:") {
+			old = append(old, line)
+		}
+	}
+	oldCfg := filepath.Join(t.TempDir(), "edgetriage.yaml")
+	if err := os.WriteFile(oldCfg, []byte(strings.Join(old, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return buildDeb(t, out, "--binary", bin, "--version", strings.TrimPrefix(oldRelease, "v"), "--config", oldCfg)
 }
 
 // The package as a station's IT meets it (scripts/install-test.sh): in a
@@ -254,7 +270,7 @@ func checkContents(t *testing.T, deb string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"./usr/bin/edgetriage", "./etc/edgetriage/edgetriage.yaml", "./lib/systemd/system/edgetriage.service",
+	for _, want := range []string{"./usr/bin/edgetriage", "./usr/bin/edgetriage-verify", "./etc/edgetriage/edgetriage.yaml", "./lib/systemd/system/edgetriage.service",
 		"./lib/udev/rules.d/90-edgetriage-dock.rules", "./usr/share/doc/edgetriage/copyright",
 		"./usr/share/edgetriage/monitoring/grafana-dashboard.json", "./usr/share/edgetriage/monitoring/prometheus-alerts.yaml"} {
 		if !strings.Contains(string(list), want+"\n") {

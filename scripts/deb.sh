@@ -3,11 +3,12 @@
 # tools/nfpm and built once into ~/.cache/edgetriage/bin, from
 # packaging/nfpm.yaml.
 #
-#   scripts/deb.sh [--out DIR] [--binary FILE --version DEBVERSION]
+#   scripts/deb.sh [--out DIR] [--binary FILE --version DEBVERSION [--config FILE]]
 #
 # Without --binary the binary is built here with the version from
 # scripts/version.sh stamped in. --binary packages one built elsewhere (an
-# older release's, for the upgrade test) under today's packaging.
+# older release's, for the upgrade test) under today's packaging; --config
+# ships another station config (one that release understands).
 # The package's Depends lists the Debian packages of every shared library
 # the binary links (OpenCV), read off the binary as dpkg-shlibdeps would.
 set -euo pipefail
@@ -16,11 +17,13 @@ gobin="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
 out="$root/dist"
 binary=""
 version=""
+config=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out="$2"; shift 2 ;;
     --binary) binary="$2"; shift 2 ;;
     --version) version="$2"; shift 2 ;;
+    --config) config="$(readlink -f "$2")"; shift 2 ;;
     *) echo "deb: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -79,7 +82,17 @@ fi
 stage="$work/stage"
 mkdir -p "$stage"
 cp "$binary" "$stage/edgetriage"
-ln -s "$root/packaging" "$root/configs" "$stage/"
+# The static bundle verifier for recipients (no cgo, no OpenCV): built from
+# this tree whichever binary is packaged.
+(cd "$root" && CGO_ENABLED=0 "$gobin" build -trimpath -o "$stage/edgetriage-verify" ./appliance/cmd/edgetriage-verify)
+ln -s "$root/configs" "$stage/"
+if [ -n "$config" ]; then
+  # An older release's binary refuses keys it does not know.
+  cp -r "$root/packaging" "$stage/packaging"
+  cp "$config" "$stage/packaging/edgetriage.yaml"
+else
+  ln -s "$root/packaging" "$stage/"
+fi
 cp "$root/LICENSE" "$stage/LICENSE" # a file in the package, not a link to this tree
 target="$out/edgetriage_${version}_amd64.deb"
 (cd "$stage" && EDGETRIAGE_DEB_VERSION="$version" EDGETRIAGE_SHLIBS="$deps" \

@@ -87,9 +87,17 @@ mount --bind /dev/pts "$root/dev/pts"
 mount --bind -o ro /sys "$root/sys"
 # apt's downloads: linked in and out rather than bound, as apt locks its
 # archive directory for a whole run and runs may overlap.
-cp -al "$cache/archives/." "$root/var/cache/apt/archives/" 2>/dev/null ||
-  cp -a "$cache/archives/." "$root/var/cache/apt/archives/"
-keep_downloads() { cp -aln "$root/var/cache/apt/archives/"*.deb "$cache/archives/" 2>/dev/null || true; }
+# Only the packages: a linked lock file would be the other run's lock.
+# link_debs FROM TO links (else copies) the .deb files FROM has and TO lacks.
+link_debs() {
+  local f
+  for f in "$1"/*.deb; do
+    [ -e "$f" ] && [ ! -e "$2/${f##*/}" ] || continue
+    ln "$f" "$2/" 2>/dev/null || cp "$f" "$2/"
+  done
+}
+link_debs "$cache/archives" "$root/var/cache/apt/archives"
+keep_downloads() { link_debs "$root/var/cache/apt/archives" "$cache/archives"; }
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 printf 'Acquire::Check-Valid-Until "false";\nAcquire::Check-Date "false";\n' >"$root/etc/apt/apt.conf.d/99install-test"
 # Keep what apt downloads, so the next run fetches nothing it has.

@@ -7,6 +7,7 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/ed25519"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -223,3 +224,17 @@ func verifyFrom(r io.Reader, path string, pinned ed25519.PublicKey) (Report, err
 // maxManifest bounds what verify reads of a manifest; a v2 manifest's
 // proofs grow with the logarithm of the log, so real ones are kilobytes.
 const maxManifest = 64 << 20
+
+// ErrNoTimestamp is returned by CheckTime for a bundle whose manifest
+// carries no TSA timestamp: its times are the station's own word.
+var ErrNoTimestamp = errors.New("the bundle carries no TSA timestamp: its times are the station's own")
+
+// CheckTime checks the TSA timestamp the bundle's manifest carries against
+// the TSA CA certificates roots: it proves the checkpoint it stamps (which
+// the manifest's checkpoint extends) existed by the TSA's time.
+func (r Report) CheckTime(roots *x509.CertPool) (custodylog.StampedCheckpoint, error) {
+	if r.Timestamp == nil {
+		return custodylog.StampedCheckpoint{}, ErrNoTimestamp
+	}
+	return custodylog.VerifyCheckpointTimestamp(*r.Timestamp, r.Checkpoint, r.Key, roots)
+}

@@ -98,3 +98,51 @@ func TestPartsJoinAndLeaveARunningGroup(t *testing.T) {
 		t.Fatal("a part joined a stopped group")
 	}
 }
+
+// slowStop is a part that, once stopped, takes until release to return (a
+// camera handing its last segments to a slow vault).
+type slowStop struct {
+	name    string
+	release chan struct{}
+}
+
+func (p *slowStop) Name() string { return p.name }
+
+func (p *slowStop) Run(ctx context.Context) error {
+	<-ctx.Done()
+	<-p.release
+	return nil
+}
+
+// Cancel lets a reload go on while a part takes its time to stop, and
+// tells it when the part has returned; a group stopping still waits for it.
+func TestCancelledPartIsWaitedForByItsChannel(t *testing.T) {
+	s := New(Options{Backoff: 5 * time.Millisecond})
+	gate := &slowStop{name: "camera:gate", release: make(chan struct{})}
+	g := s.Start("intake", gate)
+	left := g.Cancel("camera:gate")
+	if g.Has("camera:gate") {
+		t.Fatal("a cancelled part is still a member")
+	}
+	select {
+	case <-left:
+		t.Fatal("the channel closed before the part returned")
+	case <-time.After(50 * time.Millisecond):
+	}
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := g.Stop(short); err == nil {
+		t.Fatal("the group stopped while a cancelled part had not returned")
+	}
+	close(gate.release)
+	select {
+	case <-left:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the channel did not close once the part returned")
+	}
+	select {
+	case <-g.Cancel("camera:none"):
+	default:
+		t.Fatal("cancelling no part gives a channel that never closes")
+	}
+}

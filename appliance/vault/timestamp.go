@@ -42,7 +42,8 @@ func (v *Vault) Unstamped() (SignedCheckpoint, bool, error) {
 	}
 	var stamped bool
 	err = v.db.View(func(tx *bolt.Tx) error {
-		stamped = tx.Bucket(bucketTimestamps).Get(seqKey(uint64(cp.Size))) != nil
+		b := tx.Bucket(bucketTimestamps)
+		stamped = b != nil && b.Get(seqKey(uint64(cp.Size))) != nil
 		return nil
 	})
 	return cp, !stamped, err
@@ -86,7 +87,11 @@ func (v *Vault) Timestamp(size int64) (evidence.CheckpointTimestamp, bool, error
 	var out evidence.CheckpointTimestamp
 	var found bool
 	err := v.db.View(func(tx *bolt.Tx) error {
-		raw := tx.Bucket(bucketTimestamps).Get(seqKey(uint64(size)))
+		b := tx.Bucket(bucketTimestamps) // absent in an index opened for verification before schema 5
+		if b == nil {
+			return nil
+		}
+		raw := b.Get(seqKey(uint64(size)))
 		if raw == nil {
 			return nil
 		}

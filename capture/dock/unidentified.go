@@ -49,7 +49,10 @@ func (d *Dock) inspectUnidentified(root *os.Root, bay string, vol Volume) (*sess
 		return s, l, nil
 	}
 	if notReady != nil {
-		return nil, listing{}, notReady
+		// Nothing names it a camera and none of a camera's folders is
+		// there: a stick of documents, or a mount still filling in. The
+		// watcher waits for the listing to settle before it believes this.
+		return nil, listing{}, fmt.Errorf("bay %s: %w (no descriptor, and no camera folders)", bay, ErrNotCamera)
 	}
 	return nil, listing{}, fmt.Errorf("bay %s: %w (no descriptor, and no videos)", bay, ErrNotCamera)
 }

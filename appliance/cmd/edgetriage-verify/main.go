@@ -6,7 +6,7 @@
 //
 // Usage:
 //
-//	edgetriage-verify (--pubkey KEY | --fingerprint FP) BUNDLE...
+//	edgetriage-verify (--pubkey KEY | --fingerprint FP) [--tsa-cert FILE] BUNDLE...
 //
 // Exit status 0 when every bundle is intact and signed by the pinned key;
 // 1 when any is not (one line per bundle says which and why); 2 for a
@@ -14,6 +14,8 @@
 package main
 
 import (
+	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,7 +25,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 )
 
-const usage = `Usage: edgetriage-verify (--pubkey KEY | --fingerprint FP) BUNDLE...
+const usage = `Usage: edgetriage-verify (--pubkey KEY | --fingerprint FP) [--tsa-cert FILE] BUNDLE...
 
 Checks export bundles of an edgetriage station offline: the manifest's
 signature against the station key you pin (--pubkey: the key in hex, or a
@@ -32,6 +34,12 @@ first start), the item's custody events and their inclusion proof in the
 signed checkpoint of the station's custody log, and the item's bytes against
 its SHA-256. Pin the key from a record made outside the bundle: a key read
 from the bundle itself proves only that nothing changed since it was signed.
+
+When the station's checkpoints are timestamped by a time-stamp authority
+(RFC 3161), --tsa-cert takes the TSA's CA certificate (PEM): the token in
+the bundle is checked against it and the line "checkpoint N existed by T
+(TSA ...)" says when the item's custody record existed, in the TSA's word,
+not the station's.
 `
 
 func main() {
@@ -44,6 +52,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	pubkey := fs.String("pubkey", "", "the station's public `key` (hex, or a file holding it)")
 	fingerprint := fs.String("fingerprint", "", "the station key's `fingerprint` as printed at first start")
+	tsaCert := fs.String("tsa-cert", "", "the time-stamp authority's CA certificate `file` (PEM)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -59,9 +68,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "edgetriage-verify: %v\n", err)
 		return 2
 	}
+	var roots *x509.CertPool
+	if *tsaCert != "" {
+		if roots, err = readRoots(*tsaCert); err != nil {
+			fmt.Fprintf(stderr, "edgetriage-verify: --tsa-cert: %v\n", err)
+			return 2
+		}
+	}
 	code := 0
 	for _, path := range fs.Args() {
-		if !verify(path, pin, stdout) {
+		if !verify(path, pin, roots, stdout) {
 			code = 1
 		}
 	}
@@ -72,11 +88,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // verify checks one bundle and prints one line about it.
-func verify(path string, pin evidence.KeyPin, stdout io.Writer) bool {
+func verify(path string, pin evidence.KeyPin, roots *x509.CertPool, stdout io.Writer) bool {
 	r, err := bundle.Verify(path, pin.Key)
 	if err != nil {
 		fmt.Fprintln(stdout, err)
 		return false
+	}
+	if roots != nil {
+		t, err := r.CheckTime(roots)
+		switch {
+		case errors.Is(err, bundle.ErrNoTimestamp):
+			fmt.Fprintf(stdout, "%s: %v\n", path, err)
+		case err != nil:
+			fmt.Fprintf(stdout, "%s: %v\n", path, err)
+			return false
+		default:
+			fmt.Fprintf(stdout, "%s: %s\n", path, t)
+		}
 	}
 	if err := pin.Check(r.Key); err != nil {
 		fmt.Fprintf(stdout, "%s: %v: %s\n", path, err, r.Summary())
@@ -89,4 +117,16 @@ func verify(path string, pin evidence.KeyPin, stdout io.Writer) bool {
 		}
 	}
 	return true
+}
+
+func readRoots(path string) (*x509.CertPool, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(raw) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
 }

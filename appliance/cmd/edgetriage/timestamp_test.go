@@ -65,18 +65,20 @@ func TestVerifyProvesWhenCheckpointsExistedWithTheTSACertificate(t *testing.T) {
 	// The bundle carries the stamp: a court checks it with the TSA's
 	// certificate alone, without the appliance.
 	bundle := filepath.Join(t.TempDir(), "case.bundle")
-	if r := run(t, "export", "--data", data, parkingDigest, "--out", bundle); r.code != 0 {
+	if r := run(t, "export", "--data", data, parkingDigest, "--out", bundle, "--reason", "case 1234"); r.code != 0 {
 		t.Fatalf("export: %s", r.stderr)
 	}
-	r = run(t, "verify", "--bundle", bundle, "--pubkey", pub, "--tsa-cert", tsa.CACertFile)
-	if r.code != 0 || !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "intact: item "+parkingDigest) {
-		t.Fatalf("verify --bundle --tsa-cert: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	for name, r := range checkBundle(t, bundle, "--pubkey", pub, "--tsa-cert", tsa.CACertFile) {
+		if r.code != 0 || !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "(TSA "+tsa.Subject+")") {
+			t.Errorf("%s --tsa-cert: exit %d\n%s%s", name, r.code, r.stdout, r.stderr)
+		}
 	}
 	// Another TSA's certificate proves nothing.
 	other := testkit.StartTSA(t)
-	r = run(t, "verify", "--bundle", bundle, "--pubkey", pub, "--tsa-cert", other.CACertFile)
-	if r.code != 1 || !strings.Contains(r.stdout, "not trusted by the given certificate") {
-		t.Fatalf("verify --bundle with another TSA's certificate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	for name, r := range checkBundle(t, bundle, "--pubkey", pub, "--tsa-cert", other.CACertFile) {
+		if r.code != 1 || !strings.Contains(r.stdout, "not trusted by the given certificate") {
+			t.Errorf("%s with another TSA's certificate: exit %d\n%s%s", name, r.code, r.stdout, r.stderr)
+		}
 	}
 }
 

@@ -243,13 +243,9 @@ func tsaRoots(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-func trustedTimeLine(t custodylog.StampedCheckpoint) string {
-	return fmt.Sprintf("checkpoint %d existed by %s (TSA %s)", t.Size, t.Time.Format(time.RFC3339), t.TSA)
-}
-
 func printTrustedTimes(env *cliEnv, r vault.Report) {
 	for _, t := range r.TrustedTimes {
-		fmt.Fprintln(env.stdout, trustedTimeLine(t))
+		fmt.Fprintln(env.stdout, t)
 	}
 	if r.Timestamps > 0 && len(r.TrustedTimes) == 0 && r.OK() {
 		fmt.Fprintf(env.stdout, "%d checkpoint(s) carry a TSA timestamp, not checked: pass --tsa-cert with the TSA's CA certificate\n", r.Timestamps)
@@ -259,20 +255,20 @@ func printTrustedTimes(env *cliEnv, r vault.Report) {
 // bundleTime checks the TSA timestamp a bundle's manifest carries and
 // says what it proves; an invalid or misplaced token is an error.
 func bundleTime(env *cliEnv, r bundle.Report, roots *x509.CertPool) error {
-	switch {
-	case r.Timestamp == nil:
-		if roots != nil {
-			fmt.Fprintln(env.stdout, "the bundle carries no TSA timestamp: its times are the appliance's own")
+	if roots == nil {
+		if r.Timestamp != nil {
+			fmt.Fprintln(env.stdout, "the bundle carries a TSA timestamp, not checked: pass --tsa-cert with the TSA's CA certificate")
 		}
 		return nil
-	case roots == nil:
-		fmt.Fprintln(env.stdout, "the bundle carries a TSA timestamp, not checked: pass --tsa-cert with the TSA's CA certificate")
-		return nil
 	}
-	t, err := custodylog.VerifyCheckpointTimestamp(*r.Timestamp, r.Checkpoint, r.Key, roots)
-	if err != nil {
+	t, err := r.CheckTime(roots)
+	switch {
+	case errors.Is(err, bundle.ErrNoTimestamp):
+		fmt.Fprintln(env.stdout, err)
+		return nil
+	case err != nil:
 		return err
 	}
-	fmt.Fprintln(env.stdout, trustedTimeLine(t))
+	fmt.Fprintln(env.stdout, t)
 	return nil
 }

@@ -128,6 +128,11 @@ type StampedCheckpoint struct {
 	Size int64 // the checkpoint stamped
 }
 
+// String is what the stamp proves, as verify prints it.
+func (s StampedCheckpoint) String() string {
+	return fmt.Sprintf("checkpoint %d existed by %s (TSA %s)", s.Size, s.Time.Format(time.RFC3339), s.TSA)
+}
+
 // VerifyCheckpointTimestamp checks a timestamp carried with checkpoint c
 // (in a manifest): its note is a checkpoint of key's log, c's tree extends
 // that note's tree, and the token stamps the note and verifies against
