@@ -29,22 +29,9 @@ func TestLayout(t *testing.T) {
 	}
 	for path, p := range pkgs {
 		for _, v := range layoutViolations(path, p, pkgs) {
-			if pending[path] {
-				t.Logf("pending move: %s", v)
-				continue
-			}
 			t.Error(v)
 		}
 	}
-}
-
-// pending are the leaves whose tests still open a real vault (with media
-// probing) to test the leaf with it; they are to move to the test kit's
-// store or up into appliance, after which this list must be empty. Any
-// other leaf that starts doing the same fails TestLayout.
-var pending = map[string]bool{
-	module + "/capture/dock": true,
-	module + "/firmware":     true,
 }
 
 // layoutViolations names every import of pkg (its own, and those of its

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -67,15 +68,23 @@ func TestKindOf(t *testing.T) {
 }
 
 // The record of an MP4 read from its moov says what ffprobe, reading the
-// whole file, would have said.
+// whole file, would have said; a fragmented MP4 (what RTSP recording
+// writes) is read from its fragments' headers.
 func TestProbeMP4AgreesWithFFprobe(t *testing.T) {
-	for _, name := range []string{"parking-cars.mp4", "faces-walking.mp4", "room-people-enter-leave.mp4", "static-room.mp4", "store-aisle.mp4"} {
-		t.Run(name, func(t *testing.T) {
-			got, err := probeMP4(footage + name)
+	fragmented := filepath.Join(t.TempDir(), "fragmented.mp4")
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-i", footage+"parking-cars.mp4", "-c", "copy",
+		"-movflags", "frag_keyframe+empty_moov+default_base_moof", fragmented)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make a fragmented MP4: %v %s", err, out)
+	}
+	for _, path := range []string{footage + "parking-cars.mp4", footage + "faces-walking.mp4", footage + "room-people-enter-leave.mp4",
+		footage + "static-room.mp4", footage + "store-aisle.mp4", fragmented} {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			got, err := probeMP4(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			in, err := ffmpeg.File(footage + name)
+			in, err := ffmpeg.File(path)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -36,8 +36,10 @@ const benchFiles, benchFileSize = 16, 64 << 20
 //	disk:     a 1 GiB direct write + fsync; the read rate is cp+read's read-back.
 //
 // Each round uses a fresh vault and the never policy, so the camera is the
-// same every time; medians over the rounds are reported. Probing is off: it
-// is the vault's cost, not the dock's.
+// same every time; medians over the rounds are reported. The vault probes
+// as the daemon's and the CLI's do: the bay's random bytes named .MP4 are
+// recorded as unrecognised media without starting ffprobe, a real clip
+// would be read from its moov.
 func BenchmarkOffloadBay(b *testing.B) {
 	bay := filepath.Join(b.TempDir(), "bay1")
 	writeBenchBay(b, bay)
@@ -167,7 +169,7 @@ func runOffloadBench(b *testing.B, ob offloadBench) {
 
 func timeOffload(b *testing.B, bay, dir string) time.Duration {
 	syncDisks(b)
-	v := openPlainVault(b, dir)
+	v := openVault(b, dir)
 	d := newDock(b, v, dock.Config{Profiles: []dock.Profile{profile(dock.ReleaseNever)}}, nil)
 	start := time.Now()
 	rep, err := d.Offload(context.Background(), bay)

@@ -17,7 +17,7 @@ import (
 	"github.com/edgetriage/edgetriage/capture/dock"
 )
 
-const footage = "../../testdata/footage"
+const footage = "../../../testdata/footage"
 
 // openVault opens a real vault with media probing, as the daemon does.
 func openVault(t testing.TB, dir string) *vault.Vault {
