@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"sync"
 	"time"
 
@@ -78,20 +77,7 @@ func (c TimestampConfig) Validate() error {
 
 // Roots reads the CA certificates the TSA's tokens must chain to.
 func (c TimestampConfig) Roots() (*x509.CertPool, error) {
-	return ReadCertPool(c.CACert)
-}
-
-// ReadCertPool reads a PEM file of certificates into a pool.
-func ReadCertPool(path string) (*x509.CertPool, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(raw) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
-	}
-	return pool, nil
+	return custodylog.ReadCertPool(c.CACert)
 }
 
 // StampVault is what the stamper needs of the vault.

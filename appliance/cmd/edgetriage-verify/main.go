@@ -23,6 +23,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/bundle"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
+	"github.com/edgetriage/edgetriage/appliance/evidence/custodylog"
 )
 
 const usage = `Usage: edgetriage-verify (--pubkey KEY | --fingerprint FP) [--tsa-cert FILE] BUNDLE...
@@ -70,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var roots *x509.CertPool
 	if *tsaCert != "" {
-		if roots, err = readRoots(*tsaCert); err != nil {
+		if roots, err = custodylog.ReadCertPool(*tsaCert); err != nil {
 			fmt.Fprintf(stderr, "edgetriage-verify: --tsa-cert: %v\n", err)
 			return 2
 		}
@@ -117,16 +118,4 @@ func verify(path string, pin evidence.KeyPin, roots *x509.CertPool, stdout io.Wr
 		}
 	}
 	return true
-}
-
-func readRoots(path string) (*x509.CertPool, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(raw) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
-	}
-	return pool, nil
 }

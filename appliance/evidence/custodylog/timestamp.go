@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
 	"time"
 
 	"github.com/digitorus/pkcs7"
@@ -185,4 +186,17 @@ func guardParse[T any](parse func() (T, error)) (out T, err error) {
 		}
 	}()
 	return parse()
+}
+
+// ReadCertPool reads a PEM file of certificates (a TSA's CA) into a pool.
+func ReadCertPool(path string) (*x509.CertPool, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(raw) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
 }
