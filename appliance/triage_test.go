@@ -99,18 +99,24 @@ func TestCameraSegmentsAreTriagedFromLiveAnalysis(t *testing.T) {
 		c.Triage.Flag = motion.FlagRules{LongerThan: motion.Duration(time.Second)}
 	})
 	segments := func() (live, merged []evidence.Item) {
+		// Collected first: reading each item's events inside Items would
+		// nest read transactions, which deadlock against a writer that
+		// must grow the file.
+		var all []evidence.Item
 		d.vault.Items(func(it evidence.Item) bool {
-			if it.Source != "room" || it.Kind != evidence.KindVideo || !it.Parent.IsZero() {
-				return true
+			if it.Source == "room" && it.Kind == evidence.KindVideo && it.Parent.IsZero() {
+				all = append(all, it)
 			}
+			return true
+		})
+		for _, it := range all {
 			switch e, _ := triaged(d, it.Digest); e.Details["analysis"] {
 			case "live":
 				live = append(live, it)
 			case "live+file":
 				merged = append(merged, it)
 			}
-			return true
-		})
+		}
 		return live, merged
 	}
 	testkit.WaitFor(t, "six segments triaged from live analysis", 3*time.Minute, func() bool {

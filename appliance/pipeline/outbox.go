@@ -117,7 +117,13 @@ func (s *OutboxStore) DeleteCheckpoint(ctx context.Context, d evidence.Digest) e
 
 // enqueue puts d in the outbox unless it is there already; urgent ("send
 // now") upgrades an entry that is still waiting.
-func (s *OutboxStore) enqueue(ctx context.Context, it evidence.Item, urgent bool, now time.Time) (bool, error) {
+//
+// record writes the custody event of a new entry before the entry itself:
+// a stop between the two then leaves an event and no entry, and the
+// policy, handling the same event again after the restart, queues it
+// (recording it once more) rather than leaving an upload that no custody
+// event says was queued.
+func (s *OutboxStore) enqueue(ctx context.Context, it evidence.Item, urgent bool, now time.Time, record func() error) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, found, err := s.entry(it.Digest)
@@ -130,6 +136,9 @@ func (s *OutboxStore) enqueue(ctx context.Context, it evidence.Item, urgent bool
 		}
 		e.Urgent = true
 		return false, s.put(ctx, e)
+	}
+	if err := record(); err != nil {
+		return false, err
 	}
 	return true, s.put(ctx, outbox.Entry{Digest: it.Digest, Size: it.Size, State: outbox.StateQueued,
 		Urgent: urgent, QueuedAt: now, UpdatedAt: now})

@@ -91,12 +91,12 @@ func (p *SyncPolicy) SendNow(ctx context.Context, d evidence.Digest, actor evide
 }
 
 func (p *SyncPolicy) send(ctx context.Context, it evidence.Item, urgent bool, why string) error {
-	added, err := p.store.enqueue(ctx, it, urgent, time.Now().UTC())
-	if err != nil || !added {
+	added, err := p.store.enqueue(ctx, it, urgent, time.Now().UTC(), func() error {
+		_, err := p.vault.Append(ctx, evidence.CustodyEvent{Actor: "appliance:sync", Action: evidence.ActionQueuedForSync,
+			Item: it.Digest, Details: map[string]string{"reason": why}})
 		return err
-	}
-	if _, err := p.vault.Append(ctx, evidence.CustodyEvent{Actor: "appliance:sync", Action: evidence.ActionQueuedForSync,
-		Item: it.Digest, Details: map[string]string{"reason": why}}); err != nil {
+	})
+	if err != nil || !added {
 		return err
 	}
 	if p.kick != nil {
