@@ -109,6 +109,11 @@ func (d *Dock) recoverReleases(ctx context.Context, s *session) {
 			d.clearIntent(ctx, s, rel)
 			continue
 		}
+		if d.releaseRecorded(s, dg, rel) {
+			// The stop came after the event, before the intent was cleared.
+			d.clearRelease(ctx, s, rel)
+			continue
+		}
 		det := s.fileDetails(camFile{Rel: rel}, d.now())
 		delete(det, "camera_time")
 		delete(det, "size")
@@ -126,4 +131,36 @@ func (d *Dock) clearIntent(ctx context.Context, s *session, rel string) {
 	if err := d.state.Delete(ctx, releasingKey(s.dev.Serial, rel)); err != nil {
 		d.log.Warn("clear release intent", "bay", s.bay, "path", rel, "err", err)
 	}
+}
+
+// eventReader is what releaseRecorded asks of a vault that can list an
+// item's events (the daemon's can; a vault that cannot is never asked).
+type eventReader interface {
+	ItemEvents(d evidence.Digest) ([]evidence.CustodyEvent, error)
+}
+
+// releaseRecorded says whether this device's file rel was last verified
+// and then released: its release reached the chain already.
+func (d *Dock) releaseRecorded(s *session, dg evidence.Digest, rel string) bool {
+	er, ok := d.vault.(eventReader)
+	if !ok {
+		return false
+	}
+	evs, err := er.ItemEvents(dg)
+	if err != nil {
+		return false
+	}
+	released := false
+	for _, e := range evs {
+		if e.Details["camera_path"] != rel || e.Details["serial"] != s.dev.Serial {
+			continue
+		}
+		switch e.Action {
+		case evidence.ActionVerified:
+			released = false
+		case evidence.ActionReleased:
+			released = true
+		}
+	}
+	return released
 }
