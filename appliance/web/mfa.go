@@ -123,18 +123,7 @@ func (s *Server) confirmTOTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	body := map[string]any{"recovery_codes": codes}
-	if sess.Stage == auth.StageEnrol {
-		full, err := s.auth.CompleteEnrolment(r.Context(), sess, r.RemoteAddr)
-		if err != nil {
-			s.refuseSecondStep(w, err)
-			return
-		}
-		auth.SetCookies(w, r, full)
-		sess = full
-	}
-	body["me"] = s.meBody(r, sess.Principal, sess)
-	writeJSON(w, http.StatusOK, body)
+	s.factorAdded(w, r, sess, codes)
 }
 
 // WebAuthn, where the browser offers it and the dashboard is reached by a
@@ -200,18 +189,7 @@ func (s *Server) finishKeyRegistration(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	body := map[string]any{"recovery_codes": codes}
-	if sess.Stage == auth.StageEnrol {
-		full, err := s.auth.CompleteEnrolment(r.Context(), sess, r.RemoteAddr)
-		if err != nil {
-			s.refuseSecondStep(w, err)
-			return
-		}
-		auth.SetCookies(w, r, full)
-		sess = full
-	}
-	body["me"] = s.meBody(r, sess.Principal, sess)
-	writeJSON(w, http.StatusOK, body)
+	s.factorAdded(w, r, sess, codes)
 }
 
 func (s *Server) beginKeyLogin(w http.ResponseWriter, r *http.Request) {
@@ -248,4 +226,21 @@ func (s *Server) finishKeyLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	auth.SetCookies(w, r, full)
 	writeJSON(w, http.StatusOK, s.meBody(r, full.Principal, full))
+}
+
+// factorAdded answers a second factor's enrolment with its recovery codes;
+// a login that was waiting for it becomes a full session.
+func (s *Server) factorAdded(w http.ResponseWriter, r *http.Request, sess *auth.Session, codes []string) {
+	body := map[string]any{"recovery_codes": codes}
+	if sess.Stage == auth.StageEnrol {
+		full, err := s.auth.CompleteEnrolment(r.Context(), sess, r.RemoteAddr)
+		if err != nil {
+			s.refuseSecondStep(w, err)
+			return
+		}
+		auth.SetCookies(w, r, full)
+		sess = full
+	}
+	body["me"] = s.meBody(r, sess.Principal, sess)
+	writeJSON(w, http.StatusOK, body)
 }
