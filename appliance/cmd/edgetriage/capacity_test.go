@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +31,10 @@ import (
 // backlog over time, the appliance's CPU per camera (the daemon process
 // and its children, the live decoders: not the publishers, nor this
 // process's RTSP server), of which live analysis, and its memory. `make
-// capacity` runs it.
+// capacity` runs it. With EDGETRIAGE_TEST_CAPACITY_PROFILE=DIR each step's
+// daemon serves its profiles on loopback and the step keeps a CPU profile
+// of its measured stretch and the daemon's blocking, mutex and goroutine
+// profiles at its end in DIR (go tool pprof DIR/n=4-cpu.pprof).
 func BenchmarkCapacity(b *testing.B) {
 	steps := []int{4, 8, 16, 24, 32}
 	if s := os.Getenv("EDGETRIAGE_TEST_CAPACITY_STEPS"); s != "" {
@@ -139,7 +144,14 @@ func runCapacityStep(b *testing.B, srv *testkit.RTSPServer, n int, stepFor time.
 		id := fmt.Sprintf("cam%02d", i)
 		cams[id], subs[id] = srv.URL(id), srv.URL(id+"-sub")
 	}
-	st := newStation(b, stationOptions{cameras: cams, subStreams: subs, segment: "10s", flagSources: []string{"CAP-*"}})
+	opt := stationOptions{cameras: cams, subStreams: subs, segment: "10s", flagSources: []string{"CAP-*"}}
+	profiles := os.Getenv("EDGETRIAGE_TEST_CAPACITY_PROFILE")
+	pprofAddr := ""
+	if profiles != "" {
+		pprofAddr = freeAddr(b, "tcp")
+		opt.serveArgs = []string{"--pprof-addr", pprofAddr}
+	}
+	st := newStation(b, opt)
 	st.serve()
 	// Killed, not stopped: an appliance past its capacity may not shut
 	// down within its timeout, and nothing of the step is verified after.
@@ -161,6 +173,20 @@ func runCapacityStep(b *testing.B, srv *testkit.RTSPServer, n int, stepFor time.
 
 	res := capacityStep{cameras: n}
 	m0, cpu0, t0 := st.scrape(), treeCPU(pid), time.Now()
+	if profiles != "" {
+		cpuDone := make(chan struct{})
+		go func() {
+			defer close(cpuDone)
+			saveProfile(b, pprofAddr, fmt.Sprintf("profile?seconds=%d", int((stepFor-5*time.Second).Seconds())), filepath.Join(profiles, fmt.Sprintf("n=%d-cpu.pprof", n)))
+		}()
+		defer func() {
+			<-cpuDone
+			for _, p := range []string{"block", "mutex", "goroutine"} {
+				saveProfile(b, pprofAddr, p, filepath.Join(profiles, fmt.Sprintf("n=%d-%s.pprof", n, p)))
+			}
+			saveProfile(b, pprofAddr, "goroutine?debug=2", filepath.Join(profiles, fmt.Sprintf("n=%d-goroutines.txt", n)))
+		}()
+	}
 	for time.Since(t0) < stepFor {
 		time.Sleep(15 * time.Second)
 		m := st.scrape()
@@ -180,6 +206,29 @@ func runCapacityStep(b *testing.B, srv *testkit.RTSPServer, n int, stepFor time.
 	res.treeRSSMB = treeRSS(pid) / (1 << 20)
 	res.behind = res.judge(wall, st.cameraGaps(), len(cameraFiles(b, bay)))
 	return res
+}
+
+// saveProfile fetches the daemon's profile at /debug/pprof/query into path;
+// a profile that cannot be had is said, not fatal: the step's figures stand.
+func saveProfile(b *testing.B, addr, query, path string) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		b.Logf("profile %s: %v", query, err)
+		return
+	}
+	resp, err := http.Get("http://" + addr + "/debug/pprof/" + query)
+	if err != nil {
+		b.Logf("profile %s: %v", query, err)
+		return
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Logf("profile %s: %v %s", query, err, resp.Status)
+		return
+	}
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		b.Logf("profile %s: %v", query, err)
+	}
 }
 
 // judge says why the step fell behind, or "" when it kept up.

@@ -24,6 +24,7 @@ Examples:
 	c.run = func(ctx context.Context, env *cliEnv, args []string) int {
 		fs := newFlags(env, c)
 		path := fs.String("config", "", "YAML configuration `file` (unknown keys are refused)")
+		pprofAddr := fs.String("pprof-addr", "", "serve Go profiles on this loopback `address` (e.g. 127.0.0.1:6060), for finding where the daemon's time goes")
 		if stop, code := parseFlags(fs, args); stop {
 			return code
 		}
@@ -37,6 +38,14 @@ Examples:
 		log := newLogger(env.stderr, level, cfg.Log.Format == "json")
 		for _, msg := range cfg.Deprecations() {
 			log.Warn("config: "+msg, "config", *path)
+		}
+		if *pprofAddr != "" {
+			stop, err := servePprof(*pprofAddr, log)
+			if err != nil {
+				fmt.Fprintf(env.stderr, "edgetriage serve: %v\n", err)
+				return 2
+			}
+			defer stop()
 		}
 		d := appliance.New(cfg, log)
 		d.Version = version

@@ -59,6 +59,7 @@ type stationOptions struct {
 	flagSources  []string
 	s3           *testkit.S3Conn // where the station pushes (nil: the shared test server)
 	witnesses    []string        // witness keys the station pins (central's)
+	serveArgs    []string        // more arguments to serve (--pprof-addr)
 }
 
 func newStation(t testing.TB, opt stationOptions) *station {
@@ -230,7 +231,7 @@ func (st *station) addUsers() {
 // investigator is logged in.
 func (st *station) serve() {
 	st.t.Helper()
-	cmd := exec.Command(binary, "serve", "--config", st.config)
+	cmd := exec.Command(binary, append([]string{"serve", "--config", st.config}, st.opt.serveArgs...)...)
 	cmd.Stdout, cmd.Stderr = st.log, st.log
 	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
 	if err := cmd.Start(); err != nil {
