@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"net/http"
@@ -123,12 +124,13 @@ type capacityStep struct {
 	segments          float64 // sealed during the measured stretch
 	rssMB, treeRSSMB  float64
 	backlog           []float64
+	cpuSplit          string // cpuPerCamera by process
 	behind            string // why the step fell behind; empty when it kept up
 }
 
 func (r capacityStep) String() string {
-	return fmt.Sprintf("cpu %.1f %%core/camera (live analysis %.1f), analysed %.2f fps/camera, %0.f segments sealed, rss %.0f MiB (%.0f with decoders), backlog over time %v",
-		r.cpuPerCamera, r.analysisPerCamera, r.analysedFPS, r.segments, r.rssMB, r.treeRSSMB, r.backlog)
+	return fmt.Sprintf("cpu %.1f %%core/camera (live analysis %.1f; by process: %s), analysed %.2f fps/camera, %0.f segments sealed, rss %.0f MiB (%.0f with decoders), backlog over time %v",
+		r.cpuPerCamera, r.analysisPerCamera, r.cpuSplit, r.analysedFPS, r.segments, r.rssMB, r.treeRSSMB, r.backlog)
 }
 
 // The triage stage's backlog: custody events it has yet to look at.
@@ -172,7 +174,7 @@ func runCapacityStep(b *testing.B, srv *testkit.RTSPServer, n int, stepFor time.
 	bay := st.dock("bay-1", bodyCamera{serial: fmt.Sprintf("CAP-%02d", n), officer: "PC 1", clips: clips})
 
 	res := capacityStep{cameras: n}
-	m0, cpu0, t0 := st.scrape(), treeCPU(pid), time.Now()
+	m0, cpu0, parts0, t0 := st.scrape(), treeCPU(pid), cpuByPart(pid), time.Now()
 	if profiles != "" {
 		cpuDone := make(chan struct{})
 		go func() {
@@ -199,6 +201,7 @@ func runCapacityStep(b *testing.B, srv *testkit.RTSPServer, n int, stepFor time.
 	m, wall := st.scrape(), time.Since(t0)
 	perCamera := func(d float64) float64 { return d / wall.Seconds() / float64(n) * 100 }
 	res.cpuPerCamera = perCamera((treeCPU(pid) - cpu0).Seconds())
+	res.cpuSplit = cpuSplit(parts0, cpuByPart(pid), wall, n)
 	res.analysisPerCamera = perCamera(m["edgetriage_camera_analysis_cpu_seconds_total"] - m0["edgetriage_camera_analysis_cpu_seconds_total"])
 	res.analysedFPS = (m["edgetriage_camera_analysis_frames_total"] - m0["edgetriage_camera_analysis_frames_total"]) / wall.Seconds() / float64(n)
 	res.segments = m["edgetriage_camera_segments_sealed_total"] - m0["edgetriage_camera_segments_sealed_total"]
@@ -260,21 +263,66 @@ func (r capacityStep) judge(wall time.Duration, gaps []string, leftOnCamera int)
 // treeCPU is the CPU time (user and system) of process pid and its
 // descendants, those that ended and were waited for included.
 func treeCPU(pid int) time.Duration {
-	var ticks int64
+	var sum time.Duration
+	for _, d := range cpuByPart(pid) {
+		sum += d
+	}
+	return sum
+}
+
+// cpuByPart splits treeCPU by where it was spent: "daemon" (the process
+// itself), "exited children" (its children that ended: probes, encoders),
+// and each running descendant by its command name (the live decoders).
+func cpuByPart(pid int) map[string]time.Duration {
+	parts := map[string]time.Duration{}
 	for _, p := range processTree(pid) {
 		f := statFields(p)
 		if len(f) < 17 {
 			continue
 		}
-		for i, idx := range []int{13, 14, 15, 16} { // utime stime cutime cstime
-			if i >= 2 && p != pid {
-				break // a child's waited-for children are in its own figures
+		ticks := func(idx ...int) time.Duration {
+			var n int64
+			for _, i := range idx {
+				v, _ := strconv.ParseInt(f[i], 10, 64)
+				n += v
 			}
-			v, _ := strconv.ParseInt(f[idx], 10, 64)
-			ticks += v
+			return time.Duration(n) * time.Second / 100 // USER_HZ
 		}
+		if p == pid {
+			parts["daemon"] += ticks(13, 14)          // utime stime
+			parts["exited children"] += ticks(15, 16) // cutime cstime
+			continue
+		}
+		parts[processName(p)] += ticks(13, 14, 15, 16)
 	}
-	return time.Duration(ticks) * time.Second / 100 // USER_HZ
+	return parts
+}
+
+func processName(pid int) string {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(raw))
+}
+
+// cpuSplit writes the CPU spent between two cpuByPart readings over wall,
+// each part in % of one core per camera, largest first.
+func cpuSplit(before, after map[string]time.Duration, wall time.Duration, cameras int) string {
+	type part struct {
+		name string
+		pct  float64
+	}
+	var parts []part
+	for name, d := range after {
+		parts = append(parts, part{name, (d - before[name]).Seconds() / wall.Seconds() / float64(cameras) * 100})
+	}
+	slices.SortFunc(parts, func(a, b part) int { return cmp.Compare(b.pct, a.pct) })
+	var out []string
+	for _, p := range parts {
+		out = append(out, fmt.Sprintf("%s %.2f", p.name, p.pct))
+	}
+	return strings.Join(out, ", ")
 }
 
 // treeRSS is the resident memory of pid and its descendants, in bytes.
