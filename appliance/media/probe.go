@@ -1,5 +1,6 @@
 // Package media probes ingested files, once, at ingest: MP4 and MOV from
-// their movie box (media/mp4), anything else with ffprobe through
+// their movie box (media/mp4), JPEG and PNG from their headers (Go's image
+// decoders), anything else with ffprobe through
 // media/ffmpeg (whitelisted input, explicit demuxer, playlists refused):
 // what codec, resolution, duration and frame rate they hold, and what was
 // wrong when they are broken. Probing never decides whether a
@@ -7,9 +8,13 @@
 package media
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"image"
+	"image/jpeg"
+	"image/png"
 	"os"
 	"strings"
 
@@ -21,8 +26,8 @@ import (
 // Probe says what path holds. An MP4 or MOV is read from its movie box and
 // sample tables (media/mp4), which ingest can afford on every clip: ffprobe
 // counting packets reads the whole file, as long again as copying and
-// hashing it. ffprobe runs only for what media/mp4 does not describe (other
-// containers, other codecs). Bytes the sniffer does not recognise are
+// hashing it. A JPEG or PNG is read from its header. ffprobe runs only for
+// what these do not describe (other containers, other codecs). Bytes the sniffer does not recognise are
 // recorded as unrecognised media without starting ffprobe, and a playlist
 // or list is refused (media/ffmpeg); both are kept like any evidence. The
 // returned error is only for a probe that could not run at all (file
@@ -40,13 +45,52 @@ func Probe(ctx context.Context, path string) (evidence.Media, error) {
 	if !in.Format.Known() {
 		return evidence.Media{Container: Unrecognised, Error: "unrecognised media: the first bytes name no container or stream the appliance reads, so it was not probed"}, nil
 	}
-	if in.Format.Demuxer == "mov" {
+	switch in.Format.Demuxer {
+	case "mov":
 		m, err := probeMP4(path)
 		if !errors.Is(err, mp4.ErrUnsupported) {
 			return m, err
 		}
+	case "jpeg_pipe", "png_pipe":
+		m, err := probeImage(path, in.Format.Demuxer)
+		if !errors.Is(err, errImageUnsupported) {
+			return m, err
+		}
 	}
 	return probeFFprobe(ctx, in)
+}
+
+var errImageUnsupported = errors.New("image kind not read in-process")
+
+// probeImage reads a JPEG's or PNG's dimensions from its header, what
+// ffprobe reads of a still, without starting a process: triage stores
+// a thumbnail for every motion event of every camera, and a process per
+// thumbnail was what kept triage behind its cameras. A JPEG kind Go does
+// not read (arithmetic coding) goes to ffprobe.
+func probeImage(path, demuxer string) (evidence.Media, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return evidence.Media{}, fmt.Errorf("probe %s: %w", path, err)
+	}
+	defer f.Close()
+	m := evidence.Media{Container: demuxer, VideoCodec: "png", Frames: 1}
+	var cfg image.Config
+	if demuxer == "jpeg_pipe" {
+		m.VideoCodec = "mjpeg" // ffprobe's name for a JPEG's codec
+		cfg, err = jpeg.DecodeConfig(bufio.NewReader(f))
+		var unsupported jpeg.UnsupportedError
+		if errors.As(err, &unsupported) {
+			return evidence.Media{}, errImageUnsupported
+		}
+	} else {
+		cfg, err = png.DecodeConfig(bufio.NewReader(f))
+	}
+	if err != nil {
+		m.Error = fmt.Sprintf("%s header: %v", m.VideoCodec, err)
+		return m, nil
+	}
+	m.Width, m.Height = cfg.Width, cfg.Height
+	return m, nil
 }
 
 // Unrecognised is the Container of bytes the sniffer does not recognise.

@@ -126,6 +126,9 @@ func TestProbeStartsFFprobeOnlyWhereNeeded(t *testing.T) {
 		{footage + "parking-cars.mp4", "mov,mp4,m4a,3gp,3g2,mj2", 0, false},
 		{random, Unrecognised, 0, true},
 		{footage + "tree-nuisance.avi", "avi", 1, false},
+		{footage + "faces-29-still.png", "png_pipe", 0, false},
+		{thumbnail(t), "jpeg_pipe", 0, false},
+		{truncated(t, thumbnail(t), 100), "jpeg_pipe", 0, true},
 	} {
 		before := runs()
 		m, err := Probe(context.Background(), c.path)
@@ -135,5 +138,56 @@ func TestProbeStartsFFprobeOnlyWhereNeeded(t *testing.T) {
 		if got := runs() - before; got != c.ffprobe || m.Container != c.container || (m.Error != "") != c.broken {
 			t.Errorf("%s: %d ffprobe runs (want %d), recorded %+v", filepath.Base(c.path), got, c.ffprobe, m)
 		}
+	}
+}
+
+// thumbnail is a JPEG still of a clip, as triage stores for an event.
+func thumbnail(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "peak.jpg")
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-i", footage+"parking-cars.mp4", "-frames:v", "1", p)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make a JPEG: %v %s", err, out)
+	}
+	return p
+}
+
+// truncated is a copy of the first n bytes of path.
+func truncated(t *testing.T, path string, n int) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "cut-"+filepath.Base(path))
+	if err := os.WriteFile(p, data[:n], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A still read from its header is recorded as ffprobe records it: the
+// dashboard and the export read images' records the same whichever way
+// they were probed.
+func TestProbeImageAgreesWithFFprobe(t *testing.T) {
+	for _, path := range []string{footage + "faces-29-still.png", thumbnail(t)} {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			in, err := ffmpeg.File(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := probeImage(path, in.Format.Demuxer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := probeFFprobe(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Container != want.Container || got.VideoCodec != want.VideoCodec || got.Width != want.Width ||
+				got.Height != want.Height || got.Frames != want.Frames || got.Error != want.Error || got.Width == 0 {
+				t.Fatalf("from the header %+v, from ffprobe %+v", got, want)
+			}
+		})
 	}
 }
