@@ -281,7 +281,11 @@ func (d *Daemon) wire(ctx context.Context) error {
 	d.syncPolicy = pipeline.NewSyncPolicy(d.vault, d.outboxStore, d.cfg.Sync.SendAllFrom, d.outbox.Kick, d.log)
 	d.stages = []*pipeline.Follower{d.syncPolicy.Follower()}
 	if d.cfg.Triage.Enabled {
-		d.stages = append(d.stages, d.newTriageStage(d.cfg.Triage))
+		triage, err := d.newTriageStage(ctx, d.cfg.Triage)
+		if err != nil {
+			return err
+		}
+		d.stages = append(d.stages, triage...)
 	}
 	if d.cfg.Redaction.OnFlag {
 		d.stages = append(d.stages, pipeline.NewRedactStage(d.vault, d.cfg.Redaction, d.log))

@@ -171,8 +171,8 @@ func restartOnly(old, next config.Config) []string {
 	return keys
 }
 
-func (d *Daemon) newTriageStage(cfg pipeline.TriageConfig) *pipeline.Follower {
-	return pipeline.NewTriageStage(d.vault, cfg, d.liveWindower, d.log)
+func (d *Daemon) newTriageStage(ctx context.Context, cfg pipeline.TriageConfig) ([]*pipeline.Follower, error) {
+	return pipeline.NewTriageStage(ctx, d.vault, cfg, d.liveWindower, d.log)
 }
 
 func (d *Daemon) newRetention(cfg pipeline.RetentionConfig) *pipeline.Retention {
@@ -182,13 +182,24 @@ func (d *Daemon) newRetention(cfg pipeline.RetentionConfig) *pipeline.Retention 
 // replaceTriage restarts the triage stage with the new rules; its cursor
 // stays in the vault, so a clip it was working on is triaged again.
 func (d *Daemon) replaceTriage(ctx context.Context, groups *running, cfg pipeline.TriageConfig) error {
-	if err := groups.stages.Remove(ctx, "triage"); err != nil {
-		return err
+	for _, name := range []string{pipeline.TriageFiles, pipeline.TriageCameras} {
+		if err := groups.stages.Remove(ctx, name); err != nil {
+			return err
+		}
 	}
 	if !cfg.Enabled {
 		return nil
 	}
-	return groups.stages.Add(d.newTriageStage(cfg))
+	stages, err := d.newTriageStage(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	for _, s := range stages {
+		if err := groups.stages.Add(s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (d *Daemon) replaceRetention(ctx context.Context, groups *running, cfg pipeline.RetentionConfig) error {

@@ -63,6 +63,23 @@ func (f *Follower) setCursor(ctx context.Context, seq uint64) error {
 	return f.chain.State(f.name).Put(ctx, cursorKey, binary.BigEndian.AppendUint64(nil, seq))
 }
 
+// inheritCursor starts the follower named to where the follower named from
+// is, when to has no cursor of its own: a stage split in two goes on
+// where the one stage was, rather than doing the whole chain again. It
+// must run before either follower does, or from may have passed events
+// meant for to.
+func inheritCursor(ctx context.Context, chain Chain, to, from string) error {
+	own, err := chain.State(to).Get(cursorKey)
+	if err != nil || own != nil {
+		return err
+	}
+	theirs, err := chain.State(from).Get(cursorKey)
+	if err != nil || theirs == nil {
+		return err
+	}
+	return chain.State(to).Put(ctx, cursorKey, theirs)
+}
+
 // Drain asks the stage to stop once the event in hand is done, without
 // starting another; Run then returns nil. Shutdown drains the stages after
 // intake has stopped, so no work is cut off half way unless the shutdown

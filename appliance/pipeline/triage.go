@@ -51,16 +51,42 @@ const (
 	analysisLiveFile = "live+file" // partly watched: decoded again, merged
 )
 
-// NewTriageStage is the triage stage as a follower of v's custody chain;
-// live returns an RTSP camera's live analysis (nil when it has none). It
-// is asked for each segment: cameras come and go with reloads.
-func NewTriageStage(v *vault.Vault, cfg TriageConfig, live func(cameraID string) LiveWindower, log *slog.Logger) *Follower {
+// The triage stage follows the chain twice, each follower with its own
+// cursor: cameras' segments, which live analysis has mostly triaged
+// already, and everything else (docked clips, imports), decoded whole.
+// With one follower a dock's ten body-camera clips, minutes of decoding,
+// kept every camera's segments waiting behind them (make capacity saw
+// segments triaged 80 s after they were sealed); with two, a camera's
+// segment waits only for the segments before it.
+const (
+	TriageFiles   = "triage"
+	TriageCameras = "triage-cameras"
+)
+
+// NewTriageStage is the triage stage as followers of v's custody chain
+// (TriageFiles, TriageCameras); live returns an RTSP camera's live
+// analysis (nil when it has none). It is asked for each segment: cameras
+// come and go with reloads. The cameras' follower of a vault triaged by
+// one follower before starts where that one was.
+func NewTriageStage(ctx context.Context, v *vault.Vault, cfg TriageConfig, live func(cameraID string) LiveWindower, log *slog.Logger) ([]*Follower, error) {
 	s := &TriageStage{vault: v, cfg: cfg, live: live, log: log}
-	return newFollower("triage", s.vault, s.log,
-		func(e evidence.CustodyEvent) bool {
-			return e.Action == evidence.ActionIngested && !e.Item.IsZero()
-		},
-		s.handle)
+	if err := inheritCursor(ctx, v, TriageCameras, TriageFiles); err != nil {
+		return nil, fmt.Errorf("triage: %w", err)
+	}
+	return []*Follower{
+		newFollower(TriageFiles, s.vault, s.log, func(e evidence.CustodyEvent) bool { return wantsTriage(e) && !fromCamera(e) }, s.handle),
+		newFollower(TriageCameras, s.vault, s.log, func(e evidence.CustodyEvent) bool { return wantsTriage(e) && fromCamera(e) }, s.handle),
+	}, nil
+}
+
+func wantsTriage(e evidence.CustodyEvent) bool {
+	return e.Action == evidence.ActionIngested && !e.Item.IsZero()
+}
+
+// fromCamera says an ingest was an RTSP camera's recorder sealing a
+// segment (capture/rtsp ingests as camera:ID).
+func fromCamera(e evidence.CustodyEvent) bool {
+	return strings.HasPrefix(string(e.Actor), "camera:")
 }
 
 func (s *TriageStage) handle(ctx context.Context, e evidence.CustodyEvent) error {
