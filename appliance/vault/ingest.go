@@ -46,7 +46,7 @@ func (v *Vault) stage(ctx context.Context, r io.Reader) (staged, error) {
 		return staged{}, fmt.Errorf("stage: %w", err)
 	}
 	st := staged{tmp: f.Name()}
-	digest, size, copyErr := copyHashing(ctx, f, r)
+	digest, size, copyErr := copyHashing(ctx, &v.chunks, f, r)
 	syncErr := f.Sync()
 	closeErr := f.Close()
 	if err := errors.Join(copyErr, syncErr, closeErr); err != nil {

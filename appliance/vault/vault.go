@@ -50,6 +50,7 @@ type Vault struct {
 	commit groupCommit
 	gate   intakeGate
 	subs   subscribers
+	chunks chunkPool // copy buffers of ingests
 	// chainReads counts walks of the chain (Events), so a test can hold
 	// that nothing polls it.
 	chainReads atomic.Uint64

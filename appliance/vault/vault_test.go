@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -458,5 +459,41 @@ func TestStatsFollowTheIndex(t *testing.T) {
 	defer v.Close()
 	if got, want := v.Stats(), walk(v); got != want {
 		t.Fatalf("after reopening: %+v, the index says %+v", got, want)
+	}
+}
+
+// Copy buffers are reused from one ingest to the next: whatever sizes
+// follow one another, at the same time or not, every item holds exactly
+// its own bytes under its own digest, none of an earlier ingest's.
+func TestIngestsOfMixedSizesKeepTheirOwnBytes(t *testing.T) {
+	v := openVault(t, t.TempDir())
+	defer v.Close()
+	sizes := []int{3<<20 + 17, 10, 0, 1<<20 + 1, 5, 2 << 20, 700_000}
+	var wg sync.WaitGroup
+	for round := range 2 {
+		for i, size := range sizes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				data := make([]byte, size)
+				for j := range data {
+					data[j] = byte(round*31 + i*7 + j%251)
+				}
+				it, _, err := v.IngestReader(context.Background(), bytes.NewReader(data), evidence.Intake{Source: "test", Kind: evidence.KindOther})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				stored, err := os.ReadFile(v.ObjectPath(it.Digest))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if want := sha256.Sum256(data); it.Digest != evidence.Digest(want) || !bytes.Equal(stored, data) {
+					t.Errorf("round %d, %d bytes: stored %d bytes under %s, want %x", round, size, len(stored), it.Digest, want)
+				}
+			}()
+		}
+		wg.Wait() // the second round reuses the first's buffers
 	}
 }
