@@ -6,10 +6,12 @@ package testkit
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -94,6 +96,33 @@ func (s *RTSPServer) PublishNiced(t testing.TB, path, clip string) {
 	s.FirstPacket(t, path)
 }
 
+// PublishGroupNiced is PublishNiced for several paths at once, each
+// path -> clip of streams, from one ffmpeg process reading each clip once:
+// ffmpeg's cost of pacing a stream in real time is per process, not per
+// output, so a capacity run's 64 streams cost a core as 64 publishers and
+// an eighth of that as 8. The paths of a group stop together when one
+// fails, as cameras on one switch do.
+func (s *RTSPServer) PublishGroupNiced(t testing.TB, streams map[string]string) {
+	t.Helper()
+	args := []string{"nice", "-n", "19", "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error"}
+	input := map[string]int{}
+	paths := slices.Sorted(maps.Keys(streams))
+	for _, path := range paths {
+		clip := streams[path]
+		if _, ok := input[clip]; !ok {
+			input[clip] = len(input)
+			args = append(args, "-re", "-stream_loop", "-1", "-i", clip)
+		}
+	}
+	for _, path := range paths {
+		args = append(args, "-map", strconv.Itoa(input[streams[path]]), "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", s.URL(path))
+	}
+	s.run(t, args)
+	for _, path := range paths {
+		s.FirstPacket(t, path)
+	}
+}
+
 // PublishOnce starts an ffmpeg publisher playing clip once into path in
 // real time, with input options such as "-t", "27", and returns without
 // waiting (FirstPacket says when it began). kill stops it, as a camera
@@ -107,6 +136,12 @@ func (s *RTSPServer) start(t testing.TB, path, clip string, prefix, input []stri
 	t.Helper()
 	args := append(slices.Clone(prefix), "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re")
 	args = append(append(args, input...), "-i", clip, "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", s.URL(path))
+	return s.run(t, args)
+}
+
+// run starts a publisher's command line and kills it at cleanup.
+func (s *RTSPServer) run(t testing.TB, args []string) func() {
+	t.Helper()
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
