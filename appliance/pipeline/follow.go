@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -36,6 +38,10 @@ type Follower struct {
 	// stays); work that failed for good (broken file) must be recorded by
 	// handle and reported as done.
 	handle func(ctx context.Context, e evidence.CustodyEvent) error
+
+	// workers is how many events the stage handles at once (1 when
+	// unset): see catchUpConcurrently.
+	workers int
 
 	drainOnce sync.Once
 	drain     chan struct{}
@@ -124,6 +130,9 @@ func (f *Follower) Run(ctx context.Context) error {
 // end of a batch when events the stage skipped follow the last one it
 // handled.
 func (f *Follower) catchUp(ctx context.Context) error {
+	if f.workers > 1 {
+		return f.catchUpConcurrently(ctx)
+	}
 	for {
 		from, err := f.Cursor()
 		if err != nil {
@@ -167,4 +176,98 @@ func (f *Follower) advance(ctx context.Context, written, seq uint64) error {
 		return nil
 	}
 	return f.setCursor(ctx, seq)
+}
+
+// catchUpConcurrently is catchUp handling up to f.workers wanted events at
+// once, for a stage whose work waits more than it computes (a decoder
+// given a small share of a loaded machine's cores): one slow event no
+// longer holds back the quick ones after it. The cursor still says "done
+// up to here": it moves over the events finished in a row, so after a
+// crash the events finished beyond it, at most workers-1, are handled
+// again, as the one in hand always was.
+func (f *Follower) catchUpConcurrently(ctx context.Context) error {
+	for {
+		from, err := f.Cursor()
+		if err != nil {
+			return err
+		}
+		var batch []evidence.CustodyEvent
+		if err := f.chain.Events(from+1, func(e evidence.CustodyEvent) bool {
+			batch = append(batch, e)
+			return len(batch) < 256
+		}); err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		if whole, err := f.handleBatch(ctx, from, batch); err != nil || !whole {
+			return err
+		}
+	}
+}
+
+// handleBatch handles the wanted events of batch, f.workers at a time, and
+// moves the cursor from over what is done. whole is false when the stage
+// was drained part way.
+func (f *Follower) handleBatch(ctx context.Context, from uint64, batch []evidence.CustodyEvent) (whole bool, err error) {
+	type outcome struct {
+		i   int
+		err error
+	}
+	finished := make([]bool, len(batch))
+	outcomes := make(chan outcome)
+	inFlight, next, written := 0, 0, from
+	var failed error
+	collect := func() error {
+		o := <-outcomes
+		inFlight--
+		if o.err != nil {
+			failed = cmp.Or(failed, fmt.Errorf("event %d: %w", batch[o.i].Seq, o.err))
+		} else {
+			finished[o.i] = true
+		}
+		for next < len(batch) && finished[next] {
+			next++
+		}
+		if next == 0 || batch[next-1].Seq == written {
+			return nil
+		}
+		written = batch[next-1].Seq
+		return f.setCursor(ctx, written)
+	}
+	whole = true
+	var cursorErr error
+	for i, e := range batch {
+		if failed != nil || cursorErr != nil || f.draining() {
+			whole = false
+			break
+		}
+		if !f.wants(e) {
+			finished[i] = true
+			continue
+		}
+		for inFlight >= f.workers && cursorErr == nil {
+			cursorErr = collect()
+		}
+		if failed != nil || cursorErr != nil {
+			whole = false
+			break
+		}
+		inFlight++
+		go func() { outcomes <- outcome{i, f.handle(ctx, e)} }()
+	}
+	for inFlight > 0 {
+		cursorErr = cmp.Or(cursorErr, collect())
+	}
+	for next < len(batch) && finished[next] {
+		next++
+	}
+	if next > 0 && batch[next-1].Seq != written && cursorErr == nil {
+		cursorErr = f.setCursor(ctx, batch[next-1].Seq)
+	}
+	if err := errors.Join(failed, cursorErr); err != nil {
+		return false, err
+	}
+	return whole, nil
 }

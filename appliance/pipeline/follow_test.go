@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -150,5 +151,79 @@ func TestFollowerReadsTheChainOnlyWhenItGrows(t *testing.T) {
 	evs, _ := v.ItemEvents(evidence.DigestBytes([]byte("three")))
 	if cur < evs[0].Seq {
 		t.Fatalf("cursor %d is before the event in hand at the drain (%d): it would be handled twice", cur, evs[0].Seq)
+	}
+}
+
+// A follower handling several events at once passes a slow one: the
+// events after it are done while it is in hand, the cursor waits before it
+// until it is done (a crash then redoes it and what followed, never skips
+// it), and every event is handled once.
+func TestConcurrentFollowerPassesASlowEvent(t *testing.T) {
+	ctx := context.Background()
+	v, err := vault.Open(ctx, t.TempDir(), vault.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	seqOf := map[string]uint64{}
+	for _, s := range []string{"slow", "a", "b", "c"} {
+		it, _, err := v.IngestReader(ctx, strings.NewReader(s), evidence.Intake{Source: "cam"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		events, _ := v.ItemEvents(it.Digest)
+		seqOf[s] = events[0].Seq
+	}
+	slow := evidence.DigestBytes([]byte("slow"))
+	release := make(chan struct{})
+	var mu sync.Mutex
+	handled := map[evidence.Digest]int{}
+	f := newFollower("test-stage", v, slog.New(slog.DiscardHandler),
+		func(e evidence.CustodyEvent) bool { return e.Action == evidence.ActionIngested },
+		func(_ context.Context, e evidence.CustodyEvent) error {
+			if e.Item == slow {
+				<-release
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			handled[e.Item]++
+			return nil
+		})
+	f.workers = 3
+	count := func(s string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return handled[evidence.DigestBytes([]byte(s))]
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.Run(runCtx) }()
+	waitUntil(t, "a, b and c handled while the slow one is in hand", func() bool { return count("a")+count("b")+count("c") == 3 })
+	if cur, _ := f.Cursor(); cur >= seqOf["slow"] {
+		t.Fatalf("cursor %d passed the slow event %d still in hand", cur, seqOf["slow"])
+	}
+	close(release)
+	waitUntil(t, "the cursor at the head", func() bool {
+		cur, _ := f.Cursor()
+		head, _ := v.Head()
+		return cur == head.Seq
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"slow", "a", "b", "c"} {
+		if n := count(s); n != 1 {
+			t.Errorf("%q handled %d times", s, n)
+		}
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10 s for %s", what)
+		}
 	}
 }

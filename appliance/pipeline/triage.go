@@ -73,11 +73,21 @@ func NewTriageStage(ctx context.Context, v *vault.Vault, cfg TriageConfig, live 
 	if err := inheritCursor(ctx, v, TriageCameras, TriageFiles); err != nil {
 		return nil, fmt.Errorf("triage: %w", err)
 	}
+	cameras := newFollower(TriageCameras, s.vault, s.log, func(e evidence.CustodyEvent) bool { return wantsTriage(e) && fromCamera(e) }, s.handle)
+	cameras.workers = cameraTriageWorkers
 	return []*Follower{
 		newFollower(TriageFiles, s.vault, s.log, func(e evidence.CustodyEvent) bool { return wantsTriage(e) && !fromCamera(e) }, s.handle),
-		newFollower(TriageCameras, s.vault, s.log, func(e evidence.CustodyEvent) bool { return wantsTriage(e) && fromCamera(e) }, s.handle),
+		cameras,
 	}, nil
 }
+
+// cameraTriageWorkers is how many camera segments are triaged at once. A
+// segment watched live throughout takes milliseconds; one with time live
+// analysis missed (every camera's first after a start) is decoded, which
+// on a loaded machine takes a decoder many seconds of wall time for
+// little CPU: 32 cameras starting together left every later segment
+// waiting minutes behind those decodes one at a time.
+const cameraTriageWorkers = 4
 
 func wantsTriage(e evidence.CustodyEvent) bool {
 	return e.Action == evidence.ActionIngested && !e.Item.IsZero()
