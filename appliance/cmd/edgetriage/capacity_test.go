@@ -20,7 +20,7 @@ import (
 
 // BenchmarkCapacity finds how many CCTV cameras one appliance keeps up
 // with. Each step runs the real daemon with N cameras (a gortsplib server
-// fed by ffmpeg publishers at nice 19, one for each 4 cameras,
+// fed by ffmpeg publishers, one for each 4 cameras,
 // stream-copying pre-encoded real footage: 1080p at about 4 Mbit/s on the
 // main stream, 640x360 on the sub-stream), recording, analysed live, sealed, triaged and flagged, with
 // a body camera docked at the start of each step. N rises through
@@ -64,7 +64,8 @@ func BenchmarkCapacity(b *testing.B) {
 
 // camerasPerPublisher is how many cameras' two streams one ffmpeg process
 // publishes: one process per stream took a core of this 2-core machine at
-// 32 cameras, pacing packets, and starved at nice 19 its streams broke.
+// 32 cameras, pacing packets, and starved at nice 19 (as they were) by
+// others' work, their streams broke.
 const camerasPerPublisher = 4
 
 func capacity(b *testing.B, steps []int, stepFor time.Duration) {
@@ -79,7 +80,7 @@ func capacity(b *testing.B, steps []int, stepFor time.Duration) {
 			for i := published; i < min(n, published+camerasPerPublisher); i++ {
 				group[fmt.Sprintf("cam%02d", i)], group[fmt.Sprintf("cam%02d-sub", i)] = main, sub
 			}
-			srv.PublishGroupNiced(b, group)
+			srv.PublishGroup(b, group)
 		}
 		published = n
 		b.Logf("load before the step with %d cameras: %s", n, loadAverage())
