@@ -206,6 +206,9 @@ func (h *hub) session(ctx context.Context, gen int) error {
 		return fmt.Errorf("camera %s: h264 decoder: %w", h.cam.ID, err)
 	}
 	c.OnPacketRTP(m, f, func(pkt *rtp.Packet) {
+		// Every packet goes through the time decoder, in order: it
+		// unrolls the RTP clock from the first one it sees.
+		pts, ptsOK := c.PacketPTS2(m, pkt)
 		au, err := dec.Decode(pkt)
 		if err != nil || len(au) == 0 {
 			if err != nil && !errors.Is(err, rtph264.ErrMorePacketsNeeded) && !errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) {
@@ -213,8 +216,7 @@ func (h *hub) session(ctx context.Context, gen int) error {
 			}
 			return
 		}
-		pts, ok := c.PacketPTS2(m, pkt)
-		if !ok {
+		if !ptsOK {
 			return
 		}
 		h.relay(gen, au, time.Duration(pts)*time.Second/time.Duration(f.ClockRate()))
@@ -260,7 +262,12 @@ func (h *hub) open(rawURL string) (*gortsplib.Client, *description.Media, *forma
 		return nil, nil, nil, fmt.Errorf("camera %s: parse url: %w", h.cam.ID, err)
 	}
 	shown := redact(u)
-	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, ReadTimeout: h.opts.Timeout, WriteTimeout: h.opts.Timeout}
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, ReadTimeout: h.opts.Timeout, WriteTimeout: h.opts.Timeout,
+		OnTransportSwitch: func(err error) { h.log.Debug("live session over TCP", "why", err) },
+		// A lost packet spoils its frame; the browser's decoder conceals it
+		// until the next keyframe.
+		OnPacketsLost: func(n uint64) { h.log.Debug("live packets lost", "n", n) },
+	}
 	if err := c.Start2(); err != nil {
 		return nil, nil, nil, fmt.Errorf("camera %s: connect %s: %w", h.cam.ID, shown, err)
 	}
