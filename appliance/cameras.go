@@ -7,8 +7,8 @@ import (
 	"slices"
 
 	"github.com/edgetriage/edgetriage/appliance/pipeline"
-	"github.com/edgetriage/edgetriage/capture/live"
 	"github.com/edgetriage/edgetriage/appliance/supervisor"
+	"github.com/edgetriage/edgetriage/capture/live"
 	"github.com/edgetriage/edgetriage/capture/rtsp"
 	"github.com/edgetriage/edgetriage/triage/motion"
 )

@@ -147,9 +147,9 @@ type Server struct {
 	transcodes     chan struct{}
 	quit           chan struct{} // closed by Close: ends event streams
 	mu             sync.Mutex
-	previews       map[string]*preview // recorded, running sessions
+	previews       map[string]*preview  // recorded, running sessions
 	lives          map[string]*liveView // recorded, running live views
-	pending        int                 // sessions being set up, counted against MaxPreviews
+	pending        int                  // sessions being set up, counted against MaxPreviews
 	closed         bool
 }
 
