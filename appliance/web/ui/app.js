@@ -2,7 +2,7 @@
 'use strict';
 
 const $ = (sel) => document.querySelector(sel);
-const state = { me: null, es: null, preview: null, items: [] };
+const state = { me: null, es: null, preview: null, live: null, items: [] };
 
 function cookie(name) {
   const m = document.cookie.match(new RegExp('(?:^|; )' + name + '=([^;]*)'));
@@ -62,6 +62,7 @@ function showLogin() {
   $('#login-user').value = ''; $('#login-pass').value = '';
   $('#login-form').hidden = false; $('#code-form').hidden = true;
   $('#feed').replaceChildren();
+  closeLive(); // the appliance ends the view itself with the session
   show('login');
   $('#login-user').focus();
 }
@@ -261,7 +262,8 @@ function renderCameras(v) {
       el('div', { class: 'top' }, el('b', { text: c.name || c.id || '?' }), stateTag(c.state)),
       c.last_segment_at ? el('div', { class: 'muted last-segment', text: 'last segment sealed ' + fmtTime(c.last_segment_at) }) : null,
       gaps.length ? el('div', { class: 'muted', text: gaps.length + ' gap(s), last ' + fmtTime(gaps[gaps.length - 1].start) }) : null,
-      c.error ? el('div', { class: 'error', text: c.error }) : null);
+      c.error ? el('div', { class: 'error', text: c.error }) : null,
+      el('button', { class: 'live-btn', 'data-camera': c.name, title: 'watch this camera live (recorded in the custody chain)', text: 'Live' }));
   }));
 }
 
@@ -560,12 +562,7 @@ async function startPreview() {
   pc.ontrack = (e) => { video.srcObject = e.streams[0] || new MediaStream([e.track]); video.play().catch(() => {}); };
   const t0 = performance.now();
   await pc.setLocalDescription(await pc.createOffer());
-  // Host candidates only (no STUN): gathering ends at once; do not wait long.
-  await new Promise((ok) => {
-    if (pc.iceGatheringState === 'complete') return ok();
-    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok();
-    setTimeout(ok, 300);
-  });
+  await iceGathered(pc);
   const variant = $('#variant').value;
   const tPost = performance.now();
   const res = await api('POST', '/api/v1/items/' + digest + '/preview', { offer: pc.localDescription.sdp, variant, reason: $('#reason').value });
@@ -604,6 +601,78 @@ async function stopPreview() {
   p.pc.close();
   $('#video').srcObject = null;
   $('#video-note').textContent = 'no preview running';
+}
+
+// iceGathered waits briefly for host candidates (no STUN: gathering ends
+// at once); the appliance finds the browser from its first check anyway.
+function iceGathered(pc) {
+  return new Promise((ok) => {
+    if (pc.iceGatheringState === 'complete') return ok();
+    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok();
+    setTimeout(ok, 300);
+  });
+}
+
+// ---- live view of a camera (WHEP) ----
+// window.etLive keeps the figures a test reads: firstFrameMs is from the
+// click to the first frame the video element presented.
+async function startLive(camera) {
+  await stopLive();
+  $('#liveview-error').textContent = '';
+  const t0 = performance.now();
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  const video = $('#liveview-video');
+  const lv = { camera, pc, t0, location: null, stream: null, firstFrameMs: null, framesDecoded: 0 };
+  state.live = lv; window.etLive = lv;
+  $('#liveview').hidden = false;
+  $('#liveview-title').textContent = camera;
+  $('#liveview-status').textContent = 'connecting…';
+  pc.ontrack = (e) => { video.srcObject = e.streams[0] || new MediaStream([e.track]); video.play().catch(() => {}); };
+  video.requestVideoFrameCallback(() => { if (lv.firstFrameMs == null) lv.firstFrameMs = performance.now() - t0; });
+  await pc.setLocalDescription(await pc.createOffer());
+  await iceGathered(pc);
+  const res = await api('POST', '/api/v1/cameras/' + encodeURIComponent(camera) + '/whep', pc.localDescription.sdp, { 'Content-Type': 'application/sdp' });
+  if (res.status !== 201) {
+    pc.close();
+    if (state.live === lv) { state.live = null; $('#liveview-status').textContent = ''; $('#liveview-error').textContent = await errorText(res); }
+    return;
+  }
+  lv.location = res.headers.get('Location');
+  lv.stream = res.headers.get('X-Live-Stream');
+  if (state.live !== lv) { // closed while connecting
+    await api('DELETE', lv.location).catch(() => {});
+    pc.close();
+    return;
+  }
+  await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+  watchLive(lv);
+}
+
+async function watchLive(lv) {
+  while (state.live === lv) {
+    const stats = await lv.pc.getStats();
+    stats.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') lv.framesDecoded = s.framesDecoded || 0; });
+    $('#liveview-status').textContent = (lv.stream || '') + ' stream · ' + lv.framesDecoded + ' frames' +
+      (lv.firstFrameMs != null ? ' · first frame ' + lv.firstFrameMs.toFixed(0) + ' ms' : '');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+// closeLive drops the view on this page only.
+function closeLive() {
+  const lv = state.live;
+  state.live = null;
+  $('#liveview').hidden = true;
+  $('#liveview-video').srcObject = null;
+  if (lv) lv.pc.close();
+  return lv;
+}
+
+async function stopLive() {
+  const lv = closeLive();
+  // DELETE so the record says the viewer stopped it.
+  if (lv && lv.location) await api('DELETE', lv.location).catch(() => {});
 }
 
 async function control(action, position) {
@@ -717,7 +786,13 @@ async function boot() {
   $('#hold-toggle').addEventListener('click', () => changeItem('hold', { hold: !state.item.hold }));
   $('#category-set').addEventListener('click', () => changeItem('category', { category: $('#category').value.trim() }));
   window.addEventListener('hashchange', route);
-  window.addEventListener('pagehide', () => { const p = state.preview; if (p) fetch(p.location, { method: 'DELETE', headers: { 'X-CSRF-Token': cookie('et_csrf') }, keepalive: true }); });
+  $('#cameras').addEventListener('click', (e) => { const b = e.target.closest('button.live-btn'); if (b) startLive(b.dataset.camera); });
+  $('#liveview-close').addEventListener('click', stopLive);
+  window.addEventListener('pagehide', () => {
+    for (const p of [state.preview, state.live]) {
+      if (p && p.location) fetch(p.location, { method: 'DELETE', headers: { 'X-CSRF-Token': cookie('et_csrf') }, keepalive: true });
+    }
+  });
   const res = await fetch('/api/v1/me', { credentials: 'same-origin' });
   if (!res.ok) return showLogin();
   state.me = await res.json();
