@@ -617,27 +617,36 @@ function iceGathered(pc) {
 // window.etLive keeps the figures a test reads: firstFrameMs is from the
 // click to the first frame the video element presented.
 async function startLive(camera) {
+  const t0 = performance.now();
+  const lv = { camera, t0, location: null, stream: null, firstFrameMs: null, framesDecoded: 0 };
+  window.etLive = lv;
   await stopLive();
   $('#liveview-error').textContent = '';
-  const t0 = performance.now();
   const pc = new RTCPeerConnection();
+  lv.pc = pc;
   pc.addTransceiver('video', { direction: 'recvonly' });
   const video = $('#liveview-video');
-  const lv = { camera, pc, t0, location: null, stream: null, firstFrameMs: null, framesDecoded: 0 };
-  state.live = lv; window.etLive = lv;
+  state.live = lv;
   $('#liveview').hidden = false;
   $('#liveview-title').textContent = camera;
   $('#liveview-status').textContent = 'connecting…';
-  pc.ontrack = (e) => { video.srcObject = e.streams[0] || new MediaStream([e.track]); video.play().catch(() => {}); };
-  video.requestVideoFrameCallback(() => { if (lv.firstFrameMs == null) lv.firstFrameMs = performance.now() - t0; });
+  pc.ontrack = (e) => {
+    video.srcObject = e.streams[0] || new MediaStream([e.track]);
+    // Registered once this view's stream is in the element, so the frame
+    // it reports is this camera's, not the one shown before.
+    video.requestVideoFrameCallback((now, meta) => { lv.firstFrameMs = performance.now() - t0; lv.width = meta.width; });
+    video.play().catch(() => {});
+  };
   await pc.setLocalDescription(await pc.createOffer());
   await iceGathered(pc);
+  lv.postMs = performance.now() - t0;
   const res = await api('POST', '/api/v1/cameras/' + encodeURIComponent(camera) + '/whep', pc.localDescription.sdp, { 'Content-Type': 'application/sdp' });
   if (res.status !== 201) {
     pc.close();
     if (state.live === lv) { state.live = null; $('#liveview-status').textContent = ''; $('#liveview-error').textContent = await errorText(res); }
     return;
   }
+  lv.answerMs = performance.now() - t0;
   lv.location = res.headers.get('Location');
   lv.stream = res.headers.get('X-Live-Stream');
   if (state.live !== lv) { // closed while connecting
@@ -666,13 +675,17 @@ function closeLive() {
   $('#liveview').hidden = true;
   $('#liveview-video').srcObject = null;
   if (lv) lv.pc.close();
-  return lv;
 }
 
 async function stopLive() {
-  const lv = closeLive();
-  // DELETE so the record says the viewer stopped it.
-  if (lv && lv.location) await api('DELETE', lv.location).catch(() => {});
+  const lv = state.live;
+  if (!lv) return;
+  state.live = null;
+  $('#liveview').hidden = true;
+  // DELETE before closing, so the record says the viewer stopped it.
+  if (lv.location) await api('DELETE', lv.location).catch(() => {});
+  lv.pc.close();
+  $('#liveview-video').srcObject = null;
 }
 
 async function control(action, position) {
