@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -206,29 +207,40 @@ func TestEachCameraItsOwnPicture(t *testing.T) {
 
 // A main stream with B-frames stalls the browser's decoder: the camera's
 // sub-stream is shown instead, and without one the viewer is told why.
+// The aisle's SPS says it has B-frames; the room's does not (main profile
+// without bitstream restrictions), and only its frames show it.
 func TestSubStreamWhenMainHasBFrames(t *testing.T) {
 	t.Parallel()
 	srv := testkit.StartRTSP(t)
-	srv.Publish(t, "main", footage("store-aisle.mp4")) // High profile with B-frames
+	srv.Publish(t, "aisle", footage("store-aisle.mp4")) // high profile, B-frames in its SPS
+	srv.Publish(t, "room", footage("static-room.mp4"))  // main profile, B-frames unannounced
 	srv.Publish(t, "sub", liveClip(t, footage("store-aisle.mp4")))
-	hubs := newHubs(t, Camera{ID: "aisle", URL: srv.URL("main"), SubStreamURL: srv.URL("sub")},
-		Camera{ID: "aisle-nosub", URL: srv.URL("main")})
-	v, err := hubs.Join(context.Background(), "aisle")
-	if err != nil {
-		t.Fatal(err)
+	hubs := newHubs(t, Camera{ID: "aisle", URL: srv.URL("aisle"), SubStreamURL: srv.URL("sub")},
+		Camera{ID: "room", URL: srv.URL("room"), SubStreamURL: srv.URL("sub")},
+		Camera{ID: "aisle-nosub", URL: srv.URL("aisle")}, Camera{ID: "room-nosub", URL: srv.URL("room")})
+	for _, id := range []string{"aisle", "room"} {
+		v, err := hubs.Join(context.Background(), id)
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if v.Stream() != "sub" {
+			t.Errorf("%s viewer gets the %s stream; the main one has B-frames", id, v.Stream())
+		}
+		if sps := firstPicture(t, next(t, v)); sps.Width() != 480 {
+			t.Errorf("%s viewer sees %d px wide pictures, the sub-stream is 480", id, sps.Width())
+		}
+		v.Leave()
 	}
-	defer v.Leave()
-	if v.Stream() != "sub" {
-		t.Errorf("viewer gets the %s stream; the main one has B-frames", v.Stream())
+	for _, id := range []string{"aisle-nosub", "room-nosub"} {
+		if _, err := hubs.Join(context.Background(), id); !errors.Is(err, ErrNotPlayable) || !strings.Contains(err.Error(), "B-frames") {
+			t.Errorf("%s, a camera with only a B-frame stream: %v, want ErrNotPlayable naming B-frames", id, err)
+		}
 	}
-	firstPicture(t, next(t, v))
-	if now, _ := srv.Readers("main"); now != 0 {
-		t.Errorf("the unplayable main stream is still read by %d sessions", now)
-	}
-	_, err = hubs.Join(context.Background(), "aisle-nosub")
-	if !errors.Is(err, ErrNotPlayable) {
-		t.Errorf("camera with only a B-frame stream: %v, want ErrNotPlayable", err)
-	}
+	testkit.WaitFor(t, "no session left on the unplayable main streams", 5*time.Second, func() bool {
+		aisle, _ := srv.Readers("aisle")
+		room, _ := srv.Readers("room")
+		return aisle+room == 0
+	})
 }
 
 func TestCameraDownIsAnError(t *testing.T) {

@@ -32,11 +32,32 @@ type hub struct {
 	linger  *time.Timer
 	attempt *attempt // the current connection attempt
 	stream  string   // "main" or "sub", once playing
+	check   orderCheck
+	// mainRefused is why the main stream cannot be played, once its
+	// frames showed it (an SPS need not say it has B-frames): later
+	// sessions go to the sub-stream straight away, or are refused.
+	mainRefused error
 	sps     []byte
 	pps     []byte
 	gop     []AccessUnit // since the last keyframe; nil when unknown or too long
 	closed  bool
 }
+
+// orderCheck watches a new session's first frames after a keyframe for
+// B-frames (presentation times going back): the session counts as playing
+// only once framesToCheck of them came in order.
+type orderCheck struct {
+	done    bool
+	started bool
+	seen    int
+	last    time.Duration
+	abort   func() // ends the session whose frames are checked
+	refused error
+}
+
+// framesToCheck is enough to see a B-frame: in decode order it comes
+// second after a keyframe at the latest (I P B, or I B with an open GOP).
+const framesToCheck = 2
 
 // attempt is one connection to the camera; done is closed when it plays
 // (err nil) or failed.
@@ -175,6 +196,12 @@ func (h *hub) run(ctx context.Context, gen int) {
 			h.mu.Unlock()
 			return
 		}
+		if errors.Is(err, ErrNotPlayable) && h.stream == "main" && h.cam.SubStreamURL != "" {
+			// The main stream showed B-frames: the sub-stream at once, in
+			// the same attempt, for the viewers already waiting.
+			h.mu.Unlock()
+			continue
+		}
 		h.attempt.finish(err)
 		h.attempt = newAttempt()
 		h.gop = nil
@@ -223,27 +250,72 @@ func (h *hub) session(ctx context.Context, gen int) error {
 	})
 	sps, pps := f.SafeParams()
 	h.mu.Lock()
-	h.sps, h.pps = sps, pps
+	if h.gen == gen {
+		h.sps, h.pps, h.stream = sps, pps, stream
+		h.check = orderCheck{abort: c.Close}
+	}
 	h.mu.Unlock()
 	if _, err := c.Play(nil); err != nil {
 		return fmt.Errorf("camera %s: play: %w", h.cam.ID, err)
 	}
+	h.log.Info("live session playing", "stream", stream)
+	err = c.Wait()
 	h.mu.Lock()
-	if h.gen == gen {
-		h.stream = stream
+	defer h.mu.Unlock()
+	if h.gen == gen && h.check.refused != nil {
+		if stream == "main" {
+			h.mainRefused = h.check.refused
+		}
+		return h.check.refused
+	}
+	return err
+}
+
+// checkOrder passes au through the session's order check; it reports
+// false when the stream turned out to have B-frames, and ends the session.
+// Called with h.mu held.
+func (h *hub) checkOrder(au AccessUnit) bool {
+	ck := &h.check
+	switch {
+	case ck.done:
+		return true
+	case au.Key:
+		ck.started, ck.seen, ck.last = true, 0, au.PTS
+		return true
+	case !ck.started:
+		return true
+	case au.PTS < ck.last:
+		ck.refused = fmt.Errorf("%w: the %s stream has B-frames (frames arrive out of presentation order), which stall the browser's decoder",
+			ErrNotPlayable, h.stream)
+		// Not here: Close waits for the packet callback this runs in.
+		go ck.abort()
+		return false
+	}
+	ck.last = au.PTS
+	ck.seen++
+	if ck.seen >= framesToCheck {
+		ck.done = true
 		h.attempt.finish(nil)
 	}
-	h.mu.Unlock()
-	h.log.Info("live session playing", "stream", stream)
-	return c.Wait()
+	return true
 }
 
 // connect opens the main stream when a browser can play it, else the
 // sub-stream; the client returned is set up but not yet playing.
 func (h *hub) connect() (*gortsplib.Client, *description.Media, *format.H264, string, error) {
-	c, m, f, mainErr := h.open(h.cam.URL)
+	h.mu.Lock()
+	mainErr := h.mainRefused
+	h.mu.Unlock()
+	var (
+		c *gortsplib.Client
+		m *description.Media
+		f *format.H264
+	)
 	if mainErr == nil {
-		return c, m, f, "main", nil
+		c, m, f, mainErr = h.open(h.cam.URL)
+		if mainErr == nil {
+			return c, m, f, "main", nil
+		}
 	}
 	if h.cam.SubStreamURL == "" || !errors.Is(mainErr, ErrNotPlayable) {
 		return nil, nil, nil, "", mainErr
@@ -380,6 +452,9 @@ func (h *hub) relay(gen int, nalus [][]byte, pts time.Duration) {
 		au.NALUs = append(au.NALUs, h.pps)
 	}
 	au.NALUs = append(au.NALUs, own...)
+	if !h.checkOrder(au) {
+		return
+	}
 	switch {
 	case au.Key:
 		h.gop = []AccessUnit{au}
