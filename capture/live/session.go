@@ -37,10 +37,10 @@ type hub struct {
 	// frames showed it (an SPS need not say it has B-frames): later
 	// sessions go to the sub-stream straight away, or are refused.
 	mainRefused error
-	sps     []byte
-	pps     []byte
-	gop     []AccessUnit // since the last keyframe; nil when unknown or too long
-	closed  bool
+	sps         []byte
+	pps         []byte
+	gop         []AccessUnit // since the last keyframe; nil when unknown or too long
+	closed      bool
 }
 
 // orderCheck watches a new session's first frames after a keyframe for
