@@ -253,8 +253,19 @@ func (h *hub) session(ctx context.Context, gen int) error {
 	if h.gen == gen {
 		h.sps, h.pps, h.stream = sps, pps, stream
 		h.check = orderCheck{abort: c.Close}
+		h.gop = nil // a group of pictures of the session before (perhaps the other stream)
 	}
 	h.mu.Unlock()
+	// A stream whose SPS rules B-frames out plays at once, so the viewer's
+	// WebRTC handshake overlaps the wait for the camera's next keyframe.
+	if orderKnown(sps) {
+		h.mu.Lock()
+		if h.gen == gen {
+			h.check.done = true
+			h.attempt.finish(nil)
+		}
+		h.mu.Unlock()
+	}
 	if _, err := c.Play(nil); err != nil {
 		return fmt.Errorf("camera %s: play: %w", h.cam.ID, err)
 	}
@@ -391,6 +402,17 @@ func Playable(sps []byte) error {
 		return fmt.Errorf("%w: the stream has B-frames, which stall the browser's decoder", ErrNotPlayable)
 	}
 	return nil
+}
+
+// orderKnown says whether an SPS (one Playable accepted) rules B-frames
+// out: the baseline profile has none, and a bitstream restriction states
+// how many frames may be reordered. Otherwise only the frames can tell.
+func orderKnown(sps []byte) bool {
+	var s h264.SPS
+	if len(sps) == 0 || s.Unmarshal(sps) != nil {
+		return false
+	}
+	return s.ProfileIdc == 66 || (s.VUI != nil && s.VUI.BitstreamRestriction != nil)
 }
 
 func formats(desc *description.Session) string {
