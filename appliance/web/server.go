@@ -1,8 +1,9 @@
 // Package web serves the station dashboard (embedded files at /), the JSON
-// API under /api/v1/, live updates over server-sent events, and evidence
-// previews over WebRTC. Every API route needs a session cookie or a bearer
-// token; roles decide what each caller may do, and every preview is a
-// custody event.
+// API under /api/v1/, live updates over server-sent events, evidence
+// previews over WebRTC, and cameras' live views over WebRTC (WHEP, live.go).
+// Every API route needs a session cookie or a bearer token; roles decide
+// what each caller may do, and every preview and live view is a custody
+// event.
 //
 // Routes (P = admin, staff, investigator; C = central token; I = admin,
 // investigator). State changes need the X-CSRF-Token header with a session.
