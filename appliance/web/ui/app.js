@@ -209,7 +209,7 @@ function connectEvents() {
 function onCustody(ev) {
   const feed = $('#feed');
   const d = ev.details || {};
-  const what = [ev.action, ev.item ? short(ev.item) : '', d.result || d.variant || d.source || ''].filter(Boolean).join(' · ');
+  const what = [ev.action, ev.item ? short(ev.item) : '', d.result || d.variant || d.source || d.camera || ''].filter(Boolean).join(' · ');
   feed.prepend(el('li', {}, el('span', { class: 'muted', text: fmtTime(ev.time).slice(11, 19) + ' ' }), ev.actor + ': ' + what));
   while (feed.children.length > 80) feed.lastChild.remove();
   if (state.item && ev.item === state.item.digest && !$('#view-item').hidden) {
