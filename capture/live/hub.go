@@ -14,10 +14,14 @@
 // joining a running session gets them first, so its picture shows at
 // once instead of at the camera's next keyframe.
 //
-// The stream a viewer gets is the camera's main stream when a browser can
-// play it as sent: H.264 in a profile WebRTC decoders take (baseline, main
-// or high, 8-bit 4:2:0) without B-frames, which stall Chromium's WebRTC
-// decoder. Otherwise, and only then, its sub-stream, if that is playable;
+// The stream a viewer gets is the camera's main stream (the picture that
+// is recorded) when a browser can play it as sent: H.264 in a profile
+// WebRTC decoders take (baseline, main or high) without B-frames, which
+// stall Chromium's WebRTC decoder. B-frames are known from the SPS when it
+// says (baseline has none; a bitstream restriction counts them), or else
+// from the first frames after a keyframe arriving out of presentation
+// order; such a session is not joined until two frames came in order.
+// When the main stream is not playable, the sub-stream is used if it is;
 // otherwise joining fails with ErrNotPlayable naming why.
 package live
 

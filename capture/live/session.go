@@ -37,6 +37,7 @@ type hub struct {
 	// frames showed it (an SPS need not say it has B-frames): later
 	// sessions go to the sub-stream straight away, or are refused.
 	mainRefused error
+	refusedAt   time.Time
 	sps         []byte
 	pps         []byte
 	gop         []AccessUnit // since the last keyframe; nil when unknown or too long
@@ -54,6 +55,10 @@ type orderCheck struct {
 	abort   func() // ends the session whose frames are checked
 	refused error
 }
+
+// recheckMain is how long a main stream seen to have B-frames is passed
+// over before it is tried again.
+const recheckMain = 10 * time.Minute
 
 // framesToCheck is enough to see a B-frame: in decode order it comes
 // second after a keyframe at the latest (I P B, or I B with an open GOP).
@@ -275,7 +280,7 @@ func (h *hub) session(ctx context.Context, gen int) error {
 	defer h.mu.Unlock()
 	if h.gen == gen && h.check.refused != nil {
 		if stream == "main" {
-			h.mainRefused = h.check.refused
+			h.mainRefused, h.refusedAt = h.check.refused, time.Now()
 		}
 		return h.check.refused
 	}
@@ -316,6 +321,11 @@ func (h *hub) checkOrder(au AccessUnit) bool {
 func (h *hub) connect() (*gortsplib.Client, *description.Media, *format.H264, string, error) {
 	h.mu.Lock()
 	mainErr := h.mainRefused
+	// The camera's setup may have been changed since: look again now and
+	// then.
+	if time.Since(h.refusedAt) > recheckMain {
+		mainErr = nil
+	}
 	h.mu.Unlock()
 	var (
 		c *gortsplib.Client
