@@ -18,6 +18,8 @@ type detectors struct {
 	vehicles      []image.Rectangle
 	vehiclesFresh bool
 	personMaxSide int
+	faceMaxSide   int
+	faceSmall     gocv.Mat
 	profile       *gocv.CascadeClassifier
 	plate         *gocv.CascadeClassifier
 	grey          gocv.Mat
@@ -30,7 +32,8 @@ func newDetectors(cfg Config) (*detectors, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &detectors{face: face, mode: cfg.People, personMaxSide: cfg.PersonMaxSide, grey: gocv.NewMat(), flipped: gocv.NewMat(), half: gocv.NewMat()}
+	d := &detectors{face: face, mode: cfg.People, personMaxSide: cfg.PersonMaxSide, faceMaxSide: cfg.FaceMaxSide,
+		faceSmall: gocv.NewMat(), grey: gocv.NewMat(), flipped: gocv.NewMat(), half: gocv.NewMat()}
 	if cfg.People != PeopleFaces || !cfg.NoPlates {
 		if d.persons, err = newNanoDet(cfg.PersonMinScore, !cfg.NoPlates); err != nil {
 			d.Close()
@@ -73,6 +76,7 @@ func (d *detectors) Close() error {
 		d.plate.Close()
 	}
 	d.grey.Close()
+	d.faceSmall.Close()
 	d.flipped.Close()
 	d.half.Close()
 	return nil
@@ -82,7 +86,7 @@ func (d *detectors) Close() error {
 //
 // persons says whether the person detector runs on this frame.
 func (d *detectors) Detect(bgr gocv.Mat, persons bool) ([]Detection, error) {
-	faces, err := d.face.Detect(bgr)
+	faces, err := d.faces(bgr)
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +113,30 @@ func (d *detectors) Detect(bgr gocv.Mat, persons bool) ([]Detection, error) {
 		out = append(out, plates...)
 	}
 	return out, nil
+}
+
+// faceScale is the factor the face detector shrinks a w x h frame by.
+func faceScale(w, h, maxSide int) float64 {
+	return min(1, float64(maxSide)/float64(max(w, h)))
+}
+
+// faces runs the face detector on bgr shrunk to faceMaxSide and returns
+// its boxes in bgr's coordinates.
+func (d *detectors) faces(bgr gocv.Mat) ([]Detection, error) {
+	scale := faceScale(bgr.Cols(), bgr.Rows(), d.faceMaxSide)
+	src := bgr
+	if scale < 1 {
+		gocv.Resize(bgr, &d.faceSmall, image.Point{}, scale, scale, gocv.InterpolationArea)
+		src = d.faceSmall
+	}
+	faces, err := d.face.Detect(src)
+	if err != nil {
+		return nil, err
+	}
+	for i := range faces {
+		faces[i].Box = mapRect(faces[i].Box, scale)
+	}
+	return faces, nil
 }
 
 // plates returns the plate candidates of both plate detectors, less the

@@ -151,8 +151,10 @@ type Log struct {
 
 // LogSettings records the parameters that decided what was covered.
 type LogSettings struct {
-	DetectEvery  int     `json:"detect_every"`
-	DetectScale  float64 `json:"detect_scale"`
+	DetectEvery int     `json:"detect_every"`
+	DetectScale float64 `json:"detect_scale"`
+	// FaceScale is the scale the face detector saw the frame at.
+	FaceScale    float64 `json:"face_scale"`
 	MinFaceScore float32 `json:"min_face_score"`
 	ProfileFaces bool    `json:"profile_faces"`
 	Plates       bool    `json:"plates"`
@@ -325,13 +327,13 @@ func (r *Redactor) review(p *plan, mi mediaInfo) Review {
 	return buildReview(p.tracker.tracks, faces, reviewOpts{
 		fps: mi.FPS, frames: p.frames, bounds: p.bounds(), cad: p.cad(),
 		lowScore: r.cfg.QALowScore, personLowScore: r.cfg.PersonMinScore + 0.1, perTen: r.cfg.ReviewPerTenMinutes, mergeGap: 1, maxSpan: 5,
-		minFaceSide: int(math.Ceil(float64(minFaceSide) / p.scale)), announced: mi.Frames,
+		minFaceSide: int(math.Ceil(float64(minFaceSide) / p.faceScale)), announced: mi.Frames,
 	})
 }
 
 func (r *Redactor) logSettings(p *plan) LogSettings {
 	return LogSettings{
-		DetectEvery: p.detectEvery, DetectScale: round3(p.scale), MinFaceScore: r.cfg.MinFaceScore,
+		DetectEvery: p.detectEvery, DetectScale: round3(p.scale), FaceScale: round3(p.faceScale), MinFaceScore: r.cfg.MinFaceScore,
 		ProfileFaces: r.cfg.ProfileFaces, Plates: !r.cfg.NoPlates,
 		FaceEnlarge: r.cfg.FaceEnlarge, PlateEnlarge: r.cfg.PlateEnlarge,
 		PadFrames: p.pad, MaxGapFrames: p.tracker.maxGap,
@@ -385,14 +387,16 @@ type plan struct {
 	rotation    int // applied to decoded frames, see orient
 	lag         int // frames analysis must be ahead before a frame is final
 
-	mu       sync.Mutex
-	cond     *sync.Cond
-	frames   int // decoded so far; all of them once finished
-	size     image.Point
-	scale    float64 // detection frame / full frame
-	tracker  tracker
-	finished bool
-	err      error
+	mu     sync.Mutex
+	cond   *sync.Cond
+	frames int // decoded so far; all of them once finished
+	size   image.Point
+	scale  float64 // detection frame / full frame
+	// faceScale is the face detector's frame / full frame (at most scale).
+	faceScale float64
+	tracker   tracker
+	finished  bool
+	err       error
 }
 
 func (r *Redactor) newPlan(mi mediaInfo) *plan {
@@ -504,6 +508,7 @@ func (r *Redactor) analyse(ctx context.Context, path string, mi mediaInfo, p *pl
 			p.mu.Lock()
 			p.size = image.Pt(frame.Cols(), frame.Rows())
 			p.scale = min(1, float64(r.cfg.DetectMaxSide)/float64(max(p.size.X, p.size.Y)))
+			p.faceScale = p.scale * faceScale(int(float64(p.size.X)*p.scale), int(float64(p.size.Y)*p.scale), r.cfg.FaceMaxSide)
 			p.mu.Unlock()
 		}
 		dets, err := r.detectScaled(frame, &small, p.scale, i%p.personEvery == 0)
