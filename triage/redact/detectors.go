@@ -17,6 +17,11 @@ type detectors struct {
 	// vehiclesFresh whether that run was on the frame in hand.
 	vehicles      []image.Rectangle
 	vehiclesFresh bool
+	// offVehicle are the plate-region candidates of the previous
+	// detection frame that lay on no vehicle: texture, mostly, which
+	// stays where it is. Only a candidate not among them makes the
+	// vehicle detector run out of turn.
+	offVehicle []image.Rectangle
 	personMaxSide int
 	faceMaxSide   int
 	faceSmall     gocv.Mat
@@ -115,6 +120,12 @@ func (d *detectors) Detect(bgr gocv.Mat, persons bool) ([]Detection, error) {
 	return out, nil
 }
 
+// reset forgets what the previous clip showed: its vehicles must not
+// vouch for plate candidates of the next.
+func (d *detectors) reset() {
+	d.vehicles, d.vehiclesFresh, d.offVehicle = d.vehicles[:0], false, d.offVehicle[:0]
+}
+
 // faceScale is the factor the face detector shrinks a w x h frame by.
 func faceScale(w, h, maxSide int) float64 {
 	return min(1, float64(maxSide)/float64(max(w, h)))
@@ -144,8 +155,10 @@ func (d *detectors) faces(bgr gocv.Mat) ([]Detection, error) {
 // on a vehicle: that detector fires on texture too (a tree's branches,
 // shelves of packets, a door's edge). The Haar cascade, which did not fire
 // on texture here, is kept as it is. Vehicles are found at the person
-// detector's cadence; a candidate that needs one makes it run on this
+// detector's cadence; a new candidate that needs one makes it run on this
 // frame, so a car that just drove in does not wait for the next run.
+// Texture found off any vehicle on the previous detection frame does not:
+// it fired the detector on almost every frame of a shop or a park.
 func (d *detectors) plates(bgr gocv.Mat) ([]Detection, error) {
 	var cands []Detection
 	for _, r := range d.plate.DetectMultiScaleWithParams(d.grey, 1.1, 3, 0, image.Pt(24, 8), image.Pt(0, 0)) {
@@ -159,17 +172,33 @@ func (d *detectors) plates(bgr gocv.Mat) ([]Detection, error) {
 			doubtful = append(doubtful, c)
 		}
 	}
-	if !d.vehiclesFresh && slices.ContainsFunc(doubtful, func(c Detection) bool { return !onVehicle(c.Box, d.vehicles) }) {
+	if !d.vehiclesFresh && slices.ContainsFunc(doubtful, d.needsVehicles) {
 		if _, err := d.people(bgr); err != nil {
 			return nil, err
 		}
 	}
+	d.offVehicle = d.offVehicle[:0]
 	for _, c := range doubtful {
 		if onVehicle(c.Box, d.vehicles) {
 			cands = append(cands, c)
+		} else {
+			d.offVehicle = append(d.offVehicle, c.Box)
 		}
 	}
 	return nms(cands, 0.3), nil
+}
+
+// sameTextureIoU is how closely a candidate must match one of the previous
+// detection frame's to count as the same (still) thing.
+const sameTextureIoU = 0.5
+
+// needsVehicles says whether candidate c is on no vehicle known and is new
+// since the previous detection frame.
+func (d *detectors) needsVehicles(c Detection) bool {
+	if onVehicle(c.Box, d.vehicles) {
+		return false
+	}
+	return !slices.ContainsFunc(d.offVehicle, func(r image.Rectangle) bool { return iou(r, c.Box) >= sameTextureIoU })
 }
 
 // minPlateCharacters is how many character-shaped blobs make a candidate a

@@ -479,6 +479,7 @@ func (r *Redactor) analyse(ctx context.Context, path string, mi mediaInfo, p *pl
 		return err
 	}
 	defer vc.Close()
+	r.det.reset()
 	frame, small, turned := gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
 	defer frame.Close()
 	defer small.Close()
