@@ -21,7 +21,7 @@ type detectors struct {
 	// detection frame that lay on no vehicle: texture, mostly, which
 	// stays where it is. Only a candidate not among them makes the
 	// vehicle detector run out of turn.
-	offVehicle []image.Rectangle
+	offVehicle    []image.Rectangle
 	personMaxSide int
 	faceMaxSide   int
 	faceSmall     gocv.Mat
