@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"slices"
@@ -21,7 +22,10 @@ type detectors struct {
 	// detection frame that lay on no vehicle: texture, mostly, which
 	// stays where it is. Only a candidate not among them makes the
 	// vehicle detector run out of turn.
-	offVehicle    []image.Rectangle
+	offVehicle []image.Rectangle
+	// vehicleAge counts the detection frames since the vehicle detector
+	// last ran; see minVehicleAge.
+	vehicleAge    int
 	personMaxSide int
 	faceMaxSide   int
 	faceSmall     gocv.Mat
@@ -91,20 +95,40 @@ func (d *detectors) Close() error {
 //
 // persons says whether the person detector runs on this frame.
 func (d *detectors) Detect(bgr gocv.Mat, persons bool) ([]Detection, error) {
-	faces, err := d.faces(bgr)
-	if err != nil {
+	// The face detector shares nothing with the others but the frame,
+	// which all only read: running it beside them keeps both cores busy
+	// (each network alone spreads a small tile over two threads poorly).
+	type result struct {
+		faces []Detection
+		err   error
+	}
+	faced := make(chan result, 1)
+	go func() {
+		f, err := d.faces(bgr)
+		faced <- result{f, err}
+	}()
+	profiles, others, err := d.others(bgr, persons)
+	fr := <-faced
+	if err := errors.Join(fr.err, err); err != nil {
 		return nil, err
 	}
+	return append(nms(append(fr.faces, profiles...), 0.3), others...), nil
+}
+
+// others runs every detector but the face network: the profile cascade
+// (whose faces are returned apart, to be merged with the network's), the
+// person detector when persons says so, and the plate detectors.
+func (d *detectors) others(bgr gocv.Mat, persons bool) (profiles, out []Detection, err error) {
 	gocv.CvtColor(bgr, &d.grey, gocv.ColorBGRToGray)
 	if d.profile != nil {
-		faces = append(faces, d.profiles()...)
+		profiles = d.profiles()
 	}
-	out := nms(faces, 0.3)
 	d.vehiclesFresh = false
+	d.vehicleAge++
 	if d.persons != nil && persons {
 		people, err := d.people(bgr)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if d.mode != PeopleFaces {
 			out = append(out, people...)
@@ -113,17 +137,18 @@ func (d *detectors) Detect(bgr gocv.Mat, persons bool) ([]Detection, error) {
 	if d.plate != nil {
 		plates, err := d.plates(bgr)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, plates...)
 	}
-	return out, nil
+	return profiles, out, nil
 }
 
 // reset forgets what the previous clip showed: its vehicles must not
 // vouch for plate candidates of the next.
 func (d *detectors) reset() {
 	d.vehicles, d.vehiclesFresh, d.offVehicle = d.vehicles[:0], false, d.offVehicle[:0]
+	d.vehicleAge = minVehicleAge
 }
 
 // faceScale is the factor the face detector shrinks a w x h frame by.
@@ -172,7 +197,7 @@ func (d *detectors) plates(bgr gocv.Mat) ([]Detection, error) {
 			doubtful = append(doubtful, c)
 		}
 	}
-	if !d.vehiclesFresh && slices.ContainsFunc(doubtful, d.needsVehicles) {
+	if !d.vehiclesFresh && d.vehicleAge >= minVehicleAge && slices.ContainsFunc(doubtful, d.needsVehicles) {
 		if _, err := d.people(bgr); err != nil {
 			return nil, err
 		}
@@ -187,6 +212,13 @@ func (d *detectors) plates(bgr gocv.Mat) ([]Detection, error) {
 	}
 	return nms(cands, 0.3), nil
 }
+
+// minVehicleAge is how many detection frames old the vehicles must be
+// before a candidate makes the vehicle detector run out of turn: people
+// walking through a shop make new candidates on every frame, and the run
+// doubled the person detector's cost there. A plate that waits for a run
+// is found one detection frame later, and padding covers the frames before.
+const minVehicleAge = 2
 
 // sameTextureIoU is how closely a candidate must match one of the previous
 // detection frame's to count as the same (still) thing.
@@ -226,7 +258,7 @@ func (d *detectors) people(bgr gocv.Mat) ([]Detection, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.vehicles, d.vehiclesFresh = d.vehicles[:0], true
+	d.vehicles, d.vehiclesFresh, d.vehicleAge = d.vehicles[:0], true, 0
 	found := slices.DeleteFunc(all, func(p Detection) bool {
 		if p.Kind == KindVehicle {
 			d.vehicles = append(d.vehicles, p.Box)
