@@ -19,6 +19,9 @@
 // it covers a frame every track's extent around that frame is known and a
 // face is covered on the frames before its first detection too (temporal
 // padding), which a single forward pass cannot do without buffering video.
+// The render pass takes its frames from an ffmpeg decoder and hands them to
+// the encoder in yuv420p, covering the three planes in place: no colour
+// conversion either way.
 //
 // Wiring (the daemon): call Render, store Output.Path as a new vault item
 // whose parent is Summary.Master, store Output.Log as an item linked to it,
