@@ -94,6 +94,10 @@ func (s *Service) refused(ctx context.Context, stn *station, err error) error {
 // itemsInFlight is how many items of one station a worker handles at once.
 const itemsInFlight = 2
 
+// ackCommitTimeout bounds the records of a store or an acknowledgement
+// that happened, which no longer end with the round.
+const ackCommitTimeout = 30 * time.Second
+
 func (s *Service) contact(ctx context.Context, l store.Lease, err error) {
 	if cerr := s.store.Contact(ctx, l, err); cerr != nil {
 		s.log.Warn("record contact", "station", l.Station, "err", cerr)
@@ -247,13 +251,16 @@ func (s *Service) storeItem(ctx context.Context, stn *station, l store.Lease, w 
 	if err != nil {
 		return nil, err
 	}
+	// Stored is stored: what records it is not cut short by a rebalance.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackCommitTimeout)
+	defer cancel()
 	if m.witness != nil {
-		if err := stn.target.PutDocument(ctx, WitnessKey(stn.target, it.Digest), m.witness, it.Digest); err != nil {
+		if err := stn.target.PutDocument(cctx, WitnessKey(stn.target, it.Digest), m.witness, it.Digest); err != nil {
 			return nil, err
 		}
 	}
 	msum := sha256.Sum256(raw)
-	if err := s.store.Stored(ctx, l, it.Digest, s.cfg.WorkerID, rc, inPlace, !rc.Existing, hex.EncodeToString(msum[:])); err != nil {
+	if err := s.store.Stored(cctx, l, it.Digest, s.cfg.WorkerID, rc, inPlace, !rc.Existing, hex.EncodeToString(msum[:])); err != nil {
 		return nil, err
 	}
 	s.metrics.stored.WithLabelValues(stn.id).Inc()
@@ -438,8 +445,15 @@ func (s *Service) acknowledge(ctx context.Context, stn *station, l store.Lease, 
 			return err
 		}
 	}
+	// The station may record an ack the moment it is asked. From then on
+	// the receipt is stored and the ack recorded even when this worker is
+	// told to let the station go (a rebalance, a shutdown): a successor
+	// that found the item unrecorded would acknowledge it a second time.
+	// The fence still refuses the record if the lease was lost.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackCommitTimeout)
+	defer cancel()
 	asked := time.Now()
-	raw, err := stn.client.Ack(ctx, it.Digest, proof.ch, proof.h.Sum(nil), proof.manifest)
+	raw, err := stn.client.Ack(cctx, it.Digest, proof.ch, proof.h.Sum(nil), proof.manifest)
 	s.metrics.time(stepStation, asked)
 	if fromStorage && pull.IsStatus(err, http.StatusConflict) {
 		s.log.Info("ack over the stored copy refused; reading the item from the station again", "station", stn.id, "digest", it.Digest.Short(), "err", err)
@@ -449,7 +463,7 @@ func (s *Service) acknowledge(ctx context.Context, stn *station, l store.Lease, 
 		}); err != nil {
 			return err
 		}
-		raw, err = stn.client.Ack(ctx, it.Digest, proof.ch, proof.h.Sum(nil), proof.manifest)
+		raw, err = stn.client.Ack(cctx, it.Digest, proof.ch, proof.h.Sum(nil), proof.manifest)
 	}
 	var se *pull.StatusError
 	if errors.As(err, &se) && se.Status >= 400 && se.Status < 500 {
@@ -467,10 +481,10 @@ func (s *Service) acknowledge(ctx context.Context, stn *station, l store.Lease, 
 		return &errRefused{alarm: store.AlarmSignature, err: fmt.Errorf("receipt is for %s, manifest %s, proof %s; central acknowledged %s, manifest %s, proof %s",
 			r.Digest.Short(), r.Manifest.Short(), r.Proof.Short(), it.Digest.Short(), evidence.Digest(proof.manifest).Short(), evidence.Digest(sum).Short())}
 	}
-	if err := stn.target.PutDocument(ctx, ReceiptKey(stn.target, it.Digest), raw, it.Digest); err != nil {
+	if err := stn.target.PutDocument(cctx, ReceiptKey(stn.target, it.Digest), raw, it.Digest); err != nil {
 		return err
 	}
-	if err := s.store.Acked(ctx, l, it.Digest, raw, r.Seq); err != nil {
+	if err := s.store.Acked(cctx, l, it.Digest, raw, r.Seq); err != nil {
 		return err
 	}
 	s.metrics.acked.WithLabelValues(stn.id).Inc()

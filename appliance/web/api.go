@@ -94,6 +94,7 @@ func (s *Server) meBody(r *http.Request, p auth.Principal, sess *auth.Session) m
 		"can_export":        s.deps.Export != nil && p.Role == auth.RoleInvestigator,
 		"can_sign_off":      investigators.admits(p.Role),
 		"can_hold":          investigators.admits(p.Role),
+		"can_assign":        people.admits(p.Role),
 		"can_administer":    admins.admits(p.Role),
 		"stage":             "",
 	}

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
@@ -97,5 +100,69 @@ func TestAssignUnidentifiedDevice(t *testing.T) {
 	rep, err := f.v.Verify(ctx, vault.VerifyOptions{})
 	if err != nil || !rep.OK() {
 		t.Fatalf("verify after assignments: %v %v", rep.Findings, err)
+	}
+}
+
+// Staff assign an unidentified device from its item's page: the form shows
+// only on such items, names the device, and one click gives every item of
+// the device the officer and camera, each change in the custody chain.
+func TestBrowserAssignUnidentifiedDevice(t *testing.T) {
+	f := newFixture(t, web.Config{})
+	const device = "usb-0781_5567_4C530002"
+	intake := evidence.Intake{Actor: "dock:1-1.4", Source: device,
+		Labels: map[string]string{"unidentified": "usb-serial", "bay": "1-1.4"}}
+	clip, _, err := f.v.IngestFile(t.Context(), filepath.Join(footage, "store-aisle.mp4"), intake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _, err := f.v.IngestFile(t.Context(), filepath.Join(footage, "parking-cars.mp4"), intake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := newBrowser(t)
+	run(t, ctx, "log in as staff and open an identified item",
+		chromedp.Navigate(f.http.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#login-user")),
+		chromedp.SendKeys(chromedp.CSS("#login-user"), "sam"),
+		chromedp.SendKeys(chromedp.CSS("#login-pass"), staffPass),
+		chromedp.Click(chromedp.CSS("#login-btn")),
+		chromedp.WaitVisible(chromedp.CSS("#items")),
+		chromedp.Navigate(f.http.URL+"/#/item/"+f.master.Digest.String()),
+		chromedp.WaitVisible(chromedp.CSS("#item-events tr:nth-child(2)")),
+	)
+	if shown := get(t, ctx, chromedp.Evaluate[bool](`!document.querySelector('#assign-box').hidden`)); shown {
+		t.Error("the assign form shows on an identified camera's item")
+	}
+	run(t, ctx, "open the unidentified device's item and assign it",
+		chromedp.Navigate(f.http.URL+"/#/item/"+clip.Digest.String()),
+		chromedp.WaitVisible(chromedp.CSS("#assign-officer")),
+		chromedp.SendKeys(chromedp.CSS("#assign-officer"), "PC 5150"),
+		chromedp.SendKeys(chromedp.CSS("#assign-camera"), "BWC-12"),
+		chromedp.Click(chromedp.CSS("#assign-btn")),
+	)
+	want := "2 item(s) of " + device + " assigned to PC 5150"
+	var note string
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(note, want); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			it, _ := f.v.Item(clip.Digest)
+			t.Fatalf("the page says %q, want %q (the item's officer is %q)", note, want, it.Officer)
+		}
+		note = get(t, ctx, chromedp.Evaluate[string](`document.querySelector('#assign-note').textContent + ' ' + document.querySelector('#assign-error').textContent`))
+	}
+	saveShot(t, "assign-device.png", get(t, ctx, chromedp.Screenshot(chromedp.CSS("section.meta"))))
+	for _, d := range []evidence.Digest{clip.Digest, second.Digest} {
+		it, err := f.v.Item(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it.Officer != "PC 5150" || it.Labels["camera"] != "BWC-12" {
+			t.Errorf("%s after assigning from the page: officer %q, camera %q", d.Short(), it.Officer, it.Labels["camera"])
+		}
+		if evs := eventsOf(t, f.v, d, evidence.ActionRecordChanged); len(evs) != 1 || evs[0].Actor != "user:sam" {
+			t.Errorf("%s: record-changed events %+v, want one by user:sam", d.Short(), evs)
+		}
+	}
+	if officer := get(t, ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('#item-meta tr')].find((r) => r.cells[0].textContent === 'officer').cells[1].textContent`)); officer != "PC 5150" {
+		t.Errorf("the item page shows officer %q after the assignment", officer)
 	}
 }

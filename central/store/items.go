@@ -118,15 +118,14 @@ func (s *Store) Items(ctx context.Context, station string) ([]Item, error) {
 
 // Stored records that the item is in central storage and verified. fresh
 // is true when this worker's upload completed it (not found already there).
+// An item found already there that no worker recorded was stored by one
+// that died before it could say so: that store is counted, once.
 func (s *Store) Stored(ctx context.Context, l Lease, d evidence.Digest, worker string, rc target.Receipt, inPlace, fresh bool, manifestSHA string) error {
-	stores := 0
-	if fresh {
-		stores = 1
-	}
-	return s.fenced(ctx, l, "record stored item", `UPDATE items SET status = 'stored', stores = stores + $4, stored_by = $5,
+	return s.fenced(ctx, l, "record stored item", `UPDATE items SET status = 'stored',
+		stores = CASE WHEN $4 THEN stores + 1 ELSE greatest(stores, 1) END, stored_by = $5,
 		s3_key = $6, version_id = $7, retain_until = $8, in_place = $9, manifest_sha256 = $10, stored_at = now(), last_error = ''
 		WHERE station = $1 AND digest = $3 AND `+fence,
-		d.String(), stores, worker, rc.Key, rc.VersionID, rc.RetainUntil, inPlace, manifestSHA)
+		d.String(), fresh, worker, rc.Key, rc.VersionID, rc.RetainUntil, inPlace, manifestSHA)
 }
 
 // Pulled adds n bytes read from the station for the item.

@@ -218,39 +218,53 @@ func (t *Target) resumeStream(ctx context.Context, obj target.Object, key string
 		return cp, nil, fmt.Errorf("load multipart checkpoint of %s: %w", obj.Digest.Short(), err)
 	}
 	if ok && cp.Key == key && cp.UploadID != "" && cp.PartSize >= minPartSize {
-		if usable, err := t.partsHeld(ctx, cp); err != nil {
+		why, err := t.partsMissing(ctx, cp)
+		if err != nil {
 			return cp, nil, err
-		} else if usable && h.(encoding.BinaryUnmarshaler).UnmarshalBinary(cp.HashState) == nil {
+		}
+		// An upload recorded before its first part was stored has no hash
+		// state yet: the fresh hash is the right one for it.
+		if why == "" && len(cp.Parts) > 0 {
+			if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(cp.HashState); err != nil {
+				why = "recorded hash state unreadable: " + err.Error()
+			}
+		}
+		if why == "" {
 			t.log.Info("resuming streamed multipart upload", "key", key, "upload", cp.UploadID, "parts_stored", len(cp.Parts))
 			return cp, h, nil
 		}
-		t.log.Warn("recorded multipart upload cannot be resumed; starting again", "key", key, "upload", cp.UploadID)
+		t.log.Warn("recorded multipart upload cannot be resumed; starting again", "key", key, "upload", cp.UploadID, "why", why)
 		_ = t.core.AbortMultipartUpload(ctx, t.cfg.Bucket, key, cp.UploadID)
 	}
 	cp, err = t.newUpload(ctx, obj, key, cps)
 	return cp, h, err
 }
 
-// partsHeld reports whether the server holds every part cp records.
-func (t *Target) partsHeld(ctx context.Context, cp target.Checkpoint) (bool, error) {
+// partsMissing says why the server does not hold every part cp records, or
+// "" when it holds them all.
+func (t *Target) partsMissing(ctx context.Context, cp target.Checkpoint) (string, error) {
 	if len(cp.Parts) > 0 && cp.HashState == nil {
-		return false, nil
+		return "no hash state recorded", nil
 	}
 	stored, err := t.listParts(ctx, cp.Key, cp.UploadID)
 	if err != nil {
 		if errorResponse(err).Code == "NoSuchUpload" {
-			return false, nil
+			return "the server no longer has the upload", nil
 		}
-		return false, t.wrap(err, "list parts of %s", cp.Key)
+		return "", t.wrap(err, "list parts of %s", cp.Key)
 	}
 	for i, p := range cp.Parts {
 		if p.Number != i+1 {
-			return false, nil
+			return fmt.Sprintf("recorded part %d is numbered %d", i+1, p.Number), nil
 		}
 		sp, ok := stored[p.Number]
-		if !ok || !finished(sp, cp, p.Size, p.SHA256) {
-			return false, nil
+		if !ok {
+			return fmt.Sprintf("part %d not on the server (it lists %d parts)", p.Number, len(stored)), nil
+		}
+		if !finished(sp, cp, p.Size, p.SHA256) {
+			return fmt.Sprintf("part %d on the server is %d bytes, etag %s, sha256 %q; recorded %d bytes, etag %s, sha256 %q",
+				p.Number, sp.Size, sp.ETag, sp.ChecksumSHA256, p.Size, p.ETag, p.SHA256), nil
 		}
 	}
-	return true, nil
+	return "", nil
 }

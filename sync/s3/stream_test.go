@@ -179,6 +179,55 @@ func TestPutStreamResumesFromStoredParts(t *testing.T) {
 	}
 }
 
+// TestPutStreamCutInFirstPartKeepsItsUpload: a worker stopped while its
+// first part was in flight (a lease handed over to rebalance the fleet)
+// leaves an upload recorded with no part stored; the next holder continues
+// that upload instead of dropping it and starting another.
+func TestPutStreamCutInFirstPartKeepsItsUpload(t *testing.T) {
+	for _, srv := range testkit.S3Servers(t) {
+		t.Run(srv.Name, func(t *testing.T) {
+			bucket := testkit.NewBucket(t, srv.Conn, true)
+			tg := newTarget(t, srv.Conn, bucket, func(c *s3.Config) { c.Layout = target.Prefixed("st") })
+			const part = 5 << 20
+			st, d := newStation(t, 2*part+77)
+			st.failAt = 100
+			cps := &memCheckpoints{}
+			s := s3.Stream{Digest: d, Size: int64(len(st.body)), Open: st.open, Manifest: []byte("{}")}
+			if _, err := tg.PutStream(context.Background(), s, cps); err == nil {
+				t.Fatal("the cut stream was completed")
+			}
+			first, ok, _ := cps.LoadCheckpoint(context.Background(), d)
+			if !ok || first.UploadID == "" || len(first.Parts) != 0 {
+				t.Fatalf("after a cut in part 1 the checkpoint is %+v (recorded %v), want an upload with no part", first, ok)
+			}
+			st.failAt = 0
+			var uploads []string
+			rec := &recordingCheckpoints{memCheckpoints: cps, saved: &uploads}
+			if _, err := tg.PutStream(context.Background(), s, rec); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range uploads {
+				if id != first.UploadID {
+					t.Fatalf("the resumed stream recorded upload %s, want the first one %s kept", id, first.UploadID)
+				}
+			}
+			if !bytes.Equal(readAll(t, tg, d), st.body) {
+				t.Fatal("the resumed object differs from the item")
+			}
+		})
+	}
+}
+
+type recordingCheckpoints struct {
+	*memCheckpoints
+	saved *[]string
+}
+
+func (r *recordingCheckpoints) SaveCheckpoint(ctx context.Context, d evidence.Digest, cp target.Checkpoint) error {
+	*r.saved = append(*r.saved, cp.UploadID)
+	return r.memCheckpoints.SaveCheckpoint(ctx, d, cp)
+}
+
 // TestDocumentsAreLockedAndIdempotent: a receipt stored twice is one
 // version, under COMPLIANCE retention.
 func TestDocumentsAreLockedAndIdempotent(t *testing.T) {

@@ -388,6 +388,7 @@ async function loadItem(digest) {
   orig.disabled = !state.me.can_view_original;
   if (!state.me.can_view_original) $('#variant').value = 'redacted';
   renderHoldBox(item);
+  renderAssignBox(item);
   const exp = $('#export');
   exp.disabled = !state.me.can_export;
   $('#export-note').textContent = !state.me.export_available ? 'export bundles are not available on this appliance yet' : (state.me.can_export ? '' : 'investigators only');
@@ -424,6 +425,36 @@ function renderHoldBox(item) {
   $('#hold-error').textContent = '';
   $('#hold-toggle').textContent = item.hold ? 'Lift hold' : 'Put on hold';
   $('#category').value = (item.labels || {}).category || '';
+}
+
+// A camera that described nothing was stored under its device identity
+// with nobody named: staff name the officer (and camera) for every item of
+// that device at once, each change a custody event.
+function renderAssignBox(item) {
+  const labels = item.labels || {};
+  const box = $('#assign-box');
+  box.hidden = !(labels.unidentified && state.me.can_assign);
+  $('#assign-error').textContent = '';
+  if (box.hidden) return;
+  const done = state.assigned && state.assigned.device === item.source ? ' ' + state.assigned.text : '';
+  $('#assign-note').textContent = 'Unidentified device ' + item.source + ' (identified by ' + labels.unidentified + '): name the officer for all of its footage.' + done;
+  // Filled once per item: the page is drawn again as events arrive, and
+  // what someone is typing must survive that.
+  if (state.assignFor === item.digest) return;
+  state.assignFor = item.digest;
+  $('#assign-officer').value = item.officer || '';
+  $('#assign-camera').value = labels.camera || '';
+}
+
+async function assignDevice() {
+  $('#assign-error').textContent = '';
+  const body = { officer: $('#assign-officer').value.trim(), camera: $('#assign-camera').value.trim() };
+  const res = await api('POST', '/api/v1/devices/' + encodeURIComponent(state.item.source) + '/assign', body);
+  if (!res.ok) { $('#assign-error').textContent = await errorText(res); return; }
+  const done = await res.json();
+  // Kept in state: the page is drawn again as the custody events arrive.
+  state.assigned = { device: done.device, text: (done.assigned || []).length + ' item(s) of ' + done.device + ' assigned to ' + body.officer + '.' };
+  loadItem(state.item.digest);
 }
 
 async function changeItem(what, body) {
@@ -716,6 +747,7 @@ async function boot() {
   $('#token-add').addEventListener('submit', addToken);
   $('#hold-toggle').addEventListener('click', () => changeItem('hold', { hold: !state.item.hold }));
   $('#category-set').addEventListener('click', () => changeItem('category', { category: $('#category').value.trim() }));
+  $('#assign-btn').addEventListener('click', assignDevice);
   window.addEventListener('hashchange', route);
   window.addEventListener('pagehide', () => { const p = state.preview; if (p) fetch(p.location, { method: 'DELETE', headers: { 'X-CSRF-Token': cookie('et_csrf') }, keepalive: true }); });
   const res = await fetch('/api/v1/me', { credentials: 'same-origin' });
