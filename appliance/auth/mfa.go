@@ -161,7 +161,7 @@ func (s *Service) SecondFactor(ctx context.Context, pending *Session, code, remo
 		left, u = len(acc.MFA.Recovery), *acc
 		return nil
 	})
-	s.noteOutcome(host, pending.Name, err == nil, now)
+	s.noteOutcome(host, pending.Name, err == nil, s.opt.Now())
 	if err != nil {
 		s.noteFailure(host, pending.Name, "second-factor", now)
 		s.countTry(ctx, pending)

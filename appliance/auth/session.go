@@ -89,7 +89,7 @@ func (s *Service) Login(ctx context.Context, name, password, remote string) (*Se
 		return nil, err
 	}
 	u, outcome, err := s.checkLogin(name, password)
-	s.noteOutcome(host, name, err == nil, now)
+	s.noteOutcome(host, name, err == nil, s.opt.Now())
 	if err != nil {
 		// Logged with the summary, not one line each: a flood must not
 		// fill the disk through the log either.

@@ -76,7 +76,9 @@ func (s *Service) admit(host, name string, now time.Time) error {
 	return nil
 }
 
-// noteOutcome updates the pair's count after a checked attempt.
+// noteOutcome updates the pair's count after a checked attempt; now is
+// when the answer is given, not when the attempt came in: on a busy box
+// the password hash alone can take longer than the first delay.
 func (s *Service) noteOutcome(host, name string, ok bool, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -190,7 +190,7 @@ func (s *Service) FinishKeyLogin(ctx context.Context, pending *Session, rp *weba
 	if err == nil && cred.Authenticator.CloneWarning {
 		err = errors.New("the key's signature counter went backwards: it may have been cloned; ask an admin")
 	}
-	s.noteOutcome(host, pending.Name, err == nil, now)
+	s.noteOutcome(host, pending.Name, err == nil, s.opt.Now())
 	if err != nil {
 		s.noteFailure(host, pending.Name, "second-factor", now)
 		s.countTry(ctx, pending)
