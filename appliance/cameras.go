@@ -8,6 +8,7 @@ import (
 
 	"github.com/edgetriage/edgetriage/appliance/pipeline"
 	"github.com/edgetriage/edgetriage/appliance/supervisor"
+	"github.com/edgetriage/edgetriage/capture/live"
 	"github.com/edgetriage/edgetriage/capture/rtsp"
 	"github.com/edgetriage/edgetriage/triage/motion"
 )
@@ -58,6 +59,15 @@ func (d *Daemon) liveWindower(id string) pipeline.LiveWindower {
 		}
 	}
 	return nil
+}
+
+// liveCameras is what the live view needs of the cameras' configuration.
+func liveCameras(cams []rtsp.Config) []live.Camera {
+	out := make([]live.Camera, 0, len(cams))
+	for _, c := range cams {
+		out = append(out, live.Camera{ID: c.ID, URL: c.URL, SubStreamURL: c.SubStreamURL})
+	}
+	return out
 }
 
 func cameraPart(rec *rtsp.Recorder) named { return named{"camera:" + rec.Config().ID, rec} }
@@ -112,6 +122,7 @@ func (p cameraPlan) empty() bool {
 // a slow vault when stopBy ends starts later, by itself, rather than being
 // left stopped.
 func (d *Daemon) applyCameras(stopBy context.Context, intake *supervisor.Group, p cameraPlan, next []rtsp.Config, triage pipeline.TriageConfig) error {
+	d.liveView.Set(liveCameras(next))
 	for _, id := range append(slices.Clone(p.removed), p.changed...) {
 		d.stopCamera(intake, id)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/appliance/web"
 	"github.com/edgetriage/edgetriage/capture/dock"
+	"github.com/edgetriage/edgetriage/capture/live"
 	"github.com/edgetriage/edgetriage/capture/rtsp"
 	"github.com/edgetriage/edgetriage/firmware"
 	"github.com/edgetriage/edgetriage/hardware"
@@ -71,6 +72,7 @@ type Daemon struct {
 	camMu       sync.Mutex
 	cameras     []*rtsp.Recorder
 	live        []*motion.LiveSource // each camera's live analysis
+	liveView    *live.Hubs           // each camera's live view: one RTSP session however many watch
 	// camLeaving holds, per camera a reload stopped, a channel closed once
 	// its old recorder has handed its last segments over: two recorders of
 	// one camera must never share its spool.
@@ -193,6 +195,7 @@ func (d *Daemon) shutdown(srv, console *http.Server, groups running) error {
 	if err := d.web.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close web: %w", err))
 	}
+	d.liveView.Close()
 	if err := srv.Shutdown(deadline); err != nil {
 		errs = append(errs, fmt.Errorf("shutdown http: %w", err))
 	}
@@ -286,6 +289,7 @@ func (d *Daemon) wire(ctx context.Context) error {
 	if d.cfg.Redaction.OnFlag {
 		d.stages = append(d.stages, pipeline.NewRedactStage(d.vault, d.cfg.Redaction, d.log))
 	}
+	d.liveView = live.New(liveCameras(d.cfg.Cameras), live.Options{Logger: d.log})
 	d.web, err = d.newWeb()
 	return err
 }
@@ -295,7 +299,7 @@ func (d *Daemon) wire(ctx context.Context) error {
 func (d *Daemon) newWeb() (*web.Server, error) {
 	deps := web.Deps{Vault: d.vault, Auth: d.auth, Dock: dockPanel{d}, Cameras: cameraPanel{d}, Sync: syncPanel{d},
 		Health: healthPanel{d}, Export: web.BundleExporter(d.vault), Edits: pipeline.NewRedactionEdits(d.vault), Ready: d.ready.Load,
-		Categories: d.categories}
+		Categories: d.categories, Live: d.liveView}
 	if d.cfg.Metrics.Enabled {
 		stages := make([]metrics.Stage, 0, len(d.stages))
 		for _, s := range d.stages {

@@ -30,6 +30,8 @@ type RTSPServer struct {
 
 	mu      sync.Mutex
 	streams map[string]*stream
+	readers map[*gortsplib.ServerSession]string // playing readers and the path each reads
+	plays   map[string]int                      // PLAYs per path since the server started
 }
 
 type stream struct {
@@ -43,7 +45,7 @@ type stream struct {
 // StartRTSP starts a server on a free loopback port; it stops at cleanup.
 func StartRTSP(t testing.TB) *RTSPServer {
 	t.Helper()
-	s := &RTSPServer{streams: map[string]*stream{}}
+	s := &RTSPServer{streams: map[string]*stream{}, readers: map[*gortsplib.ServerSession]string{}, plays: map[string]int{}}
 	var err error
 	// A port found free can be taken by another test package before the
 	// server binds it; try a few.
@@ -147,10 +149,25 @@ func (s *RTSPServer) first(path string) time.Time {
 	return time.Time{}
 }
 
+// Readers says how many RTSP sessions read path now, and how many have
+// started playing it since the server started: what a camera would count
+// of the clients that connect to it.
+func (s *RTSPServer) Readers(path string) (now, total int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.readers {
+		if p == path {
+			now++
+		}
+	}
+	return now, s.plays[path]
+}
+
 // OnSessionClose ends a path whose publisher left.
 func (s *RTSPServer) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.readers, ctx.Session)
 	for path, st := range s.streams {
 		if st.publisher == ctx.Session {
 			st.out.Close()
@@ -200,7 +217,12 @@ func (s *RTSPServer) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Resp
 }
 
 // OnPlay lets a reader start.
-func (s *RTSPServer) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+func (s *RTSPServer) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	path := strings.TrimPrefix(ctx.Path, "/")
+	s.mu.Lock()
+	s.readers[ctx.Session] = path
+	s.plays[path]++
+	s.mu.Unlock()
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 

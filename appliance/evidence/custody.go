@@ -63,6 +63,8 @@ const (
 	ActionPreviewStart    Action = "preview-start"
 	ActionPreviewStop     Action = "preview-stop"
 	ActionThumbnailViewed Action = "thumbnail-viewed" // first look today of a person at a thumbnail
+	ActionLiveViewStart   Action = "live-view-start"  // a person began watching a camera live (details: camera, session, stream)
+	ActionLiveViewStop    Action = "live-view-stop"   // ... and stopped (details: camera, session, cause, watched_s)
 	ActionLogin           Action = "login"
 	ActionAlarm           Action = "alarm"
 	ActionIntakeStop      Action = "intake-stopped"

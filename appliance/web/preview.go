@@ -163,34 +163,9 @@ func (p *preview) open(pos time.Duration) (source, error) {
 	return t, nil
 }
 
-// negotiate answers the browser's offer; ICE candidates are gathered before
-// answering (no trickle) since the only candidate is the one shared socket.
+// negotiate answers the browser's offer with the preview's track.
 func (p *preview) negotiate(offer string) (string, error) {
-	pc, err := p.srv.rtc.api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		return "", fmt.Errorf("new peer connection: %w", err)
-	}
-	p.pc = pc
-	track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "edgetriage-"+p.id)
-	if err != nil {
-		return "", fmt.Errorf("new track: %w", err)
-	}
-	p.track = track
-	sender, err := pc.AddTrack(track)
-	if err != nil {
-		return "", fmt.Errorf("add track: %w", err)
-	}
-	// RTCP must be read for the NACK and report interceptors to work.
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			if _, _, err := sender.Read(buf); err != nil {
-				return
-			}
-		}
-	}()
-	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+	pc, track, answer, err := p.srv.rtc.sendH264(offer, "edgetriage-"+p.id, func(s webrtc.PeerConnectionState) {
 		p.log.Debug("preview connection", "state", s.String())
 		switch s {
 		case webrtc.PeerConnectionStateConnected:
@@ -203,23 +178,56 @@ func (p *preview) negotiate(offer string) (string, error) {
 			go p.stop("connection " + s.String())
 		}
 	})
+	p.pc, p.track = pc, track
+	return answer, err
+}
+
+// sendH264 answers a browser's offer with one H.264 video track for
+// previews and live views alike. ICE candidates are gathered before
+// answering (no trickle) since the only candidate is the one shared
+// socket. The peer connection is returned even on failure, for the caller
+// to close.
+func (e *rtcEngine) sendH264(offer, streamID string, onState func(webrtc.PeerConnectionState)) (*webrtc.PeerConnection, *webrtc.TrackLocalStaticSample, string, error) {
+	pc, err := e.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("new peer connection: %w", err)
+	}
+	track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", streamID)
+	if err != nil {
+		return pc, nil, "", fmt.Errorf("new track: %w", err)
+	}
+	sender, err := pc.AddTrack(track)
+	if err != nil {
+		return pc, track, "", fmt.Errorf("add track: %w", err)
+	}
+	// RTCP must be read for the NACK and report interceptors to work.
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := sender.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	pc.OnConnectionStateChange(onState)
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		return "", fmt.Errorf("%w: %v", errBadOffer, err)
+		return pc, track, "", fmt.Errorf("%w: %v", errBadOffer, err)
 	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", errBadOffer, err)
+		return pc, track, "", fmt.Errorf("%w: %v", errBadOffer, err)
 	}
 	gathered := webrtc.GatheringCompletePromise(pc)
 	if err := pc.SetLocalDescription(answer); err != nil {
-		return "", fmt.Errorf("set local description: %w", err)
+		return pc, track, "", fmt.Errorf("set local description: %w", err)
 	}
 	select {
 	case <-gathered:
 	case <-time.After(5 * time.Second):
-		return "", errors.New("ICE gathering did not finish")
+		return pc, track, "", errors.New("ICE gathering did not finish")
 	}
-	return pc.LocalDescription().SDP, nil
+	return pc, track, pc.LocalDescription().SDP, nil
 }
 
 var errBadOffer = errors.New("unusable SDP offer")

@@ -159,7 +159,7 @@ func (s *Server) newPreview(ctx context.Context, viewer auth.Principal, it, show
 		path: s.deps.Vault.ObjectPath(shown.Digest), srv: s, started: time.Now(), state: "connecting",
 		connected: make(chan struct{}), ctl: make(chan control, 8), done: make(chan struct{})}
 	p.log = s.log.With("preview", p.id, "viewer", viewer.Name, "item", it.Digest.Short(), "variant", req.Variant)
-	if err := s.admit(p); err != nil {
+	if err := s.admit(); err != nil {
 		return nil, "", err
 	}
 	answer, err := s.setUp(p, req.Offer)
@@ -197,13 +197,15 @@ func (s *Server) newPreview(ctx context.Context, viewer auth.Principal, it, show
 	return p, answer, nil
 }
 
-func (s *Server) admit(p *preview) error {
+// admit counts a session being set up against MaxPreviews, which bounds
+// previews and live views together: both cost the same to send.
+func (s *Server) admit() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return &httpError{http.StatusServiceUnavailable, "the appliance is shutting down"}
 	}
-	if n := len(s.previews) + s.pending; n >= s.cfg.MaxPreviews {
+	if n := len(s.previews) + len(s.lives) + s.pending; n >= s.cfg.MaxPreviews {
 		return &httpError{http.StatusServiceUnavailable, fmt.Sprintf("%d previews are running, the most this appliance serves; try again shortly", n)}
 	}
 	s.pending++

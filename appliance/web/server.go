@@ -1,8 +1,9 @@
 // Package web serves the station dashboard (embedded files at /), the JSON
-// API under /api/v1/, live updates over server-sent events, and evidence
-// previews over WebRTC. Every API route needs a session cookie or a bearer
-// token; roles decide what each caller may do, and every preview is a
-// custody event.
+// API under /api/v1/, live updates over server-sent events, evidence
+// previews over WebRTC, and cameras' live views over WebRTC (WHEP, live.go).
+// Every API route needs a session cookie or a bearer token; roles decide
+// what each caller may do, and every preview and live view is a custody
+// event.
 //
 // Routes (P = admin, staff, investigator; C = central token; I = admin,
 // investigator). State changes need the X-CSRF-Token header with a session.
@@ -21,6 +22,9 @@
 //	GET    /api/v1/previews/{id}            P    state, position (own session; admin any)
 //	POST   /api/v1/previews/{id}/control    P    {action: play|pause|seek, position}
 //	DELETE /api/v1/previews/{id}            P    stop
+//	POST   /api/v1/cameras/{source}/whep    P    WHEP: application/sdp offer -> 201 application/sdp
+//	                                             answer, Location of the live view; camera id as {source}
+//	DELETE /api/v1/cameras/{source}/whep/{id}  P  end the live view (own; admin any)
 //	GET    /api/v1/status                   P    dock, cameras, sync, alarms (null: not configured)
 //	GET    /api/v1/events                   P    SSE: "status" snapshots, "custody" events
 //	GET    /api/v1/items/{digest}/redaction-edits  P   manual redaction edits of a master
@@ -85,7 +89,8 @@ type Config struct {
 	PublicIPs []string
 	// FFmpeg is the ffmpeg binary for transcoded previews ("ffmpeg").
 	FFmpeg string
-	// MaxPreviews bounds concurrent previews (32); MaxTranscodes bounds the
+	// MaxPreviews bounds concurrent previews and live views together
+	// (32); MaxTranscodes bounds the
 	// ones that need ffmpeg (2, one per core of the station box).
 	MaxPreviews   int
 	MaxTranscodes int
@@ -124,6 +129,8 @@ type Deps struct {
 	Ready func() bool
 	// Metrics, when set, serves GET /metrics (it checks its own token).
 	Metrics http.Handler
+	// Live is the cameras' live streams; nil: no camera can be watched live.
+	Live LiveCameras
 }
 
 // Server is the web part of a running appliance.
@@ -141,8 +148,9 @@ type Server struct {
 	transcodes     chan struct{}
 	quit           chan struct{} // closed by Close: ends event streams
 	mu             sync.Mutex
-	previews       map[string]*preview // recorded, running sessions
-	pending        int                 // sessions being set up, counted against MaxPreviews
+	previews       map[string]*preview  // recorded, running sessions
+	lives          map[string]*liveView // recorded, running live views
+	pending        int                  // sessions being set up, counted against MaxPreviews
 	closed         bool
 }
 
@@ -189,7 +197,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, fmt.Errorf("web: temp dir: %w", err)
 	}
 	s := &Server{cfg: cfg, deps: deps, auth: a, log: cfg.Logger, rtc: rtc, tmpDir: tmp, witnesses: witnesses,
-		transcodes: make(chan struct{}, cfg.MaxTranscodes), quit: make(chan struct{}), previews: map[string]*preview{}}
+		transcodes: make(chan struct{}, cfg.MaxTranscodes), quit: make(chan struct{}), previews: map[string]*preview{},
+		lives: map[string]*liveView{}}
 	s.mux = s.routes()
 	return s, nil
 }
@@ -204,7 +213,7 @@ func (s *Server) Auth() *auth.Service { return s.auth }
 // ICEAddr is the UDP address previews use.
 func (s *Server) ICEAddr() net.Addr { return s.rtc.Addr() }
 
-// Close ends every preview (each leaves its stop event) and every event
+// Close ends every preview and live view (each leaves its stop event) and every event
 // stream, and releases the UDP socket. Calling it twice is harmless. Event
 // streams never go idle, so http.Server.Shutdown waits for them: register
 // Close with Server.RegisterOnShutdown, or call it before Shutdown.
@@ -220,9 +229,16 @@ func (s *Server) Close() error {
 	for _, p := range s.previews {
 		open = append(open, p)
 	}
+	lives := make([]*liveView, 0, len(s.lives))
+	for _, lv := range s.lives {
+		lives = append(lives, lv)
+	}
 	s.mu.Unlock()
 	for _, p := range open {
 		p.stop("appliance shutting down")
+	}
+	for _, lv := range lives {
+		lv.stop("appliance shutting down")
 	}
 	err := s.rtc.Close()
 	os.RemoveAll(s.tmpDir)
@@ -382,6 +398,8 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("GET /api/v1/previews/{id}", s.guard(people, s.previewStatus))
 	m.HandleFunc("POST /api/v1/previews/{id}/control", s.guard(people, s.previewControl))
 	m.HandleFunc("DELETE /api/v1/previews/{id}", s.guard(people, s.stopPreview))
+	m.HandleFunc("POST /api/v1/cameras/{source}/whep", s.guard(people, s.startLive))
+	m.HandleFunc("DELETE /api/v1/cameras/{source}/whep/{id}", s.guard(people, s.stopLive))
 	m.HandleFunc("GET /api/v1/status", s.guard(people, s.status))
 	m.HandleFunc("GET /api/v1/events", s.guard(people, s.events))
 	m.HandleFunc("GET /api/v1/items/{digest}/redaction-edits", s.guard(people, s.redactionEdits))

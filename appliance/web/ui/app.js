@@ -2,7 +2,7 @@
 'use strict';
 
 const $ = (sel) => document.querySelector(sel);
-const state = { me: null, es: null, preview: null, items: [] };
+const state = { me: null, es: null, preview: null, live: null, items: [] };
 
 function cookie(name) {
   const m = document.cookie.match(new RegExp('(?:^|; )' + name + '=([^;]*)'));
@@ -62,6 +62,7 @@ function showLogin() {
   $('#login-user').value = ''; $('#login-pass').value = '';
   $('#login-form').hidden = false; $('#code-form').hidden = true;
   $('#feed').replaceChildren();
+  closeLive(); // the appliance ends the view itself with the session
   show('login');
   $('#login-user').focus();
 }
@@ -208,7 +209,7 @@ function connectEvents() {
 function onCustody(ev) {
   const feed = $('#feed');
   const d = ev.details || {};
-  const what = [ev.action, ev.item ? short(ev.item) : '', d.result || d.variant || d.source || ''].filter(Boolean).join(' · ');
+  const what = [ev.action, ev.item ? short(ev.item) : '', d.result || d.variant || d.source || d.camera || ''].filter(Boolean).join(' · ');
   feed.prepend(el('li', {}, el('span', { class: 'muted', text: fmtTime(ev.time).slice(11, 19) + ' ' }), ev.actor + ': ' + what));
   while (feed.children.length > 80) feed.lastChild.remove();
   if (state.item && ev.item === state.item.digest && !$('#view-item').hidden) {
@@ -261,7 +262,8 @@ function renderCameras(v) {
       el('div', { class: 'top' }, el('b', { text: c.name || c.id || '?' }), stateTag(c.state)),
       c.last_segment_at ? el('div', { class: 'muted last-segment', text: 'last segment sealed ' + fmtTime(c.last_segment_at) }) : null,
       gaps.length ? el('div', { class: 'muted', text: gaps.length + ' gap(s), last ' + fmtTime(gaps[gaps.length - 1].start) }) : null,
-      c.error ? el('div', { class: 'error', text: c.error }) : null);
+      c.error ? el('div', { class: 'error', text: c.error }) : null,
+      el('button', { class: 'live-btn', 'data-camera': c.name, title: 'watch this camera live (recorded in the custody chain)', text: 'Live' }));
   }));
 }
 
@@ -591,12 +593,7 @@ async function startPreview() {
   pc.ontrack = (e) => { video.srcObject = e.streams[0] || new MediaStream([e.track]); video.play().catch(() => {}); };
   const t0 = performance.now();
   await pc.setLocalDescription(await pc.createOffer());
-  // Host candidates only (no STUN): gathering ends at once; do not wait long.
-  await new Promise((ok) => {
-    if (pc.iceGatheringState === 'complete') return ok();
-    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok();
-    setTimeout(ok, 300);
-  });
+  await iceGathered(pc);
   const variant = $('#variant').value;
   const tPost = performance.now();
   const res = await api('POST', '/api/v1/items/' + digest + '/preview', { offer: pc.localDescription.sdp, variant, reason: $('#reason').value });
@@ -635,6 +632,93 @@ async function stopPreview() {
   p.pc.close();
   $('#video').srcObject = null;
   $('#video-note').textContent = 'no preview running';
+}
+
+// iceGathered waits briefly for host candidates (no STUN: gathering ends
+// at once); the appliance finds the browser from its first check anyway.
+function iceGathered(pc) {
+  return new Promise((ok) => {
+    if (pc.iceGatheringState === 'complete') return ok();
+    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok();
+    setTimeout(ok, 300);
+  });
+}
+
+// ---- live view of a camera (WHEP) ----
+// window.etLive keeps the figures a test reads: firstFrameMs is from the
+// click to the first frame the video element presented.
+async function startLive(camera) {
+  const t0 = performance.now();
+  const lv = { camera, t0, location: null, stream: null, firstFrameMs: null, framesDecoded: 0 };
+  window.etLive = lv;
+  await stopLive();
+  $('#liveview-error').textContent = '';
+  const pc = new RTCPeerConnection();
+  lv.pc = pc;
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  const video = $('#liveview-video');
+  state.live = lv;
+  $('#liveview').hidden = false;
+  $('#liveview-title').textContent = camera;
+  $('#liveview-status').textContent = 'connecting…';
+  pc.ontrack = (e) => {
+    video.srcObject = e.streams[0] || new MediaStream([e.track]);
+    // Registered once this view's stream is in the element, so the frame
+    // it reports is this camera's, not the one shown before.
+    video.requestVideoFrameCallback((now, meta) => { lv.firstFrameMs = performance.now() - t0; lv.width = meta.width; });
+    video.play().catch(() => {});
+  };
+  await pc.setLocalDescription(await pc.createOffer());
+  // The offer goes without waiting for candidates: the appliance learns
+  // this browser's address from its first connectivity check, so waiting
+  // for gathering would only delay the picture (by ~150 ms here).
+  lv.postMs = performance.now() - t0;
+  const res = await api('POST', '/api/v1/cameras/' + encodeURIComponent(camera) + '/whep', pc.localDescription.sdp, { 'Content-Type': 'application/sdp' });
+  if (res.status !== 201) {
+    pc.close();
+    if (state.live === lv) { state.live = null; $('#liveview-status').textContent = ''; $('#liveview-error').textContent = await errorText(res); }
+    return;
+  }
+  lv.answerMs = performance.now() - t0;
+  lv.location = res.headers.get('Location');
+  lv.stream = res.headers.get('X-Live-Stream');
+  if (state.live !== lv) { // closed while connecting
+    await api('DELETE', lv.location).catch(() => {});
+    pc.close();
+    return;
+  }
+  await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+  watchLive(lv);
+}
+
+async function watchLive(lv) {
+  while (state.live === lv) {
+    const stats = await lv.pc.getStats();
+    stats.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') lv.framesDecoded = s.framesDecoded || 0; });
+    $('#liveview-status').textContent = (lv.stream || '') + ' stream · ' + lv.framesDecoded + ' frames' +
+      (lv.firstFrameMs != null ? ' · first frame ' + lv.firstFrameMs.toFixed(0) + ' ms' : '');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+// closeLive drops the view on this page only.
+function closeLive() {
+  const lv = state.live;
+  state.live = null;
+  $('#liveview').hidden = true;
+  $('#liveview-video').srcObject = null;
+  if (lv) lv.pc.close();
+}
+
+async function stopLive() {
+  const lv = state.live;
+  if (!lv) return;
+  state.live = null;
+  $('#liveview').hidden = true;
+  // DELETE before closing, so the record says the viewer stopped it.
+  if (lv.location) await api('DELETE', lv.location).catch(() => {});
+  lv.pc.close();
+  $('#liveview-video').srcObject = null;
 }
 
 async function control(action, position) {
@@ -749,7 +833,13 @@ async function boot() {
   $('#category-set').addEventListener('click', () => changeItem('category', { category: $('#category').value.trim() }));
   $('#assign-btn').addEventListener('click', assignDevice);
   window.addEventListener('hashchange', route);
-  window.addEventListener('pagehide', () => { const p = state.preview; if (p) fetch(p.location, { method: 'DELETE', headers: { 'X-CSRF-Token': cookie('et_csrf') }, keepalive: true }); });
+  $('#cameras').addEventListener('click', (e) => { const b = e.target.closest('button.live-btn'); if (b) startLive(b.dataset.camera); });
+  $('#liveview-close').addEventListener('click', stopLive);
+  window.addEventListener('pagehide', () => {
+    for (const p of [state.preview, state.live]) {
+      if (p && p.location) fetch(p.location, { method: 'DELETE', headers: { 'X-CSRF-Token': cookie('et_csrf') }, keepalive: true });
+    }
+  });
   const res = await fetch('/api/v1/me', { credentials: 'same-origin' });
   if (!res.ok) return showLogin();
   state.me = await res.json();
