@@ -115,9 +115,10 @@ type RedactionConfig struct {
 	// OnFlag renders a redacted copy of every flagged video as soon as it
 	// is flagged, so investigators can preview it at once.
 	OnFlag bool `yaml:"on_flag"`
-	// Fast uses fewer detections per second and a faster encoder, to keep
-	// up with real time on a small station CPU; tracking covers the frames
-	// in between.
+	// Fast (the default) uses the redactor's defaults, which keep up with
+	// real time on a small station CPU; false uses redact.Thorough: more
+	// detections per second, faces looked for at a higher resolution and
+	// a slower encoder, for stations that redact in the background.
 	Fast bool `yaml:"fast"`
 	// MuteAudio drops the audio from redacted copies.
 	MuteAudio bool `yaml:"mute_audio"`
@@ -215,7 +216,7 @@ func inheritMotion(base, over motion.Config) motion.Config {
 // Redactor is the redactor's configuration this section asks for items
 // from source.
 func (r RedactionConfig) Redactor(source string) redact.Config {
-	cfg := redact.Config{}
+	cfg := redact.Thorough()
 	if r.Fast {
 		cfg = redact.Realtime()
 	}

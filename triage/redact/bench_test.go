@@ -73,8 +73,7 @@ func make10People(b *testing.B) (string, int) {
 // clip measured in the same run. Wall time on a shared machine depends on
 // the other jobs, so it also reports CPU seconds spent per second of video
 // (self + ffmpeg): at or under 2 an idle 2-core appliance keeps up.
-// "default" is the shipped Config (the CLI's and the daemon's); "realtime"
-// is Realtime().
+// "default" is the shipped Config, the CLI's and the daemon's.
 func BenchmarkRedact1080p30(b *testing.B) {
 	for _, scene := range []struct {
 		name string
@@ -83,15 +82,7 @@ func BenchmarkRedact1080p30(b *testing.B) {
 		b.Run(scene.name, func(b *testing.B) {
 			clip, frames := scene.make(b)
 			baseSec, baseCPU := ffmpegReencode(b, clip)
-			for _, tc := range []struct {
-				name string
-				cfg  Config
-			}{
-				{"default", Config{}},
-				{"realtime", Realtime()},
-			} {
-				b.Run(tc.name, func(b *testing.B) { benchRender(b, tc.cfg, clip, frames, baseSec, baseCPU) })
-			}
+			b.Run("default", func(b *testing.B) { benchRender(b, Config{}, clip, frames, baseSec, baseCPU) })
 		})
 	}
 }

@@ -29,11 +29,19 @@ type Config struct {
 	// small frames was tried: BlazeFace then draws tighter boxes on small
 	// faces, which covers them worse.)
 	DetectMaxSide int
+	// FaceMaxSide caps the longer side of the frame the face detector
+	// sees (after DetectMaxSide). Default 576: BlazeFace runs on 256 px
+	// tiles, so its cost grows with the area it sees (15 tiles at 960x540,
+	// 8 at 640x360, 6 at 576x324), and under People: heads a face too small
+	// for it at that size (under about 67 px high on 1080p) is covered with
+	// the head the person detector finds. Plates are looked for at
+	// DetectMaxSide.
+	FaceMaxSide int
 	// DetectEvery runs the detectors on every Nth frame and tracks in
 	// between. 0 picks N so that detection runs about DetectPerSecond
 	// times a second of video.
 	DetectEvery     int
-	DetectPerSecond float64 // default 3
+	DetectPerSecond float64 // default 2
 	// MinFaceScore is BlazeFace's score threshold, 0..1. Default 0.5.
 	MinFaceScore float32
 	// ProfileFaces adds opencv-data's Haar profile-face cascade to
@@ -55,7 +63,7 @@ type Config struct {
 	// on the frames tried).
 	PersonMinScore float32
 	// PersonPerSecond is how often the person detector runs (it costs
-	// several times BlazeFace: tiles of 416 px). Default 1; people are
+	// several times BlazeFace: tiles of 416 px). Default 0.5; people are
 	// tracked and their boxes interpolated in between, and held for one
 	// interval before the first and after the last detection.
 	PersonPerSecond float64
@@ -96,7 +104,8 @@ type Config struct {
 
 	// MuteAudio drops the master's audio instead of copying it.
 	MuteAudio bool
-	// Preset is libx264's speed preset. Default "veryfast".
+	// Preset is libx264's speed preset. Default "ultrafast" (about twice
+	// the bytes of veryfast at the same CRF, about half its CPU).
 	Preset string
 	CRF    int    // default 23
 	FFmpeg string // default "ffmpeg" on $PATH
@@ -105,27 +114,36 @@ type Config struct {
 	Logger  *slog.Logger
 }
 
-// Realtime is the daemon's profile (redaction.fast, on by default): faces
-// looked for twice a second and people every two seconds (tracking and
-// interpolation in between), and libx264's ultrafast preset. On 1080p30 it
-// spent 1.66 CPU seconds per second of video with two people in frame and
-// 1.79 with ten, against 2.49 and 2.62 for the defaults and about 0.8 for a
-// bare ffmpeg veryfast re-encode (BenchmarkRedact1080p30, medians of three
-// runs on a machine loaded ten times over its two cores, where wall time
-// says little); a face that appears for less than half a second may be
-// found later or not at all.
-func Realtime() Config {
-	return Config{DetectPerSecond: 2, PersonPerSecond: 0.5, Preset: "ultrafast"}
+// Realtime is the daemon's profile (redaction.fast, on by default): the
+// defaults, which the CLI uses too. On 1080p30 (BenchmarkRedact1080p30)
+// they spent 1.27-1.34 CPU seconds per second of video with two people in
+// frame and 1.44-1.66 with ten, against 1.51-1.66 and 1.89-2.19 for the
+// real-time profile before it (BlazeFace at 960 px, BGR frames to the
+// encoder, the vehicle detector out of turn on most detection frames),
+// run alternately with it on a machine loaded five times over its two
+// cores; an idle two-core station has 2 CPU seconds a second. (Those
+// figures are with faces at 640 px; 576 px, the default since, measured
+// 1.19 and 1.35-1.49 beside them.)
+func Realtime() Config { return Config{} }
+
+// Thorough looks for faces half as often again, for people twice as often,
+// at a face detection resolution half as large again, and encodes with
+// libx264's veryfast preset: slower than real time on a two-core station,
+// for a copy made offline where a face seen for under half a second or a
+// face 40-60 px high on 1080p must be found by the face detector itself.
+func Thorough() Config {
+	return Config{DetectPerSecond: 3, PersonPerSecond: 1, FaceMaxSide: 960, Preset: "veryfast"}
 }
 
 // withDefaults fills unset fields.
 func (c Config) withDefaults() Config {
 	setDefault(&c.DetectMaxSide, 960)
-	setDefault(&c.DetectPerSecond, 3)
+	setDefault(&c.FaceMaxSide, 576)
+	setDefault(&c.DetectPerSecond, 2)
 	setDefault(&c.MinFaceScore, 0.5)
 	setDefault(&c.People, PeopleHeads)
 	setDefault(&c.PersonMinScore, 0.3)
-	setDefault(&c.PersonPerSecond, 1)
+	setDefault(&c.PersonPerSecond, 0.5)
 	setDefault(&c.PersonMaxSide, 768)
 	setDefault(&c.ProfileCascade, DefaultProfileCascade)
 	setDefault(&c.PlateCascade, DefaultPlateCascade)
@@ -136,7 +154,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.QALowScore, 0.7)
 	setDefault(&c.QALongGapSeconds, 0.5)
 	setDefault(&c.ReviewPerTenMinutes, 20)
-	setDefault(&c.Preset, "veryfast")
+	setDefault(&c.Preset, "ultrafast")
 	setDefault(&c.CRF, 23)
 	setDefault(&c.FFmpeg, "ffmpeg")
 	setDefault(&c.FFprobe, "ffprobe")
@@ -158,6 +176,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.DetectMaxSide < 256 {
 		errs = append(errs, fmt.Errorf("'DetectMaxSide' must be at least 256 (one model tile), got %d", c.DetectMaxSide))
+	}
+	if c.FaceMaxSide < bfSize {
+		errs = append(errs, fmt.Errorf("'FaceMaxSide' must be at least %d (one model tile), got %d", bfSize, c.FaceMaxSide))
 	}
 	if c.DetectEvery < 0 {
 		errs = append(errs, fmt.Errorf("'DetectEvery' must not be negative, got %d", c.DetectEvery))

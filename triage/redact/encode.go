@@ -69,7 +69,7 @@ func (r *Redactor) encode(ctx context.Context, master, out string, mi mediaInfo,
 // the master's audio from the master itself.
 func (r *Redactor) encoder(master, out string, mi mediaInfo, size image.Point, edits []ManualEdit) (*ffmpeg.Command, string, error) {
 	c := ffmpeg.FFmpeg(r.cfg.FFmpeg).Args("-loglevel", "error").
-		Input(ffmpeg.RawFrames("bgr24", size.X, size.Y, mi.FrameRate))
+		Input(ffmpeg.RawFrames("yuv420p", evenSize(size).X, evenSize(size).Y, mi.FrameRate))
 	audio := "none"
 	switch {
 	case mi.AudioCodec == "":
@@ -93,25 +93,28 @@ func (r *Redactor) encoder(master, out string, mi mediaInfo, size image.Point, e
 			audio = "re-encoded"
 		}
 	}
-	if size.X%2 != 0 || size.Y%2 != 0 {
-		// yuv420p needs even sides; pad rather than crop so no pixel is lost.
-		c.Args("-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2")
-	}
 	c.Args("-c:v", "libx264", "-preset", r.cfg.Preset, "-crf", fmt.Sprint(r.cfg.CRF),
 		"-bf", "0", "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", "-y").ToFile(out)
 	return c, audio, nil
 }
 
+// writeFrames covers each decoded frame once its boxes are final and
+// passes it to the encoder.
 func (r *Redactor) writeFrames(ctx context.Context, master string, w io.Writer, mi mediaInfo, p *plan, edits []ManualEdit) (rendered, error) {
 	var res rendered
-	vc, err := openVideo(master)
+	p.mu.Lock()
+	size := p.size
+	p.mu.Unlock()
+	dec, err := startDecoder(ctx, r.cfg.FFmpeg, master, size)
 	if err != nil {
 		return res, err
 	}
-	defer vc.Close()
-	frame, turned := gocv.NewMat(), gocv.NewMat()
+	defer dec.stop()
+	frame, err := newYUVFrame(evenSize(size))
+	if err != nil {
+		return res, err
+	}
 	defer frame.Close()
-	defer turned.Close()
 	c := newCoverer()
 	defer c.Close()
 	for i := 0; ; i++ {
@@ -125,26 +128,18 @@ func (r *Redactor) writeFrames(ctx context.Context, master string, w io.Writer, 
 		if finished && i >= analysed {
 			return res, nil
 		}
-		if !vc.Read(&frame) || frame.Empty() {
-			return res, fmt.Errorf("decode %s: frame %d vanished on the second pass", master, i)
-		}
-		orient(&frame, &turned, p.rotation)
-		if frame.Cols() != p.size.X || frame.Rows() != p.size.Y {
-			return res, fmt.Errorf("decode %s: frame %d is %dx%d, the clip started at %dx%d; size changes are not supported",
-				master, i, frame.Cols(), frame.Rows(), p.size.X, p.size.Y)
+		if err := frame.read(dec.out); err != nil {
+			dec.stop()
+			return res, fmt.Errorf("decode %s: frame %d vanished on the second pass: %v %s", master, i, err, dec.complaint())
 		}
 		auto := p.boxesAt(i, r.cfg)
 		final := applyEdits(edits, float64(i)/mi.FPS, p.bounds(), slices.Clone(auto))
 		res.auto = append(res.auto, auto)
 		res.final = append(res.final, final)
 		for _, r := range coverAreas(final) {
-			c.Cover(&frame, r)
+			frame.cover(c, r)
 		}
-		data, err := frame.DataPtrUint8()
-		if err != nil {
-			return res, fmt.Errorf("frame %d: %w", i, err)
-		}
-		if _, err := w.Write(data); err != nil {
+		if err := frame.write(w); err != nil {
 			return res, fmt.Errorf("write frame %d to ffmpeg: %w", i, err)
 		}
 	}

@@ -2,6 +2,7 @@ package redact
 
 import (
 	"image"
+	"slices"
 
 	"gocv.io/x/gocv"
 )
@@ -102,8 +103,10 @@ func plateContrast(grey gocv.Mat, r image.Rectangle) (float32, bool) {
 }
 
 // plateCharacters counts the blobs inside r of a character's shape: taller
-// than wide, 35-95% of the box's height, at most a third of its width.
-// Dark characters on a light plate and light on dark are both tried.
+// than wide (or as wide as two characters run together), 35-95% of the
+// box's height, at most a third of its width, in one line with the others
+// (see inLine). Dark characters on a light plate and light on dark are
+// both tried.
 func plateCharacters(grey gocv.Mat, r image.Rectangle) int {
 	roi := grey.Region(r)
 	defer roi.Close()
@@ -120,12 +123,48 @@ func plateCharacters(grey gocv.Mat, r image.Rectangle) int {
 func characterBlobs(bin gocv.Mat, w, h int) int {
 	contours := gocv.FindContours(bin, gocv.RetrievalExternal, gocv.ChainApproxSimple)
 	defer contours.Close()
-	n := 0
+	var chars []image.Rectangle
+	var weights []int
 	for i := 0; i < contours.Size(); i++ {
 		b := gocv.BoundingRect(contours.At(i))
-		if b.Dy() >= h*35/100 && b.Dy() <= h*95/100 && b.Dx() <= w/3 && b.Dy() >= b.Dx() {
-			n++
+		if b.Dy() < h*35/100 || b.Dy() > h*95/100 || b.Dx() > w/3 {
+			continue
+		}
+		switch {
+		case b.Dx() <= b.Dy():
+			chars, weights = append(chars, b), append(weights, 1)
+		case b.Dx() <= 2*b.Dy():
+			// Two characters run together: at 5-6 px high (a plate
+			// about 40 px wide) the blur between them is as dark as
+			// they are.
+			chars, weights = append(chars, b), append(weights, 2)
+		}
+	}
+	return inLine(chars, weights)
+}
+
+// inLine counts the characters (by weight) that stand in one line with
+// the others: about the median's height, their tops at about the median's.
+// A plate's characters do; character-sized blobs of texture seldom do.
+func inLine(chars []image.Rectangle, weights []int) int {
+	if len(chars) == 0 {
+		return 0
+	}
+	heights, tops := make([]int, len(chars)), make([]int, len(chars))
+	for i, c := range chars {
+		heights[i], tops[i] = c.Dy(), c.Min.Y
+	}
+	slices.Sort(heights)
+	slices.Sort(tops)
+	medH, medTop := heights[len(heights)/2], tops[len(tops)/2]
+	tol := max(1, medH/4)
+	n := 0
+	for i, c := range chars {
+		if abs(c.Dy()-medH) <= tol && abs(c.Min.Y-medTop) <= tol {
+			n += weights[i]
 		}
 	}
 	return n
 }
+
+func abs(x int) int { return max(x, -x) }

@@ -82,10 +82,11 @@ func TestPlatesOnParkingLot(t *testing.T) {
 // Legible plates on real cars: a synthetic plate 40 to 72 px wide (EU
 // proportions, readable characters) pasted over each labelled plate of the
 // parking lot, found on its frame by the plate path as the daemon runs it
-// (vehicles not known beforehand). Here 28 of 30 (0.93; the goal of 0.95
-// is not met): the grey car's plate at 40 px on both of its frames is
-// missed, its characters too blurred to count and the car, seen from
-// above, scored 0.11 as a vehicle. The test holds the 0.9 reached.
+// (vehicles not known beforehand). Here 29 of 30 (0.97): the grey car's
+// plate at 40 px on frame 200 is missed, the car, seen from above, scored
+// 0.12 as a vehicle, and of its characters (5 px high) only one stands
+// alone. (28 of 30 before characters run together in pairs were counted,
+// which cost nothing on the texture of TestPlateTextureFalseArea.)
 func TestLegiblePlatesOnCarsFound(t *testing.T) {
 	labels := readLabels(t, filepath.Join("testdata", "parking-plates.labels.txt"))
 	frames := decodeAll(t, filepath.Join(footage, "parking-cars.mp4"))
@@ -97,7 +98,7 @@ func TestLegiblePlatesOnCarsFound(t *testing.T) {
 			for w := 40; w <= 72; w += 8 {
 				tried++
 				frame, box := pastePlateAt(frames[i], at, w)
-				r.det.vehicles = nil
+				r.det.reset()
 				dets := platesOnly(t, r.det, frame)
 				frame.Close()
 				if platesCover(dets, box, r.cfg.PlateEnlarge) {
@@ -109,8 +110,8 @@ func TestLegiblePlatesOnCarsFound(t *testing.T) {
 		}
 	}
 	t.Logf("legible plates found: %d of %d", found, tried)
-	if float64(found) < 0.9*float64(tried) {
-		t.Errorf("legible plates found on %d of %d tries, want at least 90%%", found, tried)
+	if float64(found) < 0.95*float64(tried) {
+		t.Errorf("legible plates found on %d of %d tries, want at least 95%%", found, tried)
 	}
 }
 

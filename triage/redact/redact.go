@@ -19,6 +19,9 @@
 // it covers a frame every track's extent around that frame is known and a
 // face is covered on the frames before its first detection too (temporal
 // padding), which a single forward pass cannot do without buffering video.
+// The render pass takes its frames from an ffmpeg decoder and hands them to
+// the encoder in yuv420p, covering the three planes in place: no colour
+// conversion either way.
 //
 // Wiring (the daemon): call Render, store Output.Path as a new vault item
 // whose parent is Summary.Master, store Output.Log as an item linked to it,
@@ -151,8 +154,10 @@ type Log struct {
 
 // LogSettings records the parameters that decided what was covered.
 type LogSettings struct {
-	DetectEvery  int     `json:"detect_every"`
-	DetectScale  float64 `json:"detect_scale"`
+	DetectEvery int     `json:"detect_every"`
+	DetectScale float64 `json:"detect_scale"`
+	// FaceScale is the scale the face detector saw the frame at.
+	FaceScale    float64 `json:"face_scale"`
 	MinFaceScore float32 `json:"min_face_score"`
 	ProfileFaces bool    `json:"profile_faces"`
 	Plates       bool    `json:"plates"`
@@ -325,13 +330,13 @@ func (r *Redactor) review(p *plan, mi mediaInfo) Review {
 	return buildReview(p.tracker.tracks, faces, reviewOpts{
 		fps: mi.FPS, frames: p.frames, bounds: p.bounds(), cad: p.cad(),
 		lowScore: r.cfg.QALowScore, personLowScore: r.cfg.PersonMinScore + 0.1, perTen: r.cfg.ReviewPerTenMinutes, mergeGap: 1, maxSpan: 5,
-		minFaceSide: int(math.Ceil(float64(minFaceSide) / p.scale)), announced: mi.Frames,
+		minFaceSide: int(math.Ceil(float64(minFaceSide) / p.faceScale)), announced: mi.Frames,
 	})
 }
 
 func (r *Redactor) logSettings(p *plan) LogSettings {
 	return LogSettings{
-		DetectEvery: p.detectEvery, DetectScale: round3(p.scale), MinFaceScore: r.cfg.MinFaceScore,
+		DetectEvery: p.detectEvery, DetectScale: round3(p.scale), FaceScale: round3(p.faceScale), MinFaceScore: r.cfg.MinFaceScore,
 		ProfileFaces: r.cfg.ProfileFaces, Plates: !r.cfg.NoPlates,
 		FaceEnlarge: r.cfg.FaceEnlarge, PlateEnlarge: r.cfg.PlateEnlarge,
 		PadFrames: p.pad, MaxGapFrames: p.tracker.maxGap,
@@ -385,14 +390,16 @@ type plan struct {
 	rotation    int // applied to decoded frames, see orient
 	lag         int // frames analysis must be ahead before a frame is final
 
-	mu       sync.Mutex
-	cond     *sync.Cond
-	frames   int // decoded so far; all of them once finished
-	size     image.Point
-	scale    float64 // detection frame / full frame
-	tracker  tracker
-	finished bool
-	err      error
+	mu     sync.Mutex
+	cond   *sync.Cond
+	frames int // decoded so far; all of them once finished
+	size   image.Point
+	scale  float64 // detection frame / full frame
+	// faceScale is the face detector's frame / full frame (at most scale).
+	faceScale float64
+	tracker   tracker
+	finished  bool
+	err       error
 }
 
 func (r *Redactor) newPlan(mi mediaInfo) *plan {
@@ -468,49 +475,56 @@ func (p *plan) boxesAt(i int, cfg Config) []LogBox {
 }
 
 // analyse decodes the master, runs the detectors on every Nth frame and
-// feeds the tracker, publishing progress frame by frame.
+// feeds the tracker, publishing progress frame by frame. Decoding runs
+// ahead in a goroutine of its own (readFrames), so that it overlaps the
+// detectors instead of waiting for them.
 func (r *Redactor) analyse(ctx context.Context, path string, mi mediaInfo, p *plan) error {
 	vc, err := openVideo(path)
 	if err != nil {
 		return err
 	}
 	defer vc.Close()
-	frame, small, turned := gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
-	defer frame.Close()
+	r.det.reset()
+	// Two frame buffers: one being decoded into while the detectors look
+	// at the other.
+	bufs := [2]gocv.Mat{gocv.NewMat(), gocv.NewMat()}
+	defer bufs[0].Close()
+	defer bufs[1].Close()
+	free := make(chan *gocv.Mat, len(bufs))
+	for i := range bufs {
+		free <- &bufs[i]
+	}
+	frames := make(chan grabbed, 2*p.detectEvery)
+	rctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(frames)
+		readFrames(rctx, vc, mi.Rotation, p.detectEvery, frames, free)
+	}()
+	// Stop the reader before the buffers and the capture are closed.
+	defer wg.Wait()
+	defer stop()
+	small := gocv.NewMat()
 	defer small.Close()
-	defer turned.Close()
-	for i := 0; ; i++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if i > 0 && i%p.detectEvery != 0 {
-			// Frames between detections only need counting: grabbing
-			// skips the conversion to BGR, a good part of decoding
-			// cost at 1080p. gocv's Grab reports nothing, so success
-			// shows as the position moving on.
-			pos := vc.Get(gocv.VideoCapturePosFrames)
-			vc.Grab(1)
-			if vc.Get(gocv.VideoCapturePosFrames) == pos {
-				break
-			}
-			p.advance(i+1, nil)
+	for g := range frames {
+		if g.frame == nil {
+			p.advance(g.index+1, nil)
 			continue
 		}
-		if !vc.Read(&frame) || frame.Empty() {
-			break
+		if g.index == 0 {
+			p.setSize(image.Pt(g.frame.Cols(), g.frame.Rows()), r.cfg)
 		}
-		orient(&frame, &turned, mi.Rotation)
-		if i == 0 {
-			p.mu.Lock()
-			p.size = image.Pt(frame.Cols(), frame.Rows())
-			p.scale = min(1, float64(r.cfg.DetectMaxSide)/float64(max(p.size.X, p.size.Y)))
-			p.mu.Unlock()
-		}
-		dets, err := r.detectScaled(frame, &small, p.scale, i%p.personEvery == 0)
+		dets, err := r.detectScaled(*g.frame, &small, p.scale, g.index%p.personEvery == 0)
+		free <- g.frame
 		if err != nil {
-			return fmt.Errorf("detect on frame %d of %s: %w", i, path, err)
+			return fmt.Errorf("detect on frame %d of %s: %w", g.index, path, err)
 		}
-		p.advance(i+1, dets)
+		p.advance(g.index+1, dets)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	p.mu.Lock()
 	n := p.frames
@@ -519,6 +533,59 @@ func (r *Redactor) analyse(ctx context.Context, path string, mi mediaInfo, p *pl
 		return fmt.Errorf("decode %s: %w", path, ErrNoFrames)
 	}
 	return nil
+}
+
+// grabbed is one decoded frame: a detection frame, upright, in a buffer
+// to hand back; or, between detection frames, only its index.
+type grabbed struct {
+	index int
+	frame *gocv.Mat
+}
+
+// readFrames decodes vc until it ends or ctx does, sending every frame's
+// index in order and the detection frames (every every-th) in buffers
+// taken from free.
+func readFrames(ctx context.Context, vc *gocv.VideoCapture, rotation, every int, out chan<- grabbed, free chan *gocv.Mat) {
+	turned := gocv.NewMat()
+	defer turned.Close()
+	for i := 0; ; i++ {
+		g := grabbed{index: i}
+		if i > 0 && i%every != 0 {
+			// Frames between detections only need counting: grabbing
+			// skips the conversion to BGR, a good part of decoding
+			// cost at 1080p. gocv's Grab reports nothing, so success
+			// shows as the position moving on.
+			pos := vc.Get(gocv.VideoCapturePosFrames)
+			vc.Grab(1)
+			if vc.Get(gocv.VideoCapturePosFrames) == pos {
+				return
+			}
+		} else {
+			select {
+			case g.frame = <-free:
+			case <-ctx.Done():
+				return
+			}
+			if !vc.Read(g.frame) || g.frame.Empty() {
+				return
+			}
+			orient(g.frame, &turned, rotation)
+		}
+		select {
+		case out <- g:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// setSize records the frame size and the detection scales it implies.
+func (p *plan) setSize(size image.Point, cfg Config) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.size = size
+	p.scale = min(1, float64(cfg.DetectMaxSide)/float64(max(size.X, size.Y)))
+	p.faceScale = p.scale * faceScale(int(float64(size.X)*p.scale), int(float64(size.Y)*p.scale), cfg.FaceMaxSide)
 }
 
 // advance records that frames up to n are analysed, with the detections

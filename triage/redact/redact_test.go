@@ -46,11 +46,12 @@ func TestSolvayFacesCoveredEveryFrame(t *testing.T) {
 
 // faces-walking: both people walk towards a corridor camera; their faces
 // (20-35 px) are labelled by hand on every frame in testdata. Both must be
-// covered on every frame of the output.
+// covered on every frame of the output, with the Thorough profile (the
+// defaults are held to the same by the test below).
 func TestWalkingFacesCoveredEveryFrame(t *testing.T) {
 	master := filepath.Join(footage, "faces-walking.mp4")
 	labels := readLabels(t, "testdata/faces-walking.labels.txt")
-	r := newRedactorT(t, Config{})
+	r := newRedactorT(t, Thorough())
 	out := renderT(t, r, master, nil)
 	frames, covered, seen, missed := coverage(t, master, out.Path, func(f int) map[string]image.Rectangle { return labels[f] })
 	if frames != 35 || len(labels) != 35 {
@@ -67,8 +68,8 @@ func TestWalkingFacesCoveredEveryFrame(t *testing.T) {
 	t.Logf("summary: detect_every=%d face_tracks=%d qa=%+v", out.Summary.DetectEvery, out.Summary.FaceTracks, out.Summary.QA)
 }
 
-// The faster Realtime profile (detection every 6th frame here) must still
-// cover both walking faces on every frame.
+// The defaults (the daemon's and the CLI's: detection every 6th frame
+// here) must still cover both walking faces on every frame.
 func TestWalkingFacesCoveredRealtimeProfile(t *testing.T) {
 	master := filepath.Join(footage, "faces-walking.mp4")
 	labels := readLabels(t, "testdata/faces-walking.labels.txt")

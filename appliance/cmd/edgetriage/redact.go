@@ -14,7 +14,7 @@ import (
 )
 
 func redactCommand() command {
-	c := command{name: "redact", summary: "make a redacted working copy of a clip (faces and plates blurred)", usage: `Usage: edgetriage redact --data DIR DIGEST [--json] [--edits FILE] [--fast]
+	c := command{name: "redact", summary: "make a redacted working copy of a clip (faces and plates blurred)", usage: `Usage: edgetriage redact --data DIR DIGEST [--json] [--edits FILE] [--thorough]
 
 Detects faces and licence plates, follows them between detections, covers
 them irreversibly (pixelate + blur) and stores the result as a new item
@@ -22,7 +22,10 @@ linked to the master, with the redaction log (every box of every frame)
 beside it. The master is never changed. Prints the new item's digest and
 the QA summary: where detection was unsure or a track was interpolated for
 long, for a reviewer. --edits adds manual regions or full-frame blur over
-time ranges (a JSON array; see the triage/redact package).
+time ranges (a JSON array; see the triage/redact package). The default
+settings are the daemon's (real time at 1080p on a two-core box);
+--thorough detects faces and people on every few frames at full size with
+a slower encoder, for a clip a reviewer found something missed in.
 
 Examples:
   edgetriage redact --data ./data 3f5a...e1
@@ -33,7 +36,10 @@ Examples:
 		data := fs.String("data", "./data", "vault data `directory`")
 		asJSON := fs.Bool("json", false, "print the summary as JSON")
 		editsFile := fs.String("edits", "", "JSON `file` of manual edits")
-		fast := fs.Bool("fast", false, "fewer detections per second and a faster encoder (real time at 1080p on small boxes)")
+		thorough := fs.Bool("thorough", false, "more detections per second at full size and a slower encoder (several times slower than real time)")
+		// --fast named the real-time profile before it became the default;
+		// scripts that pass it get the default.
+		fs.Bool("fast", false, "the default settings (kept for scripts written before they were the default)")
 		if stop, code := parseFlags(fs, interleave(fs, args)); stop {
 			return code
 		}
@@ -57,9 +63,9 @@ Examples:
 				return 2
 			}
 		}
-		cfg := redact.Config{}
-		if *fast {
-			cfg = redact.Realtime()
+		cfg := redact.Realtime()
+		if *thorough {
+			cfg = redact.Thorough()
 		}
 		r, err := redact.New(cfg)
 		if err != nil {
