@@ -134,19 +134,9 @@ func (f *Follower) catchUp(ctx context.Context) error {
 		return f.catchUpConcurrently(ctx)
 	}
 	for {
-		from, err := f.Cursor()
-		if err != nil {
+		from, batch, err := f.nextBatch()
+		if err != nil || len(batch) == 0 {
 			return err
-		}
-		var batch []evidence.CustodyEvent
-		if err := f.chain.Events(from+1, func(e evidence.CustodyEvent) bool {
-			batch = append(batch, e)
-			return len(batch) < 256
-		}); err != nil {
-			return err
-		}
-		if len(batch) == 0 {
-			return nil
 		}
 		done := from
 		for _, e := range batch {
@@ -170,6 +160,18 @@ func (f *Follower) catchUp(ctx context.Context) error {
 	}
 }
 
+// nextBatch reads the cursor and up to 256 events after it.
+func (f *Follower) nextBatch() (from uint64, batch []evidence.CustodyEvent, err error) {
+	if from, err = f.Cursor(); err != nil {
+		return 0, nil, err
+	}
+	err = f.chain.Events(from+1, func(e evidence.CustodyEvent) bool {
+		batch = append(batch, e)
+		return len(batch) < 256
+	})
+	return from, batch, err
+}
+
 // advance moves the cursor from written to seq when they differ.
 func (f *Follower) advance(ctx context.Context, written, seq uint64) error {
 	if seq == written {
@@ -187,19 +189,9 @@ func (f *Follower) advance(ctx context.Context, written, seq uint64) error {
 // again, as the one in hand always was.
 func (f *Follower) catchUpConcurrently(ctx context.Context) error {
 	for {
-		from, err := f.Cursor()
-		if err != nil {
+		from, batch, err := f.nextBatch()
+		if err != nil || len(batch) == 0 {
 			return err
-		}
-		var batch []evidence.CustodyEvent
-		if err := f.chain.Events(from+1, func(e evidence.CustodyEvent) bool {
-			batch = append(batch, e)
-			return len(batch) < 256
-		}); err != nil {
-			return err
-		}
-		if len(batch) == 0 {
-			return nil
 		}
 		if whole, err := f.handleBatch(ctx, from, batch); err != nil || !whole {
 			return err

@@ -142,27 +142,11 @@ func (s *Server) newLiveView(ctx context.Context, viewer auth.Principal, camera,
 		return nil, "", fmt.Errorf("record live view start: %w", err)
 	}
 	lv.log.Info("live view started", "stream", lv.in.Stream())
-	go lv.run()
-	go func() {
-		// A view lasts no longer than the viewer's login.
-		select {
-		case <-ended:
-			lv.stop("viewer's session ended")
-		case <-lv.done:
-		}
-	}()
-	s.mu.Lock()
-	s.pending--
-	closed := s.closed
-	if !closed {
-		s.lives[lv.id] = lv
-	}
-	s.mu.Unlock()
-	if closed {
-		lv.stop("appliance shutting down")
-	}
+	s.launch(lv, ended, func() { s.lives[lv.id] = lv })
 	return lv, answer, nil
 }
+
+func (lv *liveView) finished() <-chan struct{} { return lv.done }
 
 func (lv *liveView) setUp(ctx context.Context, offer string) (string, error) {
 	joinCtx, cancel := context.WithTimeout(ctx, 15*time.Second)

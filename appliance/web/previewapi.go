@@ -173,29 +173,43 @@ func (s *Server) newPreview(ctx context.Context, viewer auth.Principal, it, show
 		return nil, "", fmt.Errorf("record preview start: %w", err)
 	}
 	p.log.Info("preview started", "mode", p.mode, "reason", p.reason)
-	go p.run()
+	s.launch(p, ended, func() { s.previews[p.id] = p })
+	return p, answer, nil
+}
+
+// viewing is a preview or a live view whose start is on the record.
+type viewing interface {
+	run()
+	stop(cause string)
+	finished() <-chan struct{}
+}
+
+// launch runs a recorded view, ends it with the viewer's login, and lists
+// it (list runs under s.mu) unless the appliance is closing. Only a
+// recorded view is listed, so Close never stops one whose start is not yet
+// on the record.
+func (s *Server) launch(v viewing, ended <-chan struct{}, list func()) {
+	go v.run()
 	go func() {
-		// A view lasts no longer than the viewer's login.
 		select {
 		case <-ended:
-			p.stop("viewer's session ended")
-		case <-p.done:
+			v.stop("viewer's session ended")
+		case <-v.finished():
 		}
 	}()
-	// Only a recorded session is listed, so Close never stops one whose
-	// start is not yet on the record.
 	s.mu.Lock()
 	s.pending--
 	closed := s.closed
 	if !closed {
-		s.previews[p.id] = p
+		list()
 	}
 	s.mu.Unlock()
 	if closed {
-		p.stop("appliance shutting down")
+		v.stop("appliance shutting down")
 	}
-	return p, answer, nil
 }
+
+func (p *preview) finished() <-chan struct{} { return p.done }
 
 // admit counts a session being set up against MaxPreviews, which bounds
 // previews and live views together: both cost the same to send.
