@@ -120,16 +120,11 @@ func TestBrowserAssignUnidentifiedDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := newBrowser(t)
-	run(t, ctx, "log in as staff and open an identified item",
-		chromedp.Navigate(f.http.URL+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#login-user")),
-		chromedp.SendKeys(chromedp.CSS("#login-user"), "sam"),
-		chromedp.SendKeys(chromedp.CSS("#login-pass"), staffPass),
-		chromedp.Click(chromedp.CSS("#login-btn")),
+	run(t, ctx, "log in as staff and open an identified item", logIn(f, "sam", staffPass,
 		chromedp.WaitVisible(chromedp.CSS("#items")),
 		chromedp.Navigate(f.http.URL+"/#/item/"+f.master.Digest.String()),
 		chromedp.WaitVisible(chromedp.CSS("#item-events tr:nth-child(2)")),
-	)
+	)...)
 	if shown := get(t, ctx, chromedp.Evaluate[bool](`!document.querySelector('#assign-box').hidden`)); shown {
 		t.Error("the assign form shows on an identified camera's item")
 	}

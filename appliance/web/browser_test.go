@@ -146,15 +146,10 @@ func TestBrowserLoginFindItemAndPreview(t *testing.T) {
 	master := f.master.Digest.String()
 	itemLink := fmt.Sprintf(`a.item[data-digest="%s"]`, master)
 
-	run(t, ctx, "log in as staff",
-		chromedp.Navigate(f.http.URL+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#login-user")),
-		chromedp.SendKeys(chromedp.CSS("#login-user"), "sam"),
-		chromedp.SendKeys(chromedp.CSS("#login-pass"), staffPass),
-		chromedp.Click(chromedp.CSS("#login-btn")),
+	run(t, ctx, "log in as staff", logIn(f, "sam", staffPass,
 		chromedp.WaitVisible(chromedp.CSS(itemLink)),
 		chromedp.WaitVisible(chromedp.CSS("#dock .bar > i")),
-	)
+	)...)
 	run(t, ctx, "settle", chromedp.Sleep(300*time.Millisecond))
 	dash := get(t, ctx, chromedp.CaptureScreenshot())
 	bays := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#dock .row').length`))
@@ -256,16 +251,11 @@ func waitEvent(t *testing.T, f *fixture, action evidence.Action, n int) {
 func TestBrowserReviewQueue(t *testing.T) {
 	f := newFixture(t, web.Config{}, func(d *web.Deps) { d.Edits = pipeline.NewRedactionEdits(d.Vault) })
 	ctx := newBrowser(t)
-	run(t, ctx, "log in as an investigator and open the redacted copy",
-		chromedp.Navigate(f.http.URL+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#login-user")),
-		chromedp.SendKeys(chromedp.CSS("#login-user"), "ivy"),
-		chromedp.SendKeys(chromedp.CSS("#login-pass"), invPass),
-		chromedp.Click(chromedp.CSS("#login-btn")),
+	run(t, ctx, "log in as an investigator and open the redacted copy", logIn(f, "ivy", invPass,
 		chromedp.WaitVisible(chromedp.CSS("#items")),
 		chromedp.Navigate(f.http.URL+"/#/item/"+f.redacted.Digest.String()),
 		chromedp.WaitVisible(chromedp.CSS("#item-review .rv-stop")),
-	)
+	)...)
 	run(t, ctx, "settle", chromedp.Sleep(300*time.Millisecond))
 	saveShot(t, "review-queue.png", get(t, ctx, chromedp.Screenshot(chromedp.CSS("#item-review"))))
 	stops := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#item-review .rv-stop:not(.done)').length`))
@@ -310,16 +300,11 @@ func TestBrowserReviewBoxEdits(t *testing.T) {
 	f := newFixture(t, web.Config{}, func(d *web.Deps) { d.Edits = pipeline.NewRedactionEdits(d.Vault) })
 	ctx := newBrowser(t)
 	entry := `[data-entry="` + fixtureReviewEntry + `"]`
-	run(t, ctx, "log in as an investigator and open the redacted copy",
-		chromedp.Navigate(f.http.URL+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#login-user")),
-		chromedp.SendKeys(chromedp.CSS("#login-user"), "ivy"),
-		chromedp.SendKeys(chromedp.CSS("#login-pass"), invPass),
-		chromedp.Click(chromedp.CSS("#login-btn")),
+	run(t, ctx, "log in as an investigator and open the redacted copy", logIn(f, "ivy", invPass,
 		chromedp.WaitVisible(chromedp.CSS("#items")),
 		chromedp.Navigate(f.http.URL+"/#/item/"+f.redacted.Digest.String()),
 		chromedp.WaitVisible(chromedp.CSS("#item-review button.remove-box"+entry+`[data-track="1"]`)),
-	)
+	)...)
 	run(t, ctx, "remove the stop's face box",
 		chromedp.Click(chromedp.CSS("#item-review button.remove-box"+entry)),
 		chromedp.WaitVisible(chromedp.CSS("#item-review .rv-stop.done")),
@@ -373,4 +358,15 @@ func storedEdits(t *testing.T, f *fixture) []string {
 		ops = append(ops, fmt.Sprintf("%s %.1f-%.1f %s %s", e.Op, e.Start, e.End, box, e.Entry))
 	}
 	return ops
+}
+
+// logIn signs in on the login form as user, then does then.
+func logIn(f *fixture, user, pass string, then ...chromedp.Action[chromedp.Void]) []chromedp.Action[chromedp.Void] {
+	return append([]chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(f.http.URL + "/"),
+		chromedp.WaitVisible(chromedp.CSS("#login-user")),
+		chromedp.SendKeys(chromedp.CSS("#login-user"), user),
+		chromedp.SendKeys(chromedp.CSS("#login-pass"), pass),
+		chromedp.Click(chromedp.CSS("#login-btn")),
+	}, then...)
 }

@@ -242,15 +242,7 @@ func (c *client) startViewer(digest evidence.Digest, variant, reason string) (*v
 			v.mu.Unlock()
 		}
 	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		c.t.Fatal(err)
-	}
-	<-gathered
+	localOffer(c.t, pc)
 	res := c.do("POST", "/api/v1/items/"+digest.String()+"/preview",
 		map[string]string{"offer": pc.LocalDescription().SDP, "variant": variant, "reason": reason}, true)
 	if res.StatusCode != http.StatusCreated {
@@ -299,4 +291,19 @@ func eventsOf(t testing.TB, v *vault.Vault, d evidence.Digest, action evidence.A
 		}
 	}
 	return out
+}
+
+// localOffer makes pc's offer its local description with every ICE
+// candidate gathered in it, as a WHEP or preview client sends it.
+func localOffer(t testing.TB, pc *webrtc.PeerConnection) {
+	t.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
 }

@@ -51,14 +51,9 @@ func TestBrowserLiveView(t *testing.T) {
 	cams := newStationCameras(t)
 	f := newFixture(t, web.Config{}, cams.wire)
 	ctx := newBrowser(t)
-	run(t, ctx, "log in as staff",
-		chromedp.Navigate(f.http.URL+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#login-user")),
-		chromedp.SendKeys(chromedp.CSS("#login-user"), "sam"),
-		chromedp.SendKeys(chromedp.CSS("#login-pass"), staffPass),
-		chromedp.Click(chromedp.CSS("#login-btn")),
+	run(t, ctx, "log in as staff", logIn(f, "sam", staffPass,
 		chromedp.WaitVisible(chromedp.CSS(`#cameras button.live-btn[data-camera="yard"]`)),
-	)
+	)...)
 
 	clickLive(t, ctx, "yard")
 	cold := liveFirstFrame(t, ctx, 5*time.Second)

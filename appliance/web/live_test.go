@@ -116,15 +116,7 @@ func (c *client) watch(camera string) (*liveViewer, *http.Response) {
 			lv.mu.Unlock()
 		}
 	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		c.t.Fatal(err)
-	}
-	<-gathered
+	localOffer(c.t, pc)
 	res := c.raw("POST", "/api/v1/cameras/"+camera+"/whep", "application/sdp", []byte(pc.LocalDescription().SDP))
 	if res.StatusCode != http.StatusCreated {
 		pc.Close()
