@@ -33,6 +33,7 @@ import (
 	"github.com/edgetriage/edgetriage/firmware"
 	"github.com/edgetriage/edgetriage/hardware"
 	"github.com/edgetriage/edgetriage/sync/outbox"
+	"github.com/edgetriage/edgetriage/sync/target"
 	"github.com/edgetriage/edgetriage/triage/motion"
 )
 
@@ -255,7 +256,7 @@ func (d *Daemon) wire(ctx context.Context) error {
 		return err
 	}
 	d.dock, err = dock.New(dock.Options{Config: d.cfg.Dock, Vault: pipeline.NewOriginVault(d.vault, "dock"), State: d.vault.State("dock"),
-		Ack: d.outboxStore, Logger: d.log.With("part", "dock")})
+		Ack: d.outboxStore, Logger: d.log.With("part", "dock"), Throttle: readThrottle(d.cfg.Dock.ReadBytesPerSecond)})
 	if err != nil {
 		return fmt.Errorf("dock: %w", err)
 	}
@@ -465,4 +466,14 @@ func (c *checkpointer) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// readThrottle holds every bay's camera reads to one shared rate; nil
+// when the configuration sets no cap.
+func readThrottle(bytesPerSecond int64) func(context.Context, io.Reader) io.Reader {
+	lim := target.NewLimiter(float64(bytesPerSecond))
+	if lim == nil {
+		return nil
+	}
+	return func(ctx context.Context, r io.Reader) io.Reader { return target.LimitReader(ctx, r, lim) }
 }

@@ -97,6 +97,41 @@ func TestDockedCameraIsOffloadedAndSentCentral(t *testing.T) {
 	}
 }
 
+// A rack of cameras docked at the end of a shift must not take the vault
+// disk from the cameras recording onto it: reads off cameras, all bays
+// together, are held to dock.read_bytes_per_second.
+func TestDockReadsAreHeldToTheConfiguredRate(t *testing.T) {
+	const perSecond = 1 << 20
+	var dockRoot string
+	d, _ := startDaemon(t, func(c *config.Config) {
+		dockRoot = c.Dock.Root
+		c.Dock.RescanInterval = 100 * time.Millisecond
+		c.Dock.ReadBytesPerSecond = perSecond
+	})
+	dockCamera(t, dockRoot, "bay-1", "BWC3-000201", "parking-cars.mp4")
+	dockCamera(t, dockRoot, "bay-2", "BWC3-000202", "store-aisle.mp4")
+	start := time.Now()
+	var total int64
+	testkit.WaitFor(t, "both bays to finish offloading", 2*time.Minute, func() bool {
+		done, bytes := 0, int64(0)
+		for _, b := range d.DockStatus().Bays {
+			if b.State == dock.BayDone {
+				done++
+				bytes += b.Total
+			}
+		}
+		total = bytes
+		return done == 2
+	})
+	took := time.Since(start)
+	// The limiter lets a tenth of a second's worth through at once.
+	least := time.Duration(float64(total-perSecond/10) / perSecond * float64(time.Second))
+	if total < 3<<20 || took < least {
+		t.Fatalf("%d bytes read off two cameras in %v; a cap of %d bytes/s needs at least %v", total, took, perSecond, least)
+	}
+	t.Logf("%d bytes in %v under a cap of %d bytes/s", total, took.Round(time.Millisecond), perSecond)
+}
+
 func TestDockedCameraGetsStagedFirmwareAfterOffload(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	var dockRoot string

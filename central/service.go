@@ -128,11 +128,7 @@ func (c Storage) target(layout target.Layout, limiter *rate.Limiter, log *slog.L
 // limiter is the worker's one cap on writes to central storage, shared by
 // every station it follows; nil when there is none.
 func (c Storage) limiter() *rate.Limiter {
-	if c.BandwidthMBps <= 0 {
-		return nil
-	}
-	bps := c.BandwidthMBps * (1 << 20)
-	return rate.NewLimiter(rate.Limit(bps), int(max(bps/10, 64<<10)))
+	return target.NewLimiter(c.BandwidthMBps * (1 << 20))
 }
 
 // Close releases the database.

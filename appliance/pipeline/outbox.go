@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/appliance/vault"
 	"github.com/edgetriage/edgetriage/sync/fsdir"
@@ -194,11 +192,7 @@ func (s OutboxSource) Object(ctx context.Context, d evidence.Digest) (target.Obj
 
 // NewSyncTarget builds the configured central target.
 func NewSyncTarget(cfg SyncConfig, log *slog.Logger) (target.Target, error) {
-	var limiter *rate.Limiter
-	if bits := cfg.UploadBitsPerSecond(); bits > 0 {
-		bps := bits / 8
-		limiter = rate.NewLimiter(rate.Limit(bps), int(max(bps/10, 64<<10)))
-	}
+	limiter := target.NewLimiter(cfg.UploadBitsPerSecond() / 8)
 	switch cfg.Target {
 	case "s3":
 		return s3.New(s3.Config{Endpoint: cfg.S3.Endpoint, Secure: cfg.S3.Secure, Region: cfg.S3.Region,

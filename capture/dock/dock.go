@@ -63,6 +63,10 @@ type Config struct {
 	// disk is kept busy without seeking between many streams. Read-backs of
 	// copied files have a bound of the same size of their own.
 	MaxConcurrentCopies int `yaml:"max_concurrent_copies"`
+	// ReadBytesPerSecond caps how fast cameras are read, all bays
+	// together, so a rack of cameras docked at the end of a shift leaves
+	// the vault disk to the CCTV cameras recording onto it. 0: no cap.
+	ReadBytesPerSecond int64 `yaml:"read_bytes_per_second"`
 	// Profiles are tried in order; the first whose identity matches a bay
 	// is used. Empty means the generic mass-storage profile alone.
 	Profiles []Profile `yaml:"profiles"`
@@ -108,6 +112,9 @@ func (c Config) Validate() error {
 	if c.MaxConcurrentCopies < 0 {
 		return errors.New("'max_concurrent_copies' must be greater than zero")
 	}
+	if c.ReadBytesPerSecond < 0 {
+		return errors.New("'read_bytes_per_second' must be zero (no cap) or more")
+	}
 	for port, name := range c.Bays {
 		if _, err := PortPath(port); err != nil || port != mustPort(port) {
 			return fmt.Errorf("'bays': %q is not a USB port path such as pci-0000:00:14.0-usb-0:3.2", port)
@@ -140,6 +147,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the appliance clock; tests may pin it.
 	Now func() time.Time
+	// Throttle wraps every camera reader to hold reads to
+	// Config.ReadBytesPerSecond; nil: no cap is applied.
+	Throttle func(ctx context.Context, r io.Reader) io.Reader
 }
 
 // Dock watches the bays under its root and offloads every docked camera.
@@ -164,6 +174,8 @@ type Dock struct {
 	// and passes together, for the metrics' counter.
 	bytesRead atomic.Int64
 
+	throttle func(ctx context.Context, r io.Reader) io.Reader
+
 	// readHook, set only by tests, wraps each source reader so a read
 	// failure a real disk cannot produce on demand can be injected.
 	readHook func(rel string, r io.Reader) io.Reader
@@ -186,7 +198,7 @@ func New(opts Options) (*Dock, error) {
 		opts.Now = time.Now
 	}
 	return &Dock{
-		cfg: cfg, vault: opts.Vault, state: opts.State, ack: opts.Ack, log: opts.Logger, now: opts.Now,
+		cfg: cfg, vault: opts.Vault, state: opts.State, ack: opts.Ack, log: opts.Logger, now: opts.Now, throttle: opts.Throttle,
 		copies:   make(chan struct{}, cfg.MaxConcurrentCopies),
 		verifies: make(chan struct{}, cfg.MaxConcurrentCopies),
 		progress: map[string]*bayProgress{},

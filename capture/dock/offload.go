@@ -546,6 +546,9 @@ func (d *Dock) stageCopy(ctx context.Context, s *session, f *camFile, fp *filePr
 	if d.readHook != nil {
 		src = d.readHook(f.Rel, src)
 	}
+	if d.throttle != nil {
+		src = d.throttle(ctx, src)
+	}
 	cr := &countingReader{r: src, f: fp, total: &d.bytesRead}
 	res.item, res.isNew, err = d.vault.IngestReader(ctx, cr, s.intake(*f, parent, d.now()))
 	if err != nil {

@@ -7,6 +7,16 @@ import (
 	"golang.org/x/time/rate"
 )
 
+// NewLimiter is a limiter of bytesPerSecond for LimitReader, with a burst
+// of a tenth of a second (64 KiB at least, so reads stay efficient); nil
+// when bytesPerSecond is not positive: no limit.
+func NewLimiter(bytesPerSecond float64) *rate.Limiter {
+	if bytesPerSecond <= 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(bytesPerSecond), int(max(bytesPerSecond/10, 64<<10)))
+}
+
 // LimitReader returns a reader that takes no more bytes from r than lim
 // allows; a nil lim means no limit. One limiter shared by every reader caps
 // the uplink as a whole. Each read is cut to the limiter's burst, since

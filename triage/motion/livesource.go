@@ -180,7 +180,7 @@ func NewLiveSource(id, streamURL string, cfg Config, opt LiveSourceOptions) (*Li
 	}
 	s := &LiveSource{id: id, url: streamURL, in: in, cfg: cfg, opt: opt, frames: make(chan struct{}),
 		log: opt.Logger.With("part", "motion-live", "camera", id)}
-	s.hist = newHistory(opt.Thumbnails)
+	s.hist = history{maxThumbs: opt.Thumbnails}
 	return s, nil
 }
 
@@ -191,7 +191,10 @@ func (s *LiveSource) CameraID() string { return s.id }
 // jittered backoff whenever the stream fails or stalls. It returns nil
 // when ctx ends; it never gives up on the camera.
 func (s *LiveSource) Run(ctx context.Context) error {
-	defer s.hist.close()
+	s.mu.Lock()
+	s.hist.open()
+	s.mu.Unlock()
+	defer s.retireHistory()
 	backoff := s.opt.BackoffMin
 	for {
 		started := time.Now()
@@ -337,6 +340,17 @@ func (s *LiveSource) observe(live *Live, luma, picture gocv.Mat, at time.Time) {
 	}
 	close(s.frames)
 	s.frames = make(chan struct{})
+}
+
+// retireHistory frees the history's frame buffers once Run ends. Triage
+// goes on asking Window about the last segments while the daemon drains,
+// after its cameras have stopped: the second being filled is made a
+// thumbnail first, so nothing asked for later needs the buffers.
+func (s *LiveSource) retireHistory() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hist.closeSecond()
+	s.hist.close()
 }
 
 func (s *LiveSource) closeMotion() {

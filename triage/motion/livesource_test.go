@@ -144,3 +144,43 @@ func TestLiveSourceStaticRoomAndCameraDrop(t *testing.T) {
 		t.Errorf("motion in the empty room after reconnecting: %s", spanString(got, t0))
 	}
 }
+
+// TestWindowAfterTheCameraStopped: at shutdown the cameras stop first and
+// triage then drains, asking the stopped source about the last segments.
+// Stopped while someone walks in, it must still answer with the motion
+// and its thumbnail (the daemon crashed here once, encoding the second
+// being filled from buffers already freed).
+func TestWindowAfterTheCameraStopped(t *testing.T) {
+	t.Parallel()
+	srv := testkit.StartRTSP(t)
+	srv.PublishOnce(t, "cam", footage+"room-people-enter-leave.mp4", "-t", "14")
+	t0 := srv.FirstPacket(t, "cam")
+	src, err := NewLiveSource("room", srv.URL("cam"), DefaultConfig(), LiveSourceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(src.Motion()) == 0 || time.Since(src.Motion()[0].From) < 1500*time.Millisecond {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("no motion 20 s after the stream started (watched %s)", spanString(src.Watched(), t0))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	w := src.Window(t0, time.Now())
+	if len(w.Result.Events) == 0 {
+		t.Fatalf("the stopped source forgot the motion it saw: %+v (motion %s)", w.Result, spanString(src.Motion(), t0))
+	}
+	for _, e := range w.Result.Events {
+		if len(e.Thumbnail) == 0 {
+			t.Errorf("event %.1f-%.1f s has no thumbnail", e.Start, e.End)
+		}
+	}
+}

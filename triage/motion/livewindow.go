@@ -184,10 +184,13 @@ type thumb struct {
 
 const maxHistoryFrames = 50000 // per list, whatever History says
 
-func newHistory(maxThumbs int) history {
-	return history{maxThumbs: maxThumbs, best: gocv.NewMat(), bgr: gocv.NewMat()}
+// open makes the frame buffers, which exist while Run does.
+func (h *history) open() {
+	h.best, h.bgr = gocv.NewMat(), gocv.NewMat()
 }
 
+// close frees the frame buffers; the second being filled must have been
+// closed first (haveBest false), so encode is never called on them again.
 func (h *history) close() {
 	h.best.Close()
 	h.bgr.Close()

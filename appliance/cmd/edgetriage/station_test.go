@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -56,6 +57,7 @@ type stationOptions struct {
 	subStreams   map[string]string // id -> the camera's sub-stream URL, if it has one
 	segment      string            // segment length, default 4s
 	bandwidthMBs float64
+	dockReadMBs  float64 // the cap on reading docked cameras (0: none)
 	flagSources  []string
 	s3           *testkit.S3Conn // where the station pushes (nil: the shared test server)
 	witnesses    []string        // witness keys the station pins (central's)
@@ -94,7 +96,7 @@ func (st *station) openLog() {
 	t.Cleanup(func() {
 		st.kill()
 		if t.Failed() {
-			t.Logf("daemon log of %s (last 120 lines):\n%s", st.base, st.log.tail(120))
+			t.Logf("daemon log of %s (its crash or its last 150 lines):\n%s", st.base, st.log.report(150))
 		}
 		lf.Close()
 	})
@@ -178,6 +180,7 @@ dock:
   root: %s
   rescan_interval: 500ms
   retry_interval: 2s
+  read_bytes_per_second: %d
   profiles:
     - name: station-bwc
       videos: ["DCIM/**/*.MP4"]
@@ -197,7 +200,7 @@ health: {interval: 5s}
 # Second factors have their own tests (appliance/web, admin_test.go);
 # the investigator here logs in with a password.
 auth: {mfa_required_roles: []}
-`, st.data, witnesses, strings.TrimPrefix(st.base, "http://"), freeAddr(st.t, "udp"), st.dockRoot, cams.String(), flag,
+`, st.data, witnesses, strings.TrimPrefix(st.base, "http://"), freeAddr(st.t, "udp"), st.dockRoot, int64(opt.dockReadMBs*1e6), cams.String(), flag,
 		st.s3.Endpoint, st.s3.Region, st.bucket, st.s3.AccessKey, st.s3.SecretKey, int64(opt.bandwidthMBs*8e6))
 	if err := os.WriteFile(st.config, []byte(cfg), 0o600); err != nil {
 		st.t.Fatal(err)
@@ -464,6 +467,24 @@ func (l *lockedFile) tail(n int) string {
 	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// report is the log's last n lines or, if the daemon crashed, n lines
+// from just before the crash: a crash's cause and the crashing goroutine
+// come first in its dump, which runs past n lines once every goroutine
+// is listed.
+func (l *lockedFile) report(n int) string {
+	lines := strings.Split(l.tail(math.MaxInt), "\n")
+	if at := slices.IndexFunc(lines, isCrashLine); at >= 0 {
+		from := max(0, at-20)
+		return strings.Join(lines[from:min(len(lines), from+n)], "\n")
+	}
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+func isCrashLine(line string) bool {
+	return slices.ContainsFunc([]string{"panic: ", "fatal error: ", "SIGSEGV", "SIGABRT", "SIGBUS", "SIGILL", "SIGFPE"},
+		func(s string) bool { return strings.HasPrefix(line, s) })
 }
 
 // grep counts the daemon log lines containing s.
