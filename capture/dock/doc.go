@@ -78,6 +78,7 @@
 //	  rescan_interval: 2s              # a bay must stay unchanged this long before it is read
 //	  retry_interval: 1m               # look again at bays with files waiting
 //	  max_concurrent_copies: 2         # across all bays
+//	  read_bytes_per_second: 0         # cap on reading cameras, all bays together (0: none)
 //	  profiles:
 //	    - name: acme-bwc3
 //	      videos: ["DCIM/**/*.MP4", "RECORD/*.MOV"]   # globs, ** = any dirs, any case
