@@ -8,7 +8,7 @@ PKG       := ./appliance/cmd/edgetriage
 # The version stamped into the binary (edgetriage version, edgetriage_build_info).
 VERSION   ?= $(shell bash scripts/version.sh)
 
-.PHONY: all deps build run demo test test-central bench soak capacity fuzz vet clean deb install-test
+.PHONY: all deps build run demo test test-central test-daemon-race bench soak capacity fuzz vet clean deb install-test
 
 all: build
 
@@ -42,6 +42,10 @@ test: deps
 # The central service's tests alone, with the servers they need.
 test-central: deps
 	GO=$(GO) bash scripts/test.sh central
+
+# The command's tests with the daemon they start built with -race.
+test-daemon-race: deps
+	GO=$(GO) bash scripts/test.sh daemon-race
 
 # Every benchmark once (-benchtime 1x: each op is a whole figure), then the
 # summary table of every figure against its goal (scripts/bench-goals.tsv).

@@ -36,6 +36,17 @@ if [ "${1:-}" = central ]; then
   exit 0
 fi
 
+# `scripts/test.sh daemon-race` (make test-daemon-race): the command's
+# tests with the daemon and central workers they start built with -race, so
+# the detector watches the running pipeline, not only the test binary. Kept
+# out of make test: the daemon is slower under it (the package's run goes
+# from about 5 to 7.5 minutes on 2 cores) and its timing waits tighter.
+if [ "${1:-}" = daemon-race ]; then
+  # shellcheck disable=SC2086
+  EDGETRIAGE_TEST_BUILD_FLAGS=-race "$go" test $testflags ./appliance/cmd/edgetriage
+  exit 0
+fi
+
 "$go" vet ./...
 # gocv's image work is slow under the race detector and its cgo calls are not
 # instrumented anyway, so the OpenCV packages run without -race.

@@ -16,6 +16,8 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtp"
+
+	"github.com/edgetriage/edgetriage/media/rtspdesc"
 )
 
 // hub is one camera's fan-out. Its session goroutine (run) is started by
@@ -380,7 +382,7 @@ func (h *hub) describe(c *gortsplib.Client, u *base.URL) (*description.Media, *f
 	var f *format.H264
 	m := desc.FindFormat(&f)
 	if m == nil {
-		return nil, nil, fmt.Errorf("%w: no H.264 video (it offers %s)", ErrNotPlayable, formats(desc))
+		return nil, nil, fmt.Errorf("%w: no H.264 video (it offers %s)", ErrNotPlayable, rtspdesc.Codecs(desc))
 	}
 	sps, _ := f.SafeParams()
 	if err := Playable(sps); err != nil {
@@ -423,22 +425,6 @@ func orderKnown(sps []byte) bool {
 		return false
 	}
 	return s.ProfileIdc == 66 || (s.VUI != nil && s.VUI.BitstreamRestriction != nil)
-}
-
-func formats(desc *description.Session) string {
-	s := ""
-	for _, m := range desc.Medias {
-		for _, f := range m.Formats {
-			if s != "" {
-				s += ", "
-			}
-			s += f.Codec()
-		}
-	}
-	if s == "" {
-		return "nothing"
-	}
-	return s
 }
 
 // redact drops credentials so a URL can go into errors and logs.

@@ -18,6 +18,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/pion/rtp"
+
+	"github.com/edgetriage/edgetriage/media/rtspdesc"
 )
 
 // runSession connects once and records until the stream fails or ctx ends.
@@ -185,25 +187,9 @@ func (r *Recorder) setupVideo(c *gortsplib.Client, desc *description.Session, w 
 		}, nil
 	}
 	if r.previousCodec != "" {
-		return nil, nil, fmt.Errorf("%w: was %s, the stream now offers %s", errCodecChange, r.previousCodec, describeFormats(desc))
+		return nil, nil, fmt.Errorf("%w: was %s, the stream now offers %s", errCodecChange, r.previousCodec, rtspdesc.Codecs(desc))
 	}
-	return nil, nil, fmt.Errorf("%w (it offers %s)", errUnsupported, describeFormats(desc))
-}
-
-func describeFormats(desc *description.Session) string {
-	s := ""
-	for _, m := range desc.Medias {
-		for _, f := range m.Formats {
-			if s != "" {
-				s += ", "
-			}
-			s += f.Codec()
-		}
-	}
-	if s == "" {
-		return "nothing"
-	}
-	return s
+	return nil, nil, fmt.Errorf("%w (it offers %s)", errUnsupported, rtspdesc.Codecs(desc))
 }
 
 func videoCallback(c *gortsplib.Client, m *description.Media, w *sessionWriter, decode func(*rtp.Packet) ([][]byte, error)) func(*rtp.Packet) {
@@ -269,7 +255,7 @@ func (r *Recorder) setupAudio(c *gortsplib.Client, desc *description.Session, w 
 	skipped := ""
 	for _, m := range desc.Medias {
 		if m.Type == description.MediaTypeAudio {
-			skipped = fmt.Sprintf("audio %s cannot be stored in fMP4 without transcoding; recording video only", describeFormats(&description.Session{Medias: []*description.Media{m}}))
+			skipped = fmt.Sprintf("audio %s cannot be stored in fMP4 without transcoding; recording video only", rtspdesc.Codecs(&description.Session{Medias: []*description.Media{m}}))
 		}
 	}
 	if skipped != "" {

@@ -30,7 +30,10 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "edgetriage")
-	build := exec.Command("go", "build", "-o", binary, ".")
+	// EDGETRIAGE_TEST_BUILD_FLAGS (e.g. -race) builds the daemon the tests
+	// run with those flags: the race detector then watches the daemon, not
+	// only the test binary.
+	build := exec.Command("go", append(append([]string{"build"}, strings.Fields(os.Getenv("EDGETRIAGE_TEST_BUILD_FLAGS"))...), "-o", binary, ".")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		panic("build edgetriage: " + err.Error())

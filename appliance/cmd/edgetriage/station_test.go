@@ -95,6 +95,10 @@ func (st *station) openLog() {
 	st.log = &lockedFile{f: lf}
 	t.Cleanup(func() {
 		st.kill()
+		// Only a daemon built with -race (EDGETRIAGE_TEST_BUILD_FLAGS) reports races.
+		if n := st.log.grep("WARNING: DATA RACE"); n > 0 {
+			t.Errorf("the daemon reported %d data races", n)
+		}
 		if t.Failed() {
 			t.Logf("daemon log of %s (its crash or its last 150 lines):\n%s", st.base, st.log.report(150))
 		}
@@ -483,7 +487,7 @@ func (l *lockedFile) report(n int) string {
 }
 
 func isCrashLine(line string) bool {
-	return slices.ContainsFunc([]string{"panic: ", "fatal error: ", "SIGSEGV", "SIGABRT", "SIGBUS", "SIGILL", "SIGFPE"},
+	return slices.ContainsFunc([]string{"panic: ", "fatal error: ", "SIGSEGV", "SIGABRT", "SIGBUS", "SIGILL", "SIGFPE", "WARNING: DATA RACE"},
 		func(s string) bool { return strings.HasPrefix(line, s) })
 }
 
