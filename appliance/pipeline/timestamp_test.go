@@ -87,6 +87,8 @@ func TestTSADownNeverStopsIntakeAndIsAlarmed(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The dashboard's list changes first; the custody event follows it.
+	waitFor(t, "alarm recorded in the custody chain", 5*time.Second, func() bool { return len(alarmEvents(t, v, "tsa_unreachable")) > 0 })
 	if got := alarmEvents(t, v, "tsa_unreachable"); len(got) != 1 || got[0] != "raised" {
 		t.Fatalf("alarm events %v, want one raised", got)
 	}
