@@ -9,7 +9,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/testkit"
@@ -41,33 +40,16 @@ func TestTriageFlagIsFoundByTheDashboardsFlagFilter(t *testing.T) {
 	if it, _ := d.vault.Item(busy.Digest); it.Labels[evidence.LabelFlagPrefix+"long event"] == "" {
 		t.Fatalf("the busy clip was not flagged by the long-event rule: %v", it.Labels)
 	}
-	if err := d.auth.AddUser(ctx, "appliance:test", "pc-7", auth.RoleStaff, "a long enough password"); err != nil {
-		t.Fatal(err)
-	}
+	addStaff(t, d, "pc-7")
 
 	browser := testkit.Chromium(t)
 	busyRow := fmt.Sprintf(`a.item[data-digest="%s"]`, busy.Digest)
 	quietRow := fmt.Sprintf(`a.item[data-digest="%s"]`, quiet.Digest)
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		for _, a := range actions {
-			c, cancel := context.WithTimeout(browser, 20*time.Second)
-			err := chromedp.Do(c, a)
-			cancel()
-			if err != nil {
-				t.Fatalf("%s: %v", what, err)
-			}
-		}
-	}
-	step("log in and see both clips",
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#login-user")),
-		chromedp.SendKeys(chromedp.CSS("#login-user"), "pc-7"),
-		chromedp.SendKeys(chromedp.CSS("#login-pass"), "a long enough password"),
-		chromedp.Click(chromedp.CSS("#login-btn")),
+	step := browserSteps(t, browser, 20*time.Second)
+	step("log in and see both clips", dashboardLogin(base, "pc-7",
 		chromedp.WaitVisible(chromedp.CSS(busyRow)),
 		chromedp.WaitVisible(chromedp.CSS(quietRow)),
-	)
+	)...)
 	step("choose the flag chip",
 		chromedp.WaitVisible(chromedp.CSS("#flag-chips button")),
 		chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll('#flag-chips button')].find(b => b.textContent.startsWith('long event')).click()`),

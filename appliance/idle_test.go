@@ -33,10 +33,8 @@ func TestIdleDaemonDoesNotReadTheChain(t *testing.T) {
 	}
 	testkit.WaitFor(t, "every stage to catch up with the ingest", 20*time.Second, caughtUp)
 
-	if err := d.auth.AddUser(ctx, "appliance:test", "pc-7", auth.RoleStaff, "a long enough password"); err != nil {
-		t.Fatal(err)
-	}
-	sess, err := d.auth.Login(ctx, "pc-7", "a long enough password", "127.0.0.1")
+	addStaff(t, d, "pc-7")
+	sess, err := d.auth.Login(ctx, "pc-7", staffPassword, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/appliance/evidence"
 	"github.com/edgetriage/edgetriage/capture/rtsp"
@@ -34,20 +33,11 @@ func TestLiveViewFromTheDaemon(t *testing.T) {
 		c.Sync.SendAllFrom = nil
 	})
 	ctx := context.Background()
-	if err := d.auth.AddUser(ctx, "appliance:test", "pc-9", auth.RoleStaff, "a long enough password"); err != nil {
-		t.Fatal(err)
-	}
+	addStaff(t, d, "pc-9")
 	browser := testkit.Chromium(t)
 	page, cancel := context.WithTimeout(browser, 60*time.Second)
 	defer cancel()
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		for _, a := range actions {
-			if err := chromedp.Do(page, a); err != nil {
-				t.Fatalf("%s: %v", what, err)
-			}
-		}
-	}
+	do := browserSteps(t, page, 0)
 	eval := func(js string) string {
 		t.Helper()
 		v, err := chromedp.Run(page, chromedp.Evaluate[string](js))
@@ -56,15 +46,10 @@ func TestLiveViewFromTheDaemon(t *testing.T) {
 		}
 		return v
 	}
-	do("log in",
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#login-user")),
-		chromedp.SendKeys(chromedp.CSS("#login-user"), "pc-9"),
-		chromedp.SendKeys(chromedp.CSS("#login-pass"), "a long enough password"),
-		chromedp.Click(chromedp.CSS("#login-btn")),
+	do("log in", dashboardLogin(base, "pc-9",
 		chromedp.WaitVisible(chromedp.CSS(`#cameras button.live-btn[data-camera="yard"]`)),
 		chromedp.Click(chromedp.CSS(`#cameras button.live-btn[data-camera="yard"]`)),
-	)
+	)...)
 	testkit.WaitFor(t, "the yard's first live frame", 15*time.Second, func() bool {
 		return eval(`String(window.etLive && window.etLive.firstFrameMs != null)`) == "true"
 	})

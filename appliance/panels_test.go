@@ -9,7 +9,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/edgetriage/edgetriage/appliance/auth"
 	"github.com/edgetriage/edgetriage/appliance/config"
 	"github.com/edgetriage/edgetriage/capture/rtsp"
 	"github.com/edgetriage/edgetriage/testkit"
@@ -32,26 +31,14 @@ func TestDashboardShowsLastSegmentTimeAndEmptyQueue(t *testing.T) {
 		sts := d.CameraStatus()
 		return len(sts) == 1 && !sts[0].LastSegmentAt.IsZero()
 	})
-	ctx := context.Background()
-	if err := d.auth.AddUser(ctx, "appliance:test", "pc-8", auth.RoleStaff, "a long enough password"); err != nil {
-		t.Fatal(err)
-	}
+	addStaff(t, d, "pc-8")
 	browser := testkit.Chromium(t)
 	c, cancel := context.WithTimeout(browser, 60*time.Second)
 	defer cancel()
-	for _, a := range []chromedp.Action[chromedp.Void]{
-		chromedp.Navigate(base + "/"),
-		chromedp.WaitVisible(chromedp.CSS("#login-user")),
-		chromedp.SendKeys(chromedp.CSS("#login-user"), "pc-8"),
-		chromedp.SendKeys(chromedp.CSS("#login-pass"), "a long enough password"),
-		chromedp.Click(chromedp.CSS("#login-btn")),
+	browserSteps(t, c, 0)("dashboard", dashboardLogin(base, "pc-8",
 		chromedp.WaitVisible(chromedp.CSS("#cameras .last-segment")),
 		chromedp.WaitVisible(chromedp.CSS("#sync .sync-empty")),
-	} {
-		if err := chromedp.Do(c, a); err != nil {
-			t.Fatalf("dashboard: %v", err)
-		}
-	}
+	)...)
 	text, err := chromedp.Run(c, chromedp.Evaluate[string](`document.querySelector('#cameras .last-segment').textContent`))
 	if err != nil {
 		t.Fatal(err)
